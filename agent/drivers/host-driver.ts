@@ -1,0 +1,174 @@
+import type { CommandSpec } from '../runner/command-runner.js';
+
+/** One line of the host's mount table. */
+export interface MountEntry {
+  readonly source: string;
+  readonly target: string;
+  readonly fstype: string;
+  readonly options: readonly string[];
+}
+
+export interface HostFacts {
+  /** As `uname -s` prints it. */
+  readonly os: 'FreeBSD' | 'Linux';
+  /** FreeBSD: `uname -r` ("14.1-RELEASE-p5"); Linux: os-release "ID VERSION_ID" ("debian 12"). */
+  readonly release: string;
+  readonly machine: string;
+  readonly hostname: string;
+}
+
+export interface DriverCapabilities {
+  readonly installMethods: readonly InstallMethodName[];
+  readonly namespaces: boolean;
+  readonly sparseImages: boolean;
+  readonly ipAliases: boolean;
+  readonly console: boolean;
+}
+
+export type InstallMethodName = 'directory' | 'tarball' | 'download' | 'debootstrap';
+
+export interface InstallSpec {
+  readonly method: InstallMethodName;
+  /** Directory or tarball on this host; the suite for debootstrap; empty for download. */
+  readonly source: string;
+  /** Mirror URL; empty means the OS default. */
+  readonly mirror: string;
+}
+
+export type InstallPhase = 'fetch' | 'verify' | 'extract' | 'split' | 'swap';
+export interface InstallProgressEvent {
+  readonly phase: InstallPhase;
+  readonly message: string;
+  readonly done?: number;
+  readonly total?: number;
+}
+export type ProgressSink = (event: InstallProgressEvent) => void;
+
+/** A base extracted into a staging directory, not yet in use. */
+export interface PreparedBase {
+  readonly stagingDir: string;
+  /** Release of the extracted tree, as facts().release spells releases. */
+  readonly release: string;
+}
+
+export interface ServiceProbe {
+  readonly running: boolean;
+  /** Pids the service reports (FreeBSD `onestatus`), when known. */
+  readonly pids: readonly number[];
+}
+
+export interface ExecOptions {
+  /** Command inside the container; empty with console=true means a login shell. */
+  readonly argv: readonly string[];
+  readonly tty: boolean;
+  /** qchroot console: interactive shell, prompt "NAME:PATH# ". */
+  readonly console: boolean;
+  readonly env: Readonly<Record<string, string>>;
+  readonly rows?: number;
+  readonly cols?: number;
+}
+
+/**
+ * Where an agent keeps things. Every path is configurable so several agents can
+ * share one machine. Containers live under containersDir so a container can
+ * never be named like sharedfs or template.
+ */
+export class Layout {
+  readonly sharedfs: string;
+  readonly template: string;
+  readonly containersDir: string;
+  /** Staging area for install; on the same filesystem so swaps are renames. */
+  readonly stagingDir: string;
+  constructor(readonly rootDir: string) {
+    this.sharedfs = `${rootDir}/sharedfs`;
+    this.template = `${rootDir}/template`;
+    this.containersDir = `${rootDir}/containers`;
+    this.stagingDir = `${rootDir}/.staging`;
+  }
+  containerRoot(name: string): string {
+    return `${this.containersDir}/${name}`;
+  }
+  /** The path inside every container where sharedfs is mounted read-only. */
+  static readonly SHAREDFS_MOUNTPOINT = 'sharedfs';
+}
+
+/**
+ * Everything host-specific. Drivers spawn only through their injected
+ * CommandRunner, so a fake runner can record the exact commands (FreeBSD
+ * transcripts) and the real one can run them (Linux, as root).
+ *
+ * Names passed in are already validated by the engine; drivers still refuse
+ * anything that would put whitespace or a path separator on a command line.
+ * Every method that changes the host is idempotent where that makes sense
+ * (mount what is missing, unmount what is there) so recovery can re-run it.
+ */
+export interface HostDriver {
+  readonly name: 'freebsd' | 'linux';
+  readonly layout: Layout;
+
+  facts(): Promise<HostFacts>;
+  capabilities(): DriverCapabilities;
+  /** qchroot's "same release" rule: FreeBSD ignores the -pN patch level. */
+  releasesMatch(hostRelease: string, baseRelease: string): boolean;
+
+  // --- install: prepare in staging, then activate (or discard) -----------------
+  /** Fetches/copies/extracts a pristine base into a fresh staging directory. */
+  prepareBase(spec: InstallSpec, progress: ProgressSink): Promise<PreparedBase>;
+  /**
+   * Splits the staged base into a new sharedfs and template and swaps them in by
+   * rename. Existing containers are not touched; a previous sharedfs that a
+   * running container still mounts is kept (and named in the returned notes).
+   */
+  activateBase(base: PreparedBase, progress: ProgressSink): Promise<{ notes: string[] }>;
+  /** Removes a staged base that will not be used. */
+  discardBase(base: PreparedBase): Promise<void>;
+  /** Release of the installed sharedfs, or undefined when install never ran. */
+  installedRelease(): Promise<string | undefined>;
+
+  // --- containers --------------------------------------------------------------
+  /** Copies the template to a new container root and wires it to sharedfs (mount point + symlinks). */
+  createContainer(name: string): Promise<void>;
+  /**
+   * Mounts sharedfs read-only (and devfs/proc as the OS needs) into the container,
+   * mounting only what is missing. Refuses a mount point that resolves outside the container.
+   */
+  mountContainer(name: string): Promise<void>;
+  /** Unmounts everything under the container root, deepest first; re-reads the table to confirm. */
+  unmountContainer(name: string): Promise<void>;
+  /** Absolute mount targets a started container has (sharedfs first). */
+  expectedMounts(name: string): string[];
+  /** The host's mount table, as the kernel reports it now. */
+  mounts(): Promise<MountEntry[]>;
+
+  startService(name: string, service: string): Promise<void>;
+  stopService(name: string, service: string): Promise<void>;
+  probeService(name: string, service: string): Promise<ServiceProbe>;
+  /** Whether the container has an rc script for the service. */
+  hasServiceScript(name: string, service: string): Promise<boolean>;
+
+  /** Pids of processes whose root directory is the container's root. */
+  processesIn(name: string): Promise<number[]>;
+  signalProcesses(pids: readonly number[], signal: NodeJS.Signals): Promise<void>;
+
+  /**
+   * Removes the container's tree. Refuses (FailedPreconditionError naming the
+   * mounts) if anything is mounted under it; never crosses a mount point or
+   * follows a symlink out of the container.
+   */
+  removeContainer(name: string): Promise<void>;
+  /** Bytes used by the container's own tree (not sharedfs). */
+  diskUsage(name: string): Promise<number>;
+
+  /** The command that runs `opts` inside a started container (for Exec / console). */
+  execSpec(name: string, opts: ExecOptions): CommandSpec;
+}
+
+/** Is `target` the container root or somewhere below it? */
+export function isUnder(target: string, root: string): boolean {
+  return target === root || target.startsWith(root.endsWith('/') ? root : `${root}/`);
+}
+
+/** Deepest first, so children are unmounted before their parents. */
+export function deepestFirst<T extends { target: string }>(entries: readonly T[]): T[] {
+  return [...entries].sort((a, b) => b.target.split('/').length - a.target.split('/').length || b.target.localeCompare(a.target));
+}

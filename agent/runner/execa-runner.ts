@@ -1,0 +1,103 @@
+import { execa, type Options, type ResultPromise } from 'execa';
+import { closeSync, openSync } from 'node:fs';
+import { CommandFailedError } from '../errors.js';
+import type { CommandResult, CommandRunner, CommandSpec, SpawnedCommand } from './command-runner.js';
+
+const DEFAULT_TIMEOUT_MS = 120_000;
+/** A minimal, predictable environment for host commands. */
+export const DEFAULT_ENV: Readonly<Record<string, string>> = {
+  PATH: '/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin',
+  LANG: 'C',
+  LC_ALL: 'C',
+};
+
+/**
+ * The only place in the agent that spawns processes. Each child gets its own
+ * process group (detached), so a timeout kills everything the command started.
+ */
+export class ExecaRunner implements CommandRunner {
+  async run(spec: CommandSpec): Promise<CommandResult> {
+    const [file, ...args] = spec.argv;
+    if (!file) throw new CommandFailedError(spec.argv, undefined, 'empty command');
+    // A raw descriptor, not execa's {file}: execa would pipe and wait for every holder to close.
+    const logFd = spec.logFile ? openSync(spec.logFile, 'a', 0o600) : undefined;
+    const timeoutMs = spec.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    let timedOut = false;
+    let child: ResultPromise | undefined;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup(child?.pid, 'SIGKILL');
+    }, timeoutMs);
+    try {
+      child = execa(file, args, {
+        cwd: spec.cwd ?? '/',
+        env: { ...(spec.env ?? DEFAULT_ENV) },
+        extendEnv: false,
+        detached: true,
+        reject: false,
+        stripFinalNewline: false,
+        ...(spec.input !== undefined ? { input: spec.input } : {}),
+        stdio: stdioFor(spec, logFd),
+      });
+      const r = await child;
+      const stdout = typeof r.stdout === 'string' ? r.stdout : '';
+      const stderr = typeof r.stderr === 'string' ? r.stderr : '';
+      if (timedOut) throw new CommandFailedError(spec.argv, r.exitCode, stderr, { timedOut: true });
+      if (r.failed && r.exitCode === undefined) {
+        throw new CommandFailedError(spec.argv, undefined, r.stderr ? String(r.stderr) : (r.shortMessage ?? ''), { cause: r.cause });
+      }
+      const exitCode = r.exitCode ?? -1;
+      if (exitCode !== 0 && !(spec.okExitCodes ?? []).includes(exitCode)) {
+        throw new CommandFailedError(spec.argv, exitCode, stderr || stdout);
+      }
+      return { argv: spec.argv, exitCode, stdout, stderr };
+    } finally {
+      clearTimeout(timer);
+      if (logFd !== undefined) closeSync(logFd);
+    }
+  }
+
+  spawn(spec: CommandSpec): SpawnedCommand {
+    const [file, ...args] = spec.argv;
+    if (!file) throw new CommandFailedError(spec.argv, undefined, 'empty command');
+    const child = execa(file, args, {
+      cwd: spec.cwd ?? '/',
+      env: spec.env ?? DEFAULT_ENV,
+      extendEnv: false,
+      detached: true,
+      reject: false,
+      buffer: false,
+      stdin: 'pipe',
+      stdout: 'pipe',
+      stderr: 'pipe',
+      ...(spec.timeoutMs ? { timeout: spec.timeoutMs, killSignal: 'SIGKILL' as const } : {}),
+    });
+    const exited = child.then((r) => ({
+      code: r.exitCode ?? null,
+      signal: (r.signal as NodeJS.Signals | undefined) ?? null,
+    }));
+    return {
+      pid: child.pid,
+      stdin: child.stdin!,
+      stdout: child.stdout!,
+      stderr: child.stderr!,
+      kill: (signal) => killGroup(child.pid, signal),
+      exited,
+    };
+  }
+}
+
+/** stdin, stdout, stderr, then any descriptors passed on as fd 3, 4, … */
+function stdioFor(spec: CommandSpec, logFd: number | undefined): Options['stdio'] {
+  const out = logFd ?? 'pipe';
+  return [spec.input !== undefined ? 'pipe' : 'ignore', out, out, ...(spec.passFds ?? [])] as Options['stdio'];
+}
+
+function killGroup(pid: number | undefined, signal: NodeJS.Signals | number): void {
+  if (!pid) return;
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try { process.kill(pid, signal); } catch { /* already gone */ }
+  }
+}
