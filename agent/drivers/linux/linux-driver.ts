@@ -1,0 +1,564 @@
+import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, writeFileSync, chmodSync } from 'node:fs';
+import { hostname as osHostname, machine as osMachine } from 'node:os';
+import { isAbsolute, normalize } from 'node:path';
+import {
+  AlreadyExistsError, FailedPreconditionError, InternalError, InvalidArgumentError, NotFoundError,
+} from '../../errors.js';
+import type { CommandRunner, CommandSpec } from '../../runner/command-runner.js';
+import {
+  deepestFirst, isUnder, Layout,
+  type DriverCapabilities, type ExecOptions, type HostDriver, type HostFacts, type InstallSpec, type MountEntry,
+  type PreparedBase, type ProgressSink, type ServiceProbe,
+} from '../host-driver.js';
+import { applySplit, kindsIn, planSplit } from './base-split.js';
+import { parseMountinfo, toMountEntry, type MountInfoEntry } from './mountinfo.js';
+import { parseOsRelease, releaseFromOsRelease } from './os-release.js';
+import { lstatAt, mountIdOf, openBeneath, readFileBeneath, splitRelative, withDirBeneath } from './safe-path.js';
+import { removeTreeSafely, treeUsage } from './safe-remove.js';
+import { shJoin } from './shell-quote.js';
+
+export interface LinuxDriverOptions {
+  readonly runner: CommandRunner;
+  readonly rootDir: string;
+  /** Where service start/stop output goes, one `<container>.log` per container. */
+  readonly logDir: string;
+  /** Where the mount table (`self/mountinfo`) and processes (`<pid>/root`) are read; a test can point it elsewhere. */
+  readonly procDir?: string;
+  /** The host's os-release, for facts(). */
+  readonly osReleasePath?: string;
+}
+
+/** Inside a container: what rc scripts and exec'd commands get as their whole environment. */
+const CONTAINER_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const SERVICE_ENV: Readonly<Record<string, string>> = { PATH: CONTAINER_PATH, HOME: '/root', LANG: 'C', LC_ALL: 'C' };
+/** Marker in sharedfs naming the release it was built from (swapped in with it). */
+const RELEASE_MARKER = '.qfleet-release';
+const DEV_MOUNTPOINT = 'dev';
+/**
+ * The private /dev: made with mknod in a tmpfs rather than bind mounts of the
+ * host's nodes, so one mount covers it, and a chmod/chown inside a container
+ * cannot change the host's /dev/null (a bind mount shares the inode).
+ */
+const DEV_NODES: readonly { name: string; major: number; minor: number }[] = [
+  { name: 'null', major: 1, minor: 3 },
+  { name: 'zero', major: 1, minor: 5 },
+  { name: 'full', major: 1, minor: 7 },
+  { name: 'random', major: 1, minor: 8 },
+  { name: 'urandom', major: 1, minor: 9 },
+  { name: 'tty', major: 5, minor: 0 },
+];
+const DEV_FSTYPE = 'tmpfs';
+const DEV_SOURCE = 'qfleet-dev';
+const DEV_OPTIONS = 'mode=755,nosuid,noexec,size=1m';
+const INSTALL_TIMEOUT_MS = 30 * 60_000;
+const SERVICE_TIMEOUT_MS = 60_000;
+/** Characters a managed path may contain, so it can go on a command line and into `script -c` safely. */
+const SAFE_PATH = /^\/[A-Za-z0-9._+@:/-]*$/;
+const SAFE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.@+-]*$/;
+
+export class LinuxDriver implements HostDriver {
+  readonly name = 'linux' as const;
+  readonly layout: Layout;
+  private readonly runner: CommandRunner;
+  private readonly logDir: string;
+  private readonly procDir: string;
+  private readonly osReleasePath: string;
+
+  constructor(opts: LinuxDriverOptions) {
+    this.runner = opts.runner;
+    this.layout = new Layout(canonicalRoot(opts.rootDir));
+    this.logDir = opts.logDir;
+    this.procDir = opts.procDir ?? '/proc';
+    this.osReleasePath = opts.osReleasePath ?? '/etc/os-release';
+  }
+
+  // --- facts -----------------------------------------------------------------
+
+  async facts(): Promise<HostFacts> {
+    let text: string;
+    try {
+      text = readFileSync(this.osReleasePath, 'utf8');
+    } catch {
+      text = readFileSync('/usr/lib/os-release', 'utf8');
+    }
+    const release = releaseFromOsRelease(parseOsRelease(text));
+    if (!release) throw new InternalError(`cannot tell the host release from ${this.osReleasePath}`);
+    return { os: 'Linux', release, machine: osMachine(), hostname: osHostname() };
+  }
+
+  capabilities(): DriverCapabilities {
+    return { installMethods: ['directory', 'tarball', 'debootstrap'], namespaces: false, sparseImages: false, ipAliases: false, console: true };
+  }
+
+  /** Linux releases ("debian 12") carry no patch level: exact equality. */
+  releasesMatch(hostRelease: string, baseRelease: string): boolean {
+    return hostRelease === baseRelease;
+  }
+
+  // --- install ---------------------------------------------------------------
+
+  async prepareBase(spec: InstallSpec, progress: ProgressSink): Promise<PreparedBase> {
+    this.extractArgv(spec, '/'); // validates the spec before anything touches the disk
+    mkdirSync(this.layout.stagingDir, { recursive: true, mode: 0o700 });
+    const dir = mkdtempSync(`${this.layout.stagingDir}/base-`);
+    chmodSync(dir, 0o755);
+    try {
+      const phase = spec.method === 'debootstrap' ? 'fetch' : 'extract';
+      progress({ phase, message: `${describeSpec(spec)} into ${dir}` });
+      await this.runner.run({ argv: this.extractArgv(spec, dir), timeoutMs: INSTALL_TIMEOUT_MS });
+      const release = baseRelease(dir);
+      if (!release) throw new FailedPreconditionError(`the base from ${spec.source} has no etc/os-release or usr/lib/os-release`);
+      progress({ phase: spec.method === 'debootstrap' ? 'extract' : 'verify', message: `base release ${release}` });
+      return { stagingDir: dir, release };
+    } catch (e) {
+      removeTreeSafely(dir);
+      throw e;
+    }
+  }
+
+  /** The one command that puts a base into `dir`. */
+  private extractArgv(spec: InstallSpec, dir: string): string[] {
+    switch (spec.method) {
+      case 'directory':
+        checkHostPath(spec.source, 'base directory');
+        return ['cp', '-a', '--', `${spec.source.replace(/\/+$/, '')}/.`, dir];
+      case 'tarball':
+        checkHostPath(spec.source, 'base tarball');
+        // GNU tar recognises gzip/xz/bzip2/zstd itself when extracting from a file.
+        return ['tar', '-xpf', spec.source, '-C', dir, '--numeric-owner'];
+      case 'debootstrap': {
+        if (!/^[a-z0-9][a-z0-9.-]*$/.test(spec.source)) throw new InvalidArgumentError(`not a debootstrap suite: ${JSON.stringify(spec.source)}`);
+        if (spec.mirror && !/^(https?|file):\/\/[^\s'"\\]+$/.test(spec.mirror)) throw new InvalidArgumentError(`not a mirror URL: ${JSON.stringify(spec.mirror)}`);
+        return ['debootstrap', '--variant=minbase', spec.source, dir, ...(spec.mirror ? [spec.mirror] : [])];
+      }
+      default:
+        throw new InvalidArgumentError(`install method ${spec.method} is not supported on Linux (use directory, tarball or debootstrap)`);
+    }
+  }
+
+  async activateBase(base: PreparedBase, progress: ProgressSink): Promise<{ notes: string[] }> {
+    this.checkStaged(base);
+    const notes: string[] = [];
+    const work = mkdtempSync(`${this.layout.stagingDir}/activate-`);
+    const newShared = `${work}/sharedfs`;
+    const newTemplate = `${work}/template`;
+    const plan = planSplit(kindsIn(base.stagingDir));
+    progress({ phase: 'split', message: `sharedfs gets ${plan.shared.join(' ') || 'nothing'}`, done: 0, total: plan.shared.length });
+    applySplit(plan, base.stagingDir, newShared, Layout.SHAREDFS_MOUNTPOINT);
+    writeFileSync(`${newShared}/${RELEASE_MARKER}`, `${base.release}\n`, { mode: 0o644 });
+    chmodSync(newShared, 0o755);
+    if (!existsSync(`${base.stagingDir}/${DEV_MOUNTPOINT}`)) mkdirSync(`${base.stagingDir}/${DEV_MOUNTPOINT}`, { mode: 0o755 });
+    renameSync(base.stagingDir, newTemplate);
+    progress({ phase: 'split', message: 'template ready', done: plan.shared.length, total: plan.shared.length });
+
+    // Swap: the template is never mounted, so the old one can always go.
+    if (existsSync(this.layout.template)) renameSync(this.layout.template, `${work}/old-template`);
+    renameSync(newTemplate, this.layout.template);
+    if (existsSync(this.layout.sharedfs)) {
+      const users = await this.sharedfsUsers();
+      if (users.length > 0) {
+        const kept = `${this.layout.rootDir}/sharedfs.old-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+        renameSync(this.layout.sharedfs, kept);
+        notes.push(`previous sharedfs kept at ${kept}: still mounted at ${users.join(', ')}; restart those containers, then remove it`);
+      } else {
+        renameSync(this.layout.sharedfs, `${work}/old-sharedfs`);
+      }
+    }
+    renameSync(newShared, this.layout.sharedfs);
+    progress({ phase: 'swap', message: `sharedfs and template of ${base.release} in place` });
+    removeTreeSafely(work);
+    return { notes };
+  }
+
+  async discardBase(base: PreparedBase): Promise<void> {
+    this.checkStaged(base);
+    removeTreeSafely(base.stagingDir);
+  }
+
+  private checkStaged(base: PreparedBase): void {
+    const rel = base.stagingDir.slice(this.layout.stagingDir.length + 1);
+    if (!isUnder(base.stagingDir, this.layout.stagingDir) || rel === '' || rel.includes('/') || rel === '..' || rel === '.') {
+      throw new InvalidArgumentError(`${base.stagingDir} is not a staged base of ${this.layout.stagingDir}`);
+    }
+  }
+
+  async installedRelease(): Promise<string | undefined> {
+    const text = readFileBeneathIfExists(this.layout.sharedfs, RELEASE_MARKER);
+    return text?.trim() || undefined;
+  }
+
+  /**
+   * Mount points whose source is the current sharedfs directory: same filesystem
+   * (major:minor) and the same path inside it (mountinfo's root field).
+   */
+  private async sharedfsUsers(): Promise<string[]> {
+    const table = await this.mountTable();
+    let fd: number;
+    try {
+      fd = openBeneath(this.layout.sharedfs, []);
+    } catch {
+      return [];
+    }
+    let home: MountInfoEntry | undefined;
+    try {
+      const id = mountIdOf(fd);
+      home = table.find((e) => e.mountId === id);
+    } finally {
+      closeSync(fd);
+    }
+    if (!home) {
+      // Cannot place it in the table: fall back to "any container has sharedfs mounted".
+      return table.filter((e) => e.mountPoint.startsWith(`${this.layout.containersDir}/`) && e.mountPoint.endsWith(`/${Layout.SHAREDFS_MOUNTPOINT}`)).map((e) => e.mountPoint);
+    }
+    const inFs = normalize(`${home.root}/${this.layout.sharedfs.slice(home.mountPoint === '/' ? 0 : home.mountPoint.length)}`);
+    return table.filter((e) => e.device === home.device && e.root === inFs && e.mountId !== home.mountId).map((e) => e.mountPoint);
+  }
+
+  // --- containers ------------------------------------------------------------
+
+  async createContainer(name: string): Promise<void> {
+    const root = this.rootOf(name);
+    if (!existsSync(this.layout.template) || !(await this.installedRelease())) {
+      throw new FailedPreconditionError('no base is installed; run install first');
+    }
+    mkdirSync(this.layout.containersDir, { recursive: true, mode: 0o755 });
+    try {
+      mkdirSync(root, { mode: 0o755 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new AlreadyExistsError(`container ${name} already exists at ${root}`);
+      throw e;
+    }
+    try {
+      await this.runner.run({ argv: ['cp', '-a', '--', `${this.layout.template}/.`, root], timeoutMs: INSTALL_TIMEOUT_MS });
+    } catch (e) {
+      removeTreeSafely(root);
+      throw e;
+    }
+  }
+
+  expectedMounts(name: string): string[] {
+    const root = this.rootOf(name);
+    return [`${root}/${Layout.SHAREDFS_MOUNTPOINT}`, `${root}/${DEV_MOUNTPOINT}`];
+  }
+
+  async mounts(): Promise<MountEntry[]> {
+    return (await this.mountTable()).map(toMountEntry);
+  }
+
+  /** The kernel's table, read fresh each time (the host is the truth). */
+  async mountTable(): Promise<MountInfoEntry[]> {
+    return parseMountinfo(readFileSync(`${this.procDir}/self/mountinfo`, 'utf8'));
+  }
+
+  async mountContainer(name: string): Promise<void> {
+    const root = this.rootOf(name);
+    await this.mustExist(name, root);
+    await this.mountSharedfs(root);
+    await this.mountDev(root);
+  }
+
+  private async mountSharedfs(root: string): Promise<void> {
+    const target = `${root}/${Layout.SHAREDFS_MOUNTPOINT}`;
+    if (!existsSync(this.layout.sharedfs)) throw new FailedPreconditionError('no sharedfs is installed; run install first');
+    let top = topMountAt(await this.mountTable(), target);
+    if (!top) {
+      await withDirBeneath(root, [Layout.SHAREDFS_MOUNTPOINT], (fd) =>
+        this.runner.run({ argv: ['mount', '--no-canonicalize', '--bind', this.layout.sharedfs, '/proc/self/fd/3'], passFds: [fd] }),
+      { create: true });
+      top = await this.confirmMounted(root, Layout.SHAREDFS_MOUNTPOINT);
+    }
+    if (!top.mountOptions.includes('ro')) {
+      try {
+        // Re-opened after the bind, so the descriptor is the new mount's root.
+        await withDirBeneath(root, [Layout.SHAREDFS_MOUNTPOINT], (fd) =>
+          this.runner.run({ argv: ['mount', '--no-canonicalize', '-o', 'remount,bind,ro', '/proc/self/fd/3'], passFds: [fd] }));
+        top = await this.confirmMounted(root, Layout.SHAREDFS_MOUNTPOINT);
+        if (!top.mountOptions.includes('ro')) throw new InternalError(`${target} is still writable after remount`);
+      } catch (e) {
+        // Never leave a writable sharedfs behind.
+        await this.runner.run({ argv: ['umount', '--no-canonicalize', target], okExitCodes: [1, 32] }).catch(() => undefined);
+        throw e;
+      }
+    }
+  }
+
+  private async mountDev(root: string): Promise<void> {
+    const target = `${root}/${DEV_MOUNTPOINT}`;
+    if (!topMountAt(await this.mountTable(), target)) {
+      await withDirBeneath(root, [DEV_MOUNTPOINT], (fd) =>
+        this.runner.run({ argv: ['mount', '--no-canonicalize', '-t', DEV_FSTYPE, '-o', DEV_OPTIONS, DEV_SOURCE, '/proc/self/fd/3'], passFds: [fd] }),
+      { create: true });
+      await this.confirmMounted(root, DEV_MOUNTPOINT);
+    }
+    await withDirBeneath(root, [DEV_MOUNTPOINT], async (fd) => {
+      for (const n of DEV_NODES) {
+        if (lstatAt(fd, n.name)) continue;
+        await this.runner.run({ argv: ['mknod', '-m', '666', `/proc/self/fd/3/${n.name}`, 'c', String(n.major), String(n.minor)], passFds: [fd] });
+      }
+    });
+  }
+
+  /**
+   * The mount now at ROOT/rel, checked two ways: the re-opened mount point's
+   * mount id (fdinfo) is in the table, and the table puts it at that path.
+   */
+  private async confirmMounted(root: string, rel: string): Promise<MountInfoEntry> {
+    const target = `${root}/${rel}`;
+    const id = await withDirBeneath(root, [rel], (fd) => mountIdOf(fd));
+    const table = await this.mountTable();
+    const entry = table.find((e) => e.mountId === id) ?? topMountAt(table, target);
+    if (!entry || entry.mountPoint !== target) {
+      throw new InternalError(`mounted at ${target} but the mount table does not show it there`);
+    }
+    return entry;
+  }
+
+  async unmountContainer(name: string): Promise<void> {
+    const root = this.rootOf(name);
+    const failures: string[] = [];
+    const tried = new Set<number>();
+    // Passes, because stacked mounts surface one by one; bounded by what was there.
+    for (let pass = 0; pass < 64; pass++) {
+      const under = deepestFirst((await this.mountTable()).filter((e) => isUnder(e.mountPoint, root)).map((e) => ({ ...e, target: e.mountPoint })));
+      const todo = under.filter((e) => !tried.has(e.mountId));
+      if (todo.length === 0) break;
+      const seenTargets = new Set<string>();
+      for (const e of todo) {
+        if (seenTargets.has(e.target)) continue; // one per mount point per pass: the top one
+        seenTargets.add(e.target);
+        const top = topMountAt(under, e.target)!;
+        tried.add(top.mountId);
+        try {
+          await this.checkReachable(root, top);
+          // Never lazy (-l): a busy mount must stay visible as a failure, not vanish from the table.
+          await this.runner.run({ argv: ['umount', '--no-canonicalize', top.mountPoint] });
+        } catch (err) {
+          failures.push(`${top.mountPoint}: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      }
+    }
+    const left = (await this.mountTable()).filter((e) => isUnder(e.mountPoint, root)).map((e) => e.mountPoint);
+    if (left.length > 0) {
+      throw new FailedPreconditionError(`still mounted under ${root}: ${[...new Set(left)].join(', ')}${failures.length ? ` (${failures.join('; ')})` : ''}`);
+    }
+  }
+
+  /**
+   * Before unmounting by path: the path, walked without following symlinks,
+   * must lead to exactly this mount; otherwise something inside the container
+   * rearranged it and umount could act on the host's mounts.
+   */
+  private async checkReachable(root: string, entry: MountInfoEntry): Promise<void> {
+    const rel = entry.mountPoint === root ? [] : splitRelative(entry.mountPoint.slice(root.length + 1));
+    const id = await withDirBeneath(root, rel, (fd) => mountIdOf(fd));
+    if (id !== entry.mountId) {
+      throw new FailedPreconditionError(`${entry.mountPoint} does not lead to mount ${entry.mountId} any more; refusing to unmount by that path`);
+    }
+  }
+
+  // --- services --------------------------------------------------------------
+
+  private serviceSpec(name: string, service: string, verb: 'start' | 'stop' | 'status'): CommandSpec {
+    const root = this.rootOf(name);
+    checkName(service, 'service name');
+    return { argv: ['chroot', root, `/etc/init.d/${service}`, verb], env: SERVICE_ENV, cwd: '/', timeoutMs: SERVICE_TIMEOUT_MS };
+  }
+
+  async startService(name: string, service: string): Promise<void> {
+    await this.mustHaveScript(name, service);
+    mkdirSync(this.logDir, { recursive: true, mode: 0o750 });
+    // Output to a file: a daemon left behind would hold captured pipes open forever.
+    await this.runner.run({ ...this.serviceSpec(name, service, 'start'), logFile: this.logFile(name) });
+  }
+
+  async stopService(name: string, service: string): Promise<void> {
+    await this.mustHaveScript(name, service);
+    mkdirSync(this.logDir, { recursive: true, mode: 0o750 });
+    await this.runner.run({ ...this.serviceSpec(name, service, 'stop'), logFile: this.logFile(name) });
+  }
+
+  async probeService(name: string, service: string): Promise<ServiceProbe> {
+    if (!(await this.hasServiceScript(name, service))) return { running: false, pids: [] };
+    const r = await this.runner.run({ ...this.serviceSpec(name, service, 'status'), okExitCodes: ANY_NONZERO });
+    return { running: r.exitCode === 0, pids: [] };
+  }
+
+  async hasServiceScript(name: string, service: string): Promise<boolean> {
+    const root = this.rootOf(name);
+    checkName(service, 'service name');
+    try {
+      return await withDirBeneath(root, ['etc', 'init.d'], (fd) => {
+        const st = lstatAt(fd, service);
+        return !!st && st.isFile() && (st.mode & 0o111) !== 0;
+      });
+    } catch (e) {
+      if (e instanceof FailedPreconditionError || (e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw e;
+    }
+  }
+
+  private async mustHaveScript(name: string, service: string): Promise<void> {
+    if (!(await this.hasServiceScript(name, service))) {
+      throw new NotFoundError(`container ${name} has no executable /etc/init.d/${service}`);
+    }
+  }
+
+  private logFile(name: string): string {
+    return `${this.logDir}/${name}.log`;
+  }
+
+  // --- processes -------------------------------------------------------------
+
+  async processesIn(name: string): Promise<number[]> {
+    const root = this.rootOf(name);
+    const pids: number[] = [];
+    for (const entry of readdirSync(this.procDir)) {
+      if (!/^\d+$/.test(entry)) continue;
+      let link: string;
+      try {
+        link = readlinkSync(`${this.procDir}/${entry}/root`);
+      } catch {
+        continue; // gone, a zombie, or a kernel thread
+      }
+      if (link === root) pids.push(Number(entry));
+    }
+    return pids.sort((a, b) => a - b);
+  }
+
+  async signalProcesses(pids: readonly number[], signal: NodeJS.Signals): Promise<void> {
+    for (const pid of pids) {
+      if (!Number.isInteger(pid) || pid <= 1) throw new InvalidArgumentError(`refusing to signal pid ${pid}`);
+      try {
+        process.kill(pid, signal);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+      }
+    }
+  }
+
+  // --- removal and usage -----------------------------------------------------
+
+  async removeContainer(name: string): Promise<void> {
+    const root = this.rootOf(name);
+    const mounted = (await this.mountTable()).filter((e) => isUnder(e.mountPoint, root)).map((e) => e.mountPoint);
+    if (mounted.length > 0) {
+      throw new FailedPreconditionError(`container ${name} still has mounts: ${[...new Set(mounted)].join(', ')}; unmount first`);
+    }
+    if (!existsSync(root) && !isSymlink(root)) return;
+    removeTreeSafely(root);
+  }
+
+  async diskUsage(name: string): Promise<number> {
+    const root = this.rootOf(name);
+    await this.mustExist(name, root);
+    return treeUsage(root);
+  }
+
+  // --- exec ------------------------------------------------------------------
+
+  execSpec(name: string, opts: ExecOptions): CommandSpec {
+    const root = this.rootOf(name);
+    for (const k of Object.keys(opts.env)) {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new InvalidArgumentError(`bad environment variable name ${JSON.stringify(k)}`);
+    }
+    const env: Record<string, string> = { PATH: CONTAINER_PATH, HOME: '/root', ...opts.env };
+    if (!opts.tty && !opts.console) {
+      const argv = opts.argv.length > 0 ? opts.argv : ['/bin/sh'];
+      return { argv: ['chroot', root, ...argv], env, cwd: '/', timeoutMs: EXEC_TIMEOUT_MS };
+    }
+    // A terminal from util-linux script(1). Its -c string goes through the host's
+    // $SHELL (bash drops PS1 when not interactive), so the container's environment
+    // is set by env(1) right before chroot rather than inherited.
+    const inner = opts.console
+      ? ['/bin/sh', '-i']
+      : opts.argv.length > 0 ? [...opts.argv] : ['/bin/sh', '-i'];
+    if (opts.console) env.PS1 = `${name}:\\w# `;
+    const assignments = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+    const size = opts.rows && opts.cols ? `stty rows ${Math.trunc(opts.rows)} cols ${Math.trunc(opts.cols)} 2>/dev/null; ` : '';
+    const cmd = `${size}exec ${shJoin(['env', '-i', ...assignments, 'chroot', root, ...inner])}`;
+    return {
+      argv: ['script', '-q', '-e', '-c', cmd, '/dev/null'],
+      env: { PATH: HOST_PATH, SHELL: '/bin/sh', ...(env.TERM ? { TERM: env.TERM } : {}) },
+      cwd: '/',
+      timeoutMs: EXEC_TIMEOUT_MS,
+    };
+  }
+
+  // --- helpers ---------------------------------------------------------------
+
+  private rootOf(name: string): string {
+    checkName(name, 'container name');
+    return this.layout.containerRoot(name);
+  }
+
+  private async mustExist(name: string, root: string): Promise<void> {
+    try {
+      closeSync(openBeneath(root, []));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`container ${name} does not exist`);
+      throw e;
+    }
+  }
+}
+
+const HOST_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
+/** Exec and console sessions are interactive; a day is "until the operator leaves". */
+const EXEC_TIMEOUT_MS = 24 * 3600_000;
+const ANY_NONZERO: readonly number[] = Array.from({ length: 255 }, (_, i) => i + 1);
+
+/** The topmost mount at `target` (the kernel lists mounts in the order they were made). */
+function topMountAt(table: readonly MountInfoEntry[], target: string): MountInfoEntry | undefined {
+  let top: MountInfoEntry | undefined;
+  for (const e of table) if (e.mountPoint === target) top = e;
+  return top;
+}
+
+function checkName(name: string, what: string): void {
+  if (!SAFE_NAME.test(name) || name.length > 200) throw new InvalidArgumentError(`invalid ${what} ${JSON.stringify(name)}`);
+}
+
+function checkHostPath(p: string, what: string): void {
+  if (!isAbsolute(p) || p.includes('\0') || p.includes('\n')) throw new InvalidArgumentError(`${what} must be an absolute path: ${JSON.stringify(p)}`);
+}
+
+/** The mount table shows resolved paths, so the layout must use them too. */
+function canonicalRoot(rootDir: string): string {
+  const p = normalize(rootDir).replace(/\/+$/, '');
+  if (!SAFE_PATH.test(p) || p === '') throw new InvalidArgumentError(`rootDir must be an absolute path of [A-Za-z0-9._+@:/-]: ${JSON.stringify(rootDir)}`);
+  try {
+    const real = realpathSync(p);
+    if (!SAFE_PATH.test(real)) throw new InvalidArgumentError(`rootDir resolves to an unsafe path: ${JSON.stringify(real)}`);
+    return real;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return p;
+    throw e;
+  }
+}
+
+function isSymlink(p: string): boolean {
+  try { return lstatSync(p).isSymbolicLink(); } catch { return false; }
+}
+
+function readFileBeneathIfExists(root: string, rel: string): string | undefined {
+  try {
+    return readFileBeneath(root, rel);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+/** Release of a base tree, read without following symlinks out of it. */
+export function baseRelease(tree: string): string | undefined {
+  const text = readFileBeneathIfExists(tree, 'etc/os-release') ?? readFileBeneathIfExists(tree, 'usr/lib/os-release');
+  return text === undefined ? undefined : releaseFromOsRelease(parseOsRelease(text));
+}
+
+function describeSpec(spec: InstallSpec): string {
+  switch (spec.method) {
+    case 'debootstrap': return `debootstrap ${spec.source}${spec.mirror ? ` from ${spec.mirror}` : ''}`;
+    case 'tarball': return `extracting ${spec.source}`;
+    default: return `copying ${spec.source}`;
+  }
+}
+
