@@ -1,0 +1,89 @@
+import { readFileSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import { InvalidArgumentError } from './errors.js';
+
+export type OsName = 'freebsd' | 'linux';
+
+export interface AgentConfig {
+  readonly os: OsName;
+  readonly zone: string;
+  /** sharedfs, template and containers of this agent's zone. */
+  readonly rootDir: string;
+  readonly stateDir: string;
+  /** Service rc-script output, one file per container. */
+  readonly logDir: string;
+  readonly socket: string;
+  /** Agent log (JSON lines); stderr always gets them too. */
+  readonly logFile: string;
+  readonly stopGraceSeconds: number;
+}
+
+/** DESIGN.md's per-OS defaults. */
+export function defaults(os: OsName): { configFile: string; base: string; stateDir: string; socket: string; logDir: string } {
+  return os === 'freebsd'
+    ? { configFile: '/usr/local/etc/qfleetd.conf', base: '/usr/qfleet', stateDir: '/var/db/qfleet', socket: '/var/run/qfleetd.sock', logDir: '/var/log/qfleet' }
+    : { configFile: '/etc/qfleet/qfleetd.conf', base: '/var/lib/qfleet', stateDir: '/var/lib/qfleet/state', socket: '/run/qfleetd.sock', logDir: '/var/log/qfleet' };
+}
+
+const KEYS = ['zone', 'root_dir', 'state_dir', 'log_dir', 'socket', 'log_file', 'stop_grace_seconds'] as const;
+type Key = (typeof KEYS)[number];
+
+/**
+ * qjail.conf-style file: `name="value"` lines, `#` comments. Unknown keys are
+ * errors, so a typo never silently falls back to a default path.
+ */
+export function parseConfigFile(text: string, file: string): Partial<Record<Key, string>> {
+  const out: Partial<Record<Key, string>> = {};
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) return;
+    const m = /^([a-z_]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s#]*))\s*(?:#.*)?$/.exec(line);
+    if (!m) throw new InvalidArgumentError(`${file}:${i + 1}: cannot parse ${JSON.stringify(line)}; expected name="value".`);
+    const key = m[1] as Key;
+    if (!KEYS.includes(key)) throw new InvalidArgumentError(`${file}:${i + 1}: unknown setting ${key} (known: ${KEYS.join(', ')}).`);
+    out[key] = m[2] ?? m[3] ?? m[4] ?? '';
+  });
+  return out;
+}
+
+export interface ConfigSources {
+  readonly os: OsName;
+  /** Path of the config file; a missing default file is fine, a missing given one is not. */
+  readonly configFile?: string;
+  readonly flags: Partial<Record<Key, string>>;
+}
+
+/** Defaults, overridden by the config file, overridden by flags. */
+export function loadConfig(src: ConfigSources): AgentConfig {
+  const d = defaults(src.os);
+  let file: Partial<Record<Key, string>> = {};
+  const path = src.configFile ?? d.configFile;
+  try {
+    file = parseConfigFile(readFileSync(path, 'utf8'), path);
+  } catch (e) {
+    const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
+    if (!missing || src.configFile) throw missing ? new InvalidArgumentError(`config file ${path} does not exist.`) : e;
+  }
+  const get = (k: Key) => src.flags[k] ?? file[k];
+  const zone = get('zone') ?? 'default';
+  if (!/^[A-Za-z0-9_-]{1,63}$/.test(zone) || zone === 'state') throw new InvalidArgumentError(`zone ${JSON.stringify(zone)} is invalid.`);
+  const cfg: AgentConfig = {
+    os: src.os,
+    zone,
+    rootDir: get('root_dir') ?? join(d.base, zone),
+    stateDir: get('state_dir') ?? (zone === 'default' ? d.stateDir : join(d.stateDir, zone)),
+    logDir: get('log_dir') ?? d.logDir,
+    socket: get('socket') ?? d.socket,
+    logFile: get('log_file') ?? '',
+    stopGraceSeconds: Number(get('stop_grace_seconds') ?? 10),
+  };
+  for (const [k, v] of Object.entries({ root_dir: cfg.rootDir, state_dir: cfg.stateDir, log_dir: cfg.logDir, socket: cfg.socket })) {
+    if (!isAbsolute(v) || /\s/.test(v) || v.split('/').includes('..')) {
+      throw new InvalidArgumentError(`${k} must be an absolute path without spaces or '..', not ${JSON.stringify(v)}.`);
+    }
+  }
+  if (!Number.isFinite(cfg.stopGraceSeconds) || cfg.stopGraceSeconds < 0 || cfg.stopGraceSeconds > 3600) {
+    throw new InvalidArgumentError('stop_grace_seconds must be between 0 and 3600.');
+  }
+  return cfg;
+}

@@ -1,0 +1,66 @@
+import type { Container } from '../../proto/gen/qfleet/agent/v1/Container.js';
+import type { ContainerResult } from '../../proto/gen/qfleet/agent/v1/ContainerResult.js';
+import type { InstallProgress } from '../../proto/gen/qfleet/agent/v1/InstallProgress.js';
+import type { InstallMethod } from '../../proto/gen/qfleet/agent/v1/InstallMethod.js';
+import type { ContainerResult as EngineResult, ContainerView, Outcome } from '../engine/engine.js';
+import type { InstallMethodName, InstallProgressEvent } from '../drivers/host-driver.js';
+
+// Engine values ↔ proto messages. Pure functions, so the wire format is tested without a server.
+
+const STATE = { stopped: 'STATE_STOPPED', running: 'STATE_RUNNING', broken: 'STATE_BROKEN' } as const;
+
+export function containerToProto(v: ContainerView): Container {
+  const ms = v.createdAt.getTime();
+  return {
+    name: v.name,
+    state: STATE[v.state],
+    reason: v.reason,
+    services: v.services.map((s) => ({ name: s.name, state: s.running ? 'STATE_RUNNING' : 'STATE_STOPPED', pids: [...s.pids] })),
+    mounts: v.mounts.map((m) => ({ source: m.source, target: m.target, fstype: m.fstype, options: [...m.options] })),
+    baseRelease: v.baseRelease,
+    createTime: { seconds: String(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1_000_000 },
+    diskUsageBytes: String(Math.max(0, Math.round(v.diskUsageBytes))),
+    path: v.path,
+  };
+}
+
+const OUTCOME: Record<Outcome, NonNullable<ContainerResult['outcome']>> = {
+  started: 'OUTCOME_STARTED',
+  bypassed: 'OUTCOME_BYPASSED',
+  'already-started': 'OUTCOME_ALREADY_STARTED',
+  stopped: 'OUTCOME_STOPPED',
+  'already-stopped': 'OUTCOME_ALREADY_STOPPED',
+  deleted: 'OUTCOME_DELETED',
+  failed: 'OUTCOME_FAILED',
+};
+
+export function resultToProto(r: EngineResult): ContainerResult {
+  return { name: r.name, outcome: OUTCOME[r.outcome], message: r.message };
+}
+
+const PHASE = {
+  fetch: 'PHASE_FETCH',
+  verify: 'PHASE_VERIFY',
+  extract: 'PHASE_EXTRACT',
+  split: 'PHASE_SPLIT',
+  swap: 'PHASE_SWAP',
+} as const;
+
+export function progressToProto(e: InstallProgressEvent): InstallProgress {
+  return { phase: PHASE[e.phase], message: e.message, done: String(e.done ?? 0), total: String(e.total ?? 0) };
+}
+
+const METHODS: Record<string, InstallMethodName | undefined> = {
+  INSTALL_METHOD_DIRECTORY: 'directory',
+  INSTALL_METHOD_TARBALL: 'tarball',
+  INSTALL_METHOD_DOWNLOAD: 'download',
+  INSTALL_METHOD_DEBOOTSTRAP: 'debootstrap',
+};
+
+export function methodFromProto(m: InstallMethod | undefined): InstallMethodName | undefined {
+  return typeof m === 'string' ? METHODS[m] : undefined;
+}
+
+export function methodToProto(m: InstallMethodName): InstallMethod {
+  return (Object.keys(METHODS).find((k) => METHODS[k] === m) ?? 'INSTALL_METHOD_UNSPECIFIED') as InstallMethod;
+}

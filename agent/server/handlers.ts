@@ -1,0 +1,172 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { AgentServiceHandlers } from '../../proto/gen/qfleet/agent/v1/AgentService.js';
+import type { ExecRequest__Output } from '../../proto/gen/qfleet/agent/v1/ExecRequest.js';
+import type { ExecResponse } from '../../proto/gen/qfleet/agent/v1/ExecResponse.js';
+import type { Engine, ExecSession } from '../engine/engine.js';
+import { resolveInstallSpec } from '../engine/install-spec.js';
+import { InvalidArgumentError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { CommandRunner, SpawnedCommand } from '../runner/command-runner.js';
+import { containerToProto, methodFromProto, methodToProto, progressToProto, resultToProto } from './convert.js';
+import { toServiceError } from './status.js';
+
+export const API_REVISION = 1;
+
+export interface HandlerDeps {
+  readonly engine: Engine;
+  readonly runner: CommandRunner;
+  readonly log: Logger;
+  readonly agentVersion: string;
+}
+
+/** Thin handlers: decode, call the engine, encode; every error goes through toServiceError. */
+export function makeHandlers(deps: HandlerDeps): AgentServiceHandlers {
+  const { engine, log } = deps;
+  const driver = engine.hostDriver;
+
+  function unary<Req, Res>(fn: (req: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+    return (call, callback) => {
+      fn(call.request).then(
+        (res) => callback(null, res),
+        (err) => callback(toServiceError(err)),
+      );
+    };
+  }
+
+  return {
+    Version: unary(async () => {
+      const facts = await driver.facts();
+      const caps = driver.capabilities();
+      return {
+        agentVersion: deps.agentVersion,
+        apiRevision: API_REVISION,
+        os: facts.os,
+        release: facts.release,
+        machine: facts.machine,
+        driver: driver.name,
+        hostname: facts.hostname,
+        capabilities: {
+          installMethods: caps.installMethods.map(methodToProto),
+          namespaces: caps.namespaces,
+          sparseImages: caps.sparseImages,
+          ipAliases: caps.ipAliases,
+          console: caps.console,
+        },
+        baseRelease: (await driver.installedRelease()) ?? '',
+        rootDir: driver.layout.rootDir,
+      };
+    }),
+
+    Install: (call) => {
+      const req = call.request;
+      (async () => {
+        const spec = resolveInstallSpec(
+          { method: methodFromProto(req.method), source: req.source, mirror: req.mirror },
+          driver.capabilities(),
+        );
+        log.info('install requested', { requestId: req.requestId, method: spec.method, source: spec.source });
+        const out = await engine.install(spec, req.force, (e) => {
+          if (!call.cancelled) call.write({ progress: progressToProto(e) });
+        });
+        call.write({
+          result: { baseRelease: out.baseRelease, sharedfsPath: driver.layout.sharedfs, templatePath: driver.layout.template, notes: [...out.notes] },
+        });
+        call.end();
+      })().catch((err) => call.emit('error', toServiceError(err)));
+    },
+
+    Create: unary(async (req) => ({ container: containerToProto(await engine.create(req.name, req.requestId)) })),
+    List: unary(async () => ({ containers: (await engine.list()).map(containerToProto) })),
+    Get: unary(async (req) => ({ container: containerToProto(await engine.get(req.name)) })),
+    Start: unary(async (req) => ({
+      results: (await engine.start({ names: req.names, all: req.all }, req.requestId)).map(resultToProto),
+    })),
+    Stop: unary(async (req) => ({
+      results: (await engine.stop({ names: req.names, all: req.all }, req.graceSeconds ? req.graceSeconds * 1000 : undefined, req.requestId)).map(
+        resultToProto,
+      ),
+    })),
+    Delete: unary(async (req) => ({
+      results: (await engine.delete({ names: req.names, all: req.all }, req.requestId)).map(resultToProto),
+    })),
+    Configure: unary(async (req) => ({ container: containerToProto(await engine.configure(req.name, req.services, req.requestId)) })),
+
+    Exec: (call) => runExec(call, deps),
+  };
+}
+
+const MAX_ENV = 64;
+
+/**
+ * Exec/console over one bidirectional stream: the first message starts the
+ * command; then stdin, eof and signals flow in while output flows out; the
+ * last message is the exit status.
+ */
+function runExec(call: grpc.ServerDuplexStream<ExecRequest__Output, ExecResponse>, deps: HandlerDeps): void {
+  let child: SpawnedCommand | undefined;
+  let session: ExecSession | undefined;
+  let finished = false;
+
+  const fail = (err: unknown) => {
+    if (finished) return;
+    finished = true;
+    call.emit('error', toServiceError(err));
+  };
+
+  const onFirst = async (msg: ExecRequest__Output) => {
+    const start = msg.start;
+    if (!start) throw new InvalidArgumentError('Error; the first Exec message must be `start`.');
+    const env = Object.fromEntries(Object.entries(start.env ?? {}));
+    if (Object.keys(env).length > MAX_ENV || Object.keys(env).some((k) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(k))) {
+      throw new InvalidArgumentError('Error; exec environment names must be shell identifiers (at most 64 of them).');
+    }
+    const size = start.size ? { rows: start.size.rows || undefined, cols: start.size.cols || undefined } : {};
+    session = start.console
+      ? await deps.engine.console(start.name, { env, ...size })
+      : await deps.engine.exec(start.name, start.argv, { tty: start.tty, env, ...size });
+    if (call.cancelled) {
+      await session.end();
+      return;
+    }
+    const c = deps.runner.spawn(session.spec);
+    child = c;
+    c.stdout.on('data', (b: Buffer) => call.write({ stdout: b }));
+    c.stderr.on('data', (b: Buffer) => call.write({ stderr: b }));
+    c.stdin.on('error', () => undefined); // the command may exit before reading all input
+    const { code, signal } = await c.exited;
+    await session.end().catch((e) => deps.log.error('console clean-up failed', { container: start.name, error: String(e) }));
+    if (!finished) {
+      finished = true;
+      call.write({ exit: { code: code ?? -1, signal: signal ?? '' } });
+      call.end();
+    }
+  };
+
+  let first = true;
+  call.on('data', (msg: ExecRequest__Output) => {
+    if (first) {
+      first = false;
+      onFirst(msg).catch(fail);
+      return;
+    }
+    if (!child) return;
+    switch (msg.event) {
+      case 'stdin':
+        if (msg.stdin) child.stdin.write(msg.stdin);
+        break;
+      case 'stdinEof':
+        child.stdin.end();
+        break;
+      case 'signal':
+        if (msg.signal && msg.signal > 0 && msg.signal < 65) child.kill(msg.signal);
+        break;
+      default:
+        break; // resize: the pseudo-terminal comes from script(1), which gets its size at start
+    }
+  });
+  call.on('end', () => child?.stdin.end());
+  call.on('cancelled', () => {
+    child?.kill('SIGHUP');
+    if (!child) void session?.end();
+  });
+}

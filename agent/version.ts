@@ -1,0 +1,11 @@
+import { readFileSync } from 'node:fs';
+
+/** qfleet's version, from package.json beside the build (or the bundle's define). */
+export function packageVersion(): string {
+  for (const rel of ['../package.json', '../../package.json']) {
+    try {
+      return (JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { version: string }).version;
+    } catch { /* try the next location */ }
+  }
+  return '0.0.0';
+}

@@ -1,0 +1,36 @@
+import * as grpc from '@grpc/grpc-js';
+import { loadAgentProto } from '../proto/loader.js';
+import type { AgentServiceClient } from '../proto/gen/qfleet/agent/v1/AgentService.js';
+
+export type { AgentServiceClient };
+
+/** The local agent's socket: --socket, $QFLEET_SOCKET, else the OS default. */
+export function defaultSocket(): string {
+  return process.env.QFLEET_SOCKET || (process.platform === 'freebsd' ? '/var/run/qfleetd.sock' : '/run/qfleetd.sock');
+}
+
+export function connectUnix(socket: string): AgentServiceClient {
+  const { proto } = loadAgentProto();
+  return new proto.qfleet.agent.v1.AgentService(`unix:${socket}`, grpc.credentials.createInsecure());
+}
+
+/** Promise form of a unary call with a deadline. */
+export function call<Req, Res>(
+  client: AgentServiceClient,
+  method: (req: Req, meta: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => unknown,
+  req: Req,
+  timeoutMs: number,
+): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    method.call(client, req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(err) : resolve(res as Res)));
+  });
+}
+
+export function isServiceError(e: unknown): e is grpc.ServiceError {
+  return typeof e === 'object' && e !== null && 'code' in e && 'details' in e;
+}
+
+/** A request id for the agent's log, so an operator can match a command to its log lines. */
+export function requestId(): string {
+  return `${process.pid.toString(36)}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+}

@@ -1,0 +1,12 @@
+import type { Command } from 'commander';
+import { action } from '../context.js';
+import { runLifecycle } from './lifecycle.js';
+
+export function register(program: Command): void {
+  program
+    .command('delete')
+    .description('remove stopped containers and their state')
+    .argument('[names...]')
+    .option('-A, --all', 'every container')
+    .action(action(program, (ctx, names: string[], opts: { all?: boolean; grace?: string }) => runLifecycle(ctx, 'Delete', names, opts)));
+}

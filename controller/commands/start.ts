@@ -1,0 +1,12 @@
+import type { Command } from 'commander';
+import { action } from '../context.js';
+import { runLifecycle } from './lifecycle.js';
+
+export function register(program: Command): void {
+  program
+    .command('start')
+    .description('mount and start the configured services of containers')
+    .argument('[names...]')
+    .option('-A, --all', 'every container')
+    .action(action(program, (ctx, names: string[], opts: { all?: boolean; grace?: string }) => runLifecycle(ctx, 'Start', names, opts)));
+}

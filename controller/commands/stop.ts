@@ -1,0 +1,13 @@
+import type { Command } from 'commander';
+import { action } from '../context.js';
+import { runLifecycle } from './lifecycle.js';
+
+export function register(program: Command): void {
+  program
+    .command('stop')
+    .description('stop services (rc stop, then SIGTERM, then SIGKILL) and unmount')
+    .argument('[names...]')
+    .option('-A, --all', 'every container')
+    .option('--grace <seconds>', 'between SIGTERM and SIGKILL')
+    .action(action(program, (ctx, names: string[], opts: { all?: boolean; grace?: string }) => runLifecycle(ctx, 'Stop', names, opts)));
+}

@@ -1,0 +1,322 @@
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Engine } from '../../../agent/engine/engine.js';
+import { StateStore } from '../../../agent/engine/state-store.js';
+import type { Clock } from '../../../agent/engine/clock.js';
+import { silentLogger } from '../../../agent/log.js';
+import { MemoryHost } from '../../support/memory-host.js';
+
+/** A clock whose sleeps pass instantly but still advance time. */
+function fakeClock(): Clock {
+  let t = Date.parse('2026-11-23T12:00:00Z');
+  return { now: () => new Date(t), sleep: async (ms) => { t += ms; } };
+}
+
+describe('Engine (qchroot semantics, on an in-memory host)', () => {
+  let dir: string;
+  let host: MemoryHost;
+  let store: StateStore;
+  let engine: Engine;
+  const spec = { method: 'directory' as const, source: '/base', mirror: '' };
+
+  const make = () => new Engine({ driver: host, store, clock: fakeClock(), log: silentLogger, stopGraceMs: 1000 });
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'qf-engine-'));
+    host = new MemoryHost(join(dir, 'root'));
+    store = new StateStore(join(dir, 'state'));
+    engine = make();
+    await engine.install(spec, false, () => undefined);
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  describe('install', () => {
+    it('refuses a base whose release differs from the host, and discards it', async () => {
+      host.baseRelease = 'debian 11';
+      await assert.rejects(engine.install(spec, false, () => undefined), /base is debian 11 but this host runs debian 12.*--force/);
+      assert.ok(host.calls.some((c) => c.startsWith('discard')));
+      assert.equal(await host.installedRelease(), 'debian 12');
+    });
+
+    it('accepts a different release when forced', async () => {
+      host.baseRelease = 'debian 11';
+      const out = await engine.install(spec, true, () => undefined);
+      assert.equal(out.baseRelease, 'debian 11');
+    });
+  });
+
+  describe('create', () => {
+    it('creates a stopped container with the installed release and a creation time', async () => {
+      const c = await engine.create('web1');
+      assert.equal(c.state, 'stopped');
+      assert.equal(c.baseRelease, 'debian 12');
+      assert.equal(c.createdAt.toISOString(), '2026-11-23T12:00:00.000Z');
+      assert.equal(store.read('web1')?.pending, undefined);
+    });
+
+    it('refuses a duplicate name with ALREADY_EXISTS', async () => {
+      await engine.create('web1');
+      await assert.rejects(engine.create('web1'), (e: Error & { kind?: string }) => e.kind === 'already-exists');
+    });
+
+    it('refuses before install with a precondition error', async () => {
+      host.installed = undefined;
+      await assert.rejects(engine.create('web1'), /run qfleet install first/);
+    });
+
+    for (const bad of ['../x', 'a/b', '123', '', 'x'.repeat(300), '-A', 'a b', 'é']) {
+      it(`refuses the name ${JSON.stringify(bad.length > 20 ? `${bad.slice(0, 10)}…` : bad)} as an invalid argument`, async () => {
+        await assert.rejects(engine.create(bad), (e: Error & { kind?: string }) => e.kind === 'invalid-argument');
+        assert.deepEqual(store.names(), []);
+      });
+    }
+  });
+
+  describe('start and stop', () => {
+    beforeEach(async () => {
+      await engine.create('web1');
+      await engine.configure('web1', ['httpd']);
+    });
+
+    it('bypasses a container without services', async () => {
+      await engine.create('bare');
+      assert.deepEqual(await engine.start({ names: ['bare'], all: false }), [
+        { name: 'bare', outcome: 'bypassed', message: 'Bypassed; No service configured yet' },
+      ]);
+    });
+
+    it('starts: mounts, starts each service, reports running', async () => {
+      assert.deepEqual(await engine.start({ names: ['web1'], all: false }), [
+        { name: 'web1', outcome: 'started', message: 'Start chroot completed.' },
+      ]);
+      const v = await engine.get('web1');
+      assert.equal(v.state, 'running');
+      assert.deepEqual(v.services.map((s) => [s.name, s.running]), [['httpd', true]]);
+      assert.equal(v.mounts.length, 2);
+    });
+
+    it('says a started container is already started', async () => {
+      await engine.start({ names: ['web1'], all: false });
+      const [r] = await engine.start({ names: ['web1'], all: false });
+      assert.equal(r?.message, 'Error; Chroot is already started.');
+    });
+
+    it('stops: services, then the mounts; then says it is already stopped', async () => {
+      await engine.start({ names: ['web1'], all: false });
+      const [r] = await engine.stop({ names: ['web1'], all: false }, undefined);
+      assert.equal(r?.message, 'Chroot is stopped.');
+      assert.deepEqual(host.table, []);
+      assert.equal((await engine.get('web1')).state, 'stopped');
+      const [again] = await engine.stop({ names: ['web1'], all: false }, undefined);
+      assert.equal(again?.message, 'Error; Chroot is already stopped.');
+    });
+
+    it('stop sends SIGTERM to strays, then SIGKILL to what ignores it', async () => {
+      await engine.start({ names: ['web1'], all: false });
+      host.spawnStray('web1', true);
+      await engine.stop({ names: ['web1'], all: false }, undefined);
+      assert.ok(host.calls.some((c) => c.startsWith('kill -SIGTERM')));
+      assert.ok(host.calls.some((c) => c.startsWith('kill -SIGKILL')));
+      assert.deepEqual(await host.processesIn('web1'), []);
+    });
+
+    it('rolls a failed start back to stopped and says why', async () => {
+      host.crashingServices.add('httpd');
+      const [r] = await engine.start({ names: ['web1'], all: false });
+      assert.equal(r?.outcome, 'failed');
+      assert.match(r!.message, /^Error; service httpd did not stay running/);
+      assert.deepEqual(host.table, [], 'mounts were rolled back');
+      assert.equal((await engine.get('web1')).state, 'stopped');
+    });
+
+    it('start -A and stop -A process every container in name order', async () => {
+      for (const n of ['c3', 'c1', 'c2']) { await engine.create(n); await engine.configure(n, ['httpd']); }
+      const started = await engine.start({ names: [], all: true });
+      assert.deepEqual(started.map((r) => r.name), ['c1', 'c2', 'c3', 'web1']);
+      assert.ok(started.every((r) => r.outcome === 'started'));
+      const stopped = await engine.stop({ names: [], all: true }, undefined);
+      assert.ok(stopped.every((r) => r.outcome === 'stopped'));
+    });
+
+    it('refuses unknown names as NOT_FOUND before touching any container', async () => {
+      await assert.rejects(engine.start({ names: ['web1', 'nope'], all: false }), (e: Error & { kind?: string }) => e.kind === 'not-found');
+      assert.equal((await engine.get('web1')).state, 'stopped');
+    });
+
+    it('refuses names together with -A', async () => {
+      await assert.rejects(engine.start({ names: ['web1'], all: true }), /not both/);
+    });
+  });
+
+  describe('broken containers', () => {
+    beforeEach(async () => {
+      await engine.create('web1');
+      await engine.configure('web1', ['httpd']);
+      await engine.start({ names: ['web1'], all: false });
+    });
+
+    it('reports a running container whose service died as broken, with the reason', async () => {
+      host.procs.clear();
+      const v = await engine.get('web1');
+      assert.equal(v.state, 'broken');
+      assert.match(v.reason, /service httpd is not running/);
+    });
+
+    it('reports lost mounts (a reboot) as broken; start repairs it', async () => {
+      host.table = [];
+      host.procs.clear();
+      const v = await engine.get('web1');
+      assert.equal(v.state, 'broken');
+      assert.match(v.reason, /not mounted/);
+      const [r] = await engine.start({ names: ['web1'], all: false });
+      assert.equal(r?.outcome, 'started');
+      assert.equal((await engine.get('web1')).state, 'running');
+    });
+
+    it('stop still works on a broken container', async () => {
+      host.procs.clear();
+      const [r] = await engine.stop({ names: ['web1'], all: false }, undefined);
+      assert.equal(r?.outcome, 'stopped');
+      assert.equal((await engine.get('web1')).state, 'stopped');
+    });
+
+    it('a stop that cannot unmount leaves the container broken, naming the mount', async () => {
+      host.busyTargets.add(`${host.layout.containerRoot('web1')}/dev`);
+      const [r] = await engine.stop({ names: ['web1'], all: false }, undefined);
+      assert.equal(r?.outcome, 'failed');
+      const v = await engine.get('web1');
+      assert.equal(v.state, 'broken');
+      assert.match(v.reason, /still mounted: .*web1\/dev/);
+    });
+  });
+
+  describe('delete', () => {
+    it('refuses while any target runs, and deletes nothing', async () => {
+      for (const n of ['a1', 'a2']) { await engine.create(n); await engine.configure(n, ['httpd']); }
+      await engine.start({ names: ['a2'], all: false });
+      await assert.rejects(engine.delete({ names: [], all: true }), /stop these chroot containers before deleting: a2 \(running\)\. Nothing was deleted/);
+      assert.deepEqual(store.names(), ['a1', 'a2']);
+    });
+
+    it('refuses while stray processes run in a stopped container', async () => {
+      await engine.create('a1');
+      host.spawnStray('a1');
+      await assert.rejects(engine.delete({ names: ['a1'], all: false }), /a1 \(processes \d+\)/);
+    });
+
+    it('deletes stopped containers and their state files', async () => {
+      await engine.create('a1');
+      assert.deepEqual(await engine.delete({ names: ['a1'], all: false }), [{ name: 'a1', outcome: 'deleted', message: 'Chroot is deleted.' }]);
+      assert.deepEqual(store.names(), []);
+      assert.ok(host.calls.includes('remove a1'));
+    });
+  });
+
+  describe('configure', () => {
+    it('refuses a service without an rc script in the container', async () => {
+      await engine.create('a1');
+      await assert.rejects(engine.configure('a1', ['httpd', 'nginx']), /no rc script for nginx/);
+    });
+    it('refuses a service name that is not an rc script name', async () => {
+      await engine.create('a1');
+      await assert.rejects(engine.configure('a1', ['../../etc/passwd']), (e: Error & { kind?: string }) => e.kind === 'invalid-argument');
+    });
+    it('lists services in the order given and clears them with none', async () => {
+      await engine.create('a1');
+      assert.deepEqual((await engine.configure('a1', ['sshd', 'httpd'])).services.map((s) => s.name), ['sshd', 'httpd']);
+      assert.deepEqual((await engine.configure('a1', [])).services, []);
+    });
+  });
+
+  describe('list', () => {
+    it('lists in ascending name order', async () => {
+      for (const n of ['zeta', 'Alpha', 'alpha', 'b-2', 'b_1']) await engine.create(n);
+      assert.deepEqual((await engine.list()).map((c) => c.name), ['Alpha', 'alpha', 'b-2', 'b_1', 'zeta']);
+    });
+  });
+
+  describe('console', () => {
+    it('needs a stopped container, mounts it for the session and cleans up after', async () => {
+      await engine.create('a1');
+      await engine.configure('a1', ['httpd']);
+      const s = await engine.console('a1', { env: {} });
+      assert.equal(host.table.length, 2);
+      await assert.rejects(engine.start({ names: ['a1'], all: false }).then((r) => { if (r[0]?.outcome === 'failed') throw new Error(r[0].message); }), /console session is open/);
+      host.spawnStray('a1');
+      await s.end();
+      assert.deepEqual(host.table, []);
+      assert.deepEqual(await host.processesIn('a1'), []);
+      assert.equal((await engine.get('a1')).state, 'stopped');
+    });
+
+    it('refuses a started container, pointing at exec', async () => {
+      await engine.create('a1');
+      await engine.configure('a1', ['httpd']);
+      await engine.start({ names: ['a1'], all: false });
+      await assert.rejects(engine.console('a1', { env: {} }), /needs a stopped chroot \(use qfleet exec a1/);
+    });
+  });
+
+  describe('recovery after a crash', () => {
+    it('undoes an interrupted create', async () => {
+      await engine.create('a1');
+      const rec = store.read('a1')!;
+      store.write({ ...rec, pending: { op: 'create', since: rec.createdAt } });
+      await make().recover();
+      assert.deepEqual(store.names(), []);
+      assert.ok(host.calls.includes('remove a1'));
+    });
+
+    it('rolls an interrupted start back to stopped: services, processes and mounts', async () => {
+      await engine.create('a1');
+      await engine.configure('a1', ['httpd']);
+      await engine.start({ names: ['a1'], all: false });
+      const rec = store.read('a1')!;
+      store.write({ ...rec, pending: { op: 'start', since: rec.createdAt } });
+      assert.equal((await engine.get('a1')).state, 'broken', 'an unrecovered pending operation shows as broken');
+      await make().recover();
+      assert.equal(store.read('a1')?.pending, undefined);
+      assert.deepEqual(host.table, []);
+      assert.deepEqual(await host.processesIn('a1'), []);
+      assert.equal((await make().get('a1')).state, 'stopped');
+    });
+
+    it('completes an interrupted delete', async () => {
+      await engine.create('a1');
+      const rec = store.read('a1')!;
+      store.write({ ...rec, pending: { op: 'delete', since: rec.createdAt } });
+      await make().recover();
+      assert.deepEqual(store.names(), []);
+    });
+
+    it('discards a staged install left behind', async () => {
+      await host.prepareBase(spec, () => undefined);
+      await make().recover();
+      assert.ok(host.calls.some((c) => c.startsWith('discard')));
+    });
+  });
+
+  it('runs operations on different containers in parallel, one at a time per container', async () => {
+    for (const n of ['p1', 'p2']) { await engine.create(n); await engine.configure(n, ['httpd']); }
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const orig = host.mountContainer.bind(host);
+    host.mountContainer = async (name: string) => {
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      await new Promise((r) => setTimeout(r, 20));
+      inFlight--;
+      return orig(name);
+    };
+    const [a, b] = await Promise.all([engine.start({ names: ['p1'], all: false }), engine.start({ names: ['p2'], all: false })]);
+    assert.equal(maxInFlight, 2);
+    assert.equal(a[0]?.outcome, 'started');
+    assert.equal(b[0]?.outcome, 'started');
+    // Two starts of one container: the second waits for the first, then finds it started.
+    await engine.stop({ names: ['p1'], all: false }, undefined);
+    const [x, y] = await Promise.all([engine.start({ names: ['p1'], all: false }), engine.start({ names: ['p1'], all: false })]);
+    assert.deepEqual([x[0]?.outcome, y[0]?.outcome].sort(), ['already-started', 'started']);
+  });
+});
