@@ -1,0 +1,103 @@
+import { strict as assert } from 'node:assert';
+import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync, linkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { FailedPreconditionError, InvalidArgumentError } from '../../../../agent/errors.js';
+import { checkComponent, mountIdOf, openBeneath, readFileBeneath, splitRelative } from '../../../../agent/drivers/linux/safe-path.js';
+import { removeTreeSafely, treeUsage } from '../../../../agent/drivers/linux/safe-remove.js';
+
+describe('linux safe path walker', () => {
+  let tmp: string;
+  beforeEach(() => {
+    tmp = mkdtempSync(`${tmpdir()}/qf-walk-`);
+    mkdirSync(`${tmp}/root/a/b`, { recursive: true });
+    mkdirSync(`${tmp}/outside`);
+    writeFileSync(`${tmp}/outside/secret`, 'host file\n');
+    writeFileSync(`${tmp}/root/a/file`, 'inside\n');
+  });
+  afterEach(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it('refuses empty, ".", ".." and names with a slash', () => {
+    for (const bad of ['', '.', '..', 'a/b', 'x\0y']) assert.throws(() => checkComponent(bad), InvalidArgumentError);
+    assert.throws(() => splitRelative('a/../b'), InvalidArgumentError);
+    assert.throws(() => splitRelative('a//b'), InvalidArgumentError);
+    assert.throws(() => openBeneath(`${tmp}/root`, '..'), InvalidArgumentError);
+  });
+
+  it('opens a directory below the root component by component', () => {
+    const fd = openBeneath(`${tmp}/root`, 'a/b');
+    try {
+      assert.deepEqual(readdirSync(`/proc/self/fd/${fd}`), []);
+      assert.ok(mountIdOf(fd) > 0);
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  for (const [what, target] of [['an absolute symlink', '/etc'], ['a symlink to /', '/'], ['a relative symlink to ..', '..']] as const) {
+    it(`refuses ${what} on the way, naming it`, () => {
+      symlinkSync(target, `${tmp}/root/a/link`);
+      assert.throws(() => openBeneath(`${tmp}/root`, 'a/link'), (e: unknown) =>
+        e instanceof FailedPreconditionError && e.message.includes(`${tmp}/root/a/link`));
+    });
+  }
+
+  it('refuses a symlink in the middle of the path and a root that is a symlink', () => {
+    symlinkSync(`${tmp}/outside`, `${tmp}/root/a/mid`);
+    assert.throws(() => openBeneath(`${tmp}/root`, 'a/mid/x'), FailedPreconditionError);
+    symlinkSync(`${tmp}/root`, `${tmp}/rootlink`);
+    assert.throws(() => openBeneath(`${tmp}/rootlink`, []), FailedPreconditionError);
+  });
+
+  it('creates missing directories only when asked, and never through a symlink', () => {
+    assert.throws(() => openBeneath(`${tmp}/root`, 'a/new'), /ENOENT/);
+    closeSync(openBeneath(`${tmp}/root`, 'a/new/deeper', { create: true }));
+    assert.ok(lstatSync(`${tmp}/root/a/new/deeper`).isDirectory());
+    symlinkSync(`${tmp}/outside`, `${tmp}/root/sneaky`);
+    assert.throws(() => openBeneath(`${tmp}/root`, 'sneaky/x', { create: true }), FailedPreconditionError);
+    assert.equal(existsSync(`${tmp}/outside/x`), false);
+  });
+
+  it('reads a regular file beneath the root but not through or at a symlink', () => {
+    assert.equal(readFileBeneath(`${tmp}/root`, 'a/file'), 'inside\n');
+    symlinkSync(`${tmp}/outside/secret`, `${tmp}/root/a/leak`);
+    symlinkSync(`${tmp}/outside`, `${tmp}/root/dirleak`);
+    assert.equal(readFileBeneath(`${tmp}/root`, 'a/leak'), undefined);
+    assert.equal(readFileBeneath(`${tmp}/root`, 'dirleak/secret'), undefined);
+    assert.equal(readFileBeneath(`${tmp}/root`, 'a/missing'), undefined);
+  });
+});
+
+describe('linux safe remover and usage', () => {
+  let tmp: string;
+  beforeEach(() => {
+    tmp = mkdtempSync(`${tmpdir()}/qf-rm-`);
+    mkdirSync(`${tmp}/outside/deep`, { recursive: true });
+    writeFileSync(`${tmp}/outside/deep/keep`, 'keep me\n');
+    mkdirSync(`${tmp}/victim/x/y`, { recursive: true });
+    writeFileSync(`${tmp}/victim/x/y/f`, 'data');
+  });
+  afterEach(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it('removes symlinks as links and never touches their targets', () => {
+    symlinkSync(`${tmp}/outside`, `${tmp}/victim/abs`);
+    symlinkSync('../../outside', `${tmp}/victim/x/rel`);
+    symlinkSync('/', `${tmp}/victim/x/y/slash`);
+    removeTreeSafely(`${tmp}/victim`);
+    assert.equal(existsSync(`${tmp}/victim`), false);
+    assert.ok(existsSync(`${tmp}/outside/deep/keep`));
+  });
+
+  it('treats a missing tree as already removed', () => {
+    removeTreeSafely(`${tmp}/nope`);
+  });
+
+  it('measures allocated bytes, counting hard links once and not following symlinks', () => {
+    writeFileSync(`${tmp}/victim/big`, Buffer.alloc(64 * 1024, 1));
+    const before = treeUsage(`${tmp}/victim`);
+    assert.ok(before >= 64 * 1024);
+    linkSync(`${tmp}/victim/big`, `${tmp}/victim/big2`);
+    symlinkSync(`${tmp}/outside`, `${tmp}/victim/link`);
+    const after = treeUsage(`${tmp}/victim`);
+    assert.ok(after - before < 64 * 1024, 'a hard link and a symlink add (almost) nothing');
+  });
+});
