@@ -1,0 +1,316 @@
+import { AlreadyExistsError, CommandFailedError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../errors.js';
+import type { CommandRunner, CommandSpec } from '../../runner/command-runner.js';
+import {
+  Layout, deepestFirst, isUnder,
+  type DriverCapabilities, type ExecOptions, type HostDriver, type HostFacts, type InstallSpec,
+  type MountEntry, type PreparedBase, type ProgressSink, type ServiceProbe,
+} from '../host-driver.js';
+import { BaseInstaller } from './base-install.js';
+import { DEFAULT_FETCH_BASE_URL } from './base-split.js';
+import { HostCommands } from './host-commands.js';
+import type { MountTable } from './mount-table.js';
+import { parseDevfsShowsets, parseDuK, parseOnestatus } from './outputs.js';
+import { parseProcstatFiles, pidsRootedWhere } from './procstat.js';
+import { firstLine, stripPatchLevel } from './release.js';
+import { assertContainerName, assertEnv, assertHostPath, assertPids, assertServiceName, assertUrl, signalName } from './validate.js';
+
+export interface FreeBSDDriverOptions {
+  readonly runner: CommandRunner;
+  /** Canonical (symlink-free) path: mount points are compared with realpath(1) output. */
+  readonly rootDir: string;
+  /** Where rc scripts' output goes (they leave daemons holding it open). Must exist. */
+  readonly logDir: string;
+  /** Default https://download.freebsd.org/releases; an InstallSpec mirror overrides it. */
+  readonly fetchBaseUrl?: string;
+  /** devfs ruleset applied to each container's /dev; 4 = devfsrules_jail. */
+  readonly devfsRuleset?: number;
+  /** Upper bound for an rc script's onestart/onestop (rc.subr waits for pids to exit). */
+  readonly serviceGraceMs?: number;
+}
+
+/** PATH inside a container (the agent's own environment is never passed on). */
+const CONTAINER_PATH = '/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin';
+const RC_DIRS = ['etc/rc.d', 'usr/local/etc/rc.d'] as const;
+
+/**
+ * qchroot/qjail on FreeBSD: a read-only nullfs sharedfs, a copied template per
+ * container, devfs with a ruleset, services through their rc.d scripts. Every
+ * host operation is a command through the injected runner.
+ */
+export class FreeBSDDriver implements HostDriver {
+  readonly name = 'freebsd' as const;
+  readonly layout: Layout;
+  private readonly host: HostCommands;
+  private readonly installer: BaseInstaller;
+  private readonly logDir: string;
+  private readonly devfsRuleset: number;
+  private readonly serviceGraceMs: number;
+
+  constructor(opts: FreeBSDDriverOptions) {
+    this.layout = new Layout(assertHostPath(opts.rootDir, 'rootDir'));
+    this.logDir = assertHostPath(opts.logDir, 'logDir');
+    this.devfsRuleset = opts.devfsRuleset ?? 4;
+    if (!Number.isSafeInteger(this.devfsRuleset) || this.devfsRuleset < 1 || this.devfsRuleset > 65535) {
+      throw new InvalidArgumentError(`invalid devfs ruleset ${this.devfsRuleset}`);
+    }
+    this.serviceGraceMs = opts.serviceGraceMs ?? 90_000;
+    this.host = new HostCommands(opts.runner);
+    this.installer = new BaseInstaller(this.host, this.layout, assertUrl(opts.fetchBaseUrl ?? DEFAULT_FETCH_BASE_URL));
+  }
+
+  // --- host ----------------------------------------------------------------------
+
+  async facts(): Promise<HostFacts> {
+    const one = async (flag: string) => firstLine((await this.host.run(['uname', flag])).stdout);
+    const os = await one('-s');
+    if (os !== 'FreeBSD') throw new FailedPreconditionError(`the freebsd driver runs on FreeBSD, not ${JSON.stringify(os)}`);
+    return { os, release: await one('-r'), machine: await one('-m'), hostname: await one('-n') };
+  }
+
+  capabilities(): DriverCapabilities {
+    return { installMethods: ['download', 'tarball', 'directory'], namespaces: false, sparseImages: false, ipAliases: false, console: true };
+  }
+
+  releasesMatch(hostRelease: string, baseRelease: string): boolean {
+    return stripPatchLevel(hostRelease) === stripPatchLevel(baseRelease);
+  }
+
+  // --- install -------------------------------------------------------------------
+
+  prepareBase(spec: InstallSpec, progress: ProgressSink): Promise<PreparedBase> {
+    return this.installer.prepare(spec, progress);
+  }
+
+  activateBase(base: PreparedBase, progress: ProgressSink): Promise<{ notes: string[] }> {
+    return this.installer.activate(base, progress);
+  }
+
+  discardBase(base: PreparedBase): Promise<void> {
+    return this.installer.discard(base);
+  }
+
+  installedRelease(): Promise<string | undefined> {
+    return this.installer.installedRelease();
+  }
+
+  // --- containers ----------------------------------------------------------------
+
+  private root(name: string): string {
+    return this.layout.containerRoot(assertContainerName(name));
+  }
+
+  async createContainer(name: string): Promise<void> {
+    const root = this.root(name);
+    if (await this.host.test('-e', root)) throw new AlreadyExistsError(`container ${name} already exists at ${root}`);
+    if (!(await this.host.test('-d', this.layout.template))) {
+      throw new FailedPreconditionError(`no template at ${this.layout.template}: install a base first`);
+    }
+    await this.host.run(['mkdir', '-p', this.layout.containersDir]);
+    try {
+      // The template already carries the /sharedfs mount point and the symlinks into it.
+      await this.host.run(['cp', '-a', this.layout.template, root]);
+    } catch (err) {
+      await this.host.removeTree(root, 'container').catch(() => undefined);
+      throw err;
+    }
+  }
+
+  expectedMounts(name: string): string[] {
+    const root = this.root(name);
+    return [`${root}/${Layout.SHAREDFS_MOUNTPOINT}`, `${root}/dev`];
+  }
+
+  async mounts(): Promise<MountEntry[]> {
+    return (await this.host.mountTable()).entries;
+  }
+
+  async mountContainer(name: string): Promise<void> {
+    const root = this.root(name);
+    if (!(await this.host.test('-d', root))) throw new NotFoundError(`container ${name} does not exist`);
+    const [sharedTarget, devTarget] = this.expectedMounts(name) as [string, string];
+    const before = await this.host.mountTable();
+    const at = (t: MountTable, target: string) => t.entries.filter((e) => e.target === target);
+
+    const existingShared = at(before, sharedTarget)[0];
+    if (existingShared && !(existingShared.fstype === 'nullfs' && existingShared.source === this.layout.sharedfs)) {
+      throw new FailedPreconditionError(`${sharedTarget} has ${existingShared.source} (${existingShared.fstype}) mounted, not ${this.layout.sharedfs}`);
+    }
+    const existingDev = at(before, devTarget)[0];
+    if (existingDev && existingDev.fstype !== 'devfs') {
+      throw new FailedPreconditionError(`${devTarget} has ${existingDev.source} (${existingDev.fstype}) mounted, not devfs`);
+    }
+    const needShared = !existingShared;
+    const needDev = !existingDev;
+    if (!needShared && !needDev) return;
+
+    // Every check before the first mount: a refused container gets no mount at all.
+    if (needShared) await this.assertMountPoint(name, sharedTarget);
+    if (needDev) {
+      await this.assertMountPoint(name, devTarget);
+      const sets = parseDevfsShowsets((await this.host.run(['devfs', 'rule', 'showsets'])).stdout);
+      if (!sets.includes(this.devfsRuleset)) {
+        throw new FailedPreconditionError(`devfs ruleset ${this.devfsRuleset} is not loaded (loaded: ${sets.join(' ') || 'none'}); load it (devfs.rules(5)) before starting containers`);
+      }
+    }
+
+    if (needShared) await this.host.run(['mount_nullfs', '-o', 'ro', this.layout.sharedfs, sharedTarget]);
+    if (needDev) {
+      await this.host.run(['mount', '-t', 'devfs', 'devfs', devTarget]);
+      try {
+        await this.host.run(['devfs', '-m', devTarget, 'rule', '-s', String(this.devfsRuleset), 'applyset']);
+      } catch (err) {
+        // An unrestricted /dev must not stay in a container: take back the mount just made.
+        await this.host.run(['umount', devTarget]).catch(() => undefined);
+        const detail = err instanceof CommandFailedError ? err.stderr.trim() : String(err);
+        throw new FailedPreconditionError(`cannot apply devfs ruleset ${this.devfsRuleset} to ${devTarget} (${detail}); devfs was unmounted again`);
+      }
+    }
+
+    // mount(8) resolves the mount point itself: confirm from the kernel where things landed.
+    const after = await this.host.mountTable();
+    const shared = at(after, sharedTarget)[0];
+    if (!shared || shared.fstype !== 'nullfs' || !shared.options.includes('ro')) {
+      throw new FailedPreconditionError(`after mounting, ${sharedTarget} is not a read-only nullfs in the mount table`);
+    }
+    if (!at(after, devTarget).some((e) => e.fstype === 'devfs')) {
+      throw new FailedPreconditionError(`after mounting, ${devTarget} is not devfs in the mount table`);
+    }
+    const known = new Set(before.entries.map((e) => `${e.source} ${e.target}`));
+    const stray = after.entries.filter((e) => !known.has(`${e.source} ${e.target}`) && !isUnder(e.target, root));
+    if (stray.length > 0) {
+      throw new FailedPreconditionError(`a mount for ${name} landed outside the container: ${stray.map((e) => e.target).join(', ')}; unmount it by hand`);
+    }
+  }
+
+  /** The mount point must be that very directory: realpath(1) equal to the path (no symlink anywhere). */
+  private async assertMountPoint(name: string, target: string): Promise<void> {
+    const resolved = await this.host.realpath(target);
+    if (resolved === undefined) throw new FailedPreconditionError(`mount point ${target} is missing in container ${name}`);
+    if (resolved !== target) {
+      throw new FailedPreconditionError(`mount point ${target} resolves to ${resolved} (a symlink${isUnder(resolved, this.root(name)) ? '' : ' out of the container'}): refusing to mount`);
+    }
+  }
+
+  async unmountContainer(name: string): Promise<void> {
+    const root = this.root(name);
+    const table = await this.host.mountTable();
+    const unclear = table.unparsable.filter((l) => l.includes(root));
+    if (unclear.length > 0) {
+      throw new FailedPreconditionError(`cannot tell what is mounted in ${root} (mount -p lines with whitespace: ${unclear.map((l) => JSON.stringify(l)).join(', ')})`);
+    }
+    const under = deepestFirst(table.entries.filter((e) => isUnder(e.target, root)));
+    if (under.length === 0) return;
+    for (const e of under) {
+      try {
+        await this.host.run(['umount', e.target]);
+      } catch (err) {
+        const detail = err instanceof CommandFailedError ? err.stderr.trim() : String(err);
+        throw new FailedPreconditionError(`cannot unmount ${e.target} of container ${name}: ${detail}; are processes still running in it?`);
+      }
+    }
+    const left = HostCommands.mountsUnder(await this.host.mountTable(), root);
+    if (left.length > 0) throw new FailedPreconditionError(`container ${name} is still mounted after umount: ${left.join(', ')}`);
+  }
+
+  // --- services ------------------------------------------------------------------
+
+  private serviceSpec(name: string, service: string, verb: 'onestart' | 'onestop' | 'onestatus'): CommandSpec {
+    const root = this.root(name);
+    // chroot(8) chdirs into the root itself; cwd there keeps nothing of the host open.
+    return { argv: ['chroot', root, '/usr/sbin/service', assertServiceName(service), verb], cwd: root };
+  }
+
+  async probeService(name: string, service: string): Promise<ServiceProbe> {
+    const spec = this.serviceSpec(name, service, 'onestatus');
+    const r = await this.host.run(spec.argv, { ...spec, okExitCodes: [1] });
+    const out = `${r.stdout}${r.stderr}`;
+    if (r.exitCode !== 0) {
+      if (/does not exist in \/etc\/rc\.d/.test(out)) throw new NotFoundError(`container ${name} has no rc script ${service}`);
+      if (/^chroot: /m.test(out)) throw new FailedPreconditionError(`container ${name} cannot run service(8) (${out.trim()}): is it mounted?`);
+    }
+    return parseOnestatus(r.exitCode, out);
+  }
+
+  async startService(name: string, service: string): Promise<void> {
+    if ((await this.probeService(name, service)).running) return;
+    const spec = this.serviceSpec(name, service, 'onestart');
+    const logFile = `${this.logDir}/${name}.${service}.log`;
+    try {
+      await this.host.run(spec.argv, { ...spec, logFile, timeoutMs: this.serviceGraceMs });
+    } catch (err) {
+      if (!(err instanceof CommandFailedError)) throw err;
+      throw new CommandFailedError(err.argv, err.exitCode, `${err.stderr}${err.stderr ? '\n' : ''}(output in ${logFile})`, { timedOut: err.timedOut, cause: err });
+    }
+  }
+
+  async stopService(name: string, service: string): Promise<void> {
+    if (!(await this.probeService(name, service)).running) return;
+    const spec = this.serviceSpec(name, service, 'onestop');
+    await this.host.run(spec.argv, { ...spec, timeoutMs: this.serviceGraceMs });
+  }
+
+  /**
+   * Looks in the container's own tree (etc and usr/local are template, not
+   * sharedfs) with realpath(1), and only tests a file whose resolved path stays
+   * in the container: a planted symlink never makes us probe the host.
+   */
+  async hasServiceScript(name: string, service: string): Promise<boolean> {
+    const root = this.root(name);
+    assertServiceName(service);
+    for (const dir of RC_DIRS) {
+      const resolved = await this.host.realpath(`${root}/${dir}/${service}`);
+      if (resolved === undefined || !isUnder(resolved, root) || resolved === root) continue;
+      if (await this.host.test('-f', resolved)) return true;
+    }
+    return false;
+  }
+
+  // --- processes -----------------------------------------------------------------
+
+  async processesIn(name: string): Promise<number[]> {
+    const root = this.root(name);
+    const r = await this.host.run(['procstat', '-af'], { okExitCodes: [1] });
+    // Processes exiting mid-walk make procstat complain; a listing with its header is still good.
+    if (r.exitCode !== 0 && !/\bPID\s+COMM\b/.test(r.stdout)) throw new CommandFailedError(r.argv, r.exitCode, r.stderr);
+    // Nested chroots deeper in the container still hold it.
+    return pidsRootedWhere(parseProcstatFiles(r.stdout), (path) => isUnder(path, root));
+  }
+
+  async signalProcesses(pids: readonly number[], signal: NodeJS.Signals): Promise<void> {
+    const list = assertPids(pids);
+    const sig = signalName(signal);
+    if (list.length === 0) return;
+    const r = await this.host.run(['kill', `-${sig}`, ...list.map(String)], { okExitCodes: [1] });
+    // A process that already exited is what signalling wanted anyway.
+    const other = r.stderr.split('\n').filter((l) => l.trim() !== '' && !/No such process/.test(l));
+    if (r.exitCode !== 0 && other.length > 0) throw new CommandFailedError(r.argv, r.exitCode, r.stderr);
+  }
+
+  // --- removal and usage ---------------------------------------------------------
+
+  async removeContainer(name: string): Promise<void> {
+    await this.host.removeTree(this.root(name), `container ${name} at`);
+  }
+
+  async diskUsage(name: string): Promise<number> {
+    const root = this.root(name);
+    if (!(await this.host.test('-d', root))) throw new NotFoundError(`container ${name} does not exist`);
+    // -x: sharedfs and devfs are mounts, so they are not counted.
+    const kib = parseDuK((await this.host.run(['du', '-sxk', root])).stdout);
+    if (kib === undefined) throw new FailedPreconditionError(`cannot read du output for ${root}`);
+    return kib * 1024;
+  }
+
+  execSpec(name: string, opts: ExecOptions): CommandSpec {
+    const root = this.root(name);
+    const argv = opts.argv.length > 0 ? [...opts.argv] : opts.console ? ['/bin/sh', '-i'] : [];
+    if (argv.length === 0) throw new InvalidArgumentError('exec needs a command');
+    if (argv.some((a) => a.includes('\0'))) throw new InvalidArgumentError('command arguments must not contain NUL');
+    const env: Record<string, string> = { PATH: CONTAINER_PATH, HOME: '/root', ...(opts.tty || opts.console ? { TERM: 'xterm' } : {}), ...assertEnv(opts.env) };
+    // qchroot console prompt "NAME:PATH# " (sh(1) expands \w and \$ in PS1).
+    if (opts.console) env.PS1 = `${name}:\\w\\$ `;
+    const inner = ['chroot', root, ...argv];
+    // script(1) gives the command a pty of its own.
+    return { argv: opts.tty || opts.console ? ['script', '-q', '/dev/null', ...inner] : inner, env, cwd: root };
+  }
+}
