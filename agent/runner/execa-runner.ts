@@ -1,9 +1,14 @@
 import { execa, type Options, type ResultPromise } from 'execa';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { CommandFailedError } from '../errors.js';
 import type { CommandResult, CommandRunner, CommandSpec, SpawnedCommand } from './command-runner.js';
 
 const DEFAULT_TIMEOUT_MS = 120_000;
+
+/** Linux: children die with the agent (util-linux setpriv); elsewhere, no wrapper. */
+export function dieWithAgentWrapper(platform = process.platform, exists: (p: string) => boolean = existsSync): string[] {
+  return platform === 'linux' && exists('/usr/bin/setpriv') ? ['/usr/bin/setpriv', '--pdeathsig', 'KILL', '--'] : [];
+}
 /** A minimal, predictable environment for host commands. */
 export const DEFAULT_ENV: Readonly<Record<string, string>> = {
   PATH: '/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin',
@@ -16,9 +21,22 @@ export const DEFAULT_ENV: Readonly<Record<string, string>> = {
  * process group (detached), so a timeout kills everything the command started.
  */
 export class ExecaRunner implements CommandRunner {
+  /**
+   * Prepended to every command line (not to what errors report). The agent uses
+   * `setpriv --pdeathsig KILL --` on Linux so that a killed agent takes its
+   * direct children (cp, tar, mount, an rc script's shell) with it, instead of
+   * leaving them writing into a container that recovery is removing. The death
+   * signal is cleared on fork, so daemons started by rc scripts live on.
+   */
+  constructor(private readonly opts: { wrapper?: readonly string[] } = {}) {}
+
+  private argvOf(spec: CommandSpec): readonly string[] {
+    return [...(this.opts.wrapper ?? []), ...spec.argv];
+  }
+
   async run(spec: CommandSpec): Promise<CommandResult> {
-    const [file, ...args] = spec.argv;
-    if (!file) throw new CommandFailedError(spec.argv, undefined, 'empty command');
+    if (spec.argv.length === 0) throw new CommandFailedError(spec.argv, undefined, 'empty command');
+    const [file = '', ...args] = this.argvOf(spec);
     // A raw descriptor, not execa's {file}: execa would pipe and wait for every holder to close.
     const logFd = spec.logFile ? openSync(spec.logFile, 'a', 0o600) : undefined;
     const timeoutMs = spec.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -58,8 +76,8 @@ export class ExecaRunner implements CommandRunner {
   }
 
   spawn(spec: CommandSpec): SpawnedCommand {
-    const [file, ...args] = spec.argv;
-    if (!file) throw new CommandFailedError(spec.argv, undefined, 'empty command');
+    if (spec.argv.length === 0) throw new CommandFailedError(spec.argv, undefined, 'empty command');
+    const [file = '', ...args] = this.argvOf(spec);
     const child = execa(file, args, {
       cwd: spec.cwd ?? '/',
       env: spec.env ?? DEFAULT_ENV,

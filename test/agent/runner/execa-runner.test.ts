@@ -86,3 +86,19 @@ describe('ExecaRunner', () => {
     }
   });
 });
+
+describe('ExecaRunner with the die-with-agent wrapper', () => {
+  it('wraps with setpriv --pdeathsig on Linux when setpriv exists, and nothing elsewhere', async () => {
+    const { dieWithAgentWrapper } = await import('../../../agent/runner/execa-runner.js');
+    assert.deepEqual(dieWithAgentWrapper('linux', () => true), ['/usr/bin/setpriv', '--pdeathsig', 'KILL', '--']);
+    assert.deepEqual(dieWithAgentWrapper('linux', () => false), []);
+    assert.deepEqual(dieWithAgentWrapper('freebsd', () => true), []);
+  });
+
+  it('runs the command through the wrapper but reports the command itself on failure', async () => {
+    const runner = new ExecaRunner({ wrapper: ['/usr/bin/setpriv', '--pdeathsig', 'KILL', '--'] });
+    const r = await runner.run({ argv: ['sh', '-c', 'grep -o "^[0-9]*" /proc/self/status >/dev/null; echo ok'] });
+    assert.equal(r.stdout, 'ok\n');
+    await assert.rejects(runner.run({ argv: ['sh', '-c', 'exit 4'] }), (e: unknown) => e instanceof CommandFailedError && e.argv[0] === 'sh');
+  });
+});
