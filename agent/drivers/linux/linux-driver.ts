@@ -253,8 +253,20 @@ export class LinuxDriver implements HostDriver {
   async mountContainer(name: string): Promise<void> {
     const root = this.rootOf(name);
     await this.mustExist(name, root);
-    await this.mountSharedfs(root);
-    await this.mountDev(root);
+    // Check every mount point first, so a planted symlink refuses the whole call before anything is mounted.
+    for (const rel of [Layout.SHAREDFS_MOUNTPOINT, DEV_MOUNTPOINT]) closeSync(openBeneath(root, [rel], { create: true }));
+    const before = new Set((await this.mountTable()).filter((e) => isUnder(e.mountPoint, root)).map((e) => e.mountId));
+    try {
+      await this.mountSharedfs(root);
+      await this.mountDev(root);
+    } catch (e) {
+      // Undo only what this call mounted (the table, not our memory, says what that is).
+      const ours = (await this.mountTable()).filter((m) => isUnder(m.mountPoint, root) && !before.has(m.mountId));
+      for (const m of deepestFirst(ours.map((o) => ({ target: o.mountPoint })))) {
+        await this.runner.run({ argv: ['umount', '--no-canonicalize', m.target] }).catch(() => undefined);
+      }
+      throw e;
+    }
   }
 
   private async mountSharedfs(root: string): Promise<void> {
