@@ -144,11 +144,20 @@ export class LinuxDriver implements HostDriver {
     const newTemplate = `${work}/template`;
     const plan = planSplit(kindsIn(base.stagingDir));
     progress({ phase: 'split', message: `sharedfs gets ${plan.shared.join(' ') || 'nothing'}`, done: 0, total: plan.shared.length });
-    applySplit(plan, base.stagingDir, newShared, Layout.SHAREDFS_MOUNTPOINT);
-    writeFileSync(`${newShared}/${RELEASE_MARKER}`, `${base.release}\n`, { mode: 0o644 });
-    chmodSync(newShared, 0o755);
-    if (!existsSync(`${base.stagingDir}/${DEV_MOUNTPOINT}`)) mkdirSync(`${base.stagingDir}/${DEV_MOUNTPOINT}`, { mode: 0o755 });
-    renameSync(base.stagingDir, newTemplate);
+    try {
+      applySplit(plan, base.stagingDir, newShared, Layout.SHAREDFS_MOUNTPOINT);
+      writeFileSync(`${newShared}/${RELEASE_MARKER}`, `${base.release}\n`, { mode: 0o644 });
+      chmodSync(newShared, 0o755);
+      const dev = kindsIn(base.stagingDir)(DEV_MOUNTPOINT);
+      if (dev === 'missing') mkdirSync(`${base.stagingDir}/${DEV_MOUNTPOINT}`, { mode: 0o755 });
+      else if (dev !== 'dir') throw new FailedPreconditionError(`the base has /${DEV_MOUNTPOINT} and it is not a directory`);
+      renameSync(base.stagingDir, newTemplate);
+    } catch (e) {
+      // Nothing installed has changed yet; the half-split base is no use, so both go.
+      removeTreeSafely(work);
+      removeTreeSafely(base.stagingDir);
+      throw e;
+    }
     progress({ phase: 'split', message: 'template ready', done: plan.shared.length, total: plan.shared.length });
 
     // Swap: the template is never mounted, so the old one can always go.
@@ -296,7 +305,12 @@ export class LinuxDriver implements HostDriver {
 
   private async mountDev(root: string): Promise<void> {
     const target = `${root}/${DEV_MOUNTPOINT}`;
-    if (!topMountAt(await this.mountTable(), target)) {
+    const existing = topMountAt(await this.mountTable(), target);
+    if (existing && (existing.fstype !== DEV_FSTYPE || existing.source !== DEV_SOURCE)) {
+      // Something else (say the host's /dev, bind-mounted) is there: never mknod into it.
+      throw new FailedPreconditionError(`${target} has a ${existing.fstype} mount from ${existing.source}, not the container's own /dev; unmount it first`);
+    }
+    if (!existing) {
       await withDirBeneath(root, [DEV_MOUNTPOINT], (fd) =>
         this.runner.run({ argv: ['mount', '--no-canonicalize', '-t', DEV_FSTYPE, '-o', DEV_OPTIONS, DEV_SOURCE, '/proc/self/fd/3'], passFds: [fd] }),
       { create: true });
@@ -318,7 +332,7 @@ export class LinuxDriver implements HostDriver {
     const target = `${root}/${rel}`;
     const id = await withDirBeneath(root, [rel], (fd) => mountIdOf(fd));
     const table = await this.mountTable();
-    const entry = table.find((e) => e.mountId === id) ?? topMountAt(table, target);
+    const entry = table.find((e) => e.mountId === id);
     if (!entry || entry.mountPoint !== target) {
       throw new InternalError(`mounted at ${target} but the mount table does not show it there`);
     }

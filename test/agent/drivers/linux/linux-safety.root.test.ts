@@ -248,6 +248,37 @@ describe('LinuxDriver safety, for real @root', function () {
     });
   });
 
+  describe('hostile bases and foreign mounts', () => {
+    it('installs a base whose usr is a symlink to / without moving anything of the host', async () => {
+      const hostile = `${s.tmp}/hostile`;
+      await s.runner.run({ argv: ['cp', '-a', s.baseDir, hostile] });
+      rmSync(`${hostile}/usr`, { recursive: true });
+      symlinkSync('/', `${hostile}/usr`);
+      const usrBin = readdirSync('/usr/bin').length;
+      const staged = await d().prepareBase({ method: 'directory', source: hostile, mirror: '' }, () => undefined);
+      assert.equal(readlinkSync(`${staged.stagingDir}/usr`), '/', 'copied as a link, not followed');
+      await d().discardBase(staged);
+      assert.equal(readdirSync('/usr/bin').length, usrBin);
+      assert.ok(existsSync('/usr/bin/env'));
+    });
+
+    it('refuses to populate a /dev that something else is mounted on', async () => {
+      const n = 'fdev1';
+      const host = `${s.tmp}/fake-dev`;
+      mkdirSync(host);
+      await d().createContainer(n);
+      await s.runner.run({ argv: ['mount', '--bind', host, `${root(n)}/dev`] });
+      try {
+        await assert.rejects(d().mountContainer(n), (e: unknown) => e instanceof FailedPreconditionError && e.message.includes(`${root(n)}/dev`));
+        assert.deepEqual(readdirSync(host), [], 'no device nodes made in the foreign directory');
+        assert.deepEqual(await mountsUnder(root(n)), [`${root(n)}/dev`], 'the sharedfs mount was rolled back');
+      } finally {
+        await d().unmountContainer(n);
+      }
+      await d().removeContainer(n);
+    });
+  });
+
   describe('re-install while containers run', () => {
     it('keeps the old sharedfs that a container still mounts, says so, and swaps in the new one', async () => {
       const n = 'old1';
