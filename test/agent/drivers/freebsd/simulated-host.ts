@@ -183,7 +183,7 @@ export class SimulatedFreeBSD {
   }
 
   /** Populates `dir` as a base.txz of `release` would (a few representative entries). */
-  private extractBase(dir: string, release: string): void {
+  populateBase(dir: string, release: string): void {
     const dirs = [
       'bin', 'dev', 'etc', 'etc/rc.d', 'lib', 'libexec', 'media', 'mnt', 'proc', 'root', 'sbin', 'tmp', 'usr', 'usr/bin',
       'usr/include', 'usr/lib', ...(this.machine === 'amd64' ? ['usr/lib32'] : []), 'usr/libdata', 'usr/libexec', 'usr/obj',
@@ -340,7 +340,7 @@ export class SimulatedFreeBSD {
     if (this.resolve(dir)?.node?.kind !== 'dir') return fail(`tar: could not chdir to '${dir}'`);
     const m = /^SIMULATED-BASE (\S+) /.exec(f.data);
     if (!m) return fail('tar: Error opening archive: Unrecognized archive format');
-    this.extractBase(this.resolve(dir)!.ns, m[1]!);
+    this.populateBase(this.resolve(dir)!.ns, m[1]!);
     return ok();
   }
 

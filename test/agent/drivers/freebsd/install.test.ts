@@ -1,0 +1,263 @@
+import { strict as assert } from 'node:assert';
+import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../../../agent/errors.js';
+import { SimulatedFreeBSD } from './simulated-host.js';
+import { C, DOWNLOAD, quiet, Rig, S1 } from './rig.js';
+
+// Golden transcripts: the exact FreeBSD command lines each install verb runs,
+// answered by the simulated host (and by overrides for the failure cases).
+
+const DIST = 'https://download.freebsd.org/releases/amd64/amd64/14.1-RELEASE';
+
+const PREPARE_DOWNLOAD = [
+  'uname -r',
+  'uname -m',
+  'uname -p',
+  'mkdir -p /q/.staging',
+  'mktemp -d /q/.staging/base.XXXXXXXX',
+  `fetch -a -T 60 -o ${S1}/MANIFEST ${DIST}/MANIFEST`,
+  `cat ${S1}/MANIFEST`,
+  `fetch -a -T 60 -o ${S1}/base.txz ${DIST}/base.txz`,
+  `sha256 -q ${S1}/base.txz`,
+  `mkdir ${S1}/tree`,
+  `tar -xpf ${S1}/base.txz -C ${S1}/tree`,
+  `sh ${S1}/tree/bin/freebsd-version -u`,
+];
+
+/** What cleaning up a staging directory runs: check mounts, clear flags, remove. */
+const CLEANUP = (dir: string) => ['mount -p --libxo json', `test -e ${dir}`, `chflags -R -x 0 ${dir}`, `rm -rf -x ${dir}`];
+
+describe('FreeBSDDriver install (golden transcripts)', () => {
+  describe('facts', () => {
+    it('asks uname for each fact separately', async () => {
+      const r = new Rig();
+      assert.deepEqual(await r.driver.facts(), { os: 'FreeBSD', release: '14.1-RELEASE-p5', machine: 'amd64', hostname: 'fbsd1.example.net' });
+      assert.deepEqual(r.take(), ['uname -s', 'uname -r', 'uname -m', 'uname -n']);
+    });
+
+    it('refuses to run on anything but FreeBSD', async () => {
+      const r = new Rig().when(['uname', '-s'], { stdout: 'Linux\n' });
+      await assert.rejects(r.driver.facts(), FailedPreconditionError);
+      assert.deepEqual(r.take(), ['uname -s']);
+    });
+
+    it('matches releases ignoring the -pN patch level (qchroot "same release")', () => {
+      const d = new Rig().driver;
+      assert.equal(d.releasesMatch('14.1-RELEASE-p5', '14.1-RELEASE'), true);
+      assert.equal(d.releasesMatch('14.1-RELEASE', '14.2-RELEASE'), false);
+    });
+  });
+
+  describe('prepareBase: download', () => {
+    it('reads uname, fetches MANIFEST and base.txz, checks the sha256, extracts, reads the release', async () => {
+      const r = new Rig();
+      const phases: string[] = [];
+      const base = await r.driver.prepareBase(DOWNLOAD, (e) => phases.push(e.phase));
+      assert.deepEqual(base, { stagingDir: S1, release: '14.1-RELEASE' });
+      assert.deepEqual(r.take(), PREPARE_DOWNLOAD);
+      assert.deepEqual(phases, ['fetch', 'fetch', 'verify', 'extract']);
+    });
+
+    it('uses uname -m and -p for the path (arm64/aarch64) and a mirror when one is given', async () => {
+      const mirror = 'https://mirror.example.org/pub/FreeBSD/releases';
+      const r = new Rig({ machine: 'arm64', arch: 'aarch64', mirror });
+      await r.driver.prepareBase({ method: 'download', source: '', mirror: `${mirror}/` }, quiet);
+      const t = r.take();
+      assert.equal(t[5], `fetch -a -T 60 -o ${S1}/MANIFEST ${mirror}/arm64/aarch64/14.1-RELEASE/MANIFEST`);
+      assert.equal(t[7], `fetch -a -T 60 -o ${S1}/base.txz ${mirror}/arm64/aarch64/14.1-RELEASE/base.txz`);
+    });
+
+    it('reports a release the mirror does not have ("Not Found") as NOT_FOUND and leaves nothing', async () => {
+      const r = new Rig({ release: '12.1-RELEASE-p3' });
+      r.host.remote.clear();
+      await assert.rejects(r.driver.prepareBase(DOWNLOAD, quiet), (e: unknown) =>
+        e instanceof NotFoundError && e.message.includes('fetch: https://download.freebsd.org/releases/amd64/amd64/12.1-RELEASE/MANIFEST: Not Found'));
+      assert.deepEqual(r.take(), [
+        'uname -r', 'uname -m', 'uname -p', 'mkdir -p /q/.staging', 'mktemp -d /q/.staging/base.XXXXXXXX',
+        `fetch -a -T 60 -o ${S1}/MANIFEST https://download.freebsd.org/releases/amd64/amd64/12.1-RELEASE/MANIFEST`,
+        'mount -p --libxo json', // 12.x mount(8) has no libxo: falls back to text, once
+        'mount -p',
+        ...CLEANUP(S1).slice(1),
+      ]);
+      assert.equal(r.host.resolve(S1)?.node, undefined);
+    });
+
+    it('refuses a base.txz whose sha256 differs from MANIFEST: never extracts it, leaves nothing', async () => {
+      const r = new Rig();
+      r.host.remote.set(`${DIST}/base.txz`, 'tampered\n');
+      await assert.rejects(r.driver.prepareBase(DOWNLOAD, quiet), (e: unknown) =>
+        e instanceof FailedPreconditionError &&
+        e.message.includes(`sha256 ${SimulatedFreeBSD.sha256('tampered\n')}`) &&
+        e.message.includes(`MANIFEST says ${SimulatedFreeBSD.sha256(r.host.tarball('14.1-RELEASE'))}`));
+      assert.deepEqual(r.take(), [...PREPARE_DOWNLOAD.slice(0, 9), ...CLEANUP(S1)]);
+      assert.equal(r.host.resolve(S1)?.node, undefined);
+    });
+
+    it('refuses a MANIFEST without base.txz', async () => {
+      const r = new Rig();
+      r.host.remote.set(`${DIST}/MANIFEST`, 'kernel.txz\tf05c0a74f101ee5638185c36003ed4d3dd6972826de6a64d91ec5cd0fdd3a0a6\t877\tkernel\t"Kernel (MANDATORY)"\ton\n');
+      await assert.rejects(r.driver.prepareBase(DOWNLOAD, quiet), /lists no base\.txz/);
+      assert.deepEqual(r.take(), [...PREPARE_DOWNLOAD.slice(0, 7), ...CLEANUP(S1)]);
+    });
+
+    it('refuses to download for a host that is not on a -RELEASE, before creating anything', async () => {
+      const r = new Rig({ release: '15.0-CURRENT' });
+      await assert.rejects(r.driver.prepareBase(DOWNLOAD, quiet), (e: unknown) => e instanceof FailedPreconditionError && /only -RELEASE/.test(e.message));
+      assert.deepEqual(r.take(), ['uname -r']);
+    });
+  });
+
+  describe('prepareBase: tarball and directory', () => {
+    it('extracts a local base.txz', async () => {
+      const r = new Rig();
+      r.host.writeFile('/var/tmp/base.txz', r.host.tarball('14.1-RELEASE'));
+      const base = await r.driver.prepareBase({ method: 'tarball', source: '/var/tmp/base.txz', mirror: '' }, quiet);
+      assert.equal(base.release, '14.1-RELEASE');
+      assert.deepEqual(r.take(), [
+        'mkdir -p /q/.staging', 'mktemp -d /q/.staging/base.XXXXXXXX', `mkdir ${S1}/tree`,
+        `tar -xpf /var/tmp/base.txz -C ${S1}/tree`, `sh ${S1}/tree/bin/freebsd-version -u`,
+      ]);
+    });
+
+    it('copies a directory tree preserving flags and symlinks (cp -a)', async () => {
+      const r = new Rig();
+      r.host.populateBase('/srv/base-14.1', '14.1-RELEASE');
+      await r.driver.prepareBase({ method: 'directory', source: '/srv/base-14.1', mirror: '' }, quiet);
+      assert.deepEqual(r.take(), [
+        'mkdir -p /q/.staging', 'mktemp -d /q/.staging/base.XXXXXXXX', `cp -a /srv/base-14.1 ${S1}/tree`, `sh ${S1}/tree/bin/freebsd-version -u`,
+      ]);
+    });
+
+    it('refuses a tree that is not a FreeBSD base and removes the copy', async () => {
+      const r = new Rig();
+      r.host.mkdirP('/srv/empty');
+      await assert.rejects(r.driver.prepareBase({ method: 'directory', source: '/srv/empty', mirror: '' }, quiet), /not a FreeBSD base/);
+      assert.deepEqual(r.take().slice(-4), CLEANUP(S1));
+    });
+
+    it('refuses sources with whitespace and unknown methods before running anything', async () => {
+      const r = new Rig();
+      await assert.rejects(r.driver.prepareBase({ method: 'tarball', source: '/var/tmp/my base.txz', mirror: '' }, quiet), InvalidArgumentError);
+      await assert.rejects(r.driver.prepareBase({ method: 'tarball', source: 'base.txz', mirror: '' }, quiet), InvalidArgumentError);
+      await assert.rejects(r.driver.prepareBase({ method: 'debootstrap', source: 'bookworm', mirror: '' }, quiet), InvalidArgumentError);
+      await assert.rejects(r.driver.prepareBase({ method: 'download', source: '', mirror: 'ftp://x y' }, quiet), InvalidArgumentError);
+      assert.deepEqual(r.take().filter((l) => !l.startsWith('uname')), []);
+    });
+  });
+
+  describe('activateBase', () => {
+    const SPLIT = [
+      `ls -A ${S1}/tree`,
+      `ls -A ${S1}/tree/usr`,
+      `mkdir -p ${S1}/sharedfs/usr`,
+      ...['bin', 'lib', 'libexec', 'sbin', 'usr/bin', 'usr/include', 'usr/lib', 'usr/lib32', 'usr/libdata', 'usr/libexec', 'usr/sbin', 'usr/share']
+        .map((d) => `mv ${S1}/tree/${d} ${S1}/sharedfs/${d}`),
+      `mv ${S1}/tree/usr/src ${S1}/unused-usr-src`,
+      `mkdir -p ${S1}/sharedfs/usr/src ${S1}/sharedfs/usr/ports`,
+      `mkdir ${S1}/tree/sharedfs`,
+      `ln -s /sharedfs/bin /sharedfs/lib /sharedfs/libexec /sharedfs/sbin ${S1}/tree`,
+      `ln -s /sharedfs/usr/bin /sharedfs/usr/include /sharedfs/usr/lib /sharedfs/usr/lib32 /sharedfs/usr/libdata /sharedfs/usr/libexec /sharedfs/usr/sbin /sharedfs/usr/share /sharedfs/usr/src /sharedfs/usr/ports ${S1}/tree/usr`,
+    ];
+
+    it('splits qjail-style into sharedfs and template and swaps them in by rename', async () => {
+      const r = new Rig();
+      const base = await r.driver.prepareBase(DOWNLOAD, quiet);
+      r.take();
+      const phases: string[] = [];
+      assert.deepEqual(await r.driver.activateBase(base, (e) => phases.push(e.phase)), { notes: [] });
+      assert.deepEqual(r.take(), [
+        ...SPLIT,
+        'mount -p --libxo json',
+        'test -e /q/sharedfs',
+        'test -e /q/template',
+        'mkdir -p /q/containers',
+        `mv ${S1}/sharedfs /q/sharedfs`,
+        `mv ${S1}/tree /q/template`,
+        ...CLEANUP(S1),
+      ]);
+      assert.deepEqual(phases, ['split', 'swap']);
+      // The result: links into /sharedfs, an empty mount point, empty usr/src and usr/ports.
+      const h = r.host;
+      assert.deepEqual(h.fs.get('/q/template/bin'), { kind: 'link', target: '/sharedfs/bin' });
+      assert.deepEqual(h.fs.get('/q/template/usr/ports'), { kind: 'link', target: '/sharedfs/usr/ports' });
+      assert.deepEqual(h.fs.get('/q/template/sharedfs'), { kind: 'dir' });
+      assert.equal(h.fs.get('/q/template/etc/rc.d/cron')?.kind, 'file');
+      assert.equal(h.fs.get('/q/sharedfs/usr/sbin/service')?.kind, 'file');
+      assert.equal([...h.fs.keys()].filter((k) => k.startsWith('/q/sharedfs/usr/src/') || k.startsWith('/q/sharedfs/usr/ports/')).length, 0);
+      assert.equal(await r.driver.installedRelease(), '14.1-RELEASE');
+    });
+
+    it('replaces an unused previous sharedfs and template and removes them (chflags, rm -x)', async () => {
+      const r = await new Rig().installed();
+      const base = await r.driver.prepareBase(DOWNLOAD, quiet);
+      const S2 = base.stagingDir;
+      r.take();
+      assert.deepEqual(await r.driver.activateBase(base, quiet), { notes: [] });
+      assert.deepEqual(r.take().slice(-12), [
+        'mount -p --libxo json',
+        'test -e /q/sharedfs',
+        'test -e /q/template',
+        'mkdir -p /q/containers',
+        `mv /q/sharedfs ${S2}/old-sharedfs`,
+        `mv ${S2}/sharedfs /q/sharedfs`,
+        `mv /q/template ${S2}/old-template`,
+        `mv ${S2}/tree /q/template`,
+        ...CLEANUP(S2),
+      ]);
+    });
+
+    it('keeps a previous sharedfs that a started container still mounts, and names it in the notes', async () => {
+      const r = await new Rig().mounted();
+      const base = await r.driver.prepareBase(DOWNLOAD, quiet);
+      const S2 = base.stagingDir;
+      const kept = `/q/.retired/${S2.slice(S2.lastIndexOf('/') + 1)}-sharedfs`;
+      r.take();
+      const { notes } = await r.driver.activateBase(base, quiet);
+      assert.equal(notes.length, 1);
+      assert.match(notes[0]!, new RegExp(`kept at ${kept}: still mounted at ${C}/sharedfs`));
+      assert.deepEqual(r.take().slice(-10), [
+        `mv /q/sharedfs ${S2}/old-sharedfs`,
+        `mv ${S2}/sharedfs /q/sharedfs`,
+        `mv /q/template ${S2}/old-template`,
+        `mv ${S2}/tree /q/template`,
+        'mkdir -p /q/.retired',
+        `mv ${S2}/old-sharedfs ${kept}`,
+        ...CLEANUP(S2),
+      ]);
+      // The container still sees the old tree (now at its new name).
+      assert.equal(r.host.resolve(`${C}/sharedfs/usr/sbin/service`)?.store, `${kept}/usr/sbin/service`);
+    });
+
+    it('refuses a staging directory it did not make', async () => {
+      const r = new Rig();
+      await assert.rejects(r.driver.activateBase({ stagingDir: '/etc', release: '14.1-RELEASE' }, quiet), InvalidArgumentError);
+      await assert.rejects(r.driver.activateBase({ stagingDir: '/q/.staging/base.x/../..', release: '14.1-RELEASE' }, quiet), InvalidArgumentError);
+      assert.deepEqual(r.take(), []);
+    });
+  });
+
+  describe('discardBase and installedRelease', () => {
+    it('discards a staged base: mount check, chflags, rm -x', async () => {
+      const r = new Rig();
+      const base = await r.driver.prepareBase(DOWNLOAD, quiet);
+      r.take();
+      await r.driver.discardBase(base);
+      assert.deepEqual(r.take(), CLEANUP(S1));
+      assert.equal(r.host.resolve(S1)?.node, undefined);
+    });
+
+    it('refuses to discard anything outside the staging area', async () => {
+      const r = new Rig();
+      await assert.rejects(r.driver.discardBase({ stagingDir: '/q/sharedfs', release: 'x' }), InvalidArgumentError);
+      assert.deepEqual(r.take(), []);
+    });
+
+    it('has no release before install (one test -f), and reads sharedfs/bin/freebsd-version after', async () => {
+      const r = new Rig();
+      assert.equal(await r.driver.installedRelease(), undefined);
+      assert.deepEqual(r.take(), ['test -f /q/sharedfs/bin/freebsd-version']);
+      await r.installed();
+      assert.equal(await r.driver.installedRelease(), '14.1-RELEASE');
+      assert.deepEqual(r.take(), ['test -f /q/sharedfs/bin/freebsd-version', 'sh /q/sharedfs/bin/freebsd-version -u']);
+    });
+  });
+});
