@@ -79,7 +79,7 @@ export class SimulatedFreeBSD {
     this.libxo = opts.libxo ?? Number(this.release.split('.')[0]) >= 14;
     this.rulesets = new Set(opts.rulesets ?? [1, 2, 3, 4]);
     this.fs.set('/', { kind: 'dir' });
-    for (const d of ['/dev', '/tmp', '/usr', '/usr/local', '/var', '/var/tmp', '/var/log', '/home']) this.fs.set(d, { kind: 'dir' });
+    for (const d of ['/dev', '/etc', '/tmp', '/usr', '/usr/local', '/var', '/var/tmp', '/var/log', '/home']) this.fs.set(d, { kind: 'dir' });
     this.mountList.push(
       { source: '/dev/ada0p2', target: '/', fstype: 'ufs', options: ['rw'], dump: 1, pass: 1 },
       { source: 'devfs', target: '/dev', fstype: 'devfs', options: ['rw'] },

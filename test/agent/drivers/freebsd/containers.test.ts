@@ -1,0 +1,383 @@
+import { strict as assert } from 'node:assert';
+import { FreeBSDDriver } from '../../../../agent/drivers/freebsd/freebsd-driver.js';
+import {
+  AlreadyExistsError, CommandFailedError, FailedPreconditionError, InvalidArgumentError, NotFoundError,
+} from '../../../../agent/errors.js';
+import { FakeRunner } from '../../../support/fake-runner.js';
+import { C, LOG, Rig } from './rig.js';
+
+// Golden transcripts for the container verbs, on the simulated host. Refusals
+// must happen before any command that changes the host.
+
+const MOUNT = 'mount -p --libxo json';
+const MUTATING = /^(mount_nullfs|mount -t|devfs -m|umount|chflags|rm|mv|cp|kill|chroot \S+ \S+ \S+ onest(art|op))\b/;
+
+describe('FreeBSDDriver containers (golden transcripts)', () => {
+  describe('createContainer', () => {
+    it('copies the template (cp -a keeps flags and the /sharedfs links)', async () => {
+      const r = await new Rig().installed();
+      await r.driver.createContainer('web');
+      assert.deepEqual(r.take(), ['test -e /q/containers/web', 'test -d /q/template', 'mkdir -p /q/containers', 'cp -a /q/template /q/containers/web']);
+      assert.deepEqual(r.host.fs.get(`${C}/usr/sbin`), { kind: 'link', target: '/sharedfs/usr/sbin' });
+    });
+
+    it('refuses an existing container (ALREADY_EXISTS) and a missing template (install first)', async () => {
+      const r = await new Rig().created();
+      await assert.rejects(r.driver.createContainer('web'), AlreadyExistsError);
+      assert.deepEqual(r.take(), ['test -e /q/containers/web']);
+      const fresh = new Rig();
+      await assert.rejects(fresh.driver.createContainer('web'), (e: unknown) => e instanceof FailedPreconditionError && /install a base first/.test(e.message));
+      assert.deepEqual(fresh.take(), ['test -e /q/containers/web', 'test -d /q/template']);
+    });
+  });
+
+  describe('mountContainer', () => {
+    const MOUNT_ALL = [
+      'test -d /q/containers/web',
+      MOUNT,
+      `realpath ${C}/sharedfs`,
+      `realpath ${C}/dev`,
+      'devfs rule showsets',
+      `mount_nullfs -o ro /q/sharedfs ${C}/sharedfs`,
+      `mount -t devfs devfs ${C}/dev`,
+      `devfs -m ${C}/dev rule -s 4 applyset`,
+      MOUNT,
+    ];
+
+    it('checks mount points with realpath first, mounts sharedfs ro and devfs with ruleset 4, then re-reads the table', async () => {
+      const r = await new Rig().created();
+      await r.driver.mountContainer('web');
+      assert.deepEqual(r.take(), MOUNT_ALL);
+      assert.match(r.host.mountP(), /^\/q\/sharedfs\t\t\/q\/containers\/web\/sharedfs nullfs\tro\t\t0 0$/m);
+    });
+
+    it('mounts only what is missing', async () => {
+      const r = await new Rig().mounted();
+      await r.driver.mountContainer('web');
+      assert.deepEqual(r.take(), ['test -d /q/containers/web', MOUNT]);
+      await r.host.exec({ argv: ['umount', `${C}/dev`] });
+      await r.driver.mountContainer('web');
+      assert.deepEqual(r.take(), [
+        'test -d /q/containers/web', MOUNT, `realpath ${C}/dev`, 'devfs rule showsets',
+        `mount -t devfs devfs ${C}/dev`, `devfs -m ${C}/dev rule -s 4 applyset`, MOUNT,
+      ]);
+    });
+
+    it('applies the configured ruleset', async () => {
+      const r = await new Rig({ rulesets: [1, 2, 3, 4, 42] }, { devfsRuleset: 42 }).created();
+      await r.driver.mountContainer('web');
+      assert.ok(r.take().includes(`devfs -m ${C}/dev rule -s 42 applyset`));
+    });
+
+    for (const [what, target, link] of [
+      ['sharedfs planted as a symlink out of the container', 'sharedfs', '/etc'],
+      ['sharedfs planted as a symlink to elsewhere inside it', 'sharedfs', 'tmp'],
+      ['dev planted as a symlink to the host /dev', 'dev', '/dev'],
+    ] as const) {
+      it(`refuses ${what} before any mount command runs`, async () => {
+        const r = await new Rig().created();
+        r.host.fs.delete(`${C}/${target}`);
+        r.host.symlink(link, `${C}/${target}`);
+        await assert.rejects(r.driver.mountContainer('web'), (e: unknown) =>
+          e instanceof FailedPreconditionError && e.message.includes(`mount point ${C}/${target} resolves to`) && /refusing to mount/.test(e.message));
+        const t = r.take();
+        assert.deepEqual(t.filter((l) => MUTATING.test(l)), []);
+        assert.ok(t.includes(`realpath ${C}/${target}`));
+        assert.deepEqual(r.host.mountedUnder('/q'), []);
+        assert.deepEqual(r.host.mountedUnder('/etc'), []);
+      });
+    }
+
+    it('refuses when the devfs ruleset is not loaded, before mounting anything', async () => {
+      const r = await new Rig({ rulesets: [1, 2, 3] }).created();
+      await assert.rejects(r.driver.mountContainer('web'), (e: unknown) => e instanceof FailedPreconditionError && /ruleset 4 is not loaded/.test(e.message));
+      assert.deepEqual(r.take(), MOUNT_ALL.slice(0, 5));
+      assert.deepEqual(r.host.mountedUnder(C), []);
+    });
+
+    it('takes devfs back off when applyset fails (ioctl DEVFSIO_SAPPLY: No such process)', async () => {
+      const r = (await new Rig().created()).when(['devfs', '-m'], { exitCode: 1, stderr: 'devfs: ioctl DEVFSIO_SAPPLY: No such process\n' });
+      await assert.rejects(r.driver.mountContainer('web'), (e: unknown) =>
+        e instanceof FailedPreconditionError && e.message.includes('devfs: ioctl DEVFSIO_SAPPLY: No such process') && /devfs was unmounted again/.test(e.message));
+      assert.deepEqual(r.take(), [...MOUNT_ALL.slice(0, 8), `umount ${C}/dev`]);
+      assert.deepEqual(r.host.mountedUnder(C), [`${C}/sharedfs`], 'an unrestricted /dev never stays in the container');
+    });
+
+    it('refuses a foreign filesystem already mounted on the sharedfs mount point', async () => {
+      const r = await new Rig().created();
+      r.host.mkdirP('/tmp/other');
+      r.host.exec({ argv: ['mount_nullfs', '-o', 'rw', '/tmp/other', `${C}/sharedfs`] });
+      await assert.rejects(r.driver.mountContainer('web'), /has \/tmp\/other \(nullfs\) mounted, not \/q\/sharedfs/);
+      assert.deepEqual(r.take(), ['test -d /q/containers/web', MOUNT]);
+    });
+
+    it('says NOT_FOUND for a container that does not exist', async () => {
+      const r = await new Rig().installed();
+      await assert.rejects(r.driver.mountContainer('nope'), NotFoundError);
+      assert.deepEqual(r.take(), ['test -d /q/containers/nope']);
+    });
+  });
+
+  describe('unmountContainer', () => {
+    it('unmounts everything under the root from the table, deepest first, and re-reads it', async () => {
+      const r = await new Rig().mounted();
+      await r.driver.unmountContainer('web');
+      assert.deepEqual(r.take(), [MOUNT, `umount ${C}/sharedfs`, `umount ${C}/dev`, MOUNT]);
+      await r.driver.unmountContainer('web');
+      assert.deepEqual(r.take(), [MOUNT], 'nothing mounted: nothing to do');
+    });
+
+    it('stops at a busy mount (Device busy) with a clear error and unmounts nothing more', async () => {
+      const r = await new Rig().running();
+      await assert.rejects(r.driver.unmountContainer('web'), (e: unknown) =>
+        e instanceof FailedPreconditionError && e.message.includes(`umount: unmount of ${C}/sharedfs failed: Device busy`));
+      assert.deepEqual(r.take(), [MOUNT, `umount ${C}/sharedfs`]);
+      assert.deepEqual(r.host.mountedUnder(C).sort(), [`${C}/dev`, `${C}/sharedfs`]);
+    });
+
+    it('refuses, naming leftovers, when the table still shows mounts after umount', async () => {
+      const r = (await new Rig().mounted()).when(['umount'], { exitCode: 0 });
+      await assert.rejects(r.driver.unmountContainer('web'), (e: unknown) =>
+        e instanceof FailedPreconditionError && e.message.includes(`${C}/sharedfs (nullfs)`) && e.message.includes(`${C}/dev (devfs)`));
+    });
+
+    it('refuses when a mount -p line under the container cannot be split (whitespace in a path)', async () => {
+      const r = new Rig({ release: '13.2-RELEASE-p4' });
+      await r.created();
+      r.when(['mount', '-p'], { stdout: `${r.host.mountP()}/tmp/my dir\t\t${C}/mnt\tnullfs\tro\t\t0 0\n` });
+      await assert.rejects(r.driver.unmountContainer('web'), /cannot tell what is mounted/);
+      assert.deepEqual(r.take(), ['mount -p']);
+    });
+  });
+
+  describe('mount table', () => {
+    it('reads mount -p --libxo json on 14.x', async () => {
+      const r = await new Rig().mounted();
+      const m = await r.driver.mounts();
+      assert.deepEqual(m.find((e) => e.target === `${C}/sharedfs`), { source: '/q/sharedfs', target: `${C}/sharedfs`, fstype: 'nullfs', options: ['ro'] });
+      assert.deepEqual(r.take(), [MOUNT]);
+    });
+
+    it('falls back to text mount -p once on 13.x, and stays with it', async () => {
+      const r = new Rig({ release: '13.2-RELEASE-p4' });
+      const first = await r.driver.mounts();
+      await r.driver.mounts();
+      assert.deepEqual(r.take(), [MOUNT, 'mount -p', 'mount -p']);
+      assert.deepEqual(first[0], { source: '/dev/ada0p2', target: '/', fstype: 'ufs', options: ['rw'] });
+    });
+  });
+
+  describe('services', () => {
+    const svc = (verb: string, name = 'cron') => `chroot ${C} /usr/sbin/service ${name} ${verb}`;
+
+    it('starts through the rc script with onestart, output to a log file (daemons keep pipes open)', async () => {
+      const r = await new Rig().mounted();
+      await r.driver.startService('web', 'cron');
+      assert.deepEqual(r.take(), [svc('onestatus'), svc('onestart')]);
+      assert.deepEqual(r.host.logFiles, [`${LOG}/web.cron.log`]);
+    });
+
+    it('passes the container root as cwd and a log file only to onestart', async () => {
+      const r = await new Rig().mounted();
+      await r.driver.startService('web', 'cron');
+      const [status, start] = r.runner.calls;
+      assert.equal(status?.cwd, C);
+      assert.equal(status?.logFile, undefined);
+      assert.deepEqual(status?.okExitCodes, [1]);
+      assert.equal(start?.logFile, `${LOG}/web.cron.log`);
+    });
+
+    it('does not start a service that already runs', async () => {
+      const r = await new Rig().running();
+      await r.driver.startService('web', 'cron');
+      assert.deepEqual(r.take(), [svc('onestatus')]);
+    });
+
+    it('probes with onestatus: running with its pid, or not running (exit 1)', async () => {
+      const r = await new Rig().running();
+      assert.deepEqual(await r.driver.probeService('web', 'cron'), { running: true, pids: [2000] });
+      assert.deepEqual(await r.driver.probeService('web', 'sshd'), { running: false, pids: [] });
+      assert.deepEqual(r.take(), [svc('onestatus'), svc('onestatus', 'sshd')]);
+    });
+
+    it('stops with onestop, and not at all when it is not running', async () => {
+      const r = await new Rig().running();
+      await r.driver.stopService('web', 'cron');
+      assert.deepEqual(r.take(), [svc('onestatus'), svc('onestop')]);
+      await r.driver.stopService('web', 'cron');
+      assert.deepEqual(r.take(), [svc('onestatus')]);
+    });
+
+    it('reports a service without an rc script as NOT_FOUND', async () => {
+      const r = await new Rig().mounted();
+      await assert.rejects(r.driver.probeService('web', 'nginx'), (e: unknown) => e instanceof NotFoundError && /no rc script nginx/.test(e.message));
+    });
+
+    it('says the container is not mounted when chroot cannot find service(8)', async () => {
+      const r = await new Rig().created();
+      await assert.rejects(r.driver.startService('web', 'cron'), (e: unknown) =>
+        e instanceof FailedPreconditionError && e.message.includes('chroot: /usr/sbin/service: No such file or directory') && /mounted/.test(e.message));
+      assert.deepEqual(r.take(), [svc('onestatus')]);
+    });
+
+    it('points at the log file when onestart fails', async () => {
+      const r = (await new Rig().mounted()).when(['chroot', C, '/usr/sbin/service', 'cron', 'onestart'], { exitCode: 1 });
+      await assert.rejects(r.driver.startService('web', 'cron'), (e: unknown) =>
+        e instanceof CommandFailedError && e.exitCode === 1 && e.message.includes(`output in ${LOG}/web.cron.log`));
+    });
+  });
+
+  describe('hasServiceScript', () => {
+    it('finds /etc/rc.d/NAME in the container (realpath, then test -f on the resolved path)', async () => {
+      const r = await new Rig().created();
+      assert.equal(await r.driver.hasServiceScript('web', 'cron'), true);
+      assert.deepEqual(r.take(), [`realpath ${C}/etc/rc.d/cron`, `test -f ${C}/etc/rc.d/cron`]);
+    });
+
+    it('finds /usr/local/etc/rc.d/NAME (ports and packages)', async () => {
+      const r = await new Rig().created();
+      r.host.writeFile(`${C}/usr/local/etc/rc.d/nginx`, '#!/bin/sh\n');
+      assert.equal(await r.driver.hasServiceScript('web', 'nginx'), true);
+      assert.deepEqual(r.take(), [`realpath ${C}/etc/rc.d/nginx`, `realpath ${C}/usr/local/etc/rc.d/nginx`, `test -f ${C}/usr/local/etc/rc.d/nginx`]);
+    });
+
+    it('never tests a path a planted symlink resolves to outside the container', async () => {
+      const r = await new Rig().created();
+      r.host.writeFile('/usr/local/etc/rc.d/hostonly', '#!/bin/sh\n');
+      r.host.mkdirP(`${C}/usr/local/etc`);
+      r.host.symlink('/usr/local/etc/rc.d', `${C}/usr/local/etc/rc.d`);
+      assert.equal(await r.driver.hasServiceScript('web', 'hostonly'), false);
+      const t = r.take();
+      assert.deepEqual(t, [`realpath ${C}/etc/rc.d/hostonly`, `realpath ${C}/usr/local/etc/rc.d/hostonly`]);
+    });
+
+    it('is false for a container that does not exist', async () => {
+      const r = await new Rig().installed();
+      assert.equal(await r.driver.hasServiceScript('gone', 'cron'), false);
+    });
+  });
+
+  describe('processes', () => {
+    it('finds pids whose root directory is the container (procstat -af root rows), nested chroots included', async () => {
+      const r = await new Rig().running();
+      const nested = r.host.spawnStray(`${C}/var/jail`);
+      r.host.spawnStray(`/q/containers/webby`);
+      assert.deepEqual(await r.driver.processesIn('web'), [2000, nested]);
+      assert.deepEqual(r.take(), ['procstat -af']);
+    });
+
+    it('signals with kill -SIG pid…, tolerating processes that already exited', async () => {
+      const r = await new Rig().running();
+      const stray = r.host.spawnStray(C);
+      await r.driver.signalProcesses([2000, stray, 4242], 'SIGTERM');
+      assert.deepEqual(r.take(), [`kill -TERM 2000 ${stray} 4242`]);
+      assert.deepEqual(await r.driver.processesIn('web'), []);
+      await r.driver.signalProcesses([], 'SIGKILL');
+      assert.deepEqual(r.take(), ['procstat -af'], 'no pids: no kill');
+    });
+
+    it('refuses to signal init, process groups or odd signal names', async () => {
+      const r = new Rig();
+      await assert.rejects(r.driver.signalProcesses([1], 'SIGTERM'), InvalidArgumentError);
+      await assert.rejects(r.driver.signalProcesses([0], 'SIGTERM'), InvalidArgumentError);
+      await assert.rejects(r.driver.signalProcesses([-5], 'SIGTERM'), InvalidArgumentError);
+      await assert.rejects(r.driver.signalProcesses([5], '-9' as NodeJS.Signals), InvalidArgumentError);
+      assert.deepEqual(r.take(), []);
+    });
+  });
+
+  describe('removeContainer and diskUsage', () => {
+    it('removes a stopped container: mount check, chflags -R -x 0, rm -rf -x', async () => {
+      const r = await new Rig().created();
+      await r.driver.removeContainer('web');
+      assert.deepEqual(r.take(), [MOUNT, `test -e ${C}`, `chflags -R -x 0 ${C}`, `rm -rf -x ${C}`]);
+      assert.equal(r.host.resolve(C)?.node, undefined);
+      await r.driver.removeContainer('web');
+      assert.deepEqual(r.take(), [MOUNT, `test -e ${C}`], 'already gone: nothing to do');
+    });
+
+    it('refuses while anything is mounted in it, naming the mounts, and removes nothing', async () => {
+      const r = await new Rig().mounted();
+      await assert.rejects(r.driver.removeContainer('web'), (e: unknown) =>
+        e instanceof FailedPreconditionError && e.message.includes(`${C}/sharedfs (nullfs)`) && e.message.includes(`${C}/dev (devfs)`));
+      assert.deepEqual(r.take(), [MOUNT]);
+    });
+
+    it('refuses when the table has an unparsable line mentioning the container', async () => {
+      const r = new Rig({ release: '13.2-RELEASE-p4' });
+      await r.created();
+      r.when(['mount', '-p'], { stdout: `${r.host.mountP()}/tmp/a b\t\t${C}/x\tnullfs\tro\t\t0 0\n` });
+      await assert.rejects(r.driver.removeContainer('web'), FailedPreconditionError);
+      assert.deepEqual(r.take(), ['mount -p']);
+    });
+
+    it('measures with du -sxk (not crossing into sharedfs or devfs), in bytes', async () => {
+      const r = await new Rig().mounted();
+      const bytes = await r.driver.diskUsage('web');
+      assert.deepEqual(r.take(), [`test -d ${C}`, `du -sxk ${C}`]);
+      assert.ok(bytes > 0 && bytes % 1024 === 0);
+    });
+  });
+
+  describe('execSpec', () => {
+    const d = new FreeBSDDriver({ runner: new FakeRunner(), rootDir: '/q', logDir: LOG });
+
+    it('runs a command with chroot, a clean environment and the caller env on top', () => {
+      assert.deepEqual(d.execSpec('web', { argv: ['/usr/bin/id', '-u'], tty: false, console: false, env: { LANG: 'C.UTF-8' } }), {
+        argv: ['chroot', C, '/usr/bin/id', '-u'],
+        env: { PATH: '/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin', HOME: '/root', LANG: 'C.UTF-8' },
+        cwd: C,
+      });
+    });
+
+    it('gives a console an interactive sh under script(1) with the qchroot prompt NAME:PATH', () => {
+      const spec = d.execSpec('web', { argv: [], tty: true, console: true, env: {} });
+      assert.deepEqual(spec.argv, ['script', '-q', '/dev/null', 'chroot', C, '/bin/sh', '-i']);
+      assert.equal(spec.env?.PS1, 'web:\\w\\$ ');
+      assert.equal(spec.env?.TERM, 'xterm');
+    });
+
+    it('refuses an empty command, bad env names and bad container names', () => {
+      assert.throws(() => d.execSpec('web', { argv: [], tty: false, console: false, env: {} }), InvalidArgumentError);
+      assert.throws(() => d.execSpec('web', { argv: ['id'], tty: false, console: false, env: { 'A B': '1' } }), InvalidArgumentError);
+      assert.throws(() => d.execSpec('../etc', { argv: ['id'], tty: false, console: false, env: {} }), InvalidArgumentError);
+    });
+  });
+
+  describe('validation of everything that reaches a command line', () => {
+    for (const name of ['', '123', '-rf', '../x', 'a/b', 'a b', 'web.1', 'é', 'x\n']) {
+      it(`refuses the container name ${JSON.stringify(name)} without running anything`, async () => {
+        const r = new Rig();
+        await assert.rejects(r.driver.createContainer(name), InvalidArgumentError);
+        await assert.rejects(r.driver.removeContainer(name), InvalidArgumentError);
+        await assert.rejects(r.driver.mountContainer(name), InvalidArgumentError);
+        assert.throws(() => r.driver.expectedMounts(name), InvalidArgumentError);
+        assert.deepEqual(r.take(), []);
+      });
+    }
+
+    for (const service of ['', '-x', '.hidden', 'a/b', '../../bin/sh', 'a b']) {
+      it(`refuses the service name ${JSON.stringify(service)} without running anything`, async () => {
+        const r = new Rig();
+        await assert.rejects(r.driver.startService('web', service), InvalidArgumentError);
+        await assert.rejects(r.driver.hasServiceScript('web', service), InvalidArgumentError);
+        assert.deepEqual(r.take(), []);
+      });
+    }
+
+    it('accepts service names rc.d really uses (dots, dashes, digits)', async () => {
+      const r = await new Rig().created();
+      assert.equal(await r.driver.hasServiceScript('web', 'mysql-server'), false);
+      assert.equal(await r.driver.hasServiceScript('web', 'php_fpm.8'), false);
+    });
+
+    it('refuses root and log directories with whitespace or relative parts', () => {
+      const runner = new FakeRunner();
+      assert.throws(() => new FreeBSDDriver({ runner, rootDir: '/usr/q fleet', logDir: LOG }), InvalidArgumentError);
+      assert.throws(() => new FreeBSDDriver({ runner, rootDir: 'usr/qfleet', logDir: LOG }), InvalidArgumentError);
+      assert.throws(() => new FreeBSDDriver({ runner, rootDir: '/usr/qfleet/', logDir: LOG }), InvalidArgumentError);
+      assert.throws(() => new FreeBSDDriver({ runner, rootDir: '/usr/qfleet', logDir: '/var/../log' }), InvalidArgumentError);
+      assert.throws(() => new FreeBSDDriver({ runner, rootDir: '/usr/qfleet', logDir: LOG, fetchBaseUrl: 'file:///x' }), InvalidArgumentError);
+    });
+  });
+});
