@@ -164,10 +164,21 @@ export class BaseInstaller {
     const hadShared = await this.host.test('-e', sharedfs);
     const hadTemplate = await this.host.test('-e', template);
     await this.host.run(['mkdir', '-p', this.layout.containersDir]);
-    if (hadShared) await this.host.run(['mv', sharedfs, `${work}/old-sharedfs`]);
-    await this.host.run(['mv', shared, sharedfs]);
-    if (hadTemplate) await this.host.run(['mv', template, `${work}/old-template`]);
-    await this.host.run(['mv', tree, template]);
+    // Four renames; if one fails, the ones done are renamed back so the old base stays whole.
+    const done: [string, string][] = [];
+    const rename = async (from: string, to: string) => {
+      await this.host.run(['mv', from, to]);
+      done.unshift([to, from]);
+    };
+    try {
+      if (hadShared) await rename(sharedfs, `${work}/old-sharedfs`);
+      await rename(shared, sharedfs);
+      if (hadTemplate) await rename(template, `${work}/old-template`);
+      await rename(tree, template);
+    } catch (err) {
+      for (const [from, to] of done) await this.host.run(['mv', from, to]).catch(() => undefined);
+      throw err;
+    }
     if (hadShared && users.length > 0) {
       const retired = `${this.layout.rootDir}/.retired/${work.slice(work.lastIndexOf('/') + 1)}-sharedfs`;
       await this.host.run(['mkdir', '-p', `${this.layout.rootDir}/.retired`]);

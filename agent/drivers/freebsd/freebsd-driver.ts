@@ -198,7 +198,12 @@ export class FreeBSDDriver implements HostDriver {
     if (unclear.length > 0) {
       throw new FailedPreconditionError(`cannot tell what is mounted in ${root} (mount -p lines with whitespace: ${unclear.map((l) => JSON.stringify(l)).join(', ')})`);
     }
-    const under = deepestFirst(table.entries.filter((e) => isUnder(e.target, root)));
+    // Deepest first; at the same depth sharedfs goes last (FREEBSD.md: devfs, extra nullfs, sharedfs).
+    const sharedTarget = this.expectedMounts(name)[0];
+    const under = deepestFirst(table.entries.filter((e) => isUnder(e.target, root)))
+      .map((e, i) => ({ e, i, depth: e.target.split('/').length }))
+      .sort((a, b) => b.depth - a.depth || Number(a.e.target === sharedTarget) - Number(b.e.target === sharedTarget) || a.i - b.i)
+      .map(({ e }) => e);
     if (under.length === 0) return;
     for (const e of under) {
       try {

@@ -56,6 +56,8 @@ export function parseMountLibxo(json: string): MountTable | undefined {
     if (!options) return undefined;
     entries.push({ source: device, target: mntpoint, fstype, options });
   }
+  // A live system always has "/" mounted: an empty list means a shape we do not know.
+  if (entries.length === 0) return undefined;
   // JSON escapes whitespace, so nothing is ambiguous here.
   return { entries, unparsable: [] };
 }

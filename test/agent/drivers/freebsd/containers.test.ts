@@ -122,7 +122,7 @@ describe('FreeBSDDriver containers (golden transcripts)', () => {
     it('unmounts everything under the root from the table, deepest first, and re-reads it', async () => {
       const r = await new Rig().mounted();
       await r.driver.unmountContainer('web');
-      assert.deepEqual(r.take(), [MOUNT, `umount ${C}/sharedfs`, `umount ${C}/dev`, MOUNT]);
+      assert.deepEqual(r.take(), [MOUNT, `umount ${C}/dev`, `umount ${C}/sharedfs`, MOUNT]);
       await r.driver.unmountContainer('web');
       assert.deepEqual(r.take(), [MOUNT], 'nothing mounted: nothing to do');
     });
@@ -130,9 +130,17 @@ describe('FreeBSDDriver containers (golden transcripts)', () => {
     it('stops at a busy mount (Device busy) with a clear error and unmounts nothing more', async () => {
       const r = await new Rig().running();
       await assert.rejects(r.driver.unmountContainer('web'), (e: unknown) =>
-        e instanceof FailedPreconditionError && e.message.includes(`umount: unmount of ${C}/sharedfs failed: Device busy`));
-      assert.deepEqual(r.take(), [MOUNT, `umount ${C}/sharedfs`]);
+        e instanceof FailedPreconditionError && e.message.includes(`umount: unmount of ${C}/dev failed: Device busy`));
+      assert.deepEqual(r.take(), [MOUNT, `umount ${C}/dev`]);
       assert.deepEqual(r.host.mountedUnder(C).sort(), [`${C}/dev`, `${C}/sharedfs`]);
+    });
+
+    it('unmounts devfs before sharedfs, and a mount below sharedfs before both', async () => {
+      const r = await new Rig().mounted();
+      r.host.mkdirP('/tmp/extra');
+      r.host.exec({ argv: ['mount_nullfs', '-o', 'ro', '/tmp/extra', `${C}/sharedfs/usr/share`] });
+      await r.driver.unmountContainer('web');
+      assert.deepEqual(r.take(), [MOUNT, `umount ${C}/sharedfs/usr/share`, `umount ${C}/dev`, `umount ${C}/sharedfs`, MOUNT]);
     });
 
     it('refuses, naming leftovers, when the table still shows mounts after umount', async () => {

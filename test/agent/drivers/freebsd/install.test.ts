@@ -227,6 +227,26 @@ describe('FreeBSDDriver install (golden transcripts)', () => {
       assert.equal(r.host.resolve(`${C}/sharedfs/usr/sbin/service`)?.store, `${kept}/usr/sbin/service`);
     });
 
+    it('renames the old base back when a swap step fails, and leaves the staging dir for discardBase', async () => {
+      const r = await new Rig().installed();
+      const base = await r.driver.prepareBase(DOWNLOAD, quiet);
+      const S2 = base.stagingDir;
+      r.take();
+      r.when(['mv', `${S2}/tree`, '/q/template'], { exitCode: 1, stderr: `mv: rename ${S2}/tree to /q/template: No space left on device\n` });
+      await assert.rejects(r.driver.activateBase(base, quiet), /No space left on device/);
+      assert.deepEqual(r.take().slice(-7), [
+        `mv /q/sharedfs ${S2}/old-sharedfs`,
+        `mv ${S2}/sharedfs /q/sharedfs`,
+        `mv /q/template ${S2}/old-template`,
+        `mv ${S2}/tree /q/template`,
+        `mv ${S2}/old-template /q/template`,
+        `mv /q/sharedfs ${S2}/sharedfs`,
+        `mv ${S2}/old-sharedfs /q/sharedfs`,
+      ]);
+      assert.equal(await r.driver.installedRelease(), '14.1-RELEASE');
+      assert.equal(r.host.fs.get('/q/template/etc/rc.d/cron')?.kind, 'file');
+    });
+
     it('refuses a staging directory it did not make', async () => {
       const r = new Rig();
       await assert.rejects(r.driver.activateBase({ stagingDir: '/etc', release: '14.1-RELEASE' }, quiet), InvalidArgumentError);

@@ -113,6 +113,7 @@ describe('FreeBSD output parsers (real captures)', () => {
       assert.equal(parseMountLibxo('mount: illegal option -- -'), undefined);
       assert.equal(parseMountLibxo('{"mount":{"mounted":[{"special":"devfs","node":"/dev","fstype":"devfs","opts":[]}]}}'), undefined);
       assert.equal(parseMountLibxo('{"mount":{"fstab":[{"device":"x"}]}}'), undefined);
+      assert.equal(parseMountLibxo('{"mount":{"fstab":[]}}'), undefined, 'a live host always has / mounted');
     });
   });
 
