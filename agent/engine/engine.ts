@@ -484,7 +484,11 @@ export class Engine {
    * qchroot console: the container must be stopped; it is mounted for the
    * session and everything started in it is stopped and unmounted at the end.
    */
-  async console(rawName: unknown, opts: { env: Record<string, string>; rows?: number; cols?: number }, requestId?: string): Promise<ExecSession> {
+  async console(
+    rawName: unknown,
+    opts: { tty: boolean; env: Record<string, string>; rows?: number; cols?: number },
+    requestId?: string,
+  ): Promise<ExecSession> {
     const name = validateContainerName(rawName);
     const rec = await this.locks.run(name, async () => {
       const r = this.mustRead(name);
@@ -507,7 +511,7 @@ export class Engine {
       }
       return r;
     });
-    const spec = this.driver.execSpec(name, { argv: [], tty: true, console: true, env: opts.env, rows: opts.rows, cols: opts.cols });
+    const spec = this.driver.execSpec(name, { argv: [], tty: opts.tty, console: true, env: opts.env, rows: opts.rows, cols: opts.cols });
     let ended = false;
     return {
       spec,

@@ -106,6 +106,7 @@ function runExec(call: grpc.ServerDuplexStream<ExecRequest__Output, ExecResponse
   let child: SpawnedCommand | undefined;
   let session: ExecSession | undefined;
   let finished = false;
+  let onSpawn: (c: SpawnedCommand) => void = () => undefined;
 
   const fail = (err: unknown) => {
     if (finished) return;
@@ -122,7 +123,7 @@ function runExec(call: grpc.ServerDuplexStream<ExecRequest__Output, ExecResponse
     }
     const size = start.size ? { rows: start.size.rows || undefined, cols: start.size.cols || undefined } : {};
     session = start.console
-      ? await deps.engine.console(start.name, { env, ...size })
+      ? await deps.engine.console(start.name, { tty: start.tty, env, ...size })
       : await deps.engine.exec(start.name, start.argv, { tty: start.tty, env, ...size });
     if (call.cancelled) {
       await session.end();
@@ -130,6 +131,7 @@ function runExec(call: grpc.ServerDuplexStream<ExecRequest__Output, ExecResponse
     }
     const c = deps.runner.spawn(session.spec);
     child = c;
+    onSpawn(c);
     c.stdout.on('data', (b: Buffer) => call.write({ stdout: b }));
     c.stderr.on('data', (b: Buffer) => call.write({ stderr: b }));
     c.stdin.on('error', () => undefined); // the command may exit before reading all input
@@ -142,6 +144,27 @@ function runExec(call: grpc.ServerDuplexStream<ExecRequest__Output, ExecResponse
     }
   };
 
+  // Input that arrives while the container is still being prepared waits here, in order.
+  const early: ExecRequest__Output[] = [];
+  const deliver = (c: SpawnedCommand, msg: ExecRequest__Output) => {
+    switch (msg.event) {
+      case 'stdin':
+        if (msg.stdin) c.stdin.write(msg.stdin);
+        break;
+      case 'stdinEof':
+        c.stdin.end();
+        break;
+      case 'signal':
+        if (msg.signal && msg.signal > 0 && msg.signal < 65) c.kill(msg.signal);
+        break;
+      default:
+        break; // resize: the pseudo-terminal comes from script(1), which gets its size at start
+    }
+  };
+  onSpawn = (c) => {
+    for (const m of early.splice(0)) deliver(c, m);
+  };
+
   let first = true;
   call.on('data', (msg: ExecRequest__Output) => {
     if (first) {
@@ -149,22 +172,10 @@ function runExec(call: grpc.ServerDuplexStream<ExecRequest__Output, ExecResponse
       onFirst(msg).catch(fail);
       return;
     }
-    if (!child) return;
-    switch (msg.event) {
-      case 'stdin':
-        if (msg.stdin) child.stdin.write(msg.stdin);
-        break;
-      case 'stdinEof':
-        child.stdin.end();
-        break;
-      case 'signal':
-        if (msg.signal && msg.signal > 0 && msg.signal < 65) child.kill(msg.signal);
-        break;
-      default:
-        break; // resize: the pseudo-terminal comes from script(1), which gets its size at start
-    }
+    if (child) deliver(child, msg);
+    else early.push(msg);
   });
-  call.on('end', () => child?.stdin.end());
+  call.on('end', () => (child ? child.stdin.end() : early.push({ event: 'stdinEof', stdinEof: true })));
   call.on('cancelled', () => {
     child?.kill('SIGHUP');
     if (!child) void session?.end();

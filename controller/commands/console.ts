@@ -5,11 +5,11 @@ import { runExecStream } from '../exec-stream.js';
 export function register(program: Command): void {
   program
     .command('console')
-    .description('interactive shell in a stopped container (prompt shows its name and path); exit ends it')
+    .description('interactive shell in a stopped container (prompt shows its name and path); exit ends it. From a pipe, runs the input as a script')
     .argument('<name>')
     .action(
       action(program, (ctx, name: string) =>
-        runExecStream(ctx, { name, argv: [], tty: true, console: true, env: { TERM: process.env.TERM ?? 'vt100' } }),
+        runExecStream(ctx, { name, argv: [], tty: Boolean(process.stdin.isTTY), console: true, env: { TERM: process.env.TERM ?? 'vt100' } }),
       ),
     );
 }

@@ -308,14 +308,15 @@ export class FreeBSDDriver implements HostDriver {
 
   execSpec(name: string, opts: ExecOptions): CommandSpec {
     const root = this.root(name);
-    const argv = opts.argv.length > 0 ? [...opts.argv] : opts.console ? ['/bin/sh', '-i'] : [];
+    // A console fed from a pipe (no tty) runs a plain shell that reads stdin as a script.
+    const argv = opts.argv.length > 0 ? [...opts.argv] : opts.console ? (opts.tty ? ['/bin/sh', '-i'] : ['/bin/sh']) : [];
     if (argv.length === 0) throw new InvalidArgumentError('exec needs a command');
     if (argv.some((a) => a.includes('\0'))) throw new InvalidArgumentError('command arguments must not contain NUL');
-    const env: Record<string, string> = { PATH: CONTAINER_PATH, HOME: '/root', ...(opts.tty || opts.console ? { TERM: 'xterm' } : {}), ...assertEnv(opts.env) };
+    const env: Record<string, string> = { PATH: CONTAINER_PATH, HOME: '/root', ...(opts.tty ? { TERM: 'xterm' } : {}), ...assertEnv(opts.env) };
     // qchroot console prompt "NAME:PATH# " (sh(1) expands \w and \$ in PS1).
     if (opts.console) env.PS1 = `${name}:\\w\\$ `;
     const inner = ['chroot', root, ...argv];
     // script(1) gives the command a pty of its own.
-    return { argv: opts.tty || opts.console ? ['script', '-q', '/dev/null', ...inner] : inner, env, cwd: root };
+    return { argv: opts.tty ? ['script', '-q', '/dev/null', ...inner] : inner, env, cwd: root };
   }
 }

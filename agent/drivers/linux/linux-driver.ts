@@ -488,8 +488,9 @@ export class LinuxDriver implements HostDriver {
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new InvalidArgumentError(`bad environment variable name ${JSON.stringify(k)}`);
     }
     const env: Record<string, string> = { PATH: CONTAINER_PATH, HOME: '/root', ...opts.env };
-    if (!opts.tty && !opts.console) {
-      const argv = opts.argv.length > 0 ? opts.argv : ['/bin/sh'];
+    // Without a terminal (a console fed from a pipe, a plain exec), no pty: the shell reads stdin as a script.
+    if (!opts.tty) {
+      const argv = opts.argv.length > 0 && !opts.console ? opts.argv : ['/bin/sh'];
       return { argv: ['chroot', root, ...argv], env, cwd: '/', timeoutMs: EXEC_TIMEOUT_MS };
     }
     // A terminal from util-linux script(1). Its -c string goes through the host's

@@ -241,7 +241,7 @@ describe('Engine (qchroot semantics, on an in-memory host)', () => {
     it('needs a stopped container, mounts it for the session and cleans up after', async () => {
       await engine.create('a1');
       await engine.configure('a1', ['httpd']);
-      const s = await engine.console('a1', { env: {} });
+      const s = await engine.console('a1', { tty: true, env: {} });
       assert.equal(host.table.length, 2);
       await assert.rejects(engine.start({ names: ['a1'], all: false }).then((r) => { if (r[0]?.outcome === 'failed') throw new Error(r[0].message); }), /console session is open/);
       host.spawnStray('a1');
@@ -255,7 +255,7 @@ describe('Engine (qchroot semantics, on an in-memory host)', () => {
       await engine.create('a1');
       await engine.configure('a1', ['httpd']);
       await engine.start({ names: ['a1'], all: false });
-      await assert.rejects(engine.console('a1', { env: {} }), /needs a stopped chroot \(use qfleet exec a1/);
+      await assert.rejects(engine.console('a1', { tty: true, env: {} }), /needs a stopped chroot \(use qfleet exec a1/);
     });
   });
 

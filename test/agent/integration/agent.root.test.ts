@@ -99,6 +99,18 @@ describe('qfleetd on Linux, for real @root', function () {
     assert.equal(existsSync(containerRoot('life1')), false);
   });
 
+  it('console from a pipe runs the input in the stopped container, then unmounts it', async () => {
+    await unary(agent.client, 'Create', { name: 'con1' });
+    const r = await agent.cli(['console', 'con1'], 'cd /etc/init.d\nls\necho "in $(pwd)"\nls /sharedfs\nexit 3\n');
+    assert.equal(r.exitCode, 3, r.stderr);
+    assert.match(r.stdout, /^httpd$/m);
+    assert.match(r.stdout, /^in \/etc\/init\.d$/m);
+    assert.match(r.stdout, /^bin$/m, 'sharedfs is mounted during the session');
+    assert.deepEqual(mountsUnder(containerRoot('con1')), [], 'and unmounted after');
+    assert.equal((await unary(agent.client, 'Get', { name: 'con1' })).container.state, 'STATE_STOPPED');
+    await unary(agent.client, 'Delete', { names: ['con1'] });
+  });
+
   it('refuses bad names with INVALID_ARGUMENT, and the CLI exits 2', async () => {
     for (const name of ['../x', 'a/b', '123', '', 'x'.repeat(300)]) {
       assert.equal(await codeOf(unary(agent.client, 'Create', { name })), grpc.status.INVALID_ARGUMENT, name);

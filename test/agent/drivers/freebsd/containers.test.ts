@@ -330,6 +330,11 @@ describe('FreeBSDDriver containers (golden transcripts)', () => {
   describe('execSpec', () => {
     const d = new FreeBSDDriver({ runner: new FakeRunner(), rootDir: '/q', logDir: LOG });
 
+    it('runs a console fed from a pipe (no tty) as chroot ROOT /bin/sh, without script(1)', () => {
+      const s = d.execSpec('web', { argv: [], tty: false, console: true, env: {} });
+      assert.deepEqual(s.argv, ['chroot', C, '/bin/sh']);
+    });
+
     it('runs a command with chroot, a clean environment and the caller env on top', () => {
       assert.deepEqual(d.execSpec('web', { argv: ['/usr/bin/id', '-u'], tty: false, console: false, env: { LANG: 'C.UTF-8' } }), {
         argv: ['chroot', C, '/usr/bin/id', '-u'],

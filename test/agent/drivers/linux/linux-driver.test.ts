@@ -188,6 +188,11 @@ describe('LinuxDriver plans (fake runner)', () => {
       assert.equal(s.env?.TERM, 'vt100');
     });
 
+    it('runs a console fed from a pipe (no tty) as a plain shell reading stdin, without script(1)', () => {
+      const s = driver.execSpec('web1', { argv: [], tty: false, console: true, env: {} });
+      assert.deepEqual(s.argv, ['chroot', driver.layout.containerRoot('web1'), '/bin/sh']);
+    });
+
     it('opens a console as an interactive shell whose prompt shows the container and path', () => {
       const s = driver.execSpec('web1', { argv: [], tty: true, console: true, env: {} });
       assert.equal(s.argv[4], `exec env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root 'PS1=web1:\\w# ' chroot ${root()} /bin/sh -i`);
