@@ -161,6 +161,19 @@ export interface HostDriver {
 
   /** The command that runs `opts` inside a started container (for Exec / console). */
   execSpec(name: string, opts: ExecOptions): CommandSpec;
+  /**
+   * Resizes the pseudo-terminal of a tty session started from execSpec
+   * (`sessionPid` is the spawned command's pid): stty on the pty the session's
+   * shell holds, after which the kernel sends SIGWINCH to its foreground job.
+   */
+  resizeTerminal(sessionPid: number, rows: number, cols: number): Promise<void>;
+}
+
+/** Rows and columns a terminal can sensibly have; anything else is refused before stty sees it. */
+export function checkWindowSize(rows: number, cols: number): void {
+  if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 1 || cols < 1 || rows > 1000 || cols > 1000) {
+    throw new RangeError(`window size ${rows}x${cols} is out of range`);
+  }
 }
 
 /** Is `target` the container root or somewhere below it? */

@@ -107,6 +107,7 @@ function runExec(call: grpc.ServerDuplexStream<ExecRequest__Output, ExecResponse
   let session: ExecSession | undefined;
   let finished = false;
   let onSpawn: (c: SpawnedCommand) => void = () => undefined;
+  let tty = false;
 
   const fail = (err: unknown) => {
     if (finished) return;
@@ -117,6 +118,7 @@ function runExec(call: grpc.ServerDuplexStream<ExecRequest__Output, ExecResponse
   const onFirst = async (msg: ExecRequest__Output) => {
     const start = msg.start;
     if (!start) throw new InvalidArgumentError('Error; the first Exec message must be `start`.');
+    tty = start.tty;
     const env = Object.fromEntries(Object.entries(start.env ?? {}));
     if (Object.keys(env).length > MAX_ENV || Object.keys(env).some((k) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(k))) {
       throw new InvalidArgumentError('Error; exec environment names must be shell identifiers (at most 64 of them).');
@@ -157,8 +159,15 @@ function runExec(call: grpc.ServerDuplexStream<ExecRequest__Output, ExecResponse
       case 'signal':
         if (msg.signal && msg.signal > 0 && msg.signal < 65) c.kill(msg.signal);
         break;
+      case 'resize':
+        if (tty && c.pid && msg.resize?.rows && msg.resize.cols) {
+          deps.engine.hostDriver
+            .resizeTerminal(c.pid, msg.resize.rows, msg.resize.cols)
+            .catch((e) => deps.log.warn('terminal resize failed', { error: String(e) }));
+        }
+        break;
       default:
-        break; // resize: the pseudo-terminal comes from script(1), which gets its size at start
+        break;
     }
   };
   onSpawn = (c) => {

@@ -12,7 +12,7 @@ export const BUSYBOX = '/bin/busybox';
 /** Applets linked in bin/ (everything the tests and the httpd script use). */
 export const BUSYBOX_APPLETS: readonly string[] = [
   'sh', 'ash', 'ls', 'cat', 'echo', 'mkdir', 'rm', 'sleep', 'httpd', 'wget', 'kill', 'ps', 'test', '[',
-  'setsid', 'env', 'pwd', 'id', 'touch', 'stat', 'ln', 'readlink', 'true', 'false', 'grep', 'head',
+  'setsid', 'env', 'pwd', 'id', 'touch', 'stat', 'ln', 'readlink', 'true', 'false', 'grep', 'head', 'stty',
 ];
 
 export interface BusyboxBaseOptions {

@@ -131,6 +131,10 @@ export class MemoryHost implements HostDriver {
     return { argv: ['chroot', this.layout.containerRoot(name), ...(opts.console ? ['/bin/sh', '-i'] : opts.argv)] };
   }
 
+  async resizeTerminal(sessionPid: number, rows: number, cols: number): Promise<void> {
+    this.calls.push(`resize ${sessionPid} ${rows}x${cols}`);
+  }
+
   /** A process started by hand inside the container (not a configured service). */
   spawnStray(name: string, ignoresTerm = false): number {
     const pid = this.nextPid++;

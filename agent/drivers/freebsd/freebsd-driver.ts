@@ -1,7 +1,7 @@
 import { AlreadyExistsError, CommandFailedError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../errors.js';
 import type { CommandRunner, CommandSpec } from '../../runner/command-runner.js';
 import {
-  Layout, deepestFirst, isUnder,
+  Layout, checkWindowSize, deepestFirst, isUnder,
   type DriverCapabilities, type ExecOptions, type HostDriver, type HostFacts, type InstallSpec,
   type MountEntry, type PreparedBase, type ProgressSink, type ServiceProbe,
 } from '../host-driver.js';
@@ -304,6 +304,23 @@ export class FreeBSDDriver implements HostDriver {
     const kib = parseDuK((await this.host.run(['du', '-sxk', root])).stdout);
     if (kib === undefined) throw new FailedPreconditionError(`cannot read du output for ${root}`);
     return kib * 1024;
+  }
+
+  async resizeTerminal(sessionPid: number, rows: number, cols: number): Promise<void> {
+    checkWindowSize(rows, cols);
+    assertPids([sessionPid]);
+    // script(1)'s child holds the pty slave as fd 0: `pgrep -P` finds it, `procstat -f` names the pty.
+    const children = (await this.host.run(['pgrep', '-P', String(sessionPid)], { okExitCodes: [1] })).stdout
+      .split('\n').map((l) => Number(l.trim())).filter((n) => Number.isInteger(n) && n > 1);
+    for (const child of children) {
+      const rows0 = parseProcstatFiles((await this.host.run(['procstat', '-f', String(child)], { okExitCodes: [1] })).stdout);
+      const pty = rows0.find((r) => r.fd === '0' && /^\/dev\/pts\/\d+$/.test(r.path))?.path;
+      if (pty) {
+        await this.host.run(['stty', '-f', pty, 'rows', String(rows), 'cols', String(cols)]);
+        return;
+      }
+    }
+    throw new NotFoundError(`no pseudo-terminal found under session ${sessionPid}`);
   }
 
   execSpec(name: string, opts: ExecOptions): CommandSpec {

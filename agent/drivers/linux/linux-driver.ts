@@ -10,6 +10,7 @@ import {
   type DriverCapabilities, type ExecOptions, type HostDriver, type HostFacts, type InstallSpec, type MountEntry,
   type PreparedBase, type ProgressSink, type ServiceProbe,
 } from '../host-driver.js';
+import { checkWindowSize } from '../host-driver.js';
 import { applySplit, kindsIn, planSplit } from './base-split.js';
 import { parseMountinfo, toMountEntry, type MountInfoEntry } from './mountinfo.js';
 import { parseOsRelease, releaseFromOsRelease } from './os-release.js';
@@ -509,6 +510,38 @@ export class LinuxDriver implements HostDriver {
       cwd: '/',
       timeoutMs: EXEC_TIMEOUT_MS,
     };
+  }
+
+  async resizeTerminal(sessionPid: number, rows: number, cols: number): Promise<void> {
+    checkWindowSize(rows, cols);
+    const pty = this.sessionPty(sessionPid);
+    if (!pty) throw new NotFoundError(`no pseudo-terminal found under session ${sessionPid}`);
+    await this.runner.run({ argv: ['stty', '-F', pty, 'rows', String(rows), 'cols', String(cols)], timeoutMs: 5000 });
+  }
+
+  /** The /dev/pts slave that a descendant of script(1) (the session's shell) has as stdin. */
+  private sessionPty(sessionPid: number): string | undefined {
+    const parentOf = new Map<number, number>();
+    for (const e of readdirSync(this.procDir)) {
+      if (!/^\d+$/.test(e)) continue;
+      try {
+        const stat = readFileSync(`${this.procDir}/${e}/stat`, 'utf8');
+        parentOf.set(Number(e), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+      } catch { /* gone */ }
+    }
+    let frontier = [sessionPid];
+    for (let depth = 0; depth < 6 && frontier.length; depth++) {
+      const next: number[] = [];
+      for (const [pid, ppid] of parentOf) if (frontier.includes(ppid)) next.push(pid);
+      for (const pid of next) {
+        try {
+          const link = readlinkSync(`${this.procDir}/${pid}/fd/0`);
+          if (/^\/dev\/pts\/\d+$/.test(link)) return link;
+        } catch { /* gone or no fd 0 */ }
+      }
+      frontier = next;
+    }
+    return undefined;
   }
 
   // --- helpers ---------------------------------------------------------------

@@ -111,6 +111,31 @@ describe('qfleetd on Linux, for real @root', function () {
     await unary(agent.client, 'Delete', { names: ['con1'] });
   });
 
+  it('console on a pseudo-terminal starts at the client size and follows a resize', async () => {
+    await unary(agent.client, 'Create', { name: 'tty1' });
+    const stream = agent.client.Exec();
+    let out = '';
+    stream.on('data', (m: any) => { if (m.stdout) out += m.stdout.toString(); });
+    const ended = new Promise<void>((resolve) => { stream.on('end', resolve); stream.on('error', () => resolve()); });
+    stream.write({ start: { name: 'tty1', tty: true, console: true, size: { rows: 24, cols: 80 }, env: { TERM: 'vt100' } } });
+    /** Types `stty size` until the answer shows up (bounded): the shell and the resize are asynchronous. */
+    const sizeShows = async (want: string) => {
+      for (let i = 0; i < 40 && !out.includes(want); i++) {
+        stream.write({ stdin: Buffer.from('stty size\n') });
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      return out.includes(want);
+    };
+    assert.ok(await sizeShows('24 80'), `initial size; output was ${JSON.stringify(out.slice(-300))}`);
+    assert.match(out, /tty1:\/# /, 'the prompt shows the container and path');
+    stream.write({ resize: { rows: 50, cols: 132 } });
+    assert.ok(await sizeShows('50 132'), `resized; output was ${JSON.stringify(out.slice(-300))}`);
+    stream.write({ stdin: Buffer.from('exit\n') });
+    await ended;
+    assert.deepEqual(mountsUnder(containerRoot('tty1')), []);
+    await unary(agent.client, 'Delete', { names: ['tty1'] });
+  });
+
   it('refuses bad names with INVALID_ARGUMENT, and the CLI exits 2', async () => {
     for (const name of ['../x', 'a/b', '123', '', 'x'.repeat(300)]) {
       assert.equal(await codeOf(unary(agent.client, 'Create', { name })), grpc.status.INVALID_ARGUMENT, name);

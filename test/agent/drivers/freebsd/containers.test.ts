@@ -327,6 +327,30 @@ describe('FreeBSDDriver containers (golden transcripts)', () => {
     });
   });
 
+  describe('resizeTerminal', () => {
+    it("finds the session shell's pty with pgrep -P and procstat -f, then sets its size with stty -f", async () => {
+      const runner = new FakeRunner()
+        .on(['pgrep', '-P', '4242'], { stdout: '4243\n' })
+        .on(['procstat', '-f', '4243'], {
+          stdout: [
+            '  PID COMM                FD T V FLAGS    REF  OFFSET PRO NAME',
+            ' 4243 sh                text v r r-------   -       - -   /sharedfs/bin/sh',
+            ' 4243 sh                   0 v c rw------   4    1024 -   /dev/pts/7',
+          ].join('\n'),
+        });
+      const d = new FreeBSDDriver({ runner, rootDir: '/q', logDir: LOG });
+      await d.resizeTerminal(4242, 50, 132);
+      assert.deepEqual(runner.transcript, ['pgrep -P 4242', 'procstat -f 4243', 'stty -f /dev/pts/7 rows 50 cols 132']);
+    });
+
+    it('refuses an absurd size before running anything', async () => {
+      const runner = new FakeRunner();
+      const d = new FreeBSDDriver({ runner, rootDir: '/q', logDir: LOG });
+      await assert.rejects(d.resizeTerminal(4242, 0, 80), /out of range/);
+      assert.deepEqual(runner.transcript, []);
+    });
+  });
+
   describe('execSpec', () => {
     const d = new FreeBSDDriver({ runner: new FakeRunner(), rootDir: '/q', logDir: LOG });
 
