@@ -14,15 +14,19 @@ export function connectUnix(socket: string): AgentServiceClient {
   return new proto.qfleet.agent.v1.AgentService(`unix:${socket}`, grpc.credentials.createInsecure());
 }
 
-/** Promise form of a unary call with a deadline. */
+/** Promise form of a unary call with a deadline; an abort signal cancels it. */
 export function call<Req, Res>(
   client: AgentServiceClient,
   method: (req: Req, meta: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => unknown,
   req: Req,
   timeoutMs: number,
+  signal?: AbortSignal,
 ): Promise<Res> {
   return new Promise((resolve, reject) => {
-    method.call(client, req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(err) : resolve(res as Res)));
+    const c = method.call(client, req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(err) : resolve(res as Res))) as
+      | grpc.ClientUnaryCall
+      | undefined;
+    signal?.addEventListener('abort', () => c?.cancel(), { once: true });
   });
 }
 
