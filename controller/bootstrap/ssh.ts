@@ -1,0 +1,200 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { Client, type ConnectConfig, type ServerHostKeyAlgorithm } from 'ssh2';
+import {
+  appendKnownHost, blobKeyType, hostLookupName, knownHostsLine, knownKeyTypes, readKnownHostsFiles, verifyHostKey, type HostKeyVerdict,
+} from './known-hosts.js';
+
+/** What one remote command did. */
+export interface ExecResult {
+  readonly code: number | null;
+  readonly signal: string | undefined;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** The bootstrap's view of one SSH connection: run a command line, upload a file. */
+export interface RemoteSession {
+  /** Runs one command line in the login user's shell; stdin is written then closed. */
+  exec(commandLine: string, opts?: { stdin?: string | Buffer; timeoutMs?: number }): Promise<ExecResult>;
+  /** SFTP upload of `data` to `remotePath` (as the login user), with `mode`. */
+  upload(remotePath: string, data: Buffer | string, mode: number): Promise<void>;
+  close(): void;
+}
+
+export interface SshAuth {
+  /** A private key file (--identity); else the ssh-agent at SSH_AUTH_SOCK. */
+  readonly identityFile?: string;
+  readonly agentSocket?: string;
+}
+
+export interface HostKeyPolicy {
+  /** Files to read; the first is the one --accept-new appends to. */
+  readonly knownHostsFiles: readonly string[];
+  readonly acceptNew: boolean;
+}
+
+export function defaultKnownHostsFiles(): string[] {
+  return [join(homedir(), '.ssh', 'known_hosts'), '/etc/ssh/ssh_known_hosts'];
+}
+
+/** Raised when the host key check fails: never retried, never accepted. */
+export class HostKeyError extends Error {
+  constructor(message: string, readonly verdict: HostKeyVerdict['status']) {
+    super(message);
+    this.name = 'HostKeyError';
+  }
+}
+
+export interface SshTarget {
+  /** Inventory name; looked up in known_hosts as well as the address. */
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+  readonly user: string;
+}
+
+const SUPPORTED_HOST_KEY_TYPES: readonly ServerHostKeyAlgorithm[] = [
+  'ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa',
+];
+
+/**
+ * Connects and authenticates, checking the host key against known_hosts first.
+ * Unknown key: refused unless policy.acceptNew (then appended). Changed or
+ * revoked key: always refused.
+ */
+export async function connectSsh(target: SshTarget, auth: SshAuth, policy: HostKeyPolicy, readyTimeoutMs = 20_000): Promise<RemoteSession> {
+  const names = [...new Set([hostLookupName(target.address, target.port), hostLookupName(target.name, target.port)])];
+  const entries = readKnownHostsFiles(policy.knownHostsFiles);
+  const known = knownKeyTypes(entries, names);
+  // An honest server of a known host offers the key type we know it by; RSA entries cover the rsa-sha2 signatures.
+  const prefer = known.flatMap((t) => (t === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [t]))
+    .filter((t): t is ServerHostKeyAlgorithm => (SUPPORTED_HOST_KEY_TYPES as readonly string[]).includes(t));
+  let hostKeyFailure: HostKeyError | undefined;
+
+  const config: ConnectConfig = {
+    host: target.address,
+    port: target.port,
+    username: target.user,
+    readyTimeout: readyTimeoutMs,
+    algorithms: { serverHostKey: prefer.length ? prefer : [...SUPPORTED_HOST_KEY_TYPES] },
+    hostVerifier: (key: Buffer): boolean => {
+      const v = verifyHostKey(entries, names, key);
+      const where = `${names[0]}`;
+      if (v.status === 'known') return true;
+      if (v.status === 'unknown' && policy.acceptNew) {
+        const file = policy.knownHostsFiles[0];
+        if (!file) {
+          hostKeyFailure = new HostKeyError(`no known_hosts file to record ${where}'s key in`, 'unknown');
+          return false;
+        }
+        appendKnownHost(file, knownHostsLine(hostLookupName(target.address, target.port), key));
+        return true;
+      }
+      const fp = `${blobKeyType(key)} SHA256:${sha256(key)}`;
+      hostKeyFailure = v.status === 'unknown'
+        ? new HostKeyError(`host key of ${where} is not known (${fp}); check it and add it to known_hosts, or rerun with --accept-new`, 'unknown')
+        : v.status === 'revoked'
+          ? new HostKeyError(`host key of ${where} is revoked (${v.entry.file}:${v.entry.line})`, 'revoked')
+          : new HostKeyError(
+            `HOST KEY OF ${where} HAS CHANGED (now ${fp}; known in ${v.entries.map((e) => `${e.file}:${e.line}`).join(', ')}); refusing to connect`,
+            'changed',
+          );
+      return false;
+    },
+  };
+  if (auth.identityFile) {
+    config.privateKey = readFileSync(auth.identityFile);
+  } else if (auth.agentSocket) {
+    config.agent = auth.agentSocket;
+  } else {
+    throw new Error('no SSH credentials: give --identity FILE or run an ssh-agent (SSH_AUTH_SOCK)');
+  }
+
+  const client = new Client();
+  await new Promise<void>((resolve, reject) => {
+    let settled = false;
+    const done = (e?: Error) => {
+      if (settled) return;
+      settled = true;
+      if (e) {
+        client.end();
+        reject(hostKeyFailure ?? e);
+      } else {
+        resolve();
+      }
+    };
+    client.once('ready', () => done());
+    client.once('error', (e) => done(e));
+    client.once('close', () => done(new Error('connection closed during the handshake')));
+    try {
+      client.connect(config);
+    } catch (e) {
+      done(e as Error);
+    }
+  });
+  return new Ssh2Session(client);
+}
+
+function sha256(b: Buffer): string {
+  return createHash('sha256').update(b).digest('base64').replace(/=+$/, '');
+}
+
+class Ssh2Session implements RemoteSession {
+  constructor(private readonly client: Client) {}
+
+  exec(commandLine: string, opts: { stdin?: string | Buffer; timeoutMs?: number } = {}): Promise<ExecResult> {
+    const timeoutMs = opts.timeoutMs ?? 120_000;
+    return new Promise((resolve, reject) => {
+      this.client.exec(commandLine, (err, stream) => {
+        if (err) return reject(err);
+        const out: Buffer[] = [];
+        const errb: Buffer[] = [];
+        let code: number | null = null;
+        let signal: string | undefined;
+        const timer = setTimeout(() => {
+          stream.close();
+          reject(new Error(`remote command timed out after ${Math.round(timeoutMs / 1000)} s: ${commandLine}`));
+        }, timeoutMs);
+        stream.on('data', (d: Buffer) => out.push(d));
+        stream.stderr.on('data', (d: Buffer) => errb.push(d));
+        stream.on('exit', (c: number | null, s?: string) => {
+          code = c;
+          signal = s;
+        });
+        stream.on('close', () => {
+          clearTimeout(timer);
+          resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errb).toString('utf8') });
+        });
+        if (opts.stdin !== undefined) stream.end(opts.stdin);
+        else stream.end();
+      });
+    });
+  }
+
+  upload(remotePath: string, data: Buffer | string, mode: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.client.sftp((err, sftp) => {
+        if (err) return reject(err);
+        sftp.writeFile(remotePath, data, { mode }, (e) => {
+          if (e) {
+            sftp.end();
+            return reject(new Error(`SFTP upload to ${remotePath} failed: ${e.message}`));
+          }
+          // writeFile's mode applies only at creation; make it exact for a re-upload too.
+          sftp.chmod(remotePath, mode, (e2) => {
+            sftp.end();
+            if (e2) reject(new Error(`SFTP chmod of ${remotePath} failed: ${e2.message}`));
+            else resolve();
+          });
+        });
+      });
+    });
+  }
+
+  close(): void {
+    this.client.end();
+  }
+}
