@@ -16,16 +16,22 @@ export interface AgentConfig {
   /** Agent log (JSON lines); stderr always gets them too. */
   readonly logFile: string;
   readonly stopGraceSeconds: number;
+  /** TCP address for remote clients (`0.0.0.0:7443`); empty: no TCP listener. TCP is always mutual TLS. */
+  readonly listen: string;
+  /** The agent's certificate, key and the fleet CA (defaults in defaults().tlsDir). */
+  readonly tlsCert: string;
+  readonly tlsKey: string;
+  readonly tlsCa: string;
 }
 
 /** DESIGN.md's per-OS defaults. */
-export function defaults(os: OsName): { configFile: string; base: string; stateDir: string; socket: string; logDir: string } {
+export function defaults(os: OsName): { configFile: string; base: string; stateDir: string; socket: string; logDir: string; tlsDir: string } {
   return os === 'freebsd'
-    ? { configFile: '/usr/local/etc/qfleetd.conf', base: '/usr/qfleet', stateDir: '/var/db/qfleet', socket: '/var/run/qfleetd.sock', logDir: '/var/log/qfleet' }
-    : { configFile: '/etc/qfleet/qfleetd.conf', base: '/var/lib/qfleet', stateDir: '/var/lib/qfleet/state', socket: '/run/qfleetd.sock', logDir: '/var/log/qfleet' };
+    ? { configFile: '/usr/local/etc/qfleetd.conf', base: '/usr/qfleet', stateDir: '/var/db/qfleet', socket: '/var/run/qfleetd.sock', logDir: '/var/log/qfleet', tlsDir: '/usr/local/etc/qfleet/tls' }
+    : { configFile: '/etc/qfleet/qfleetd.conf', base: '/var/lib/qfleet', stateDir: '/var/lib/qfleet/state', socket: '/run/qfleetd.sock', logDir: '/var/log/qfleet', tlsDir: '/etc/qfleet/tls' };
 }
 
-const KEYS = ['zone', 'root_dir', 'state_dir', 'log_dir', 'socket', 'log_file', 'stop_grace_seconds'] as const;
+const KEYS = ['zone', 'root_dir', 'state_dir', 'log_dir', 'socket', 'log_file', 'stop_grace_seconds', 'listen', 'tls_cert', 'tls_key', 'tls_ca'] as const;
 type Key = (typeof KEYS)[number];
 
 /**
@@ -76,14 +82,22 @@ export function loadConfig(src: ConfigSources): AgentConfig {
     socket: get('socket') ?? d.socket,
     logFile: get('log_file') ?? '',
     stopGraceSeconds: Number(get('stop_grace_seconds') ?? 10),
+    listen: get('listen') ?? '',
+    tlsCert: get('tls_cert') ?? join(d.tlsDir, 'agent.crt'),
+    tlsKey: get('tls_key') ?? join(d.tlsDir, 'agent.key'),
+    tlsCa: get('tls_ca') ?? join(d.tlsDir, 'ca.crt'),
   };
-  for (const [k, v] of Object.entries({ root_dir: cfg.rootDir, state_dir: cfg.stateDir, log_dir: cfg.logDir, socket: cfg.socket })) {
+  const paths = { root_dir: cfg.rootDir, state_dir: cfg.stateDir, log_dir: cfg.logDir, socket: cfg.socket, tls_cert: cfg.tlsCert, tls_key: cfg.tlsKey, tls_ca: cfg.tlsCa };
+  for (const [k, v] of Object.entries(paths)) {
     if (!isAbsolute(v) || /\s/.test(v) || v.split('/').includes('..')) {
       throw new InvalidArgumentError(`${k} must be an absolute path without spaces or '..', not ${JSON.stringify(v)}.`);
     }
   }
   if (!Number.isFinite(cfg.stopGraceSeconds) || cfg.stopGraceSeconds < 0 || cfg.stopGraceSeconds > 3600) {
     throw new InvalidArgumentError('stop_grace_seconds must be between 0 and 3600.');
+  }
+  if (cfg.listen && !/^(\[[0-9a-fA-F:.]+\]|[^:\s\[\]]+):\d{1,5}$/.test(cfg.listen)) {
+    throw new InvalidArgumentError(`listen must be HOST:PORT (e.g. 0.0.0.0:7443) or empty, not ${JSON.stringify(cfg.listen)}.`);
   }
   return cfg;
 }

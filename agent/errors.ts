@@ -8,6 +8,8 @@ export type ErrorKind =
   | 'failed-precondition'
   | 'command-failed'
   | 'aborted'
+  | 'unauthenticated'
+  | 'permission-denied'
   | 'internal';
 
 export class QfleetError extends Error {
@@ -40,6 +42,16 @@ export class FailedPreconditionError extends QfleetError {
 /** Another operation holds what this one needs; retrying later may work. */
 export class AbortedError extends QfleetError {
   constructor(message: string) { super('aborted', message); }
+}
+
+/** The caller did not prove who it is (no client certificate from the fleet CA, or an unusable one). */
+export class UnauthenticatedError extends QfleetError {
+  constructor(message: string) { super('unauthenticated', message); }
+}
+
+/** The caller is known, but its role does not allow this call (a read-only certificate on a mutating RPC). */
+export class PermissionDeniedError extends QfleetError {
+  constructor(message: string) { super('permission-denied', message); }
 }
 
 /** A host command exited non-zero, timed out or could not be spawned. */

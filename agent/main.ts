@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig, type AgentConfig } from './config.js';
 import { makeDriver, osOfThisHost } from './drivers/select-driver.js';
@@ -10,7 +10,11 @@ import { StateStore } from './engine/state-store.js';
 import { jsonLogger } from './log.js';
 import { claimPidfile } from './pidfile.js';
 import { dieWithAgentWrapper, ExecaRunner } from './runner/execa-runner.js';
-import { createAgentServer, listenOnUnixSocket } from './server/server.js';
+import { FailedPreconditionError } from './errors.js';
+import { authInterceptor, ClientAuthorizer } from './server/auth.js';
+import { createAgentServer, listenOnTcpTls, listenOnUnixSocket } from './server/server.js';
+import { loadServerTls, type ServerTlsIdentity } from './tls/credentials.js';
+import { makeAgentCsr } from './tls/csr.js';
 import { packageVersion } from './version.js';
 
 const program = new Command('qfleetd')
@@ -24,23 +28,57 @@ const program = new Command('qfleetd')
   .option('--socket <path>', 'root-only unix socket to listen on')
   .option('--log-file <file>', 'also append JSON log lines here')
   .option('--stop-grace-seconds <n>', 'between SIGTERM and SIGKILL when stopping')
-  .showHelpAfterError();
+  .option('--listen <host:port>', 'also listen on TCP, mutual TLS only (e.g. 0.0.0.0:7443); empty: unix socket only')
+  .option('--tls-cert <file>', "this agent's certificate, signed by the fleet CA")
+  .option('--tls-key <file>', "this agent's private key (mode 0600)")
+  .option('--tls-ca <file>', 'the fleet CA: client certificates must come from it')
+  .showHelpAfterError()
+  .action(async () => {
+    const o = program.opts<Record<string, string | undefined>>();
+    const flags = Object.fromEntries(
+      Object.entries({
+        zone: o.zone, root_dir: o.rootDir, state_dir: o.stateDir, log_dir: o.logDir,
+        socket: o.socket, log_file: o.logFile, stop_grace_seconds: o.stopGraceSeconds,
+        listen: o.listen, tls_cert: o.tlsCert, tls_key: o.tlsKey, tls_ca: o.tlsCa,
+      }).filter(([, v]) => v !== undefined),
+    ) as Record<string, string>;
+    const cfg = loadConfig({ os: osOfThisHost(), configFile: o.config, flags });
+    await serve(cfg);
+  });
+
+program
+  .command('tls-request')
+  .description("make this agent's private key in DIR (mode 0600; it never leaves the host) and print a CSR for it on stdout")
+  .requiredOption('--dir <dir>', 'where agent.key is kept (agent.crt and ca.crt go beside it)')
+  .requiredOption('--name <hostname>', "the host's name: the CSR's subject and first DNS name")
+  .option('--ip <addr>', 'an IP address of the host (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .option('--rotate', 'make a new key even if DIR/agent.key exists')
+  .action(async (o: { dir: string; name: string; ip: string[]; rotate?: boolean }) => {
+    const { csrPem, keyPath, newKey } = await makeAgentCsr({ dir: o.dir, name: o.name, ips: o.ip, rotate: Boolean(o.rotate) });
+    process.stderr.write(`qfleetd: ${newKey ? 'made a new key' : 'kept the existing key'} ${keyPath}\n`);
+    process.stdout.write(csrPem);
+  });
 
 async function main(): Promise<void> {
-  program.parse();
-  const o = program.opts<Record<string, string | undefined>>();
-  const flags = Object.fromEntries(
-    Object.entries({
-      zone: o.zone, root_dir: o.rootDir, state_dir: o.stateDir, log_dir: o.logDir,
-      socket: o.socket, log_file: o.logFile, stop_grace_seconds: o.stopGraceSeconds,
-    }).filter(([, v]) => v !== undefined),
-  ) as Record<string, string>;
-  const cfg = loadConfig({ os: osOfThisHost(), configFile: o.config, flags });
-  await serve(cfg);
+  await program.parseAsync();
+}
+
+/** The TCP listener's TLS, or a clear refusal when `listen` is set without it. */
+function tcpTls(cfg: AgentConfig): ServerTlsIdentity {
+  const missing = (['tlsCert', 'tlsKey', 'tlsCa'] as const).filter((k) => !existsSync(cfg[k])).map((k) => cfg[k]);
+  if (missing.length) {
+    throw new FailedPreconditionError(
+      `listen is set (${cfg.listen}) but TLS is not set up: missing ${missing.join(', ')}. TCP is served only over mutual TLS; ` +
+        'make the key with `qfleetd tls-request` and install the certificate the controller signs (qfleet bootstrap does both), or unset listen.',
+    );
+  }
+  return loadServerTls({ cert: cfg.tlsCert, key: cfg.tlsKey, ca: cfg.tlsCa });
 }
 
 async function serve(cfg: AgentConfig): Promise<void> {
   const log = jsonLogger({ file: cfg.logFile || undefined });
+  // Checked before anything else, so a half-configured agent fails at once with the reason.
+  const tls = cfg.listen ? tcpTls(cfg) : undefined;
   if (process.getuid?.() !== 0) log.warn('qfleetd is not running as root; mounts and chroot will fail');
   for (const d of [cfg.rootDir, cfg.logDir]) mkdirSync(d, { recursive: true, mode: 0o755 });
   const store = new StateStore(cfg.stateDir);
@@ -49,8 +87,17 @@ async function serve(cfg: AgentConfig): Promise<void> {
   const driver = makeDriver(cfg.os, { runner, rootDir: cfg.rootDir, logDir: cfg.logDir });
   const engine = new Engine({ driver, store, clock: systemClock, log, stopGraceMs: cfg.stopGraceSeconds * 1000 });
   await engine.recover();
-  const { server } = createAgentServer({ engine, runner, log, agentVersion: packageVersion() });
+  const deps = { engine, runner, log, agentVersion: packageVersion() };
+  const { server } = createAgentServer(deps);
   await listenOnUnixSocket(server, cfg.socket);
+  const servers = [server];
+  if (tls) {
+    // A separate server, so the interceptor guards every call that arrives over TCP and the socket stays as it was.
+    const tcp = createAgentServer(deps, { interceptors: [authInterceptor(new ClientAuthorizer(tls.caPem), log)] }).server;
+    const port = await listenOnTcpTls(tcp, cfg.listen, tls.credentials);
+    servers.push(tcp);
+    log.info('qfleetd listening on TCP (mutual TLS)', { listen: cfg.listen, port, certificate: tls.subject, validTo: tls.validTo });
+  }
   log.info('qfleetd listening', { socket: cfg.socket, rootDir: cfg.rootDir, stateDir: cfg.stateDir, driver: driver.name, pid: process.pid });
 
   let stopping = false;
@@ -59,11 +106,15 @@ async function serve(cfg: AgentConfig): Promise<void> {
     stopping = true;
     log.info('qfleetd shutting down; containers keep running', { signal });
     // Containers are left as they are: stopping them at host shutdown is the rc.d/systemd unit's job.
-    server.tryShutdown(() => {
-      releasePidfile();
-      process.exit(0);
-    });
-    setTimeout(() => { server.forceShutdown(); releasePidfile(); process.exit(0); }, 5000).unref();
+    let open = servers.length;
+    for (const s of servers) {
+      s.tryShutdown(() => {
+        if (--open > 0) return;
+        releasePidfile();
+        process.exit(0);
+      });
+    }
+    setTimeout(() => { for (const s of servers) s.forceShutdown(); releasePidfile(); process.exit(0); }, 5000).unref();
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));

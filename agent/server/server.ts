@@ -5,7 +5,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs
 import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import { AGENT_SERVICE_NAME, loadAgentProto } from '../../proto/loader.js';
-import { FailedPreconditionError } from '../errors.js';
+import { FailedPreconditionError, InvalidArgumentError } from '../errors.js';
 import { makeHandlers, type HandlerDeps } from './handlers.js';
 
 export interface AgentServer {
@@ -13,10 +13,19 @@ export interface AgentServer {
   readonly health: HealthImplementation;
 }
 
+export interface AgentServerOptions {
+  /**
+   * Run before every call on this server (agent service, health, reflection).
+   * The TCP server gets authInterceptor (agent/server/auth.ts); the root-only
+   * unix socket gets none: whoever can open it is root, an operator.
+   */
+  readonly interceptors?: readonly grpc.ServerInterceptor[];
+}
+
 /** The agent service plus grpc.health.v1 and reflection, on one grpc-js server. */
-export function createAgentServer(deps: HandlerDeps): AgentServer {
+export function createAgentServer(deps: HandlerDeps, opts: AgentServerOptions = {}): AgentServer {
   const { definition, proto } = loadAgentProto();
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, interceptors: [...(opts.interceptors ?? [])] });
   server.addService(proto.qfleet.agent.v1.AgentService.service, makeHandlers(deps));
   const health = new HealthImplementation({ '': 'SERVING', [AGENT_SERVICE_NAME]: 'SERVING' });
   health.addToServer(server);
@@ -45,6 +54,30 @@ export async function listenOnUnixSocket(server: grpc.Server, path: string): Pro
     process.umask(previous);
   }
   chmodSync(path, 0o600);
+}
+
+/** `host:port` or `[v6]:port` of the `listen` setting, checked. */
+export function parseListenAddress(listen: string): { host: string; port: number; target: string } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s\[\]]+)):(\d{1,5})$/.exec(listen.trim());
+  const port = Number(m?.[3]);
+  if (!m || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new InvalidArgumentError(`listen must be HOST:PORT (e.g. 0.0.0.0:7443 or [::]:7443), not ${JSON.stringify(listen)}.`);
+  }
+  const host = (m[1] ?? m[2])!;
+  return { host, port, target: m[1] ? `[${host}]:${port}` : `${host}:${port}` };
+}
+
+/**
+ * Listens on TCP. Only with TLS credentials that require a client certificate
+ * (agent/tls/credentials.ts): there is no plaintext TCP listener. Resolves with
+ * the bound port (useful with port 0 in tests).
+ */
+export async function listenOnTcpTls(server: grpc.Server, listen: string, credentials: grpc.ServerCredentials): Promise<number> {
+  if (!credentials._isSecure()) throw new FailedPreconditionError('refusing to listen on TCP without TLS.');
+  const { target } = parseListenAddress(listen);
+  return new Promise<number>((resolve, reject) =>
+    server.bindAsync(target, credentials, (err, port) => (err ? reject(new FailedPreconditionError(`cannot listen on ${listen}: ${err.message}`)) : resolve(port))),
+  );
 }
 
 function socketAnswers(path: string): Promise<boolean> {
