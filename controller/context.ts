@@ -1,43 +1,131 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Command } from 'commander';
 import { connectUnix, defaultSocket, isServiceError, type AgentServiceClient } from './client.js';
+import type { ClientFactory } from './fleet/client-factory.js';
+import { systemClock, type Clock } from './fleet/clock.js';
+import { DEFAULT_FORKS, HostTimeoutError, type HostOutcome } from './fleet/fanout.js';
+import type { HostTarget } from './fleet/host-target.js';
+import { SelectionError } from './fleet/selection.js';
+import { resolveTargets, TargetError, type Targets } from './fleet/targets.js';
+import { loadRemoteFactory, perHostFactory, socketOf } from './fleet/transport.js';
 
 /** Exit codes: 0 every target ok, 1 anything failed, 2 usage error. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
+/** A mistake in the command line: printed as `qfleet: …`, exit 2. */
+export class UsageError extends Error {}
+
+/** What tests may put in place of the real world. */
+export interface CliDeps {
+  /** Makes each host's client (default: unix socket for hosts with qfleet_socket, else mutual TLS). */
+  factory?: ClientFactory;
+  clock?: Clock;
+  env?: NodeJS.ProcessEnv;
+  out?: (text: string) => void;
+  err?: (text: string) => void;
+  stderrIsTTY?: boolean;
+}
+
 export interface CliContext {
+  /** The local agent's socket (the target when there is no inventory). */
   readonly socket: string;
   readonly json: boolean;
-  /** Deadline for quick calls; long operations use their own. */
+  /** Deadline for quick calls (list, version, config): --timeout, default 30 s. */
   readonly timeoutMs: number;
+  readonly forks: number;
+  readonly dryRun: boolean;
+  readonly clock: Clock;
+  /** Progress lines are for a person at a terminal: stderr is a TTY and not --json. */
+  readonly progress: boolean;
+  /** The targets: resolved on first use, so --help never reads an inventory. */
+  targets(): Targets;
+  /** True when an inventory is in use: output names its hosts. */
+  fleet(): boolean;
+  hosts(): readonly HostTarget[];
+  /** The per-host deadline of a long operation: --timeout when given, else its own default. */
+  longTimeoutMs(defaultMs: number): number;
+  factory(): Promise<ClientFactory>;
+  /** The local agent's client (single-host paths such as console and exec without an inventory). */
   client(): AgentServiceClient;
+  /** Closes what this context opened. */
+  close(): void;
   out(text: string): void;
   err(text: string): void;
+  /** Where a host is: its socket or its address, for messages. */
+  where(host: HostTarget): string;
+}
+
+const depsOf = new WeakMap<Command, CliDeps>();
+
+export function setDeps(program: Command, deps: CliDeps): void {
+  depsOf.set(program, deps);
+}
+
+function positiveNumber(v: string | undefined, what: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${what} must be a positive number, not ${JSON.stringify(v)}.`);
+  return n;
 }
 
 export function contextFrom(program: Command): CliContext {
-  const o = program.opts<{ socket?: string; json?: boolean; timeout?: string }>();
-  const socket = o.socket ?? defaultSocket();
+  const deps = depsOf.get(program) ?? {};
+  const env = deps.env ?? process.env;
+  const o = program.opts<{ socket?: string; json?: boolean; timeout?: string; inventory?: string; hosts?: string; forks?: string; dryRun?: boolean }>();
+  const socket = o.socket ?? (env.QFLEET_SOCKET || defaultSocket());
+  const timeoutS = positiveNumber(o.timeout, '--timeout');
+  const forks = positiveNumber(o.forks, '--forks') ?? DEFAULT_FORKS;
+  if (!Number.isInteger(forks)) throw new UsageError(`--forks must be a whole number, not ${JSON.stringify(o.forks)}.`);
+  const json = Boolean(o.json);
+  let targets: Targets | undefined;
+  let factory: Promise<ClientFactory> | undefined;
   let client: AgentServiceClient | undefined;
-  return {
+  const out = deps.out ?? ((t: string) => void process.stdout.write(t.endsWith('\n') ? t : `${t}\n`));
+  const err = deps.err ?? ((t: string) => void process.stderr.write(t.endsWith('\n') ? t : `${t}\n`));
+  const ctx: CliContext = {
     socket,
-    json: Boolean(o.json),
-    timeoutMs: Math.max(1, Number(o.timeout ?? 30)) * 1000,
+    json,
+    timeoutMs: (timeoutS ?? 30) * 1000,
+    forks,
+    dryRun: Boolean(o.dryRun),
+    clock: deps.clock ?? systemClock,
+    progress: !json && (deps.stderrIsTTY ?? Boolean(process.stderr.isTTY)),
+    targets: () => (targets ??= resolveTargets({ inventory: o.inventory, hosts: o.hosts, socket }, env)),
+    fleet: () => ctx.targets().fleet,
+    hosts: () => ctx.targets().hosts,
+    longTimeoutMs: (d) => (timeoutS !== undefined ? timeoutS * 1000 : d),
+    factory: () =>
+      (factory ??= deps.factory
+        ? Promise.resolve(deps.factory)
+        : ctx.hosts().every((h) => socketOf(h))
+          ? Promise.resolve(perHostFactory(() => { throw new Error('no transport'); }))
+          : loadRemoteFactory(env).then((remote) => perHostFactory(remote))),
     client: () => (client ??= connectUnix(socket)),
-    out: (t) => process.stdout.write(t.endsWith('\n') ? t : `${t}\n`),
-    err: (t) => process.stderr.write(t.endsWith('\n') ? t : `${t}\n`),
+    close: () => client?.close(),
+    out,
+    err,
+    where: (h) => socketOf(h) ?? `${h.address}:${h.agentPort}`,
   };
+  return ctx;
 }
 
-/** Prints a failure the way an operator can act on it and returns the exit code. */
-export function reportError(ctx: CliContext, e: unknown): number {
+/** Prints a failure the way an operator can act on it and returns the exit code (the single-host, no-inventory form). */
+export function reportError(ctx: Pick<CliContext, 'err' | 'socket'>, e: unknown, where = ctx.socket): number {
+  if (e instanceof UsageError || e instanceof TargetError || e instanceof SelectionError) {
+    ctx.err(`qfleet: ${e.message}`);
+    return EXIT.usage;
+  }
+  if (e instanceof HostTimeoutError) {
+    ctx.err(`qfleet: the agent at ${where} did not answer in time.`);
+    return EXIT.failed;
+  }
   if (isServiceError(e)) {
     if (e.code === grpc.status.UNAVAILABLE) {
-      ctx.err(`qfleet: cannot reach the agent at ${ctx.socket}: is qfleetd running? (${e.details})`);
+      ctx.err(`qfleet: cannot reach the agent at ${where}: is qfleetd running? (${e.details})`);
       return EXIT.failed;
     }
     if (e.code === grpc.status.DEADLINE_EXCEEDED) {
-      ctx.err(`qfleet: the agent at ${ctx.socket} did not answer in time.`);
+      ctx.err(`qfleet: the agent at ${where} did not answer in time.`);
       return EXIT.failed;
     }
     ctx.err(e.details.startsWith('Error;') ? e.details : `qfleet: ${e.details}`);
@@ -47,16 +135,31 @@ export function reportError(ctx: CliContext, e: unknown): number {
   return EXIT.failed;
 }
 
+/**
+ * The exit code of a fan-out: 0 when every host is ok and `failedInside` finds
+ * nothing wrong in its result; 2 when every host that failed refused the
+ * request as invalid (a usage error, such as a bad container name); else 1.
+ */
+export function exitCodeOf<T>(outcomes: readonly HostOutcome<T>[], failedInside: (r: T) => boolean = () => false): number {
+  const bad = outcomes.filter((o) => o.status !== 'ok' || (o.result !== undefined && failedInside(o.result)));
+  if (bad.length === 0) return EXIT.ok;
+  if (bad.every((o) => o.status === 'failed' && o.code === 'INVALID_ARGUMENT')) return EXIT.usage;
+  return EXIT.failed;
+}
+
 /** Wraps a subcommand's action: its resolved number is the exit code. */
 export function action<A extends unknown[]>(program: Command, fn: (ctx: CliContext, ...args: A) => Promise<number>) {
   return async (...args: A): Promise<void> => {
-    const ctx = contextFrom(program);
+    let ctx: CliContext | undefined;
     try {
+      ctx = contextFrom(program);
       process.exitCode = await fn(ctx, ...args);
     } catch (e) {
-      process.exitCode = reportError(ctx, e);
+      const deps = depsOf.get(program);
+      process.exitCode = reportError(ctx ?? { socket: '', err: deps?.err ?? ((t) => void process.stderr.write(`${t}\n`)) }, e);
     } finally {
-      if (process.exitCode !== undefined) setImmediate(() => ctx.client().close());
+      const c = ctx;
+      if (c) setImmediate(() => c.close());
     }
   };
 }

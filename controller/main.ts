@@ -1,6 +1,9 @@
 #!/usr/bin/env node
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import { EXIT } from './context.js';
+import { EXIT, setDeps, type CliDeps } from './context.js';
+import { DEFAULT_FORKS } from './fleet/fanout.js';
 import { packageVersion } from './version.js';
 import { register as install } from './commands/install.js';
 import { register as create } from './commands/create.js';
@@ -13,17 +16,22 @@ import { register as config } from './commands/config.js';
 import { register as exec } from './commands/exec.js';
 import { register as version } from './commands/version.js';
 
-export function buildProgram(): Command {
+export function buildProgram(deps?: CliDeps): Command {
   const program = new Command('qfleet')
     .description('qchroot-style chroot containers, managed through the qfleetd agent')
     .version(packageVersion(), '-V, --version')
+    .option('-i, --inventory <file>', 'Ansible YAML inventory of hosts (default $QFLEET_INVENTORY; with neither, the local agent)')
+    .option('-H, --hosts <pattern>', 'hosts to act on: names or an Ansible host pattern (web1,web2  webservers  web*  a:&b  a:!b); default all')
     .option('--socket <path>', "the local agent's unix socket (default $QFLEET_SOCKET or /run/qfleetd.sock)")
-    .option('--json', 'machine-readable output (implies quiet)')
-    .option('--timeout <seconds>', 'deadline for quick calls such as list', '30')
+    .option('--json', 'machine-readable output (implies quiet); with an inventory, one array of {host, status, result|error}')
+    .option('--timeout <seconds>', 'deadline per host (default 30 for quick calls such as list; create, start, stop, delete and install wait up to 30 min unless given)')
+    .option('--forks <n>', `hosts worked on at once (default ${DEFAULT_FORKS})`)
+    .option('-n, --dry-run', 'list the targeted hosts\' containers (read-only), print which containers on which hosts the command would touch, change nothing')
     .showHelpAfterError()
     .exitOverride();
   for (const reg of [install, create, list, start, stop, consoleCmd, del, config, exec, version]) reg(program);
   program.commands.forEach((c) => c.exitOverride());
+  if (deps) setDeps(program, deps);
   return program;
 }
 
@@ -40,7 +48,18 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`qfleet: ${e instanceof Error ? e.message : String(e)}\n`);
-  process.exitCode = EXIT.failed;
-});
+/** Run only as the program itself (also through the npm bin symlink), not when a test imports buildProgram. */
+function isEntryPoint(): boolean {
+  try {
+    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  main().catch((e: unknown) => {
+    process.stderr.write(`qfleet: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = EXIT.failed;
+  });
+}

@@ -60,3 +60,43 @@ export function renderResults(results: readonly ContainerResult__Output[]): stri
 export function resultsFailed(results: readonly ContainerResult__Output[]): boolean {
   return results.some((r) => r.outcome === 'OUTCOME_FAILED');
 }
+
+/** qfleet list over several hosts: ONE table with a HOST column, sorted by host then name. */
+export function renderFleetContainers(rows: readonly { host: string; container: Container__Output }[]): string {
+  if (rows.length === 0) return 'No chroot containers.';
+  const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  const sorted = [...rows].sort((a, b) => cmp(a.host, b.host) || cmp(a.container.name, b.container.name));
+  const head = ['HOST', 'NAME', 'STATE', 'SERVICES', 'RELEASE', 'CREATED', 'DISK', 'PATH'];
+  const body = sorted.map(({ host, container: c }) => [
+    host, c.name, stateWord(c.state), services(c), c.baseRelease || '-', created(c), humanBytes(Number(c.diskUsageBytes)), c.path,
+  ]);
+  const notes = sorted.filter((r) => r.container.state === 'STATE_BROKEN').map((r) => `${r.host}: ${r.container.name}: broken: ${r.container.reason}`);
+  return [table(head, body), ...notes].join('\n');
+}
+
+/** One row of a --dry-run plan: a container a command would touch on a host, or why it could not. */
+export interface PlanRow {
+  readonly host: string;
+  /** The container, or '-' for a host-wide action (install) or a host that did not answer. */
+  readonly container: string;
+  /** Its state now, from the host's list ('-' when unknown or absent). */
+  readonly state: string;
+  readonly action: string;
+  /** Why this step would fail (missing, exists, running, host unreachable); empty when it would go ahead. */
+  readonly problem: string;
+}
+
+export function renderPlan(rows: readonly PlanRow[], verb: string): string {
+  const touched = rows.filter((r) => !r.problem && r.container !== '-');
+  const hosts = new Set(rows.filter((r) => !r.problem).map((r) => r.host));
+  const allHosts = new Set(rows.map((r) => r.host));
+  const lines = rows.length
+    ? [table(['HOST', 'CONTAINER', 'STATE', 'ACTION', 'PROBLEM'], rows.map((r) => [r.host, r.container, r.state, r.action, r.problem || '-']))]
+    : [];
+  const n = touched.length;
+  lines.push(
+    `Dry run: ${verb} would touch ${n} container${n === 1 ? '' : 's'} on ${hosts.size} of ${allHosts.size} host${allHosts.size === 1 ? '' : 's'}` +
+      `${rows.some((r) => r.problem) ? `; ${rows.filter((r) => r.problem).length} step(s) would fail` : ''}; nothing was changed.`,
+  );
+  return lines.join('\n');
+}

@@ -1,19 +1,28 @@
 import type { Command } from 'commander';
 import { call } from '../client.js';
-import { action, EXIT } from '../context.js';
-import { renderContainers } from '../render.js';
+import { action } from '../context.js';
+import { printOutcomes, runFleet } from '../fleet/report.js';
+import { renderContainers, renderFleetContainers } from '../render.js';
 import type { ListResponse__Output } from '../../proto/gen/qfleet/agent/v1/ListResponse.js';
 
 export function register(program: Command): void {
   program
     .command('list')
-    .description('list every chroot container, ascending by name')
+    .description('list every chroot container, ascending by name (over an inventory: one table with a HOST column, then which hosts did not answer)')
     .action(
       action(program, async (ctx) => {
-        const c = ctx.client();
-        const res = await call<object, ListResponse__Output>(c, c.List, {}, ctx.timeoutMs);
-        ctx.out(ctx.json ? JSON.stringify(res.containers) : renderContainers(res.containers));
-        return EXIT.ok;
+        const outcomes = await runFleet(
+          ctx,
+          ({ client, timeoutMs, signal }) => call<object, ListResponse__Output>(client, client.List, {}, timeoutMs, signal),
+          { timeoutMs: ctx.timeoutMs },
+        );
+        if (!ctx.fleet() || ctx.json) {
+          return printOutcomes(ctx, outcomes, { text: (r) => renderContainers(r.containers), json: (r) => (ctx.fleet() ? r : r.containers) });
+        }
+        // One table for the whole fleet, then the summary of hosts that did not answer.
+        const rows = outcomes.flatMap((o) => (o.result ? o.result.containers.map((container) => ({ host: o.host.name, container })) : []));
+        ctx.out(renderFleetContainers(rows));
+        return printOutcomes(ctx, outcomes, { text: () => undefined, summary: true });
       }),
     );
 }
