@@ -1,0 +1,177 @@
+/**
+ * `npm run bench`: how long an aggregated `qfleet list` takes over N agents,
+ * cold (a new qfleet process each run: start-up, TLS handshakes, every host's
+ * List), beside `pdsh -R ssh` and `ansible -m command` running `ls` over N sshd
+ * hosts, measured in the same run on the same machine. Prints a table with the
+ * ratios and saves it as JSON (bench/results/). Not a test: nothing here is
+ * asserted; the goals are printed next to the figures.
+ *
+ * Everything listens on loopback addresses only (127.1.x.y for sshd, 127.2.x.y
+ * for agents) and every child is ended at the end.
+ */
+import { execa, type ResultPromise } from 'execa';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { initPki } from '../controller/pki/ca.js';
+import { loopbackAddress, startSshFarm, timeAnsible, timePdsh } from './ssh-peers.js';
+
+const DIST = fileURLToPath(new URL('../', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const AGENT_PORT = 7443;
+/** QFLEET_BENCH_SMOKE=1 runs tiny sizes, to check the plumbing; the figures then mean nothing. */
+const SMOKE = process.env.QFLEET_BENCH_SMOKE === '1';
+const AGENT_COUNTS = SMOKE ? [5, 10, 20] : [10, 100, 500];
+const PEER_COUNTS = SMOKE ? [5, 10] : [10, 100];
+const RUNS = Number(process.env.QFLEET_BENCH_RUNS ?? 5);
+const PEER_RUNS = Number(process.env.QFLEET_BENCH_PEER_RUNS ?? 3);
+const WORKERS = 4;
+
+interface Figure { n: number; runs: number[]; median: number; min: number }
+
+function summarize(n: number, runs: number[]): Figure {
+  const sorted = [...runs].sort((a, b) => a - b);
+  return { n, runs, median: sorted[Math.floor(sorted.length / 2)]!, min: sorted[0]! };
+}
+
+async function startAgentFarm(pkiDir: string, work: string, count: number): Promise<{ hosts: { name: string; addr: string }[]; stop: () => Promise<void> }> {
+  const hosts = Array.from({ length: count }, (_, i) => ({ name: `bench-${String(i).padStart(3, '0')}`, addr: loopbackAddress(2, i) }));
+  const children: ResultPromise[] = [];
+  const per = Math.ceil(count / WORKERS);
+  const ready: Promise<void>[] = [];
+  for (let w = 0; w < WORKERS; w++) {
+    const slice = hosts.slice(w * per, (w + 1) * per);
+    if (!slice.length) continue;
+    const child = execa('node', [join(DIST, 'bench/agent-farm.js'), pkiDir, join(work, `farm-${w}`), String(AGENT_PORT), ...slice.flatMap((h) => [h.addr, h.name])], {
+      reject: false, buffer: false, stdin: 'ignore', stderr: 'inherit',
+    });
+    children.push(child);
+    ready.push(new Promise((resolve, reject) => {
+      child.stdout!.on('data', (b: Buffer) => { if (b.toString().includes('READY')) resolve(); });
+      void child.then((r) => reject(new Error(`agent farm worker ${w} exited ${r.exitCode}`)));
+    }));
+  }
+  await Promise.all(ready);
+  return {
+    hosts,
+    stop: async () => {
+      for (const c of children) c.kill('SIGTERM');
+      await Promise.all(children.map((c) => Promise.race([c, new Promise((r) => setTimeout(r, 3000))])));
+      for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    },
+  };
+}
+
+function writeInventory(file: string, hosts: readonly { name: string; addr: string }[]): void {
+  const lines = ['all:', '  vars:', `    qfleet_agent_port: ${AGENT_PORT}`, '  children:', '    bench:', '      hosts:'];
+  for (const h of hosts) lines.push(`        ${h.name}:`, `          ansible_host: ${h.addr}`);
+  writeFileSync(file, `${lines.join('\n')}\n`);
+}
+
+/** One cold qfleet list over the inventory; checks every host answered. */
+async function timeQfleetList(cli: string, home: string, inventory: string, n: number): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  const r = await execa('node', [cli, '--inventory', inventory, '--json', 'list'], {
+    env: { ...process.env, QFLEET_HOME: home }, reject: false, timeout: 120_000,
+  });
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const text = r.stdout.trim();
+  const hosts: { host: string; status: string }[] = text.startsWith('[') ? JSON.parse(text) : text.split('\n').map((l) => JSON.parse(l));
+  const ok = hosts.filter((h) => h.status === 'ok').length;
+  if (r.exitCode !== 0 || ok !== n) throw new Error(`qfleet list: exit ${r.exitCode}, ${ok}/${n} hosts ok: ${r.stderr.slice(0, 500)}`);
+  return secs;
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('run the benchmark as root (it starts sshd and adds a bench user)');
+  for (const tool of ['pdsh', 'ansible', '/usr/sbin/sshd']) {
+    if ((await execa('sh', ['-c', `command -v ${tool}`], { reject: false })).exitCode !== 0) {
+      throw new Error(`${tool} is missing: apt-get install -y pdsh ansible openssh-server`);
+    }
+  }
+  const work = mkdtempSync(join(tmpdir(), 'qfleet-bench-'));
+  chmodSync(work, 0o755); // the bench user's sshd reads its authorized_keys from under here
+  const home = join(work, 'home');
+  const pkiDir = join(home, 'pki');
+  mkdirSync(home, { recursive: true });
+  await initPki(pkiDir);
+  // The one-file CLI an operator runs (dist/bundle/qfleet.js), outside the repository so no package.json applies.
+  const cli = join(work, 'qfleet.js');
+  copyFileSync(join(DIST, 'bundle/qfleet.js'), cli);
+  const results: Record<string, Figure[]> = { qfleet: [], pdsh: [], ansible: [] };
+  const farm = await startAgentFarm(pkiDir, work, Math.max(...AGENT_COUNTS));
+  try {
+    for (const n of AGENT_COUNTS) {
+      const inv = join(work, `inventory-${n}.yml`);
+      writeInventory(inv, farm.hosts.slice(0, n));
+      await timeQfleetList(cli, home, inv, n); // warm the page cache once; every measured run is still a new process
+      const runs: number[] = [];
+      for (let i = 0; i < RUNS; i++) runs.push(await timeQfleetList(cli, home, inv, n));
+      results.qfleet!.push(summarize(n, runs));
+      process.stderr.write(`qfleet list  N=${n}: median ${results.qfleet!.at(-1)!.median.toFixed(3)} s\n`);
+    }
+  } finally {
+    await farm.stop();
+  }
+
+  const ssh = await startSshFarm(join(work, 'sshd'), Math.max(...PEER_COUNTS));
+  try {
+    for (const n of PEER_COUNTS) {
+      const sub = { ...ssh, hosts: ssh.hosts.slice(0, n) };
+      const p: number[] = [];
+      for (let i = 0; i < PEER_RUNS; i++) p.push(await timePdsh(sub));
+      results.pdsh!.push(summarize(n, p));
+      process.stderr.write(`pdsh         N=${n}: median ${results.pdsh!.at(-1)!.median.toFixed(3)} s\n`);
+      const a: number[] = [];
+      for (let i = 0; i < PEER_RUNS; i++) a.push(await timeAnsible(sub, work));
+      results.ansible!.push(summarize(n, a));
+      process.stderr.write(`ansible      N=${n}: median ${results.ansible!.at(-1)!.median.toFixed(3)} s\n`);
+    }
+  } finally {
+    await ssh.stop();
+  }
+
+  const q = (n: number) => results.qfleet!.find((f) => f.n === n)!;
+  const rows = AGENT_COUNTS.map((n) => {
+    const pd = results.pdsh!.find((f) => f.n === n);
+    const an = results.ansible!.find((f) => f.n === n);
+    return {
+      n,
+      qfleet: q(n).median,
+      pdsh: pd?.median,
+      ansible: an?.median,
+      pdshOverQfleet: pd ? pd.median / q(n).median : undefined,
+      ansibleOverQfleet: an ? an.median / q(n).median : undefined,
+    };
+  });
+  const [, mid, top] = AGENT_COUNTS as [number, number, number];
+  const goals = [
+    { goal: `N=${mid} cold qfleet list under 0.5 s`, met: q(mid).median < 0.5, value: q(mid).median },
+    { goal: `N=${mid} at least 25x faster than pdsh`, met: (rows[1]!.pdshOverQfleet ?? 0) >= 25, value: rows[1]!.pdshOverQfleet },
+    { goal: `N=${top} cold qfleet list under 2 s`, met: q(top).median < 2, value: q(top).median },
+  ];
+
+  const fmt = (x: number | undefined, d = 3) => (x === undefined ? '-' : x.toFixed(d));
+  console.log(`\nAggregated list over N hosts, cold, median of ${RUNS} (qfleet) / ${PEER_RUNS} (pdsh, ansible) runs, seconds\n`);
+  console.log('   N   qfleet list   pdsh -R ssh ls   ansible -m command ls   pdsh/qfleet   ansible/qfleet');
+  for (const r of rows) {
+    console.log(`${String(r.n).padStart(4)}   ${fmt(r.qfleet).padStart(11)}   ${fmt(r.pdsh).padStart(14)}   ${fmt(r.ansible).padStart(21)}   ${fmt(r.pdshOverQfleet, 1).padStart(10)}x   ${fmt(r.ansibleOverQfleet, 1).padStart(13)}x`);
+  }
+  console.log('');
+  for (const g of goals) console.log(`${g.met ? 'met    ' : 'NOT MET'}  ${g.goal} (${fmt(g.value, 3)})`);
+
+  const out = join(ROOT, 'bench/results');
+  mkdirSync(out, { recursive: true });
+  const doc = { when: new Date().toISOString(), machine: { cpus: (await import('node:os')).cpus().length, node: process.version }, rows, goals, raw: results };
+  const file = join(out, `fleet-list-${doc.when.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`);
+  writeFileSync(join(out, 'fleet-list-latest.json'), `${JSON.stringify(doc, null, 2)}\n`);
+  console.log(`\nsaved ${file}`);
+  rmSync(work, { recursive: true, force: true });
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});
