@@ -1,12 +1,14 @@
 import * as grpc from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
+import { isIP } from 'node:net';
+import { checkServerIdentity } from 'node:tls';
 
 /** How to reach one agent's health service over mutual TLS. */
 export interface MtlsEndpoint {
   readonly address: string;
   readonly port: number;
-  /** The name the agent's certificate must carry (its inventory name). */
-  readonly serverName: string;
+  /** Names the agent's certificate must all carry: its inventory name and the address dialled. */
+  readonly certNames: readonly string[];
   readonly caPem: string | Buffer;
   readonly clientCertPem: string | Buffer;
   readonly clientKeyPem: string | Buffer;
@@ -28,11 +30,19 @@ export function healthCheck(client: grpc.Client, service = '', timeoutMs = 3000)
 }
 
 export function mtlsHealthClient(ep: MtlsEndpoint): grpc.Client {
-  const creds = grpc.credentials.createSsl(Buffer.from(ep.caPem), Buffer.from(ep.clientKeyPem), Buffer.from(ep.clientCertPem));
-  return new HealthClient(`${ep.address}:${ep.port}`, creds, {
-    'grpc.ssl_target_name_override': ep.serverName,
-    'grpc.default_authority': ep.serverName,
+  const creds = grpc.credentials.createSsl(Buffer.from(ep.caPem), Buffer.from(ep.clientKeyPem), Buffer.from(ep.clientCertPem), {
+    checkServerIdentity: (_dialled, cert) => {
+      for (const n of ep.certNames) {
+        const e = checkServerIdentity(n, cert);
+        if (e) return new Error(`the agent's certificate does not name ${n}: ${e.message}`);
+      }
+      return undefined;
+    },
   });
+  const a = ep.address.replace(/^\[(.*)\]$/, '$1');
+  // SNI carries a name (an IP there is not allowed, RFC 6066); the check above covers every name.
+  const sni = ep.certNames.find((n) => isIP(n) === 0);
+  return new HealthClient(isIP(a) === 6 ? `[${a}]:${ep.port}` : `${a}:${ep.port}`, creds, sni ? { 'grpc.ssl_target_name_override': sni } : {});
 }
 
 export function unixHealthClient(socket: string): grpc.Client {

@@ -1,6 +1,7 @@
 /**
  * Builds the agent into ONE file, dist/bundle/qfleetd.js, that bootstrap
- * uploads to hosts: node + this file is all a host needs.
+ * uploads to hosts: node + this file is all a host needs. The controller CLI
+ * is bundled the same way (dist/bundle/qfleet.js) for boot-time start on hosts.
  *
  * The agent and two of its libraries read files at run time, found from their
  * own module's location: our proto/loader.ts (agent.proto, via import.meta.url),
@@ -30,14 +31,15 @@ export function repoRoot(): string {
   throw new Error('cannot find the qfleet repository root');
 }
 
-/** Modules that find data files from their own location (repository-relative paths). */
-const RELOCATED = [
+/** Modules that find data files from their own location (repository-relative paths), per bundle. */
+const AGENT_RELOCATED = [
   'proto/loader.ts',
   'agent/version.ts',
   'node_modules/grpc-health-check/build/src/health.js',
   'node_modules/@grpc/reflection/build/src/implementations/reflection-v1.js',
   'node_modules/@grpc/reflection/build/src/implementations/reflection-v1alpha.js',
 ];
+const CLI_RELOCATED = ['proto/loader.ts', 'controller/version.ts'];
 
 /** Data files embedded in the bundle (directories are searched for .proto files). */
 const EMBEDDED_PROTO_DIRS = ['proto/qfleet', 'node_modules/grpc-health-check/proto', 'node_modules/@grpc/reflection/build/proto/grpc'];
@@ -82,8 +84,8 @@ var __qfleetBundle = (function () {
 })();`;
 }
 
-function relocatePlugin(root: string): Plugin {
-  const wanted = new Map(RELOCATED.map((r) => [join(root, r), r]));
+function relocatePlugin(root: string, relocated: readonly string[]): Plugin {
+  const wanted = new Map(relocated.map((r) => [join(root, r), r]));
   const seen = new Set<string>();
   return {
     name: 'qfleet-relocate',
@@ -101,7 +103,7 @@ function relocatePlugin(root: string): Plugin {
         return { contents: text, loader };
       });
       b.onEnd(() => {
-        const missing = RELOCATED.filter((r) => !seen.has(r));
+        const missing = relocated.filter((r) => !seen.has(r));
         if (missing.length) throw new Error(`bundle: expected to relocate ${missing.join(', ')} but they were not bundled; update RELOCATED`);
       });
     },
@@ -113,13 +115,11 @@ export interface BundleResult {
   readonly bytes: number;
 }
 
-export async function buildBundle(opts: { root?: string; outfile?: string } = {}): Promise<BundleResult> {
-  const root = opts.root ?? repoRoot();
-  const outfile = opts.outfile ?? join(root, 'dist/bundle/qfleetd.js');
+async function bundleOne(root: string, entry: string, outfile: string, relocated: readonly string[]): Promise<BundleResult> {
   mkdirSync(dirname(outfile), { recursive: true });
   const result = await build({
     absWorkingDir: root,
-    entryPoints: [join(root, 'agent/main.ts')],
+    entryPoints: [join(root, entry)],
     outfile,
     bundle: true,
     platform: 'node',
@@ -132,17 +132,30 @@ export async function buildBundle(opts: { root?: string; outfile?: string } = {}
     banner: { js: banner(embeddedFiles(root)) },
     // Any other module asking where it lives is told: the bundle.
     define: { 'import.meta.url': '__qfleetBundle.self' },
-    plugins: [relocatePlugin(root)],
-    metafile: true,
+    // ssh2's optional native helpers (cpu-features, its sshcrypto addon) are loaded in try/catch: left out.
+    external: ['cpu-features', '*.node'],
+    plugins: [relocatePlugin(root, relocated)],
   });
   if (result.errors.length) throw new Error(`bundle failed: ${result.errors.map((e) => e.text).join('; ')}`);
   chmodSync(outfile, 0o755);
   return { outfile, bytes: statSync(outfile).size };
 }
 
+/** The agent, dist/bundle/qfleetd.js: what bootstrap uploads and the service runs. */
+export async function buildBundle(opts: { root?: string; outfile?: string } = {}): Promise<BundleResult> {
+  const root = opts.root ?? repoRoot();
+  return bundleOne(root, 'agent/main.ts', opts.outfile ?? join(root, 'dist/bundle/qfleetd.js'), AGENT_RELOCATED);
+}
+
+/** The controller CLI, dist/bundle/qfleet.js: uploaded too, for boot-time start (`qfleet start -A` on the local socket). */
+export async function buildCliBundle(opts: { root?: string; outfile?: string } = {}): Promise<BundleResult> {
+  const root = opts.root ?? repoRoot();
+  return bundleOne(root, 'controller/main.ts', opts.outfile ?? join(root, 'dist/bundle/qfleet.js'), CLI_RELOCATED);
+}
+
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  buildBundle().then(
-    (r) => process.stdout.write(`bundle: ${relative(process.cwd(), r.outfile)} (${(r.bytes / 1024 / 1024).toFixed(1)} MiB)\n`),
+  Promise.all([buildBundle(), buildCliBundle()]).then(
+    (rs) => rs.forEach((r) => process.stdout.write(`bundle: ${relative(process.cwd(), r.outfile)} (${(r.bytes / 1024 / 1024).toFixed(1)} MiB)\n`)),
     (e: unknown) => {
       process.stderr.write(`bundle: ${e instanceof Error ? e.message : String(e)}\n`);
       process.exit(1);

@@ -167,6 +167,9 @@ export class NetnsFleet {
         qfleet_state_dir: join(hdir, 'state'),
         qfleet_log_dir: join(hdir, 'log'),
         qfleet_socket: join(hdir, 'run/qfleetd.sock'),
+        qfleet_agent_log: join(hdir, 'log/qfleetd.log'),
+        // Never this machine's own systemd: the namespaces share its filesystem.
+        qfleet_service: 'supervised',
       };
       const target: HostTarget = {
         name, address, sshPort: this.opts.sshPort, sshUser: USER, agentPort: this.opts.agentPort,
