@@ -7,7 +7,7 @@ import { DEFAULT_FORKS, HostTimeoutError, type HostOutcome } from './fleet/fanou
 import type { HostTarget } from './fleet/host-target.js';
 import { SelectionError } from './fleet/selection.js';
 import { resolveTargets, TargetError, type Targets } from './fleet/targets.js';
-import { loadRemoteFactory, perHostFactory, socketOf } from './fleet/transport.js';
+import { loadRemoteFactory, perHostFactory, socketOf, unavailableRemoteFactory } from './fleet/transport.js';
 
 /** Exit codes: 0 every target ok, 1 anything failed, 2 usage error. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -44,7 +44,8 @@ export interface CliContext {
   hosts(): readonly HostTarget[];
   /** The per-host deadline of a long operation: --timeout when given, else its own default. */
   longTimeoutMs(defaultMs: number): number;
-  factory(): Promise<ClientFactory>;
+  /** The client factory for these hosts (default: the targets): unix sockets, and mutual TLS only if one of them needs it. */
+  factory(hosts?: readonly HostTarget[]): Promise<ClientFactory>;
   /** The local agent's client (single-host paths such as console and exec without an inventory). */
   client(): AgentServiceClient;
   /** Closes what this context opened. */
@@ -78,7 +79,7 @@ export function contextFrom(program: Command): CliContext {
   if (!Number.isInteger(forks)) throw new UsageError(`--forks must be a whole number, not ${JSON.stringify(o.forks)}.`);
   const json = Boolean(o.json);
   let targets: Targets | undefined;
-  let factory: Promise<ClientFactory> | undefined;
+  let remote: Promise<ClientFactory> | undefined;
   let client: AgentServiceClient | undefined;
   const out = deps.out ?? ((t: string) => void process.stdout.write(t.endsWith('\n') ? t : `${t}\n`));
   const err = deps.err ?? ((t: string) => void process.stderr.write(t.endsWith('\n') ? t : `${t}\n`));
@@ -94,12 +95,11 @@ export function contextFrom(program: Command): CliContext {
     fleet: () => ctx.targets().fleet,
     hosts: () => ctx.targets().hosts,
     longTimeoutMs: (d) => (timeoutS !== undefined ? timeoutS * 1000 : d),
-    factory: () =>
-      (factory ??= deps.factory
-        ? Promise.resolve(deps.factory)
-        : ctx.hosts().every((h) => socketOf(h))
-          ? Promise.resolve(perHostFactory(() => { throw new Error('no transport'); }))
-          : loadRemoteFactory(env).then((remote) => perHostFactory(remote))),
+    factory: (forHosts = ctx.hosts()) => {
+      if (deps.factory) return Promise.resolve(deps.factory);
+      if (forHosts.every((h) => socketOf(h))) return Promise.resolve(perHostFactory(unavailableRemoteFactory('this host has no qfleet_socket')));
+      return (remote ??= loadRemoteFactory(env).then((r) => perHostFactory(r)));
+    },
     client: () => (client ??= connectUnix(socket)),
     close: () => client?.close(),
     out,

@@ -1,26 +1,32 @@
 import { constants } from 'node:os';
+import type { AgentServiceClient } from '../proto/gen/qfleet/agent/v1/AgentService.js';
 import type { ExecResponse__Output } from '../proto/gen/qfleet/agent/v1/ExecResponse.js';
 import type { ExecStart } from '../proto/gen/qfleet/agent/v1/ExecStart.js';
-import type { CliContext } from './context.js';
 
 /**
  * Drives an Exec stream from this terminal: our stdin goes to the command
- * (raw mode when it is a terminal and a tty was asked for), its output to ours;
- * resolves with the command's exit code (128+n for a signal, as shells do).
+ * (raw mode when it is a terminal and a tty was asked for), its output to ours,
+ * our window size follows along; resolves with the command's exit code (128+n
+ * for a signal, as shells do).
  */
-export function runExecStream(ctx: CliContext, start: ExecStart): Promise<number> {
+export function runExecStream(client: AgentServiceClient, start: ExecStart): Promise<number> {
   const stdin = process.stdin;
+  const stdout = process.stdout;
   const raw = Boolean(start.tty && stdin.isTTY);
-  const stream = ctx.client().Exec();
-  stream.write({ start: { ...start, size: start.tty && process.stdout.isTTY ? { rows: process.stdout.rows, cols: process.stdout.columns } : null } });
+  const sized = Boolean(start.tty && stdout.isTTY);
+  const stream = client.Exec();
+  stream.write({ start: { ...start, size: sized ? { rows: stdout.rows, cols: stdout.columns } : null } });
   if (raw) stdin.setRawMode(true);
   const onData = (b: Buffer) => stream.write({ stdin: b });
   const onEnd = () => stream.write({ stdinEof: true });
+  const onResize = () => stream.write({ resize: { rows: stdout.rows, cols: stdout.columns } });
   stdin.on('data', onData);
   stdin.on('end', onEnd);
+  if (sized) stdout.on('resize', onResize);
   const restore = () => {
     stdin.off('data', onData);
     stdin.off('end', onEnd);
+    if (sized) stdout.off('resize', onResize);
     if (raw) stdin.setRawMode(false);
     stdin.pause();
   };

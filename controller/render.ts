@@ -87,16 +87,18 @@ export interface PlanRow {
 }
 
 export function renderPlan(rows: readonly PlanRow[], verb: string): string {
-  const touched = rows.filter((r) => !r.problem && r.container !== '-');
-  const hosts = new Set(rows.filter((r) => !r.problem).map((r) => r.host));
-  const allHosts = new Set(rows.map((r) => r.host));
+  const goes = rows.filter((r) => !r.problem);
+  const touched = goes.filter((r) => r.container !== '-' && !r.action.startsWith('none'));
+  const hosts = new Set(goes.map((r) => r.host));
+  const allHosts = new Set(rows.map((r) => r.host)).size;
+  const failing = rows.length - goes.length;
   const lines = rows.length
     ? [table(['HOST', 'CONTAINER', 'STATE', 'ACTION', 'PROBLEM'], rows.map((r) => [r.host, r.container, r.state, r.action, r.problem || '-']))]
     : [];
   const n = touched.length;
-  lines.push(
-    `Dry run: ${verb} would touch ${n} container${n === 1 ? '' : 's'} on ${hosts.size} of ${allHosts.size} host${allHosts.size === 1 ? '' : 's'}` +
-      `${rows.some((r) => r.problem) ? `; ${rows.filter((r) => r.problem).length} step(s) would fail` : ''}; nothing was changed.`,
-  );
+  const what = rows.every((r) => r.container === '-')
+    ? `would run on ${hosts.size} of ${allHosts} host${allHosts === 1 ? '' : 's'}`
+    : `would touch ${n} container${n === 1 ? '' : 's'} on ${new Set(touched.map((r) => r.host)).size} of ${allHosts} host${allHosts === 1 ? '' : 's'}`;
+  lines.push(`Dry run: ${verb} ${what}${failing ? `; ${failing} step${failing === 1 ? '' : 's'} would fail` : ''}; nothing was changed.`);
   return lines.join('\n');
 }

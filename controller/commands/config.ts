@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { call, requestId } from '../client.js';
-import { action, EXIT } from '../context.js';
+import { action } from '../context.js';
+import { configPlan, dryRun } from '../fleet/plan.js';
+import { printOutcomes, runFleet } from '../fleet/report.js';
 import type { ConfigureResponse__Output } from '../../proto/gen/qfleet/agent/v1/ConfigureResponse.js';
 
 export function register(program: Command): void {
@@ -11,11 +13,16 @@ export function register(program: Command): void {
     .argument('[services...]')
     .action(
       action(program, async (ctx, name: string, services: string[]) => {
-        const c = ctx.client();
-        const res = await call<object, ConfigureResponse__Output>(c, c.Configure, { requestId: requestId(), name, services }, ctx.timeoutMs);
-        if (ctx.json) ctx.out(JSON.stringify(res.container));
-        else ctx.out(services.length ? `${name}: services set to ${services.join(' ')}.` : `${name}: services cleared.`);
-        return EXIT.ok;
+        if (ctx.dryRun) return dryRun(ctx, 'config', (cs) => configPlan(name, services, cs));
+        const outcomes = await runFleet(
+          ctx,
+          ({ client, timeoutMs, signal }) => call<object, ConfigureResponse__Output>(client, client.Configure, { requestId: requestId(), name, services }, timeoutMs, signal),
+          { timeoutMs: ctx.timeoutMs },
+        );
+        return printOutcomes(ctx, outcomes, {
+          text: () => (services.length ? `${name}: services set to ${services.join(' ')}.` : `${name}: services cleared.`),
+          json: (r) => (ctx.fleet() ? r : r.container),
+        });
       }),
     );
 }

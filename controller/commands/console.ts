@@ -1,15 +1,26 @@
 import type { Command } from 'commander';
-import { action } from '../context.js';
+import { action, reportError } from '../context.js';
 import { runExecStream } from '../exec-stream.js';
+import { oneContainer } from '../fleet/one-container.js';
+import { dryRun, execPlan } from '../fleet/plan.js';
 
 export function register(program: Command): void {
   program
     .command('console')
     .description('interactive shell in a stopped container (prompt shows its name and path); exit ends it. From a pipe, runs the input as a script')
-    .argument('<name>')
+    .argument('<[host/]name>', 'HOST/NAME with an inventory (NAME alone when -H selects one host)')
     .action(
-      action(program, (ctx, name: string) =>
-        runExecStream(ctx, { name, argv: [], tty: Boolean(process.stdin.isTTY), console: true, env: { TERM: process.env.TERM ?? 'vt100' } }),
-      ),
+      action(program, async (ctx, arg: string) => {
+        const { host, name } = oneContainer(ctx, arg);
+        if (ctx.dryRun) return dryRun(ctx, 'console', (cs) => execPlan(name, true, [], cs), [host]);
+        const client = (await ctx.factory([host]))(host);
+        try {
+          return await runExecStream(client, { name, argv: [], tty: Boolean(process.stdin.isTTY), console: true, env: { TERM: process.env.TERM ?? 'vt100' } });
+        } catch (e) {
+          return reportError(ctx, e, ctx.where(host));
+        } finally {
+          client.close();
+        }
+      }),
     );
 }

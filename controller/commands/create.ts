@@ -1,20 +1,27 @@
 import type { Command } from 'commander';
 import { call, requestId } from '../client.js';
-import { action, EXIT } from '../context.js';
+import { action } from '../context.js';
+import { createPlan, dryRun } from '../fleet/plan.js';
+import { printOutcomes, runFleet } from '../fleet/report.js';
 import type { CreateResponse__Output } from '../../proto/gen/qfleet/agent/v1/CreateResponse.js';
 
 export function register(program: Command): void {
   program
     .command('create')
-    .description('create a chroot container from the template (letters, digits, - and _; not all digits)')
+    .description('create a chroot container from the template (letters, digits, - and _; not all digits), on every targeted host')
     .argument('<name>')
     .action(
       action(program, async (ctx, name: string) => {
-        const c = ctx.client();
-        const res = await call<object, CreateResponse__Output>(c, c.Create, { requestId: requestId(), name }, 10 * 60_000);
-        if (ctx.json) ctx.out(JSON.stringify(res.container));
-        else ctx.out(`Chroot container ${name} created at ${res.container?.path ?? '?'}.`);
-        return EXIT.ok;
+        if (ctx.dryRun) return dryRun(ctx, 'create', (cs) => createPlan(name, cs));
+        const outcomes = await runFleet(
+          ctx,
+          ({ client, timeoutMs, signal }) => call<object, CreateResponse__Output>(client, client.Create, { requestId: requestId(), name }, timeoutMs, signal),
+          { timeoutMs: ctx.longTimeoutMs(10 * 60_000) },
+        );
+        return printOutcomes(ctx, outcomes, {
+          text: (r) => `Chroot container ${name} created at ${r.container?.path ?? '?'}.`,
+          json: (r) => (ctx.fleet() ? r : r.container),
+        });
       }),
     );
 }

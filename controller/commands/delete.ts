@@ -6,7 +6,7 @@ export function register(program: Command): void {
   program
     .command('delete')
     .description('remove stopped containers and their state')
-    .argument('[names...]')
+    .argument('[names...]', 'container names (exact), or NAME= for every container whose name starts with NAME (qjail group prefix)')
     .option('-A, --all', 'every container')
     .action(action(program, (ctx, names: string[], opts: { all?: boolean; grace?: string }) => runLifecycle(ctx, 'Delete', names, opts)));
 }

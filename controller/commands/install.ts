@@ -1,42 +1,63 @@
+import * as grpc from '@grpc/grpc-js';
 import type { Command } from 'commander';
 import { requestId } from '../client.js';
-import { action, EXIT } from '../context.js';
+import { action } from '../context.js';
+import { dryRun } from '../fleet/plan.js';
+import { printOutcomes, problem, runFleet } from '../fleet/report.js';
 import type { InstallResponse__Output } from '../../proto/gen/qfleet/agent/v1/InstallResponse.js';
 import type { InstallResult__Output } from '../../proto/gen/qfleet/agent/v1/InstallResult.js';
+
+/** A base download or debootstrap can take a while on a slow mirror. */
+export const INSTALL_TIMEOUT_MS = 2 * 60 * 60_000;
 
 export function register(program: Command): void {
   program
     .command('install')
-    .description('build sharedfs and template from a pristine base (re-run to rebuild; containers are not disturbed)')
+    .description('build sharedfs and template from a pristine base on every targeted host (re-run to rebuild; containers are not disturbed)')
     .argument('[source]', "base on the agent's host: a root-filesystem directory or tarball (FreeBSD: base.txz); default: download for the host's release")
     .option('--debootstrap <suite>', 'Linux: build the base with debootstrap --variant=minbase SUITE')
     .option('--mirror <url>', 'mirror for download or debootstrap')
     .option('-f, --force', "accept a base whose release differs from the host's")
     .action(
       action(program, async (ctx, source: string | undefined, opts: { debootstrap?: string; mirror?: string; force?: boolean }) => {
-        const stream = ctx.client().Install({
+        const req = {
           requestId: requestId(),
           method: opts.debootstrap ? 'INSTALL_METHOD_DEBOOTSTRAP' : 'INSTALL_METHOD_UNSPECIFIED',
           source: opts.debootstrap ?? source ?? '',
           mirror: opts.mirror ?? '',
           force: Boolean(opts.force),
-        });
-        const showProgress = !ctx.json && process.stderr.isTTY;
-        const result = await new Promise<InstallResult__Output>((resolve, reject) => {
-          let res: InstallResult__Output | undefined;
-          stream.on('data', (m: InstallResponse__Output) => {
-            if (m.progress && showProgress) ctx.err(`${m.progress.phase.replace('PHASE_', '').toLowerCase()}: ${m.progress.message}`);
-            if (m.result) res = m.result;
-          });
-          stream.on('error', reject);
-          stream.on('end', () => (res ? resolve(res) : reject(new Error('the agent ended the install without a result'))));
-        });
-        if (ctx.json) ctx.out(JSON.stringify(result));
-        else {
-          ctx.out(`Install of ${result.baseRelease} completed: sharedfs ${result.sharedfsPath}, template ${result.templatePath}.`);
-          for (const n of result.notes) ctx.out(`Note: ${n}`);
+        } as const;
+        if (ctx.dryRun) {
+          const what = opts.debootstrap ? `debootstrap ${opts.debootstrap}` : source ? `from ${source}` : 'the release base';
+          return dryRun(ctx, 'install', () => [{ container: '-', state: '-', action: `install ${what} (sharedfs, template)`, problem: '' }]);
         }
-        return EXIT.ok;
+        const fleet = ctx.fleet();
+        // Progress is for a person at a terminal: stderr only, and only when it is a TTY.
+        const progress = (host: string, line: string) => {
+          if (ctx.progress) ctx.err(fleet ? `${host}: ${line}` : line);
+        };
+        const outcomes = await runFleet(
+          ctx,
+          ({ host, client, timeoutMs, signal }) =>
+            new Promise<InstallResult__Output>((resolve, reject) => {
+              const stream = client.Install(req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs });
+              signal.addEventListener('abort', () => stream.cancel(), { once: true });
+              let res: InstallResult__Output | undefined;
+              stream.on('data', (m: InstallResponse__Output) => {
+                if (m.progress) progress(host.name, `${m.progress.phase.replace('PHASE_', '').toLowerCase()}: ${m.progress.message}`);
+                if (m.result) res = m.result;
+              });
+              stream.on('error', reject);
+              stream.on('end', () => (res ? resolve(res) : reject(new Error('the agent ended the install without a result'))));
+            }),
+          {
+            timeoutMs: ctx.longTimeoutMs(INSTALL_TIMEOUT_MS),
+            ...(fleet ? { onSettled: (o) => progress(o.host.name, o.status === 'ok' ? 'install done.' : problem(o)) } : {}),
+          },
+        );
+        return printOutcomes(ctx, outcomes, {
+          text: (r) => [`Install of ${r.baseRelease} completed: sharedfs ${r.sharedfsPath}, template ${r.templatePath}.`, ...r.notes.map((n) => `Note: ${n}`)].join('\n'),
+        });
       }),
     );
 }

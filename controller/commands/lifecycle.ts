@@ -1,29 +1,59 @@
-import type { Command } from 'commander';
 import { call, requestId } from '../client.js';
-import { action, EXIT, type CliContext } from '../context.js';
-import { renderResults, resultsFailed } from '../render.js';
+import { UsageError, type CliContext } from '../context.js';
+import { dryRun, lifecyclePlan } from '../fleet/plan.js';
+import { printOutcomes, runFleet } from '../fleet/report.js';
+import { parseSelection, resolveSelection } from '../fleet/selection.js';
+import { renderResults } from '../render.js';
 import type { ContainerResult__Output } from '../../proto/gen/qfleet/agent/v1/ContainerResult.js';
+import type { ListResponse__Output } from '../../proto/gen/qfleet/agent/v1/ListResponse.js';
 
-/** start, stop and delete share their shape: names or -A, one qchroot line per container. */
+/** start, stop and delete may run long on a host (services, unmounts, removal). */
+export const LIFECYCLE_TIMEOUT_MS = 30 * 60_000;
+
+interface HostResults {
+  results: ContainerResult__Output[];
+  /** Group prefixes that matched nothing on this host (so nothing was asked of it). */
+  unmatched?: string[];
+}
+
+/**
+ * start, stop and delete share their shape: names (exact), qjail group
+ * prefixes written `web=`, or -A; one qchroot line per container, prefixed with
+ * the host when an inventory is in use.
+ */
 export async function runLifecycle(
   ctx: CliContext,
   verb: 'Start' | 'Stop' | 'Delete',
-  names: string[],
+  args: string[],
   opts: { all?: boolean; grace?: string },
 ): Promise<number> {
-  if (opts.all && names.length) {
-    ctx.err(`qfleet: give container names or -A, not both.`);
-    return EXIT.usage;
-  }
-  if (!opts.all && names.length === 0) {
-    ctx.err(`qfleet: name at least one container, or use -A for all.`);
-    return EXIT.usage;
-  }
-  const c = ctx.client();
-  const req = { requestId: requestId(), names, all: Boolean(opts.all), ...(opts.grace ? { graceSeconds: Number(opts.grace) } : {}) };
-  const res = await call<object, { results: ContainerResult__Output[] }>(c, c[verb], req, 30 * 60_000);
-  if (ctx.json) ctx.out(JSON.stringify(res.results));
-  else if (res.results.length) ctx.out(renderResults(res.results));
-  else ctx.out('No chroot containers.');
-  return resultsFailed(res.results) ? EXIT.failed : EXIT.ok;
+  const sel = parseSelection(args, Boolean(opts.all));
+  if (opts.grace !== undefined && !/^[0-9]+$/.test(opts.grace)) throw new UsageError(`--grace must be whole seconds, not ${JSON.stringify(opts.grace)}.`);
+  ctx.targets();
+  if (ctx.dryRun) return dryRun(ctx, verb.toLowerCase(), (containers) => lifecyclePlan(verb.toLowerCase() as 'start', sel, containers));
+  const outcomes = await runFleet<HostResults>(
+    ctx,
+    async ({ client, timeoutMs, signal }) => {
+      let names: string[] = sel.kind === 'names' ? [...sel.exact] : [];
+      if (sel.kind === 'names' && sel.prefixes.length) {
+        const listed = await call<object, ListResponse__Output>(client, client.List, {}, timeoutMs, signal);
+        const r = resolveSelection(sel, listed.containers.map((c) => c.name));
+        // Exact names the host lacks still go to the agent, which says so in its own words.
+        names = [...r.names, ...r.missing];
+        if (!names.length) return { results: [], unmatched: sel.prefixes.map((p) => `${p}=`) };
+      }
+      const req = { requestId: requestId(), names, all: sel.kind === 'all', ...(opts.grace ? { graceSeconds: Number(opts.grace) } : {}) };
+      const res = await call<object, { results: ContainerResult__Output[] }>(client, client[verb], req, timeoutMs, signal);
+      return { results: res.results };
+    },
+    { timeoutMs: ctx.longTimeoutMs(LIFECYCLE_TIMEOUT_MS) },
+  );
+  return printOutcomes(ctx, outcomes, {
+    text: (r) => (r.results.length ? renderResults(r.results) : r.unmatched ? `No chroot container matches ${r.unmatched.join(' ')}.` : 'No chroot containers.'),
+    json: (r) => (ctx.fleet() ? { results: r.results } : r.results),
+    failedInside: (r) => {
+      const failed = r.results.filter((x) => x.outcome === 'OUTCOME_FAILED');
+      return failed.length ? `${failed.length} of ${r.results.length} containers failed: ${failed.map((x) => x.name).join(', ')}` : undefined;
+    },
+  });
 }

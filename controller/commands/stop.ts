@@ -6,7 +6,7 @@ export function register(program: Command): void {
   program
     .command('stop')
     .description('stop services (rc stop, then SIGTERM, then SIGKILL) and unmount')
-    .argument('[names...]')
+    .argument('[names...]', 'container names (exact), or NAME= for every container whose name starts with NAME (qjail group prefix)')
     .option('-A, --all', 'every container')
     .option('--grace <seconds>', 'between SIGTERM and SIGKILL')
     .action(action(program, (ctx, names: string[], opts: { all?: boolean; grace?: string }) => runLifecycle(ctx, 'Stop', names, opts)));

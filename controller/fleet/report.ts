@@ -1,15 +1,17 @@
 import { EXIT, exitCodeOf, reportError, type CliContext } from '../context.js';
 import { fanOut, type HostCall, type HostOutcome } from './fanout.js';
+import type { HostTarget } from './host-target.js';
 import { byCodePoint } from './selection.js';
 
 /** Runs work on every targeted host (ctx.forks at a time, each with timeoutMs); outcomes sorted by host name. */
 export async function runFleet<T>(
   ctx: CliContext,
   work: (call: HostCall) => Promise<T>,
-  opts: { timeoutMs: number; onSettled?: (o: HostOutcome<unknown>) => void },
+  opts: { timeoutMs: number; onSettled?: (o: HostOutcome<unknown>) => void; hosts?: readonly HostTarget[] },
 ): Promise<HostOutcome<T>[]> {
-  const factory = await ctx.factory();
-  const outcomes = await fanOut(ctx.hosts(), work, { factory, forks: ctx.forks, timeoutMs: opts.timeoutMs, clock: ctx.clock, ...(opts.onSettled ? { onSettled: opts.onSettled } : {}) });
+  const hosts = opts.hosts ?? ctx.hosts();
+  const factory = await ctx.factory(hosts);
+  const outcomes = await fanOut(hosts, work, { factory, forks: ctx.forks, timeoutMs: opts.timeoutMs, clock: ctx.clock, ...(opts.onSettled ? { onSettled: opts.onSettled } : {}) });
   return outcomes.sort((a, b) => byCodePoint(a.host.name, b.host.name));
 }
 

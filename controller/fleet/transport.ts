@@ -1,5 +1,3 @@
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { connectUnix } from '../client.js';
 import type { ClientFactory } from './client-factory.js';
 import type { HostTarget } from './host-target.js';
@@ -34,18 +32,14 @@ export function unavailableRemoteFactory(reason: string): ClientFactory {
   };
 }
 
-export function pkiDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.QFLEET_PKI_DIR || join(env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'qfleet', 'pki');
-}
-
 /**
- * The mutual-TLS factory from controller/connect.ts (`mtlsClientFactory(pkiDir)`),
- * loaded only when some target needs it. Loaded by a computed specifier so this
- * file builds before connect.ts exists.
+ * The mutual-TLS factory from controller/connect.ts (`mtlsClientFactory(defaultPkiDir(env))`:
+ * $QFLEET_HOME/pki, else ~/.config/qfleet/pki), loaded only when some target needs it.
+ * Loaded by a computed specifier so this file builds before connect.ts is committed.
  */
 export async function loadRemoteFactory(env: NodeJS.ProcessEnv = process.env): Promise<ClientFactory> {
   const spec = ['..', 'connect.js'].join('/');
-  let mod: { mtlsClientFactory?: (dir: string) => ClientFactory; defaultPkiDir?: () => string };
+  let mod: { mtlsClientFactory?: (dir: string) => ClientFactory; defaultPkiDir?: (env: NodeJS.ProcessEnv) => string };
   try {
     mod = (await import(spec)) as typeof mod;
   } catch (e) {
@@ -54,7 +48,6 @@ export async function loadRemoteFactory(env: NodeJS.ProcessEnv = process.env): P
     }
     throw e;
   }
-  if (typeof mod.mtlsClientFactory !== 'function') return unavailableRemoteFactory('controller/connect.ts has no mtlsClientFactory');
-  const dir = env.QFLEET_PKI_DIR || (typeof mod.defaultPkiDir === 'function' ? mod.defaultPkiDir() : pkiDir(env));
-  return mod.mtlsClientFactory(dir);
+  if (typeof mod.mtlsClientFactory !== 'function' || typeof mod.defaultPkiDir !== 'function') return unavailableRemoteFactory('controller/connect.ts has no mtlsClientFactory');
+  return mod.mtlsClientFactory(mod.defaultPkiDir(env));
 }
