@@ -137,13 +137,15 @@ export function reportError(ctx: Pick<CliContext, 'err' | 'socket'>, e: unknown,
 
 /**
  * The exit code of a fan-out: 0 when every host is ok and `failedInside` finds
- * nothing wrong in its result; 2 when every host that failed refused the
- * request as invalid (a usage error, such as a bad container name); else 1.
+ * nothing wrong in its result; 2 when every host refused the request as
+ * invalid (a usage error, such as a bad container name: the single-host rule
+ * before the fleet); else 1 (an argument only some hosts refuse, such as an
+ * install source missing on one host, is that host's failure).
  */
 export function exitCodeOf<T>(outcomes: readonly HostOutcome<T>[], failedInside: (r: T) => boolean = () => false): number {
   const bad = outcomes.filter((o) => o.status !== 'ok' || (o.result !== undefined && failedInside(o.result)));
   if (bad.length === 0) return EXIT.ok;
-  if (bad.every((o) => o.status === 'failed' && o.code === 'INVALID_ARGUMENT')) return EXIT.usage;
+  if (bad.length === outcomes.length && bad.every((o) => o.status === 'failed' && o.code === 'INVALID_ARGUMENT')) return EXIT.usage;
   return EXIT.failed;
 }
 

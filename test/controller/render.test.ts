@@ -1,0 +1,48 @@
+import { strict as assert } from 'node:assert';
+import { renderContainers, renderFleetContainers, renderPlan } from '../../controller/render.js';
+import type { Container__Output } from '../../proto/gen/qfleet/agent/v1/Container.js';
+
+const c = (name: string, state = 'STATE_STOPPED', reason = ''): Container__Output =>
+  ({ name, state, reason, services: [], mounts: [], baseRelease: 'debian 12', createTime: null, diskUsageBytes: '2048', path: `/var/lib/qfleet/default/containers/${name}` }) as unknown as Container__Output;
+
+describe('render', () => {
+  it('fleet list: one table with a HOST column, sorted by host then name, whatever order the hosts answered in', () => {
+    const out = renderFleetContainers([
+      { host: 'web02', container: c('b') },
+      { host: 'db01', container: c('z', 'STATE_RUNNING') },
+      { host: 'web02', container: c('a') },
+      { host: 'db01', container: c('m', 'STATE_BROKEN', 'sharedfs is not mounted') },
+    ]);
+    const lines = out.split('\n');
+    assert.match(lines[0]!, /^HOST\s+NAME\s+STATE\s+SERVICES\s+RELEASE\s+CREATED\s+DISK\s+PATH$/);
+    assert.deepEqual(lines.slice(1, 5).map((l) => l.split(/\s+/).slice(0, 3)), [
+      ['db01', 'm', 'broken'], ['db01', 'z', 'running'], ['web02', 'a', 'stopped'], ['web02', 'b', 'stopped'],
+    ]);
+    assert.equal(lines[5], 'db01: m: broken: sharedfs is not mounted');
+    assert.equal(lines.length, 6);
+  });
+
+  it('fleet list with no container at all says so', () => assert.equal(renderFleetContainers([]), 'No chroot containers.'));
+
+  it('local list keeps its columns (no HOST)', () => {
+    assert.match(renderContainers([c('a')]).split('\n')[0]!, /^NAME\s+STATE/);
+  });
+
+  it('dry-run plan: a table and a closing line counting what would be touched and what would fail', () => {
+    const out = renderPlan([
+      { host: 'h1', container: 'web1', state: 'stopped', action: 'start httpd', problem: '' },
+      { host: 'h1', container: 'web', state: 'stopped', action: 'none (no service configured)', problem: '' },
+      { host: 'h2', container: 'web1', state: '-', action: 'start', problem: 'no such container' },
+      { host: 'h3', container: '-', state: '-', action: 'start', problem: 'unreachable: connect ECONNREFUSED' },
+    ], 'start');
+    const lines = out.split('\n');
+    assert.match(lines[0]!, /^HOST\s+CONTAINER\s+STATE\s+ACTION\s+PROBLEM$/);
+    assert.match(lines[1]!, /^h1\s+web1\s+stopped\s+start httpd\s+-$/);
+    assert.equal(lines.at(-1), 'Dry run: start would touch 1 container on 1 of 3 hosts; 2 steps would fail; nothing was changed.');
+  });
+
+  it('dry-run plan of a host-wide action counts hosts', () => {
+    const out = renderPlan([{ host: 'h1', container: '-', state: '-', action: 'install', problem: '' }], 'install');
+    assert.equal(out.split('\n').at(-1), 'Dry run: install would run on 1 of 1 host; nothing was changed.');
+  });
+});
