@@ -16,6 +16,7 @@ import { register as config } from './commands/config.js';
 import { register as exec } from './commands/exec.js';
 import { register as version } from './commands/version.js';
 import { register as pki } from './commands/pki.js';
+import { register as bootstrap } from './commands/bootstrap.js';
 
 export function buildProgram(deps?: CliDeps): Command {
   const program = new Command('qfleet')
@@ -30,7 +31,7 @@ export function buildProgram(deps?: CliDeps): Command {
     .option('-n, --dry-run', 'list the targeted hosts\' containers (read-only), print which containers on which hosts the command would touch, change nothing')
     .showHelpAfterError()
     .exitOverride();
-  for (const reg of [install, create, list, start, stop, consoleCmd, del, config, exec, version, pki]) reg(program);
+  for (const reg of [install, create, list, start, stop, consoleCmd, del, config, exec, version, pki, bootstrap]) reg(program);
   program.commands.forEach((c) => c.exitOverride());
   if (deps) setDeps(program, deps);
   return program;

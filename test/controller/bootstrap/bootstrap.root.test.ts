@@ -1,5 +1,7 @@
 import { strict as assert } from 'node:assert';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execa } from 'execa';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildBundle, buildCliBundle } from '../../../deploy/bundle/build.js';
@@ -120,5 +122,26 @@ describe('qfleet bootstrap of 3 network-namespace hosts over real SSH @root', fu
     } finally {
       c.close();
     }
+  });
+
+  it('the CLI: refuses an unknown key (exit 1), then --accept-new records it and bootstraps through an inventory', async () => {
+    const cli = fileURLToPath(new URL('../../../controller/main.js', import.meta.url));
+    const h = fleet.hosts[1]!;
+    const kh = join(work, 'cli_known_hosts');
+    writeFileSync(kh, '');
+    const inv = join(work, 'inventory.yml');
+    const vars = Object.entries({ ansible_host: h.address, ansible_port: h.sshPort, ansible_user: fleet.user, ...h.vars })
+      .map(([k, v]) => `      ${k}: "${String(v)}"`).join('\n');
+    writeFileSync(inv, `all:\n  hosts:\n    ${h.name}:\n${vars}\n`);
+    const common = ['--identity', fleet.identityFile, '--known-hosts', kh, '--pki', join(work, 'pki'), '--bundle', join(work, 'bundle/qfleetd.js')];
+    const refused = await execa('node', [cli, '--inventory', inv, 'bootstrap', ...common, h.name], { reject: false });
+    assert.equal(refused.exitCode, 1, refused.stderr);
+    assert.match(refused.stdout, new RegExp(`${h.name}: FAILED: host key of \\[${h.address.replace(/\./g, '\\.')}\\]:2222 is not known`));
+    assert.equal(readFileSync(kh, 'utf8'), '');
+    const ok = await execa('node', [cli, '--inventory', inv, '--json', 'bootstrap', ...common, '--accept-new', h.name], { reject: false });
+    assert.equal(ok.exitCode, 0, `${ok.stdout}\n${ok.stderr}`);
+    const out = JSON.parse(ok.stdout) as { host: string; status: string }[];
+    assert.deepEqual(out.map((r) => [r.host, r.status]), [[h.name, 'ok']]);
+    assert.match(readFileSync(kh, 'utf8'), new RegExp(`^\\[${h.address.replace(/\./g, '\\.')}\\]:2222 ssh-ed25519 ${h.hostKey.toString('base64').replace(/[+/]/g, '\\$&')}\n$`));
   });
 });
