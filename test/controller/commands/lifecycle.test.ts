@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buildProgram } from '../../../controller/main.js';
 import { unary } from '../../support/grpc.js';
 import { InProcessAgent, qfleet, writeInventory } from '../support/agents.js';
 
@@ -162,5 +163,22 @@ dead:
     r = await q('--dry-run', 'console', 'beta/web1');
     assert.equal(r.exitCode, 0, r.stderr);
     assert.match(r.stdout, /^beta\s+web1\s+stopped\s+console\s+-$/m);
+  });
+
+  it('install: per-host progress lines on stderr when it is a terminal, none otherwise; one result line per host', async () => {
+    for (const tty of [true, false]) {
+      const out: string[] = [];
+      const err: string[] = [];
+      await buildProgram({ env: { QFLEET_INVENTORY: inv }, out: (t) => out.push(t), err: (t) => err.push(t), stderrIsTTY: tty })
+        .parseAsync(['node', 'qfleet', '-H', 'web', 'install', dir]);
+      assert.equal(process.exitCode, 0, err.join('\n'));
+      process.exitCode = undefined;
+      assert.deepEqual(out.map((l) => l.replace(/:.*/, '')), ['alpha', 'beta']);
+      assert.match(out[0]!, /^alpha: Install of debian 12 completed: sharedfs /);
+      if (tty) {
+        assert.ok(err.includes('alpha: extract: copying') && err.includes('beta: extract: copying'), err.join('\n'));
+        assert.ok(err.includes('alpha: install done.') && err.includes('beta: install done.'), err.join('\n'));
+      } else assert.deepEqual(err, []);
+    }
   });
 });

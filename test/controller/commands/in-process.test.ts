@@ -1,0 +1,73 @@
+import * as grpc from '@grpc/grpc-js';
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildProgram } from '../../../controller/main.js';
+import type { ClientFactory } from '../../../controller/fleet/client-factory.js';
+import type { Clock } from '../../../controller/fleet/clock.js';
+import type { AgentServiceClient } from '../../../proto/gen/qfleet/agent/v1/AgentService.js';
+
+/**
+ * The CLI in process with fake agents and an injected clock: a hanging host
+ * is timed out by the clock the test moves, not by waiting.
+ */
+describe('qfleet in process with fake agents and an injected clock', () => {
+  let dir: string;
+  let inventory: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'qf-inproc-'));
+    inventory = join(dir, 'hosts.yml');
+    writeFileSync(inventory, 'fleet:\n  hosts:\n    web[1:3]:\n    slow:\n');
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  afterEach(() => { process.exitCode = undefined; });
+
+  const container = (name: string) => ({ name, state: 'STATE_RUNNING', reason: '', services: [], mounts: [], baseRelease: 'debian 12', createTime: null, diskUsageBytes: '0', path: `/c/${name}` });
+
+  /** web1..3 answer List at once with one container each; `slow` never answers. */
+  const factory: ClientFactory = (h) =>
+    ({
+      List: (_req: unknown, _meta: grpc.Metadata, _opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: unknown) => void) => {
+        if (h.name !== 'slow') setImmediate(() => cb(null, { containers: [container(`c-${h.name}`)] }));
+        return { cancel: () => undefined };
+      },
+      close: () => undefined,
+    }) as unknown as AgentServiceClient;
+
+  it('lists the hosts that answer and marks the hanging one timed out when the clock passes its deadline', async () => {
+    const timers: { at: number; fn: () => void }[] = [];
+    let now = 0;
+    const clock: Clock = { now: () => now, setTimeout: (fn, ms) => timers.push({ at: now + ms, fn }), clearTimeout: () => undefined };
+    const out: string[] = [];
+    const program = buildProgram({ factory, clock, env: { QFLEET_INVENTORY: inventory }, out: (t) => out.push(t), err: (t) => out.push(`ERR ${t}`), stderrIsTTY: false });
+    const run = program.parseAsync(['node', 'qfleet', '--timeout', '5', 'list']);
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(out.length, 0, 'nothing printed while a host is still within its deadline');
+    now = 5000;
+    for (const t of timers.filter((x) => x.at <= now)) t.fn();
+    await run;
+    assert.equal(process.exitCode, 1);
+    const text = out.join('\n');
+    assert.deepEqual(text.split('\n').slice(1, 4).map((l) => l.split(/\s+/).slice(0, 2)), [['web1', 'c-web1'], ['web2', 'c-web2'], ['web3', 'c-web3']]);
+    assert.match(text, /^3 of 4 hosts answered; not answering: slow \(timed out: no answer within 5s\)\.$/m);
+  });
+
+  it('exits 0 when every host answers, with --forks 1 as well', async () => {
+    const out: string[] = [];
+    writeFileSync(join(dir, 'quick.yml'), 'all:\n  hosts:\n    web[1:3]:\n');
+    const program = buildProgram({ factory, env: {}, out: (t) => out.push(t), err: (t) => out.push(`ERR ${t}`) });
+    await program.parseAsync(['node', 'qfleet', '-i', join(dir, 'quick.yml'), '--forks', '1', '--json', 'list']);
+    assert.equal(process.exitCode, 0);
+    assert.deepEqual((JSON.parse(out.join('')) as { host: string; status: string }[]).map((h) => `${h.host}:${h.status}`), ['web1:ok', 'web2:ok', 'web3:ok']);
+  });
+
+  it('refuses --forks 0 and a --timeout that is not a number as usage errors', async () => {
+    for (const bad of [['--forks', '0'], ['--timeout', 'soon']]) {
+      const out: string[] = [];
+      await buildProgram({ factory, env: { QFLEET_INVENTORY: inventory }, out: (t) => out.push(t), err: (t) => out.push(t) }).parseAsync(['node', 'qfleet', ...bad, 'list']);
+      assert.equal(process.exitCode, 2, bad.join(' '));
+      assert.match(out.join('\n'), /^qfleet: --(forks|timeout) must be/);
+    }
+  });
+});
