@@ -72,7 +72,8 @@ export function classify(e: unknown, timeoutMs: number): Pick<HostOutcome<never>
   if (e instanceof HostTimeoutError) return { status: 'timed out', error: e.message };
   if (isServiceError(e)) {
     const code = grpc.status[e.code] ?? String(e.code);
-    if (e.code === grpc.status.UNAVAILABLE) return { status: 'unreachable', error: e.details || 'unavailable', code };
+    // grpc-js ends its connection errors with an empty "Resolution note: ".
+    if (e.code === grpc.status.UNAVAILABLE) return { status: 'unreachable', error: e.details.replace(/\s*Resolution note:\s*$/, '').trim() || 'unavailable', code };
     if (e.code === grpc.status.DEADLINE_EXCEEDED) return { status: 'timed out', error: `no answer within ${formatSeconds(timeoutMs)}`, code };
     return { status: 'failed', error: e.details || code, code };
   }
