@@ -3,6 +3,7 @@
  * makes itself (`ip netns add qf-…`), joined by veth pairs to one bridge on a
  * private /24 (10.231.X.0/24, X picked free), each running its own sshd (own
  * host key, config, port and pidfile) as a child of the test. A test login user
+ * of its own (qft-<tag>, so fleets made at once never share one)
  * with a clean /bin/sh and passwordless sudo (a sudoers.d file the fixture
  * writes and removes), an ed25519 key for the controller and a known_hosts file.
  *
@@ -49,7 +50,6 @@ export interface NetnsHost {
   sshdPid: number | undefined;
 }
 
-const USER = 'qfleet-test';
 const USER_COMMENT = 'qfleet netns test fixture';
 
 async function run(argv: string[], opts: { timeout?: number; reject?: boolean } = {}) {
@@ -88,7 +88,8 @@ async function freeSubnet(): Promise<number> {
 
 export class NetnsFleet {
   readonly hosts: NetnsHost[] = [];
-  readonly user = USER;
+  /** The login user, one per fixture (qft-<tag>), so fleets made at once never share or remove each other's. */
+  readonly user: string;
   /** The controller's private key (ed25519, no passphrase). */
   readonly identityFile: string;
   /** A known_hosts file with every host's key (plain `[addr]:port` entries). */
@@ -103,6 +104,7 @@ export class NetnsFleet {
 
   private constructor(readonly dir: string, private readonly opts: Required<Omit<NetnsFleetOptions, 'baseDir'>>) {
     this.tag = randomBytes(2).toString('hex');
+    this.user = `qft-${this.tag}`;
     this.bridge = `qf${this.tag}br`;
     this.identityFile = join(dir, 'id_ed25519');
     this.knownHostsFile = join(dir, 'known_hosts');
@@ -172,8 +174,8 @@ export class NetnsFleet {
         qfleet_service: 'supervised',
       };
       const target: HostTarget = {
-        name, address, sshPort: this.opts.sshPort, sshUser: USER, agentPort: this.opts.agentPort,
-        vars: { ansible_host: address, ansible_port: this.opts.sshPort, ansible_user: USER, ...vars },
+        name, address, sshPort: this.opts.sshPort, sshUser: this.user, agentPort: this.opts.agentPort,
+        vars: { ansible_host: address, ansible_port: this.opts.sshPort, ansible_user: this.user, ...vars },
       };
       this.hosts.push({ name, ns, address, sshPort: this.opts.sshPort, dir: hdir, hostKey: Buffer.from(pub[1]!, 'base64'), vars, target, sshdPid: undefined });
     }
@@ -182,22 +184,22 @@ export class NetnsFleet {
   }
 
   private async makeUser(): Promise<void> {
-    const existing = await run(['getent', 'passwd', USER], { reject: false });
+    const existing = await run(['getent', 'passwd', this.user], { reject: false });
     if (existing.exitCode === 0) {
       // A leftover of an interrupted run is ours to reuse; anyone else's user is not.
-      if (!existing.stdout.split(':')[4]?.startsWith(USER_COMMENT)) throw new Error(`user ${USER} exists and is not the fixture's`);
+      if (!existing.stdout.split(':')[4]?.startsWith(USER_COMMENT)) throw new Error(`user ${this.user} exists and is not the fixture's`);
     } else {
-      await run(['useradd', '-M', '-c', USER_COMMENT, '-d', join(this.dir, 'home'), '-s', '/bin/sh', USER]);
+      await run(['useradd', '-M', '-c', USER_COMMENT, '-d', join(this.dir, 'home'), '-s', '/bin/sh', this.user]);
     }
     this.createdUser = true;
     // '*' (not '!'): an account sshd considers unlocked, with no password anyone can use.
-    await run(['usermod', '-p', '*', '-d', join(this.dir, 'home'), USER]);
+    await run(['usermod', '-p', '*', '-d', join(this.dir, 'home'), this.user]);
     const home = join(this.dir, 'home');
     mkdirSync(home, { mode: 0o755 });
-    const { stdout } = await run(['id', '-u', USER]);
-    const { stdout: gid } = await run(['id', '-g', USER]);
+    const { stdout } = await run(['id', '-u', this.user]);
+    const { stdout: gid } = await run(['id', '-g', this.user]);
     chownSync(home, Number(stdout), Number(gid));
-    writeFileSync(this.sudoersFile, `${USER} ALL=(ALL) NOPASSWD: ALL\nDefaults:${USER} !requiretty\n`, { mode: 0o440 });
+    writeFileSync(this.sudoersFile, `${this.user} ALL=(ALL) NOPASSWD: ALL\nDefaults:${this.user} !requiretty\n`, { mode: 0o440 });
     const check = await run(['visudo', '-c', '-f', this.sudoersFile], { reject: false });
     if (check.exitCode !== 0) throw new Error(`sudoers file rejected: ${check.stderr}${check.stdout}`);
   }
@@ -215,7 +217,7 @@ export class NetnsFleet {
       'KbdInteractiveAuthentication no',
       'PubkeyAuthentication yes',
       'PermitRootLogin no',
-      `AllowUsers ${USER}`,
+      `AllowUsers ${this.user}`,
       'Subsystem sftp internal-sftp',
       'PrintMotd no',
       'X11Forwarding no',
@@ -298,7 +300,7 @@ export class NetnsFleet {
     for (const h of this.hosts) await step(`delete ${h.ns}`, () => run(['ip', 'netns', 'delete', h.ns], { reject: false }));
     await step('delete bridge', () => run(['ip', 'link', 'delete', this.bridge], { reject: false }));
     await step('remove sudoers file', () => rmSync(this.sudoersFile, { force: true }));
-    if (this.createdUser) await step('remove test user', () => run(['userdel', USER], { reject: false }));
+    if (this.createdUser) await step('remove test user', () => run(['userdel', this.user], { reject: false }));
     await step('remove files', () => removeTree(this.dir));
     if (errors.length) throw new Error(`netns fleet clean-up: ${errors.join('; ')}`);
   }
