@@ -68,7 +68,7 @@ export function hostSummary(outcomes: readonly HostOutcome<unknown>[]): string {
   const n = outcomes.length;
   const head = `${n - silent.length} of ${n} host${n === 1 ? '' : 's'} answered`;
   if (!silent.length) return `${head}.`;
-  return `${head}; not answering: ${silent.map((o) => `${o.host.name} (${problem(o)})`).join(', ')}.`;
+  return `${head}; not answering: ${silent.map((o) => `${o.host.name} (${problem(o).replace(/\.$/, '')})`).join(', ')}.`;
 }
 
 /**
