@@ -34,20 +34,10 @@ export function unavailableRemoteFactory(reason: string): ClientFactory {
 
 /**
  * The mutual-TLS factory from controller/connect.ts (`mtlsClientFactory(defaultPkiDir(env))`:
- * $QFLEET_HOME/pki, else ~/.config/qfleet/pki), loaded only when some target needs it.
- * Loaded by a computed specifier so this file builds before connect.ts is committed.
+ * $QFLEET_HOME/pki, else ~/.config/qfleet/pki). Imported only when some target
+ * needs it, so a run over unix sockets alone never loads the PKI code.
  */
 export async function loadRemoteFactory(env: NodeJS.ProcessEnv = process.env): Promise<ClientFactory> {
-  const spec = ['..', 'connect.js'].join('/');
-  let mod: { mtlsClientFactory?: (dir: string) => ClientFactory; defaultPkiDir?: (env: NodeJS.ProcessEnv) => string };
-  try {
-    mod = (await import(spec)) as typeof mod;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && String((e as Error).message).includes('connect.js')) {
-      return unavailableRemoteFactory('mutual TLS is not available in this build of qfleet; reach this host with qfleet_socket for now');
-    }
-    throw e;
-  }
-  if (typeof mod.mtlsClientFactory !== 'function' || typeof mod.defaultPkiDir !== 'function') return unavailableRemoteFactory('controller/connect.ts has no mtlsClientFactory');
-  return mod.mtlsClientFactory(mod.defaultPkiDir(env));
+  const { mtlsClientFactory, defaultPkiDir } = await import('../connect.js');
+  return mtlsClientFactory(defaultPkiDir(env));
 }
