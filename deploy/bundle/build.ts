@@ -17,7 +17,7 @@
  * beside it.
  */
 import { build, type Plugin } from 'esbuild';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -39,7 +39,8 @@ const AGENT_RELOCATED = [
   'node_modules/@grpc/reflection/build/src/implementations/reflection-v1.js',
   'node_modules/@grpc/reflection/build/src/implementations/reflection-v1alpha.js',
 ];
-const CLI_RELOCATED = ['proto/loader.ts', 'controller/version.ts'];
+// The CLI checks agent health after bootstrap, so it carries grpc-health-check and its proto too.
+const CLI_RELOCATED = ['proto/loader.ts', 'controller/version.ts', 'node_modules/grpc-health-check/build/src/health.js'];
 
 /** Data files embedded in the bundle (directories are searched for .proto files). */
 const EMBEDDED_PROTO_DIRS = ['proto/qfleet', 'node_modules/grpc-health-check/proto', 'node_modules/@grpc/reflection/build/proto/grpc'];
@@ -138,6 +139,8 @@ async function bundleOne(root: string, entry: string, outfile: string, relocated
   });
   if (result.errors.length) throw new Error(`bundle failed: ${result.errors.map((e) => e.text).join('; ')}`);
   chmodSync(outfile, 0o755);
+  // The bundles are CommonJS; inside the repository the root package.json says "module", so say otherwise here.
+  writeFileSync(join(dirname(outfile), 'package.json'), '{ "type": "commonjs" }\n');
   return { outfile, bytes: statSync(outfile).size };
 }
 

@@ -3,7 +3,8 @@ import { execa } from 'execa';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildBundle } from '../../../deploy/bundle/build.js';
+import { buildBundle, buildCliBundle } from '../../../deploy/bundle/build.js';
+import { initPki } from '../../../controller/pki/index.js';
 import { healthCheck, unixHealthClient, waitServing } from '../../../controller/bootstrap/health.js';
 import { agentClient, listServicesByReflection, unary } from '../../support/grpc.js';
 
@@ -60,5 +61,37 @@ describe('agent bundle (deploy/bundle): one self-contained file', function () {
       await child;
     }
     assert.deepEqual(readdirSync(join(dir, 'alone')), ['qfleetd.js']);
+  });
+});
+
+describe('controller bundle (deploy/bundle): one self-contained qfleet.js', function () {
+  this.timeout(120_000);
+  let dir: string;
+  let lone: string;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'qf-clibundle-'));
+    const built = await buildCliBundle({ outfile: join(dir, 'build/qfleet.js') });
+    mkdirSync(join(dir, 'alone'));
+    lone = join(dir, 'alone/qfleet.js');
+    copyFileSync(built.outfile, lone);
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('runs --version from an empty directory', async () => {
+    const v = await execa('node', [lone, '--version'], { cwd: join(dir, 'alone') });
+    assert.match(v.stdout.trim(), /^\d+\.\d+\.\d+$/);
+  });
+
+  it('goes down the mutual-TLS path (PKI, health proto, connect) and reports a closed port as unreachable', async () => {
+    const home = join(dir, 'home');
+    await initPki(join(home, 'pki'));
+    const inv = join(dir, 'inventory.yml');
+    writeFileSync(inv, 'all:\n  hosts:\n    nowhere:\n      ansible_host: 127.0.0.1\n      qfleet_agent_port: 1\n');
+    const r = await execa('node', [lone, '--inventory', inv, '--timeout', '5', '--json', 'list'], {
+      cwd: join(dir, 'alone'), env: { ...process.env, QFLEET_HOME: home }, reject: false,
+    });
+    assert.equal(r.exitCode, 1, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout).map((h: { host: string; status: string }) => [h.host, h.status]), [['nowhere', 'unreachable']]);
   });
 });
