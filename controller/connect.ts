@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { checkServerIdentity, type PeerCertificate } from 'node:tls';
+import { checkServerIdentity, createSecureContext, type PeerCertificate, type SecureContext } from 'node:tls';
 import { connectUnix } from './client.js';
 import type { ClientFactory } from './fleet/client-factory.js';
 import type { HostTarget } from './fleet/host-target.js';
@@ -56,25 +56,32 @@ export function agentTarget(host: Pick<HostTarget, 'address' | 'agentPort'>): st
  * remote host with a clear reason and leaves unix-socket hosts alone.
  */
 export function mtlsClientFactory(pkiDir: string, channelOptions: grpc.ChannelOptions = {}): ClientFactory {
-  let files: { ca: Buffer; key: Buffer; cert: Buffer } | undefined;
-  const load = () => {
-    if (files) return files;
+  // One TLS context for every host (parsing the key and CA is most of a context's cost);
+  // per host only the identity check differs.
+  let context: SecureContext | undefined;
+  const load = (): SecureContext => {
+    if (context) return context;
     const need = [pkiPath(pkiDir, 'caCert'), pkiPath(pkiDir, 'clientKey'), pkiPath(pkiDir, 'clientCert')];
     const missing = need.filter((f) => !existsSync(f));
     if (missing.length) throw new PkiError(`no controller PKI in ${pkiDir} (missing ${missing.join(', ')}): run \`qfleet pki init\`.`);
     const [ca, key, cert] = need.map((f) => readFileSync(f)) as [Buffer, Buffer, Buffer];
-    return (files = { ca, key, cert });
+    return (context = createSecureContext({ ca, key, cert }));
   };
   const { proto } = loadAgentProto();
   return (host) => {
-    const { ca, key, cert } = load();
-    const creds = grpc.credentials.createSsl(ca, key, cert, {
+    const creds = grpc.credentials.createFromSecureContext(load(), {
       checkServerIdentity: (_sni, peer) => checkAgentIdentity(host, peer),
     });
     const sni = isIP(unbracket(host.address)) && !isIP(host.name) ? { 'grpc.ssl_target_name_override': host.name } : {};
-    return new proto.qfleet.agent.v1.AgentService(agentTarget(host), creds, { ...sni, ...channelOptions });
+    return new proto.qfleet.agent.v1.AgentService(agentTarget(host), creds, { ...FLEET_CHANNEL_OPTIONS, ...sni, ...channelOptions });
   };
 }
+
+/**
+ * One short-lived channel per host: channelz bookkeeping is pure cost for a CLI
+ * that talks to hundreds of hosts once and exits.
+ */
+const FLEET_CHANNEL_OPTIONS: grpc.ChannelOptions = { 'grpc.enable_channelz': 0 };
 
 function unbracket(a: string): string {
   return a.replace(/^\[(.*)\]$/, '$1');

@@ -13,7 +13,7 @@ interface BootstrapFlags {
   identity?: string;
   knownHosts?: string;
   user?: string;
-  pki?: string;
+  pkiDir?: string;
   bundle?: string;
   healthTimeout?: string;
 }
@@ -27,7 +27,7 @@ export function register(program: Command): void {
     .option('--identity <file>', 'SSH private key (default: the ssh-agent at $SSH_AUTH_SOCK)')
     .option('--known-hosts <file>', 'known_hosts file (default ~/.ssh/known_hosts, and /etc/ssh/ssh_known_hosts read too)')
     .option('--user <name>', 'SSH login when the inventory gives no ansible_user (default: yours)')
-    .option('--pki <dir>', 'the controller PKI from `qfleet pki init` (default $QFLEET_HOME/pki or ~/.config/qfleet/pki)')
+    .option('--pki-dir <dir>', 'the controller PKI from `qfleet pki init` (default $QFLEET_HOME/pki or ~/.config/qfleet/pki)')
     .option('--bundle <file>', 'the agent bundle to upload (default dist/bundle/qfleetd.js; qfleet.js beside it)')
     .option('--health-timeout <seconds>', 'how long to wait for health SERVING over mutual TLS', '60')
     .action(async (args: string[], flags: BootstrapFlags) => {
@@ -105,7 +105,7 @@ async function runBootstrap(
     return await bootstrapHosts(hosts, {
       connect: (t) => connectSsh(t, auth, { knownHostsFiles, acceptNew: Boolean(flags.acceptNew) }),
       artifacts,
-      pkiDir: flags.pki ?? defaultPkiDir(),
+      pkiDir: flags.pkiDir ?? defaultPkiDir(),
       defaultUser: flags.user ?? userInfo().username,
       forks: g.forks ? Math.max(1, Number(g.forks)) : 20,
       healthTimeoutMs: Math.max(1, Number(flags.healthTimeout ?? 60)) * 1000,

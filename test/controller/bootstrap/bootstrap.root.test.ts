@@ -133,7 +133,7 @@ describe('qfleet bootstrap of 3 network-namespace hosts over real SSH @root', fu
     const vars = Object.entries({ ansible_host: h.address, ansible_port: h.sshPort, ansible_user: fleet.user, ...h.vars })
       .map(([k, v]) => `      ${k}: "${String(v)}"`).join('\n');
     writeFileSync(inv, `all:\n  hosts:\n    ${h.name}:\n${vars}\n`);
-    const common = ['--identity', fleet.identityFile, '--known-hosts', kh, '--pki', join(work, 'pki'), '--bundle', join(work, 'bundle/qfleetd.js')];
+    const common = ['--identity', fleet.identityFile, '--known-hosts', kh, '--pki-dir', join(work, 'pki'), '--bundle', join(work, 'bundle/qfleetd.js')];
     const refused = await execa('node', [cli, '--inventory', inv, 'bootstrap', ...common, h.name], { reject: false });
     assert.equal(refused.exitCode, 1, refused.stderr);
     assert.match(refused.stdout, new RegExp(`${h.name}: FAILED: host key of \\[${h.address.replace(/\./g, '\\.')}\\]:2222 is not known`));
