@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, lstatSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, readdirSync, rmdirSync, unlinkSync, type Stats } from 'node:fs';
 import { FailedPreconditionError } from '../../errors.js';
 import { fdPath, mountIdOf, openDirAt, openTrustedDir } from './safe-path.js';
 
@@ -34,16 +34,23 @@ export function removeTreeSafely(path: string): void {
   rmdirSync(path);
 }
 
-function emptyDir(dirFd: number, shown: string, rootMount: number): void {
+/** Each entry of an open directory with its lstat, skipping entries that vanish meanwhile. */
+function* entries(dirFd: number): Generator<{ name: string; st: Stats }> {
   for (const name of readdirSync(fdPath(dirFd))) {
-    const here = `${shown}/${name}`;
-    let st;
+    let st: Stats;
     try {
       st = lstatSync(fdPath(dirFd, name));
     } catch (e) {
       if (errno(e) === 'ENOENT') continue;
       throw e;
     }
+    yield { name, st };
+  }
+}
+
+function emptyDir(dirFd: number, shown: string, rootMount: number): void {
+  for (const { name, st } of entries(dirFd)) {
+    const here = `${shown}/${name}`;
     if (!st.isDirectory()) {
       unlinkQuiet(fdPath(dirFd, name));
       continue;
@@ -98,14 +105,7 @@ export function treeUsage(path: string): number {
 
 function usageOf(dirFd: number, shown: string, rootMount: number, seen: Set<string>): number {
   let total = 0;
-  for (const name of readdirSync(fdPath(dirFd))) {
-    let st;
-    try {
-      st = lstatSync(fdPath(dirFd, name));
-    } catch (e) {
-      if (errno(e) === 'ENOENT') continue;
-      throw e;
-    }
+  for (const { name, st } of entries(dirFd)) {
     if (!st.isDirectory()) {
       if (st.nlink > 1) {
         const key = `${st.dev}:${st.ino}`;
