@@ -454,6 +454,11 @@ export class Engine {
 
   private async deleteOne(name: string, requestId?: string): Promise<ContainerResult> {
     const rec = this.mustRead(name);
+    // Checked again under the lock: a start or console may have taken the container since delete's first check.
+    if (this.consoles.has(name)) throw new FailedPreconditionError(`Error; a console session was opened on ${name}; nothing was deleted.`);
+    if ((await this.observe(rec, await this.driver.mounts())).state === 'running') {
+      throw new FailedPreconditionError(`Error; ${name} was started since the check; stop it first.`);
+    }
     if ((await this.driver.processesIn(name)).length) {
       throw new FailedPreconditionError(`Error; processes started in ${name} since the check; stop it first.`);
     }

@@ -4,6 +4,8 @@ import { CommandFailedError } from '../errors.js';
 import type { CommandResult, CommandRunner, CommandSpec, SpawnedCommand } from './command-runner.js';
 
 const DEFAULT_TIMEOUT_MS = 120_000;
+/** How long a spawned command's output may keep draining after it exited. */
+const EXIT_DRAIN_MS = 300;
 
 /** Linux: children die with the agent (util-linux setpriv); elsewhere, no wrapper. */
 export function dieWithAgentWrapper(platform = process.platform, exists: (p: string) => boolean = existsSync): string[] {
@@ -90,10 +92,28 @@ export class ExecaRunner implements CommandRunner {
       stderr: 'pipe',
       ...(spec.timeoutMs ? { timeout: spec.timeoutMs, killSignal: 'SIGKILL' as const } : {}),
     });
-    const exited = child.then((r) => ({
-      code: r.exitCode ?? null,
-      signal: (r.signal as NodeJS.Signals | undefined) ?? null,
-    }));
+    // The child's own exit, not execa's result: that waits for every holder of the pipes to close
+    // them, and a daemon the command started (`/etc/init.d/x restart`) holds them for its lifetime.
+    // After the exit, output already in the pipes gets a moment to drain, then the pipes are let go.
+    child.catch(() => undefined);
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+      child.once('exit', (code, signal) => {
+        let settled = false;
+        const finish = () => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          child.stdout?.destroy();
+          child.stderr?.destroy();
+          resolve({ code, signal });
+        };
+        const timer = setTimeout(finish, EXIT_DRAIN_MS);
+        const open = [child.stdout, child.stderr].filter((st) => st && !st.readableEnded);
+        let left = open.length;
+        if (left === 0) finish();
+        for (const st of open) st!.once('end', () => { if (--left === 0) finish(); });
+      });
+    });
     return {
       pid: child.pid,
       stdin: child.stdin!,

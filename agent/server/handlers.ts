@@ -134,8 +134,19 @@ function runExec(call: grpc.ServerDuplexStream<ExecRequest__Output, ExecResponse
     const c = deps.runner.spawn(session.spec);
     child = c;
     onSpawn(c);
-    c.stdout.on('data', (b: Buffer) => call.write({ stdout: b }));
-    c.stderr.on('data', (b: Buffer) => call.write({ stderr: b }));
+    // Backpressure: a slow client pauses the command's output instead of growing the agent's memory.
+    const send = (m: ExecResponse) => {
+      if (!call.write(m)) {
+        c.stdout.pause();
+        c.stderr.pause();
+      }
+    };
+    call.on('drain', () => {
+      c.stdout.resume();
+      c.stderr.resume();
+    });
+    c.stdout.on('data', (b: Buffer) => send({ stdout: b }));
+    c.stderr.on('data', (b: Buffer) => send({ stderr: b }));
     c.stdin.on('error', () => undefined); // the command may exit before reading all input
     const { code, signal } = await c.exited;
     await session.end().catch((e) => deps.log.error('console clean-up failed', { container: start.name, error: String(e) }));

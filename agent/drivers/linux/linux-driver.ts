@@ -447,7 +447,8 @@ export class LinuxDriver implements HostDriver {
       } catch {
         continue; // gone, a zombie, or a kernel thread
       }
-      if (link === root) pids.push(Number(entry));
+      // Daemons that chroot further (privilege separation into /var/empty, /run/sshd …) are the container's too.
+      if (link === root || link.startsWith(`${root}/`)) pids.push(Number(entry));
     }
     return pids.sort((a, b) => a - b);
   }

@@ -206,6 +206,21 @@ describe('Engine (qchroot semantics, on an in-memory host)', () => {
       await assert.rejects(engine.delete({ names: ['a1'], all: false }), /a1 \(processes \d+\)/);
     });
 
+    it('re-checks under the lock: a start that wins the race makes the delete refuse, and nothing is deleted', async () => {
+      await engine.create('a1');
+      await engine.configure('a1', ['httpd']);
+      const orig = host.mountContainer.bind(host);
+      host.mountContainer = async (n: string) => { await new Promise((r) => setTimeout(r, 30)); return orig(n); };
+      const started = engine.start({ names: ['a1'], all: false });
+      await new Promise((r) => setImmediate(r));
+      const deleted = await engine.delete({ names: ['a1'], all: false });
+      assert.equal((await started)[0]?.outcome, 'started');
+      assert.equal(deleted[0]?.outcome, 'failed');
+      assert.match(deleted[0]!.message, /was started since the check/);
+      assert.deepEqual(store.names(), ['a1']);
+      assert.equal((await engine.get('a1')).state, 'running');
+    });
+
     it('deletes stopped containers and their state files', async () => {
       await engine.create('a1');
       assert.deepEqual(await engine.delete({ names: ['a1'], all: false }), [{ name: 'a1', outcome: 'deleted', message: 'Chroot is deleted.' }]);

@@ -136,6 +136,20 @@ describe('qfleetd on Linux, for real @root', function () {
     await unary(agent.client, 'Delete', { names: ['tty1'] });
   });
 
+  it('exec of a command that leaves a daemon behind returns with its exit status; stop then ends the daemon', async () => {
+    await unary(agent.client, 'Create', { name: 'dmn1' });
+    setPort('dmn1', pickTestPort());
+    await unary(agent.client, 'Configure', { name: 'dmn1', services: ['httpd'] });
+    await unary(agent.client, 'Start', { names: ['dmn1'] });
+    const r = await agent.cli(['exec', 'dmn1', '--', 'sh', '-c', 'sleep 600 & echo left-a-daemon; exit 4']);
+    assert.equal(r.exitCode, 4, r.stderr);
+    assert.equal(r.stdout, 'left-a-daemon');
+    const stopped = await unary(agent.client, 'Stop', { names: ['dmn1'] });
+    assert.equal(stopped.results[0].outcome, 'OUTCOME_STOPPED');
+    assert.deepEqual(processesRootedUnder(containerRoot('dmn1')), []);
+    await unary(agent.client, 'Delete', { names: ['dmn1'] });
+  });
+
   it('refuses bad names with INVALID_ARGUMENT, and the CLI exits 2', async () => {
     for (const name of ['../x', 'a/b', '123', '', 'x'.repeat(300)]) {
       assert.equal(await codeOf(unary(agent.client, 'Create', { name })), grpc.status.INVALID_ARGUMENT, name);

@@ -102,3 +102,17 @@ describe('ExecaRunner with the die-with-agent wrapper', () => {
     await assert.rejects(runner.run({ argv: ['sh', '-c', 'exit 4'] }), (e: unknown) => e instanceof CommandFailedError && e.argv[0] === 'sh');
   });
 });
+
+describe('ExecaRunner.spawn', () => {
+  it('reports the exit of a command that leaves a daemon holding its output, with the output it wrote', async function () {
+    this.timeout(4000); // a hang (waiting for the daemon's 30 s) fails here
+    const c = new ExecaRunner().spawn({ argv: ['sh', '-c', 'sleep 30 & echo started; exit 3'] });
+    let out = '';
+    c.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    c.stderr.on('data', () => undefined);
+    const r = await c.exited;
+    assert.equal(r.code, 3);
+    assert.equal(out, 'started\n');
+    c.kill('SIGKILL'); // the group: the sleep too
+  });
+});

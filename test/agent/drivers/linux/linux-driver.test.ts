@@ -223,15 +223,20 @@ describe('LinuxDriver plans (fake runner)', () => {
       await assert.rejects(driver.signalProcesses([0], 'SIGTERM'), InvalidArgumentError);
     });
 
-    it('finds processes by their /proc/PID/root (from the configured proc dir)', async () => {
+    it('finds processes by their /proc/PID/root, including those chrooted deeper inside (from the configured proc dir)', async () => {
       const proc = `${tmp}/proc`;
-      for (const [pid, rootLink] of [['100', driver.layout.containerRoot('web1')], ['101', '/'], ['102', `${driver.layout.containerRoot('web1')}2`]] as const) {
+      for (const [pid, rootLink] of [
+        ['100', driver.layout.containerRoot('web1')],
+        ['101', '/'],
+        ['102', `${driver.layout.containerRoot('web1')}2`],
+        ['103', `${driver.layout.containerRoot('web1')}/var/empty`], // a daemon that chrooted further (privilege separation)
+      ] as const) {
         mkdirSync(`${proc}/${pid}`, { recursive: true });
         symlinkSync(rootLink, `${proc}/${pid}/root`);
       }
       mkdirSync(`${proc}/self`);
       const d = new LinuxDriver({ runner, rootDir: `${tmp}/qfleet`, logDir: `${tmp}/log`, procDir: proc });
-      assert.deepEqual(await d.processesIn('web1'), [100]);
+      assert.deepEqual(await d.processesIn('web1'), [100, 103]);
     });
 
     it('reads the mount table from the configured proc dir', async () => {
