@@ -76,6 +76,7 @@ export interface ExecSession {
 }
 
 const DEFAULT_GRACE_MS = 10_000;
+const DISK_USAGE_TTL_MS = 60_000;
 
 /**
  * qchroot's semantics, host-agnostic. The engine owns names, state files,
@@ -95,6 +96,7 @@ export class Engine {
   private readonly parallelism: number;
   private readonly locks = new KeyedLock();
   private readonly base = new SharedExclusiveLock();
+  private readonly usage = new Map<string, { bytes: number; at: number; pending?: Promise<number> }>();
   /** Containers with an open console session (qchroot console needs them stopped). */
   private readonly consoles = new Set<string>();
 
@@ -306,7 +308,7 @@ export class Engine {
     }
 
     const state: ContainerState = problems.length ? 'broken' : rec.desired;
-    const diskUsageBytes = exists ? await this.driver.diskUsage(rec.name).catch(() => 0) : 0;
+    const diskUsageBytes = exists ? await this.diskUsage(rec.name) : 0;
     return {
       name: rec.name,
       state,
@@ -318,6 +320,27 @@ export class Engine {
       diskUsageBytes,
       path: root,
     };
+  }
+
+  /**
+   * Disk use changes slowly and measuring it walks the whole tree, so List and
+   * Get reuse a figure younger than DISK_USAGE_TTL_MS; a stale one is returned
+   * at once while a fresh one is measured in the background.
+   */
+  private async diskUsage(name: string): Promise<number> {
+    const now = this.clock.now().getTime();
+    const cached = this.usage.get(name);
+    const measure = () => {
+      const p = this.driver.diskUsage(name).catch(() => cached?.bytes ?? 0);
+      this.usage.set(name, { bytes: cached?.bytes ?? 0, at: now, pending: p });
+      return p.then((bytes) => {
+        this.usage.set(name, { bytes, at: this.clock.now().getTime() });
+        return bytes;
+      });
+    };
+    if (!cached) return measure();
+    if (now - cached.at > DISK_USAGE_TTL_MS && !cached.pending) void measure();
+    return cached.bytes;
   }
 
   // --- start / stop ----------------------------------------------------------------
@@ -467,6 +490,7 @@ export class Engine {
     await this.driver.unmountContainer(name);
     await this.removeIfPresent(name);
     this.store.remove(name);
+    this.usage.delete(name);
     this.log.info('deleted container', { container: name, requestId });
     return { name, outcome: 'deleted', message: MSG.deleted };
   }

@@ -245,6 +245,26 @@ describe('Engine (qchroot semantics, on an in-memory host)', () => {
     });
   });
 
+  describe('disk use', () => {
+    it('is measured once, reused while fresh, and refreshed in the background when stale', async () => {
+      let t = Date.parse('2026-11-23T12:00:00Z');
+      const clock: Clock = { now: () => new Date(t), sleep: async () => undefined };
+      const e = new Engine({ driver: host, store, clock, log: silentLogger });
+      let measured = 0;
+      let bytes = 1000;
+      host.diskUsage = async () => { measured++; return bytes; };
+      assert.equal((await e.create('du1')).diskUsageBytes, 1000);
+      bytes = 2000;
+      assert.equal((await e.get('du1')).diskUsageBytes, 1000, 'a fresh figure is reused');
+      assert.equal(measured, 1);
+      t += 61_000;
+      assert.equal((await e.get('du1')).diskUsageBytes, 1000, 'a stale figure is returned at once…');
+      await new Promise((r) => setImmediate(r));
+      assert.equal((await e.get('du1')).diskUsageBytes, 2000, '…while a new one is measured');
+      assert.equal(measured, 2);
+    });
+  });
+
   describe('list', () => {
     it('lists in ascending name order', async () => {
       for (const n of ['zeta', 'Alpha', 'alpha', 'b-2', 'b_1']) await engine.create(n);
