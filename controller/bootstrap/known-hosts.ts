@@ -92,7 +92,13 @@ export type HostKeyVerdict =
   | { readonly status: 'unknown' }
   /** Entries for this host exist but none has this key: never accepted. */
   | { readonly status: 'changed'; readonly entries: readonly KnownHostEntry[] }
-  | { readonly status: 'revoked'; readonly entry: KnownHostEntry };
+  | { readonly status: 'revoked'; readonly entry: KnownHostEntry }
+  /**
+   * Known only through a @cert-authority line: its host certificate cannot be
+   * checked here (ssh2 has no host-certificate support), so it is refused, and
+   * never trusted on first use either.
+   */
+  | { readonly status: 'cert-authority'; readonly entries: readonly KnownHostEntry[] };
 
 /**
  * Checks a presented host key against the entries for any of `names` (lookup
@@ -108,7 +114,9 @@ export function verifyHostKey(entries: readonly KnownHostEntry[], names: readonl
   const plain = forHost.filter((e) => e.marker === undefined);
   const hit = plain.find((e) => e.key.equals(key));
   if (hit) return { status: 'known', entry: hit };
-  return plain.length ? { status: 'changed', entries: plain } : { status: 'unknown' };
+  if (plain.length) return { status: 'changed', entries: plain };
+  const cas = entries.filter((e) => e.marker === 'cert-authority' && names.some((n) => hostFieldMatches(e.hosts, n)));
+  return cas.length ? { status: 'cert-authority', entries: cas } : { status: 'unknown' };
 }
 
 /** Key types the host is known with, in file order (to steer ssh2's host-key algorithm choice). */

@@ -98,6 +98,11 @@ export async function connectSsh(target: SshTarget, auth: SshAuth, policy: HostK
         ? new HostKeyError(`host key of ${where} is not known (${fp}); check it and add it to known_hosts, or rerun with --accept-new`, 'unknown')
         : v.status === 'revoked'
           ? new HostKeyError(`host key of ${where} is revoked (${v.entry.file}:${v.entry.line})`, 'revoked')
+          : v.status === 'cert-authority'
+            ? new HostKeyError(
+              `${where} is known only through a @cert-authority line (${v.entries.map((e) => `${e.file}:${e.line}`).join(', ')}), and qfleet cannot check host certificates; add the host's own key (${fp}) to known_hosts`,
+              'cert-authority',
+            )
           : new HostKeyError(
             `HOST KEY OF ${where} HAS CHANGED (now ${fp}; known in ${v.entries.map((e) => `${e.file}:${e.line}`).join(', ')}); refusing to connect`,
             'changed',

@@ -95,6 +95,13 @@ describe('known_hosts', () => {
     assert.ok(hostFieldMatches('*.example,!bad.example', 'good.example'));
   });
 
+  it('a host known only through @cert-authority is refused, never unknown (so --accept-new cannot trust it)', () => {
+    const e = parseKnownHosts([`@cert-authority *.example ssh-ed25519 ${b64(KEY_A)}`, `plain.example ssh-ed25519 ${b64(KEY_B)}`].join('\n'));
+    assert.equal(verifyHostKey(e, ['web1.example'], KEY_R).status, 'cert-authority');
+    assert.equal(verifyHostKey(e, ['plain.example'], KEY_B).status, 'known', 'a plain entry still decides');
+    assert.equal(verifyHostKey(e, ['other.org'], KEY_R).status, 'unknown');
+  });
+
   it('verdicts: known, unknown, changed (same or other type), revoked', () => {
     const e = parseKnownHosts([
       `[10.0.0.1]:2222 ssh-ed25519 ${b64(KEY_A)}`,
