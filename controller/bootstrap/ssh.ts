@@ -160,6 +160,9 @@ class Ssh2Session implements RemoteSession {
         let code: number | null = null;
         let signal: string | undefined;
         const timer = setTimeout(() => {
+          // Ask sshd to kill the command (sudo relays it) before closing, so a timed-out step does not
+          // keep running as root after the host is reported failed. Servers without signal support ignore it.
+          try { stream.signal('KILL'); } catch { /* the channel may already be gone */ }
           stream.close();
           reject(new Error(`remote command timed out after ${Math.round(timeoutMs / 1000)} s: ${commandLine}`));
         }, timeoutMs);
