@@ -1,9 +1,9 @@
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
-import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, renameSync, rmSync, unlinkSync } from 'node:fs';
 import { connect } from 'node:net';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { AGENT_SERVICE_NAME, loadAgentProto } from '../../proto/loader.js';
 import { FailedPreconditionError, InvalidArgumentError } from '../errors.js';
 import { makeHandlers, type HandlerDeps } from './handlers.js';
@@ -34,9 +34,9 @@ export function createAgentServer(deps: HandlerDeps, opts: AgentServerOptions = 
 }
 
 /**
- * Listens on a unix socket only root can use: created under umask 077 and
- * chmod 0600 at once, in a directory that is not group/world writable. A stale
- * socket (nothing answering) is replaced; a live one is refused.
+ * Listens on a unix socket only root can use: bound in a private directory,
+ * made 0600 and renamed into place. A stale socket (nothing answering) is
+ * replaced; a live one is refused.
  */
 export async function listenOnUnixSocket(server: grpc.Server, path: string): Promise<void> {
   mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
@@ -45,15 +45,19 @@ export async function listenOnUnixSocket(server: grpc.Server, path: string): Pro
     if (await socketAnswers(path)) throw new FailedPreconditionError(`another agent is already listening on ${path}.`);
     unlinkSync(path);
   }
-  const previous = process.umask(0o177);
+  // Bound inside a fresh 0700 directory, made 0600, then renamed into place: at no moment can anyone
+  // but root reach it, and the process-wide umask is never touched (concurrent binds would race on it).
+  const privateDir = mkdtempSync(join(dirname(path), '.qfleetd-bind-'));
+  const bound = join(privateDir, 'sock');
   try {
     await new Promise<void>((resolve, reject) =>
-      server.bindAsync(`unix:${path}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
+      server.bindAsync(`unix:${bound}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
     );
+    chmodSync(bound, 0o600);
+    renameSync(bound, path);
   } finally {
-    process.umask(previous);
+    rmSync(privateDir, { recursive: true, force: true });
   }
-  chmodSync(path, 0o600);
 }
 
 /** `host:port` or `[v6]:port` of the `listen` setting, checked. */

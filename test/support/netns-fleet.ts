@@ -136,7 +136,8 @@ export class NetnsFleet {
   private async setUp(): Promise<void> {
     await this.makeUser();
     await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'qfleet-controller', '-f', this.identityFile]);
-    writeFileSync(join(this.dir, 'authorized_keys'), readFileSync(`${this.identityFile}.pub`), { mode: 0o644 });
+    writeFileSync(join(this.dir, 'authorized_keys'), readFileSync(`${this.identityFile}.pub`));
+    chmodSync(join(this.dir, 'authorized_keys'), 0o644); // explicit: writeFileSync's mode is cut by the umask
     // sshd's privilege-separation directory (Debian's init script makes it); shared with any other sshd here, so left in place.
     if (!existsSync('/run/sshd')) mkdirSync('/run/sshd', { mode: 0o755 });
 

@@ -41,6 +41,16 @@ describe('agent gRPC server (in process, on a temporary unix socket)', () => {
     assert.equal(st.mode & 0o777, 0o600);
   });
 
+  it('binds several sockets at once without touching the process umask, each 0600', async () => {
+    const before = process.umask();
+    const servers = [new grpc.Server(), new grpc.Server(), new grpc.Server()];
+    const paths = servers.map((_, i) => join(dir, `many/s${i}.sock`));
+    await Promise.all(servers.map((s, i) => listenOnUnixSocket(s, paths[i]!)));
+    assert.equal(process.umask(), before);
+    for (const p of paths) assert.equal(statSync(p).mode & 0o777, 0o600);
+    servers.forEach((s) => s.forceShutdown());
+  });
+
   it('refuses to start a second agent on a live socket', async () => {
     const other = new grpc.Server();
     await assert.rejects(listenOnUnixSocket(other, socket), /already listening/);
