@@ -91,7 +91,13 @@ export function contextFrom(program: Command): CliContext {
     dryRun: Boolean(o.dryRun),
     clock: deps.clock ?? systemClock,
     progress: !json && (deps.stderrIsTTY ?? Boolean(process.stderr.isTTY)),
-    targets: () => (targets ??= resolveTargets({ inventory: o.inventory, hosts: o.hosts, socket }, env)),
+    targets: () => {
+      if (targets) return targets;
+      targets = resolveTargets({ inventory: o.inventory, hosts: o.hosts, socket }, env);
+      // Like Ansible, an inventory's oddities are warned about, not fatal; --json keeps stderr for errors.
+      if (!json) for (const w of targets.inventory?.warnings ?? []) err(`qfleet: warning: ${w}`);
+      return targets;
+    },
     fleet: () => ctx.targets().fleet,
     hosts: () => ctx.targets().hosts,
     longTimeoutMs: (d) => (timeoutS !== undefined ? timeoutS * 1000 : d),

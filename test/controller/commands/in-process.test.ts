@@ -53,6 +53,18 @@ describe('qfleet in process with fake agents and an injected clock', () => {
     assert.match(text, /^3 of 4 hosts answered; not answering: slow \(timed out: no answer within 5s\)\.$/m);
   });
 
+  it("warns about an inventory's unexpected keys on stderr, as Ansible does, and keeps --json output clean", async () => {
+    const file = join(dir, 'odd.yml');
+    writeFileSync(file, 'all:\n  hosts:\n    web1:\n  hostz:\n    web9:\n');
+    for (const json of [false, true]) {
+      const out: string[] = [];
+      const program = buildProgram({ factory, env: {}, out: (t) => out.push(t), err: (t) => out.push(`ERR ${t}`), stderrIsTTY: false });
+      await program.parseAsync(['node', 'qfleet', '-i', file, ...(json ? ['--json'] : []), 'list']);
+      const warnings = out.filter((l) => /^ERR qfleet: warning: .*odd\.yml: skipping unexpected key "hostz" in group all/.test(l));
+      assert.equal(warnings.length, json ? 0 : 1, json ? '--json' : 'text');
+    }
+  });
+
   it('exits 0 when every host answers, with --forks 1 as well', async () => {
     const out: string[] = [];
     writeFileSync(join(dir, 'quick.yml'), 'all:\n  hosts:\n    web[1:3]:\n');
