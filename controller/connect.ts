@@ -5,7 +5,7 @@ import { checkServerIdentity, createSecureContext, type PeerCertificate, type Se
 import { connectUnix } from './client.js';
 import type { ClientFactory } from './fleet/client-factory.js';
 import type { HostTarget } from './fleet/host-target.js';
-import { PkiError } from './pki/ca.js';
+import { PkiError } from './pki/errors.js';
 import { pkiPath } from './pki/paths.js';
 
 export { defaultPkiDir } from './pki/paths.js';

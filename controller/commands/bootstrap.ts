@@ -1,12 +1,11 @@
 import type { Command } from 'commander';
 import { userInfo } from 'node:os';
-import { bootstrapHosts, loadArtifacts, type HostResult } from '../bootstrap/bootstrap.js';
+import type { HostResult } from '../bootstrap/bootstrap.js';
 import { parseHostSpec } from '../bootstrap/targets.js';
-import { connectSsh, defaultKnownHostsFiles } from '../bootstrap/ssh.js';
 import { EXIT } from '../context.js';
 import { resolveTargets } from '../fleet/targets.js';
 import type { HostTarget } from '../fleet/host-target.js';
-import { defaultPkiDir } from '../pki/index.js';
+import { defaultPkiDir } from '../pki/paths.js';
 
 interface BootstrapFlags {
   acceptNew?: boolean;
@@ -85,6 +84,11 @@ async function runBootstrap(
   g: { json?: boolean; forks?: string },
   err: (t: string) => void,
 ): Promise<HostResult[] | undefined> {
+  // ssh2 and the X.509 code load only when bootstrap runs, not at every qfleet start.
+  const [{ bootstrapHosts, loadArtifacts }, { connectSsh, defaultKnownHostsFiles }] = await Promise.all([
+    import('../bootstrap/bootstrap.js'),
+    import('../bootstrap/ssh.js'),
+  ]);
   const knownHostsFiles = flags.knownHosts ? [flags.knownHosts] : defaultKnownHostsFiles();
   const auth = flags.identity ? { identityFile: flags.identity } : { agentSocket: process.env.SSH_AUTH_SOCK };
   if (!auth.identityFile && !auth.agentSocket) {

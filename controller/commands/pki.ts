@@ -1,7 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { action, EXIT } from '../context.js';
 import { defaultPkiDir } from '../pki/paths.js';
-import { initPki, issueClientFiles } from '../pki/ca.js';
 
 /**
  * `qfleet pki init [--force]` and `qfleet pki issue NAME [--read-only] [--days N] [--out DIR]`.
@@ -20,6 +19,7 @@ export function register(program: Command): void {
     .option('--force', 'replace an existing CA (every agent must then be bootstrapped again)')
     .action(
       action(program, async (ctx, o: { force?: boolean }) => {
+        const { initPki } = await import('../pki/ca.js'); // the X.509 code, only when needed
         const r = await initPki(dirOf(), { force: Boolean(o.force) });
         if (ctx.json) ctx.out(JSON.stringify(r));
         else ctx.out(`CA ${r.caCert}\noperator certificate ${r.clientCert}\nkeys are mode 0600 in ${r.pkiDir} (0700); back up ca.key: agents trust only this CA.`);
@@ -38,6 +38,7 @@ export function register(program: Command): void {
     .action(
       action(program, async (ctx, name: string, o: { readOnly?: boolean; days: number; out?: string; force?: boolean }) => {
         const role = o.readOnly ? 'read-only' : 'operator';
+        const { issueClientFiles } = await import('../pki/ca.js');
         const files = await issueClientFiles(dirOf(), name, { role, days: o.days, outDir: o.out, force: Boolean(o.force) });
         if (ctx.json) ctx.out(JSON.stringify({ name, role, ...files }));
         else ctx.out(`${role} certificate ${files.cert}\nkey ${files.key} (0600)\nCA ${files.ca}`);

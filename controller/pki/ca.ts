@@ -7,10 +7,9 @@ import { PKI_FILES, pkiPath } from './paths.js';
 import { AGENT_ROLE, CLIENT_ROLES, ROLE_ORGANIZATION, type ClientRole } from './roles.js';
 import { EC_P256, x509 } from './x509.js';
 
-/** A PKI operation that cannot proceed; the message says what to do. */
-export class PkiError extends Error {
-  override readonly name = 'PkiError';
-}
+import { PkiError } from './errors.js';
+// Kept in its own module so that connecting to agents never loads the X.509 code.
+export { PkiError };
 
 const DAY_MS = 86_400_000;
 /** Certificates start this far in the past, so a host whose clock is a little behind accepts them. */
