@@ -169,7 +169,7 @@ export class LinuxDriver implements HostDriver {
       if (users.length > 0) {
         const kept = `${this.layout.rootDir}/sharedfs.old-${new Date().toISOString().replace(/[:.]/g, '-')}`;
         renameSync(this.layout.sharedfs, kept);
-        notes.push(`previous sharedfs kept at ${kept}: still mounted at ${users.join(', ')}; restart those containers, then remove it`);
+        notes.push(`previous sharedfs kept at ${kept}: still mounted at ${users.join(', ')}; it is removed once those containers have stopped`);
       } else {
         renameSync(this.layout.sharedfs, `${work}/old-sharedfs`);
       }
@@ -201,11 +201,28 @@ export class LinuxDriver implements HostDriver {
    * Mount points whose source is the current sharedfs directory: same filesystem
    * (major:minor) and the same path inside it (mountinfo's root field).
    */
+  /**
+   * Mount points that show the installed sharedfs inside containers; when it
+   * cannot be placed in the mount table, any container's sharedfs mount counts.
+   */
   private async sharedfsUsers(): Promise<string[]> {
+    return (await this.usersOf(this.layout.sharedfs)) ?? this.anyContainerSharedfs(await this.mountTable());
+  }
+
+  private anyContainerSharedfs(table: readonly MountInfoEntry[]): string[] {
+    return table.filter((e) => e.mountPoint.startsWith(`${this.layout.containersDir}/`) && e.mountPoint.endsWith(`/${Layout.SHAREDFS_MOUNTPOINT}`)).map((e) => e.mountPoint);
+  }
+
+  /**
+   * Mount points that show `dir` (sharedfs, or a retired one), from the kernel's
+   * facts: same device and same root within it; undefined when `dir` cannot be
+   * placed in the mount table.
+   */
+  private async usersOf(dir: string): Promise<string[] | undefined> {
     const table = await this.mountTable();
     let fd: number;
     try {
-      fd = openBeneath(this.layout.sharedfs, []);
+      fd = openBeneath(dir, []);
     } catch {
       return [];
     }
@@ -216,12 +233,39 @@ export class LinuxDriver implements HostDriver {
     } finally {
       closeSync(fd);
     }
-    if (!home) {
-      // Cannot place it in the table: fall back to "any container has sharedfs mounted".
-      return table.filter((e) => e.mountPoint.startsWith(`${this.layout.containersDir}/`) && e.mountPoint.endsWith(`/${Layout.SHAREDFS_MOUNTPOINT}`)).map((e) => e.mountPoint);
-    }
-    const inFs = normalize(`${home.root}/${this.layout.sharedfs.slice(home.mountPoint === '/' ? 0 : home.mountPoint.length)}`);
+    // Cannot place it in the table: the caller decides what "unknown" means.
+    if (!home) return undefined;
+    const inFs = normalize(`${home.root}/${dir.slice(home.mountPoint === '/' ? 0 : home.mountPoint.length)}`);
     return table.filter((e) => e.device === home.device && e.root === inFs && e.mountId !== home.mountId).map((e) => e.mountPoint);
+  }
+
+  /**
+   * Removes sharedfs trees that a re-install kept aside (sharedfs.old-*) because
+   * running containers still mounted them, once the kernel shows nothing mounts
+   * them any more. A tree whose use cannot be determined is kept. Best effort:
+   * returns what it removed.
+   */
+  async pruneRetiredSharedfs(): Promise<string[]> {
+    const removed: string[] = [];
+    let names: string[];
+    try {
+      names = readdirSync(this.layout.rootDir).filter((n) => /^sharedfs\.old-[0-9A-Za-z-]+$/.test(n));
+    } catch {
+      return removed;
+    }
+    for (const n of names) {
+      const dir = `${this.layout.rootDir}/${n}`;
+      try {
+        if (!lstatSync(dir).isDirectory()) continue;
+        const users = await this.usersOf(dir);
+        if (users === undefined || users.length > 0) continue;
+        removeTreeSafely(dir);
+        removed.push(dir);
+      } catch {
+        /* kept: tried again at the next unmount */
+      }
+    }
+    return removed;
   }
 
   // --- containers ------------------------------------------------------------
@@ -368,6 +412,8 @@ export class LinuxDriver implements HostDriver {
     if (left.length > 0) {
       throw new FailedPreconditionError(`still mounted under ${root}: ${[...new Set(left)].join(', ')}${failures.length ? ` (${failures.join('; ')})` : ''}`);
     }
+    // This container may have been the last user of a sharedfs a re-install kept aside.
+    await this.pruneRetiredSharedfs();
   }
 
   /**

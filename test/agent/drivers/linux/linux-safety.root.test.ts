@@ -280,21 +280,28 @@ describe('LinuxDriver safety, for real @root', function () {
   });
 
   describe('re-install while containers run', () => {
-    it('keeps the old sharedfs that a container still mounts, says so, and swaps in the new one', async () => {
-      const n = 'old1';
-      await d().createContainer(n);
-      await d().mountContainer(n);
+    it('keeps the old sharedfs while containers still mount it, says so, and removes it once the last one stops', async () => {
+      const names = ['old1', 'old2'];
+      for (const n of names) {
+        await d().createContainer(n);
+        await d().mountContainer(n);
+      }
+      const kept = () => readdirSync(d().layout.rootDir).filter((f) => f.startsWith('sharedfs.old-'));
       try {
         const base = await d().prepareBase({ method: 'directory', source: s.baseDir, mirror: '' }, () => undefined);
         const { notes } = await d().activateBase(base, () => undefined);
         assert.equal(notes.length, 1);
-        assert.ok(notes[0]!.includes(`${root(n)}/sharedfs`), notes[0]);
-        const kept = readdirSync(d().layout.rootDir).filter((f) => f.startsWith('sharedfs.old-'));
-        assert.equal(kept.length, 1);
-        assert.equal((await inside(n, 'cat /sharedfs/.qfleet-release')).stdout.trim(), await d().installedRelease());
+        assert.ok(notes[0]!.includes(`${root('old1')}/sharedfs`), notes[0]);
+        assert.equal(kept().length, 1);
+        assert.equal((await inside('old1', 'cat /sharedfs/.qfleet-release')).stdout.trim(), await d().installedRelease());
+        await d().unmountContainer('old1');
+        assert.equal(kept().length, 1, 'old2 still mounts it');
       } finally {
-        await d().unmountContainer(n);
+        for (const n of names) await d().unmountContainer(n);
       }
+      assert.deepEqual(kept(), [], 'removed once nothing mounts it');
+      assert.ok(await d().installedRelease(), 'the installed sharedfs is untouched');
+      for (const n of names) await d().removeContainer(n);
       const base = await d().prepareBase({ method: 'directory', source: s.baseDir, mirror: '' }, () => undefined);
       assert.deepEqual((await d().activateBase(base, () => undefined)).notes, [], 'an unused sharedfs is simply replaced');
       assert.deepEqual(readdirSync(d().layout.stagingDir), [], 'staging is left empty');
