@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Command } from 'commander';
-import { connectUnix, defaultSocket, isServiceError, type AgentServiceClient } from './client.js';
+import { connectUnix, defaultSocket, isServiceError, requestId, type AgentServiceClient } from './client.js';
 import type { ClientFactory } from './fleet/client-factory.js';
 import { systemClock, type Clock } from './fleet/clock.js';
 import { DEFAULT_FORKS, HostTimeoutError, type HostOutcome } from './fleet/fanout.js';
@@ -34,6 +34,8 @@ export interface CliContext {
   readonly timeoutMs: number;
   readonly forks: number;
   readonly dryRun: boolean;
+  /** One id for this whole command, sent with every host's mutating call, so each agent's log can be matched to it. */
+  readonly requestId: string;
   readonly clock: Clock;
   /** Progress lines are for a person at a terminal: stderr is a TTY and not --json. */
   readonly progress: boolean;
@@ -89,6 +91,7 @@ export function contextFrom(program: Command): CliContext {
     timeoutMs: (timeoutS ?? 30) * 1000,
     forks,
     dryRun: Boolean(o.dryRun),
+    requestId: requestId(),
     clock: deps.clock ?? systemClock,
     progress: !json && (deps.stderrIsTTY ?? Boolean(process.stderr.isTTY)),
     targets: () => {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { call, requestId } from '../client.js';
+import { call } from '../client.js';
 import { action } from '../context.js';
 import { configPlan, dryRun } from '../fleet/plan.js';
 import { printOutcomes, runFleet } from '../fleet/report.js';
@@ -16,7 +16,7 @@ export function register(program: Command): void {
         if (ctx.dryRun) return dryRun(ctx, 'config', (cs) => configPlan(name, services, cs));
         const outcomes = await runFleet(
           ctx,
-          ({ client, timeoutMs, signal }) => call<object, ConfigureResponse__Output>(client, client.Configure, { requestId: requestId(), name, services }, timeoutMs, signal),
+          ({ client, timeoutMs, signal }) => call<object, ConfigureResponse__Output>(client, client.Configure, { requestId: ctx.requestId, name, services }, timeoutMs, signal),
           { timeoutMs: ctx.timeoutMs },
         );
         return printOutcomes(ctx, outcomes, {

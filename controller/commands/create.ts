@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { call, requestId } from '../client.js';
+import { call } from '../client.js';
 import { action } from '../context.js';
 import { createPlan, dryRun } from '../fleet/plan.js';
 import { printOutcomes, runFleet } from '../fleet/report.js';
@@ -15,7 +15,7 @@ export function register(program: Command): void {
         if (ctx.dryRun) return dryRun(ctx, 'create', (cs) => createPlan(name, cs));
         const outcomes = await runFleet(
           ctx,
-          ({ client, timeoutMs, signal }) => call<object, CreateResponse__Output>(client, client.Create, { requestId: requestId(), name }, timeoutMs, signal),
+          ({ client, timeoutMs, signal }) => call<object, CreateResponse__Output>(client, client.Create, { requestId: ctx.requestId, name }, timeoutMs, signal),
           { timeoutMs: ctx.longTimeoutMs(10 * 60_000) },
         );
         return printOutcomes(ctx, outcomes, {

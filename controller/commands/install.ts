@@ -1,6 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Command } from 'commander';
-import { requestId } from '../client.js';
 import { action } from '../context.js';
 import { dryRun } from '../fleet/plan.js';
 import { printOutcomes, problem, runFleet } from '../fleet/report.js';
@@ -21,7 +20,7 @@ export function register(program: Command): void {
     .action(
       action(program, async (ctx, source: string | undefined, opts: { debootstrap?: string; mirror?: string; force?: boolean }) => {
         const req = {
-          requestId: requestId(),
+          requestId: ctx.requestId,
           method: opts.debootstrap ? 'INSTALL_METHOD_DEBOOTSTRAP' : 'INSTALL_METHOD_UNSPECIFIED',
           source: opts.debootstrap ?? source ?? '',
           mirror: opts.mirror ?? '',

@@ -1,4 +1,4 @@
-import { call, requestId } from '../client.js';
+import { call } from '../client.js';
 import { UsageError, type CliContext } from '../context.js';
 import { dryRun, lifecyclePlan } from '../fleet/plan.js';
 import { printOutcomes, runFleet } from '../fleet/report.js';
@@ -42,7 +42,7 @@ export async function runLifecycle(
         names = [...r.names, ...r.missing];
         if (!names.length) return { results: [], unmatched: sel.prefixes.map((p) => `${p}=`) };
       }
-      const req = { requestId: requestId(), names, all: sel.kind === 'all', ...(opts.grace ? { graceSeconds: Number(opts.grace) } : {}) };
+      const req = { requestId: ctx.requestId, names, all: sel.kind === 'all', ...(opts.grace ? { graceSeconds: Number(opts.grace) } : {}) };
       const res = await call<object, { results: ContainerResult__Output[] }>(client, client[verb], req, timeoutMs, signal);
       return { results: res.results };
     },

@@ -53,6 +53,25 @@ describe('qfleet in process with fake agents and an injected clock', () => {
     assert.match(text, /^3 of 4 hosts answered; not answering: slow \(timed out: no answer within 5s\)\.$/m);
   });
 
+  it('sends one request id with every host\'s call of a command, so each agent\'s log can be matched to it', async () => {
+    const seen: string[] = [];
+    const recording: ClientFactory = (h) =>
+      ({
+        Create: (req: { requestId: string; name: string }, _meta: grpc.Metadata, _opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: unknown) => void) => {
+          seen.push(req.requestId);
+          setImmediate(() => cb(null, { container: container(`${req.name}@${h.name}`) }));
+          return { cancel: () => undefined };
+        },
+        close: () => undefined,
+      }) as unknown as AgentServiceClient;
+    writeFileSync(join(dir, 'three.yml'), 'all:\n  hosts:\n    web[1:3]:\n');
+    const program = buildProgram({ factory: recording, env: {}, out: () => undefined, err: () => undefined });
+    await program.parseAsync(['node', 'qfleet', '-i', join(dir, 'three.yml'), '--json', 'create', 'c1']);
+    assert.equal(seen.length, 3);
+    assert.ok(seen[0]);
+    assert.deepEqual(new Set(seen).size, 1, JSON.stringify(seen));
+  });
+
   it("warns about an inventory's unexpected keys on stderr, as Ansible does, and keeps --json output clean", async () => {
     const file = join(dir, 'odd.yml');
     writeFileSync(file, 'all:\n  hosts:\n    web1:\n  hostz:\n    web9:\n');
