@@ -2,7 +2,6 @@ import * as grpc from '@grpc/grpc-js';
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { checkServerIdentity, createSecureContext, type PeerCertificate, type SecureContext } from 'node:tls';
-import { connectUnix } from './client.js';
 import type { ClientFactory } from './fleet/client-factory.js';
 import type { HostTarget } from './fleet/host-target.js';
 import { PkiError } from './pki/errors.js';
@@ -85,9 +84,4 @@ const FLEET_CHANNEL_OPTIONS: grpc.ChannelOptions = { 'grpc.enable_channelz': 0 }
 
 function unbracket(a: string): string {
   return a.replace(/^\[(.*)\]$/, '$1');
-}
-
-/** Every host is the local agent, over its root-only unix socket (no inventory). */
-export function unixClientFactory(socket: string): ClientFactory {
-  return () => connectUnix(socket);
 }

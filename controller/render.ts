@@ -57,10 +57,6 @@ export function renderResults(results: readonly ContainerResult__Output[]): stri
   return results.map((r) => `${r.name}: ${r.message}`).join('\n');
 }
 
-export function resultsFailed(results: readonly ContainerResult__Output[]): boolean {
-  return results.some((r) => r.outcome === 'OUTCOME_FAILED');
-}
-
 /** qfleet list over several hosts: ONE table with a HOST column, sorted by host then name. */
 export function renderFleetContainers(rows: readonly { host: string; container: Container__Output }[]): string {
   if (rows.length === 0) return 'No chroot containers.';

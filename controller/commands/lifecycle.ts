@@ -2,7 +2,7 @@ import { call } from '../client.js';
 import { UsageError, type CliContext } from '../context.js';
 import { dryRun, lifecyclePlan } from '../fleet/plan.js';
 import { printOutcomes, runFleet } from '../fleet/report.js';
-import { parseSelection, resolveSelection } from '../fleet/selection.js';
+import { needsList, parseSelection, resolveSelection } from '../fleet/selection.js';
 import { renderResults } from '../render.js';
 import type { ContainerResult__Output } from '../../proto/gen/qfleet/agent/v1/ContainerResult.js';
 import type { ListResponse__Output } from '../../proto/gen/qfleet/agent/v1/ListResponse.js';
@@ -35,7 +35,7 @@ export async function runLifecycle(
     ctx,
     async ({ client, timeoutMs, signal }) => {
       let names: string[] = sel.kind === 'names' ? [...sel.exact] : [];
-      if (sel.kind === 'names' && sel.prefixes.length) {
+      if (needsList(sel)) {
         const listed = await call<object, ListResponse__Output>(client, client.List, {}, timeoutMs, signal);
         const r = resolveSelection(sel, listed.containers.map((c) => c.name));
         // Exact names the host lacks still go to the agent, which says so in its own words.

@@ -34,7 +34,7 @@ export function parseSelection(args: readonly string[], all: boolean): Selection
 }
 
 /** Does this selection need the host's container list to be resolved? */
-export function needsList(sel: Selection): boolean {
+export function needsList(sel: Selection): sel is Extract<Selection, { kind: 'names' }> {
   return sel.kind === 'names' && sel.prefixes.length > 0;
 }
 
