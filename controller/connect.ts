@@ -5,6 +5,10 @@ import { checkServerIdentity, createSecureContext, type PeerCertificate, type Se
 import type { ClientFactory } from './fleet/client-factory.js';
 import type { HostTarget } from './fleet/host-target.js';
 import { PkiError } from './pki/errors.js';
+import { UsageError } from './context.js';
+import { h2UnaryClient } from './h2-unary-client.js';
+import { packageVersion } from './version.js';
+import type { AgentServiceClient } from './client.js';
 import { pkiPath } from './pki/paths.js';
 
 export { defaultPkiDir } from './pki/paths.js';
@@ -33,10 +37,19 @@ export function checkAgentIdentity(host: Pick<HostTarget, 'name' | 'address'>, c
   return undefined;
 }
 
-/** `host:port`, with an IPv6 address in brackets. */
+/**
+ * The gRPC target for a host. An IP address is given grpc-js's `ipv4:` or
+ * `ipv6:` scheme: with the default `dns:` scheme every channel builds its own
+ * DNS resolver (a c-ares channel, reading resolv.conf) just to find that the
+ * name is already an address, which at hundreds of hosts is measurable.
+ */
 export function agentTarget(host: Pick<HostTarget, 'address' | 'agentPort'>): string {
   const a = unbracket(host.address);
-  return isIP(a) === 6 ? `[${a}]:${host.agentPort}` : `${a}:${host.agentPort}`;
+  switch (isIP(a)) {
+    case 4: return `ipv4:${a}:${host.agentPort}`;
+    case 6: return `ipv6:[${a}]:${host.agentPort}`;
+    default: return `${a}:${host.agentPort}`;
+  }
 }
 
 /**
@@ -53,8 +66,28 @@ export function agentTarget(host: Pick<HostTarget, 'address' | 'agentPort'>): st
  *
  * The PKI files are read at the first connection, so a missing PKI fails each
  * remote host with a clear reason and leaves unix-socket hosts alone.
+ *
+ * Unary calls go over h2UnaryClient (one HTTP/2 connection, no grpc-js
+ * channel: see controller/h2-unary-client.ts for why), with the same TLS
+ * context, SNI and identity check; streams go over a grpc-js channel made when
+ * first needed. `unary: 'grpc-js'` (QFLEET_UNARY_TRANSPORT=grpc-js) sends
+ * every call through grpc-js, to compare or to rule the lean path out.
  */
-export function mtlsClientFactory(pkiDir: string, channelOptions: grpc.ChannelOptions = {}): ClientFactory {
+export interface MtlsFactoryOptions {
+  readonly channelOptions?: grpc.ChannelOptions;
+  readonly unary?: UnaryTransport;
+}
+
+export type UnaryTransport = 'h2' | 'grpc-js';
+
+export function unaryTransportOf(env: NodeJS.ProcessEnv): UnaryTransport {
+  const v = env.QFLEET_UNARY_TRANSPORT;
+  if (v === undefined || v === '' || v === 'h2') return 'h2';
+  if (v === 'grpc-js') return 'grpc-js';
+  throw new UsageError(`QFLEET_UNARY_TRANSPORT must be h2 or grpc-js, not ${JSON.stringify(v)}.`);
+}
+
+export function mtlsClientFactory(pkiDir: string, opts: MtlsFactoryOptions = {}): ClientFactory {
   // One TLS context for every host (parsing the key and CA is most of a context's cost);
   // per host only the identity check differs.
   let context: SecureContext | undefined;
@@ -67,20 +100,37 @@ export function mtlsClientFactory(pkiDir: string, channelOptions: grpc.ChannelOp
     return (context = createSecureContext({ ca, key, cert }));
   };
   const { proto } = loadAgentProto();
+  const Service = proto.qfleet.agent.v1.AgentService;
+  const userAgent = `qfleet/${packageVersion()}`;
   return (host) => {
-    const creds = grpc.credentials.createFromSecureContext(load(), {
-      checkServerIdentity: (_sni, peer) => checkAgentIdentity(host, peer),
+    const secureContext = load();
+    const checkServerIdentity = (_sni: string, peer: PeerCertificate) => checkAgentIdentity(host, peer);
+    const address = unbracket(host.address);
+    const sniName = isIP(address) ? (isIP(host.name) ? undefined : host.name) : address;
+    const channel = (): AgentServiceClient => {
+      const creds = grpc.credentials.createFromSecureContext(secureContext, { checkServerIdentity });
+      const sni = isIP(address) && sniName ? { 'grpc.ssl_target_name_override': sniName } : {};
+      return new Service(agentTarget(host), creds, { ...FLEET_CHANNEL_OPTIONS, ...sni, ...opts.channelOptions });
+    };
+    if (opts.unary === 'grpc-js') return channel();
+    return h2UnaryClient<AgentServiceClient>({
+      host: address,
+      port: host.agentPort,
+      tls: { secureContext, checkServerIdentity, ...(sniName ? { servername: sniName } : {}) },
+      service: Service.service,
+      fallback: channel,
+      userAgent,
     });
-    const sni = isIP(unbracket(host.address)) && !isIP(host.name) ? { 'grpc.ssl_target_name_override': host.name } : {};
-    return new proto.qfleet.agent.v1.AgentService(agentTarget(host), creds, { ...FLEET_CHANNEL_OPTIONS, ...sni, ...channelOptions });
   };
 }
 
 /**
  * One short-lived channel per host: channelz bookkeeping is pure cost for a CLI
- * that talks to hundreds of hosts once and exits.
+ * that talks to hundreds of hosts once and exits, and so is the process-wide
+ * subchannel pool (shared only between channels to the same address; grpc-js
+ * sweeps all of it as channels close).
  */
-const FLEET_CHANNEL_OPTIONS: grpc.ChannelOptions = { 'grpc.enable_channelz': 0 };
+const FLEET_CHANNEL_OPTIONS: grpc.ChannelOptions = { 'grpc.enable_channelz': 0, 'grpc.use_local_subchannel_pool': 1 };
 
 function unbracket(a: string): string {
   return a.replace(/^\[(.*)\]$/, '$1');

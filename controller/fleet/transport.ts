@@ -38,6 +38,6 @@ export function unavailableRemoteFactory(reason: string): ClientFactory {
  * needs it, so a run over unix sockets alone never loads the PKI code.
  */
 export async function loadRemoteFactory(env: NodeJS.ProcessEnv = process.env): Promise<ClientFactory> {
-  const { mtlsClientFactory, defaultPkiDir } = await import('../connect.js');
-  return mtlsClientFactory(defaultPkiDir(env));
+  const { mtlsClientFactory, defaultPkiDir, unaryTransportOf } = await import('../connect.js');
+  return mtlsClientFactory(defaultPkiDir(env), { unary: unaryTransportOf(env) });
 }

@@ -14,7 +14,7 @@ describe('controller connection to an agent over mutual TLS (mtlsClientFactory)'
   let agent: TlsAgentFixture;
   const clients: grpc.Client[] = [];
   const connect = (h: HostTarget) => {
-    const c = mtlsClientFactory(agent.pkiDir)(h);
+    const c = mtlsClientFactory(agent.pkiDir)(h) as unknown as grpc.Client;
     clients.push(c);
     return c;
   };
