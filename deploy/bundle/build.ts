@@ -20,6 +20,7 @@ import { build, type Plugin } from 'esbuild';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { withCodeCache } from './code-cache.js';
 
 /** The repository root, from this module (deploy/bundle/build.ts or dist/deploy/bundle/build.js). */
 export function repoRoot(): string {
@@ -116,7 +117,7 @@ export interface BundleResult {
   readonly bytes: number;
 }
 
-async function bundleOne(root: string, entry: string, outfile: string, relocated: readonly string[]): Promise<BundleResult> {
+async function bundleOne(root: string, entry: string, outfile: string, relocated: readonly string[], opts: { codeCache?: string } = {}): Promise<BundleResult> {
   mkdirSync(dirname(outfile), { recursive: true });
   const result = await build({
     absWorkingDir: root,
@@ -138,6 +139,7 @@ async function bundleOne(root: string, entry: string, outfile: string, relocated
     plugins: [relocatePlugin(root, relocated)],
   });
   if (result.errors.length) throw new Error(`bundle failed: ${result.errors.map((e) => e.text).join('; ')}`);
+  if (opts.codeCache) writeFileSync(outfile, withCodeCache(readFileSync(outfile, 'utf8'), opts.codeCache));
   chmodSync(outfile, 0o755);
   // The bundles are CommonJS; inside the repository the root package.json says "module", so say otherwise here.
   writeFileSync(join(dirname(outfile), 'package.json'), '{ "type": "commonjs" }\n');
@@ -153,7 +155,10 @@ export async function buildBundle(opts: { root?: string; outfile?: string } = {}
 /** The controller CLI, dist/bundle/qfleet.js: uploaded too, for boot-time start (`qfleet start -A` on the local socket). */
 export async function buildCliBundle(opts: { root?: string; outfile?: string } = {}): Promise<BundleResult> {
   const root = opts.root ?? repoRoot();
-  return bundleOne(root, 'controller/main.ts', opts.outfile ?? join(root, 'dist/bundle/qfleet.js'), CLI_RELOCATED);
+  // A CLI starts many times and briefly, so it starts from a V8 code cache (see code-cache.ts); the agent starts once.
+  return bundleOne(root, 'controller/main.ts', opts.outfile ?? join(root, 'dist/bundle/qfleet.js'), CLI_RELOCATED, {
+    codeCache: 'qfleet: the controller CLI, bundled (deploy/bundle/build.ts).',
+  });
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

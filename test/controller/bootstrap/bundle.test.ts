@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { execa } from 'execa';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildBundle, buildCliBundle } from '../../../deploy/bundle/build.js';
@@ -93,5 +93,56 @@ describe('controller bundle (deploy/bundle): one self-contained qfleet.js', func
     });
     assert.equal(r.exitCode, 1, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout).map((h: { host: string; status: string }) => [h.host, h.status]), [['nowhere', 'unreachable']]);
+  });
+
+  describe('V8 code cache (deploy/bundle/code-cache.ts)', () => {
+    const version = (env: Record<string, string>) =>
+      execa('node', [lone, '--version'], { cwd: join(dir, 'alone'), env: { ...process.env, ...env } }).then((r) => r.stdout.trim());
+    const cacheFiles = (d: string) => (existsSync(d) ? readdirSync(d) : []);
+
+    it('saves a cache at the first run in a private directory, and the next run uses it as it is', async () => {
+      const cache = join(dir, 'cache-a');
+      assert.match(await version({ QFLEET_CODE_CACHE_DIR: cache }), /^\d+\.\d+\.\d+$/);
+      const files = cacheFiles(cache);
+      assert.equal(files.length, 1, files.join(','));
+      assert.match(files[0]!, new RegExp(`^qfleet-[0-9a-f]{16}-${process.version.replace(/\./g, '\\.')}-${process.arch}\\.v8cache$`));
+      assert.equal(statSync(cache).mode & 0o777, 0o700);
+      const file = join(cache, files[0]!);
+      assert.equal(statSync(file).mode & 0o777, 0o600);
+      const first = readFileSync(file);
+      assert.ok(first.length > 10_000, 'it holds compiled code');
+      await version({ QFLEET_CODE_CACHE_DIR: cache });
+      assert.ok(readFileSync(file).equals(first), 'an accepted cache is not rewritten');
+    });
+
+    it('runs from a corrupt cache as from none, and replaces it', async () => {
+      const cache = join(dir, 'cache-b');
+      await version({ QFLEET_CODE_CACHE_DIR: cache });
+      const file = join(cache, cacheFiles(cache)[0]!);
+      writeFileSync(file, Buffer.alloc(4096, 7));
+      assert.match(await version({ QFLEET_CODE_CACHE_DIR: cache }), /^\d+\.\d+\.\d+$/);
+      assert.ok(!readFileSync(file).equals(Buffer.alloc(4096, 7)), 'V8 refused it and a good one took its place');
+    });
+
+    it('neither reads nor writes a cache in a directory others may write, and never with QFLEET_CODE_CACHE=off', async () => {
+      const open = join(dir, 'cache-open');
+      mkdirSync(open, { mode: 0o777 });
+      chmodSync(open, 0o777);
+      await version({ QFLEET_CODE_CACHE_DIR: open });
+      assert.deepEqual(cacheFiles(open), []);
+      const off = join(dir, 'cache-off');
+      await version({ QFLEET_CODE_CACHE_DIR: off, QFLEET_CODE_CACHE: 'off' });
+      assert.equal(existsSync(off), false);
+    });
+
+    it("does not read a cache file another user owns (it is replaced by the user's own)", async function () {
+      if (process.getuid?.() !== 0) this.skip();
+      const cache = join(dir, 'cache-c');
+      await version({ QFLEET_CODE_CACHE_DIR: cache });
+      const file = join(cache, cacheFiles(cache)[0]!);
+      chownSync(file, 65534, 65534);
+      await version({ QFLEET_CODE_CACHE_DIR: cache });
+      assert.equal(statSync(file).uid, 0);
+    });
   });
 });
