@@ -1,7 +1,9 @@
 /**
  * `npm run bench`: how long an aggregated `qfleet list` takes over N agents,
  * cold (a new qfleet process each run: start-up, TLS handshakes, every host's
- * List), beside `pdsh -R ssh` and `ansible -m command` running `ls` over N sshd
+ * List; the CLI's V8 code cache, written by a warm-up run as by an operator's
+ * first command, is in place; a second column runs every call through grpc-js
+ * channels without the code cache), beside `pdsh -R ssh` and `ansible -m command` running `ls` over N sshd
  * hosts, measured in the same run on the same machine. Prints a table with the
  * ratios and saves it as JSON (bench/results/). Not a test: nothing here is
  * asserted; the goals are printed next to the figures.
@@ -70,11 +72,9 @@ function writeInventory(file: string, hosts: readonly { name: string; addr: stri
 }
 
 /** One cold qfleet list over the inventory; checks every host answered. */
-async function timeQfleetList(cli: string, home: string, inventory: string, n: number): Promise<number> {
+async function timeQfleetList(cli: string, env: NodeJS.ProcessEnv, inventory: string, n: number): Promise<number> {
   const t0 = process.hrtime.bigint();
-  const r = await execa('node', [cli, '--inventory', inventory, '--json', 'list'], {
-    env: { ...process.env, QFLEET_HOME: home }, reject: false, timeout: 120_000,
-  });
+  const r = await execa('node', [cli, '--inventory', inventory, '--json', 'list'], { env: { ...process.env, ...env }, reject: false, timeout: 120_000 });
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   const text = r.stdout.trim();
   const hosts: { host: string; status: string }[] = text.startsWith('[') ? JSON.parse(text) : text.split('\n').map((l) => JSON.parse(l));
@@ -99,17 +99,28 @@ async function main(): Promise<void> {
   // The one-file CLI an operator runs (dist/bundle/qfleet.js), outside the repository so no package.json applies.
   const cli = join(work, 'qfleet.js');
   copyFileSync(join(DIST, 'bundle/qfleet.js'), cli);
-  const results: Record<string, Figure[]> = { qfleet: [], pdsh: [], ansible: [] };
+  const results: Record<string, Figure[]> = { qfleet: [], qfleetGrpcJs: [], pdsh: [], ansible: [] };
+  // As shipped: unary calls over HTTP/2 and the CLI's V8 code cache, which the warm-up run writes
+  // (as an operator's first command does). Beside it, every call through grpc-js channels and no code cache.
+  const shipped = { QFLEET_HOME: home, QFLEET_CODE_CACHE_DIR: join(work, 'code-cache') };
+  const grpcJs = { QFLEET_HOME: home, QFLEET_UNARY_TRANSPORT: 'grpc-js', QFLEET_CODE_CACHE: 'off' };
   const farm = await startAgentFarm(pkiDir, work, Math.max(...AGENT_COUNTS));
   try {
     for (const n of AGENT_COUNTS) {
       const inv = join(work, `inventory-${n}.yml`);
       writeInventory(inv, farm.hosts.slice(0, n));
-      await timeQfleetList(cli, home, inv, n); // warm the page cache once; every measured run is still a new process
+      // Warm-up (page cache, code cache); every measured run is still a new process with new handshakes.
+      await timeQfleetList(cli, shipped, inv, n);
+      await timeQfleetList(cli, grpcJs, inv, n);
       const runs: number[] = [];
-      for (let i = 0; i < RUNS; i++) runs.push(await timeQfleetList(cli, home, inv, n));
+      const runsGrpcJs: number[] = [];
+      for (let i = 0; i < RUNS; i++) {
+        runs.push(await timeQfleetList(cli, shipped, inv, n));
+        runsGrpcJs.push(await timeQfleetList(cli, grpcJs, inv, n));
+      }
       results.qfleet!.push(summarize(n, runs));
-      process.stderr.write(`qfleet list  N=${n}: median ${results.qfleet!.at(-1)!.median.toFixed(3)} s\n`);
+      results.qfleetGrpcJs!.push(summarize(n, runsGrpcJs));
+      process.stderr.write(`qfleet list  N=${n}: median ${results.qfleet!.at(-1)!.median.toFixed(3)} s (grpc-js channels, no code cache: ${results.qfleetGrpcJs!.at(-1)!.median.toFixed(3)} s)\n`);
     }
   } finally {
     await farm.stop();
@@ -136,9 +147,11 @@ async function main(): Promise<void> {
   const rows = AGENT_COUNTS.map((n) => {
     const pd = results.pdsh!.find((f) => f.n === n);
     const an = results.ansible!.find((f) => f.n === n);
+    const g = results.qfleetGrpcJs!.find((f) => f.n === n)!;
     return {
       n,
       qfleet: q(n).median,
+      qfleetGrpcJs: g.median,
       pdsh: pd?.median,
       ansible: an?.median,
       pdshOverQfleet: pd ? pd.median / q(n).median : undefined,
@@ -154,9 +167,9 @@ async function main(): Promise<void> {
 
   const fmt = (x: number | undefined, d = 3) => (x === undefined ? '-' : x.toFixed(d));
   console.log(`\nAggregated list over N hosts, cold, median of ${RUNS} (qfleet) / ${PEER_RUNS} (pdsh, ansible) runs, seconds\n`);
-  console.log('   N   qfleet list   pdsh -R ssh ls   ansible -m command ls   pdsh/qfleet   ansible/qfleet');
+  console.log('   N   qfleet list   (grpc-js, no code cache)   pdsh -R ssh ls   ansible -m command ls   pdsh/qfleet   ansible/qfleet');
   for (const r of rows) {
-    console.log(`${String(r.n).padStart(4)}   ${fmt(r.qfleet).padStart(11)}   ${fmt(r.pdsh).padStart(14)}   ${fmt(r.ansible).padStart(21)}   ${fmt(r.pdshOverQfleet, 1).padStart(10)}x   ${fmt(r.ansibleOverQfleet, 1).padStart(13)}x`);
+    console.log(`${String(r.n).padStart(4)}   ${fmt(r.qfleet).padStart(11)}   ${fmt(r.qfleetGrpcJs).padStart(24)}   ${fmt(r.pdsh).padStart(14)}   ${fmt(r.ansible).padStart(21)}   ${fmt(r.pdshOverQfleet, 1).padStart(10)}x   ${fmt(r.ansibleOverQfleet, 1).padStart(13)}x`);
   }
   console.log('');
   for (const g of goals) console.log(`${g.met ? 'met    ' : 'NOT MET'}  ${g.goal} (${fmt(g.value, 3)})`);

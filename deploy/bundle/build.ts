@@ -127,7 +127,8 @@ async function bundleOne(root: string, entry: string, outfile: string, relocated
     platform: 'node',
     target: 'node20',
     format: 'cjs',
-    minify: false,
+    // The CLI is parsed at every start: no whitespace or comments (names are kept, for stack traces).
+    ...(opts.codeCache ? { minifyWhitespace: true, minifySyntax: true } : {}),
     sourcemap: false,
     legalComments: 'eof',
     logLevel: 'warning',

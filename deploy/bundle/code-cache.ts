@@ -14,8 +14,8 @@ import { createHash } from 'node:crypto';
  * The cache is code that will run, so it is only read from and written to a
  * directory owned by the user that is not writable by group or others:
  * $QFLEET_CODE_CACHE_DIR, else $XDG_CACHE_HOME/qfleet, else ~/.cache/qfleet;
- * the file name carries the program's hash, Node's version and the CPU
- * architecture, and V8 refuses (cachedDataRejected) a cache from other flags.
+ * the file name carries the program's hash, the file's path (FNV-1a), Node's
+ * version and the CPU architecture, and V8 refuses (cachedDataRejected) a cache from other flags.
  * QFLEET_CODE_CACHE=off turns it off. Any problem with the cache only means
  * a normal compile: it never fails the command.
  */
@@ -44,7 +44,10 @@ function loader(source: string, hash: string, mod: NodeModule, req: NodeJS.Requi
     const base = env.QFLEET_CODE_CACHE_DIR || (env.XDG_CACHE_HOME ? path.join(env.XDG_CACHE_HOME, 'qfleet') : env.HOME ? path.join(env.HOME, '.cache', 'qfleet') : '');
     if (base && path.isAbsolute(base)) dir = base;
   }
-  const file = dir ? path.join(dir, `qfleet-${hash}-${process.version}-${process.arch}.v8cache`) : undefined;
+  // V8 keeps the script name of the run that made the cache (stack traces): one cache per copy of the file.
+  let where = 0x811c9dc5;
+  for (let i = 0; i < filename.length; i++) where = Math.imul(where ^ filename.charCodeAt(i), 0x01000193) >>> 0;
+  const file = dir ? path.join(dir, `qfleet-${hash}-${where.toString(16).padStart(8, '0')}-${process.version}-${process.arch}.v8cache`) : undefined;
   let cached: Buffer | undefined;
   if (dir && file) {
     try {

@@ -105,7 +105,7 @@ describe('controller bundle (deploy/bundle): one self-contained qfleet.js', func
       assert.match(await version({ QFLEET_CODE_CACHE_DIR: cache }), /^\d+\.\d+\.\d+$/);
       const files = cacheFiles(cache);
       assert.equal(files.length, 1, files.join(','));
-      assert.match(files[0]!, new RegExp(`^qfleet-[0-9a-f]{16}-${process.version.replace(/\./g, '\\.')}-${process.arch}\\.v8cache$`));
+      assert.match(files[0]!, new RegExp(`^qfleet-[0-9a-f]{16}-[0-9a-f]{8}-${process.version.replace(/\./g, '\\.')}-${process.arch}\\.v8cache$`));
       assert.equal(statSync(cache).mode & 0o777, 0o700);
       const file = join(cache, files[0]!);
       assert.equal(statSync(file).mode & 0o777, 0o600);
