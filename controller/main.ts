@@ -2,6 +2,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
+import { dropOutputWhenReaderGoes } from './closed-output.js';
 import { EXIT, setDeps, type CliDeps } from './context.js';
 import { DEFAULT_FORKS } from './fleet/fanout.js';
 import { packageVersion } from './version.js';
@@ -60,6 +61,7 @@ function isEntryPoint(): boolean {
 }
 
 if (isEntryPoint()) {
+  dropOutputWhenReaderGoes(process.stdout);
   main().catch((e: unknown) => {
     process.stderr.write(`qfleet: ${e instanceof Error ? e.message : String(e)}\n`);
     process.exitCode = EXIT.failed;
