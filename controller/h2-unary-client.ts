@@ -172,7 +172,13 @@ class H2Connection {
 
   close(): void {
     this.closed = true;
-    this.session?.close();
+    const s = this.session;
+    if (!s || s.destroyed) return;
+    // A connection still in its TCP or TLS handshake (a host that accepts and never
+    // answers) is dropped: waiting for it would keep the process alive until the peer
+    // or the kernel gives up. A connected one closes gracefully (GOAWAY) once its calls end.
+    if (s.connecting) s.destroy();
+    else s.close();
   }
 
   unary(def: grpc.MethodDefinition<unknown, unknown>, req: unknown, metadata: grpc.Metadata, options: grpc.CallOptions, callback: Callback): UnaryCall {

@@ -155,6 +155,22 @@ describe('controller: unary calls over one HTTP/2 connection (h2UnaryClient), as
     assert.ok(typeof status.code === 'number', 'the stream ended with a gRPC status');
   });
 
+  it('drops a connection still in its handshake at close: a host that accepts and never answers holds nothing up', async () => {
+    // Reads (so it sees the client go) but never answers the TLS ClientHello.
+    const silent = createServer((sock) => sock.resume());
+    const closed = new Promise<void>((resolve) => silent.on('connection', (sock) => sock.on('close', () => resolve())));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    try {
+      const c = client('h2', (silent.address() as { port: number }).port);
+      const e = await failureOf(unary(c, 'Version', {}, 300));
+      assert.equal(e.code, grpc.status.DEADLINE_EXCEEDED);
+      c.close();
+      await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error('the connection was left open after close')), 5000))]);
+    } finally {
+      silent.close();
+    }
+  });
+
   it('refuses calls after close', async () => {
     const c = client('h2', agent.port);
     c.close();
