@@ -65,6 +65,10 @@ export function h2UnaryClient<C extends grpc.Client>(opts: H2UnaryOptions): C {
   return new Proxy(own, {
     get(target, prop) {
       if (prop in target) return target[prop];
+      // Not a thenable (returning the client from an async function must not build a channel),
+      // and symbols (inspection, conversions) are nothing the grpc-js client has to answer.
+      if (prop === 'then' || typeof prop === 'symbol') return undefined;
+      if (!fallback && conn.isClosed) throw new Error('Channel has been shut down');
       const c = real() as unknown as Record<string | symbol, unknown>;
       const v = c[prop];
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(c) : v;
@@ -109,6 +113,7 @@ function codeOfRstStream(rst: number): { code: grpc.status; details: string } {
     case c.NGHTTP2_CANCEL: return { code: grpc.status.CANCELLED, details: 'Call cancelled' };
     case c.NGHTTP2_ENHANCE_YOUR_CALM: return { code: grpc.status.RESOURCE_EXHAUSTED, details: 'Bandwidth exhausted or memory limit exceeded' };
     case c.NGHTTP2_INADEQUATE_SECURITY: return { code: grpc.status.PERMISSION_DENIED, details: 'Protocol not secure enough' };
+    case c.NGHTTP2_INTERNAL_ERROR: return { code: grpc.status.INTERNAL, details: `Received RST_STREAM with code ${rst} (Internal server error)` };
     default: return { code: grpc.status.INTERNAL, details: `Received RST_STREAM with code ${rst}` };
   }
 }
@@ -142,10 +147,21 @@ function oneMessage(body: Buffer): { message?: Buffer; error?: { code: grpc.stat
   return { message: body.subarray(5) };
 }
 
+/** grpc-js's default limit on a received message (grpc.max_receive_message_length). */
+export const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
+/** setTimeout's limit; grpc-js arms no timer for a deadline further away. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+interface Session {
+  readonly h2: http2.ClientHttp2Session;
+  /** Why this connection failed, once it has. */
+  failure?: Error;
+  /** Calls in flight: the connection holds the process open only while there are some. */
+  active: number;
+}
+
 class H2Connection {
-  private session: http2.ClientHttp2Session | undefined;
-  /** Why the connection failed, once it has. */
-  private failure: Error | undefined;
+  private session: Session | undefined;
   private closed = false;
 
   constructor(private readonly opts: H2UnaryOptions) {}
@@ -154,31 +170,34 @@ class H2Connection {
     return this.opts.host.includes(':') ? `[${this.opts.host}]:${this.opts.port}` : `${this.opts.host}:${this.opts.port}`;
   }
 
-  private connect(): http2.ClientHttp2Session {
-    if (this.session && !this.session.destroyed && !this.session.closed) return this.session;
-    this.failure = undefined;
+  private connect(): Session {
+    const cur = this.session;
+    if (cur && !cur.h2.destroyed && !cur.h2.closed) return cur;
     const { host, port, tls } = this.opts;
     // Our own TLS socket, so that SNI is exactly tls.servername (never an IP address, which RFC 6066 forbids).
-    const session = http2.connect(`https://${this.peer()}`, {
+    const h2 = http2.connect(`https://${this.peer()}`, {
       createConnection: () => tlsConnect({ ...tls, host, port, ALPNProtocols: ['h2'] }),
       settings: { enablePush: false },
     });
-    session.on('error', (e) => {
-      this.failure = e;
-    });
+    const session: Session = { h2, active: 0 };
+    h2.on('error', (e) => (session.failure = e));
     this.session = session;
     return session;
   }
 
   close(): void {
     this.closed = true;
-    const s = this.session;
+    const s = this.session?.h2;
     if (!s || s.destroyed) return;
     // A connection still in its TCP or TLS handshake (a host that accepts and never
     // answers) is dropped: waiting for it would keep the process alive until the peer
     // or the kernel gives up. A connected one closes gracefully (GOAWAY) once its calls end.
     if (s.connecting) s.destroy();
     else s.close();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   unary(def: grpc.MethodDefinition<unknown, unknown>, req: unknown, metadata: grpc.Metadata, options: grpc.CallOptions, callback: Callback): UnaryCall {
@@ -234,19 +253,27 @@ class H2Connection {
       ...(this.opts.userAgent ? { 'user-agent': this.opts.userAgent } : {}),
       ...(Number.isFinite(left) ? { 'grpc-timeout': grpcTimeout(left) } : {}),
     };
-    const unavailable = (e: Error | undefined) => {
+    const unavailable = (e: Error | undefined, connected: boolean) => {
       // A stream cancelled by its failing session carries the session's error as its cause.
       const why = e && (e as { code?: string }).code === 'ERR_HTTP2_STREAM_CANCEL' && e.cause instanceof Error ? e.cause : e;
-      return serviceError(grpc.status.UNAVAILABLE, why ? `No connection established. Last error: ${why.message}` : 'Connection closed');
+      if (!why) return serviceError(grpc.status.UNAVAILABLE, 'Connection dropped');
+      return serviceError(grpc.status.UNAVAILABLE, connected ? why.message : `No connection established. Last error: ${why.message}`);
     };
 
+    let session: Session;
     try {
-      stream = this.connect().request(headers);
+      session = this.connect();
+      stream = session.h2.request(headers);
     } catch (e) {
-      finish(unavailable(e instanceof Error ? e : new Error(String(e))));
+      finish(unavailable(e instanceof Error ? e : new Error(String(e)), false));
       return call;
     }
-    if (Number.isFinite(left)) {
+    // Referenced only while calls are in flight, as grpc-js unrefs an idle connection.
+    if (session.active++ === 0) session.h2.ref();
+    const settle = () => {
+      if (--session.active === 0 && !session.h2.destroyed) session.h2.unref();
+    };
+    if (left <= MAX_TIMER_MS) {
       timer = setTimeout(() => {
         stream?.close(http2.constants.NGHTTP2_CANCEL);
         finish(serviceError(grpc.status.DEADLINE_EXCEEDED, `Deadline exceeded after ${(left / 1000).toFixed(3)}s`));
@@ -257,34 +284,58 @@ class H2Connection {
     let trailers: http2.IncomingHttpHeaders | undefined;
     let streamError: Error | undefined;
     const chunks: Buffer[] = [];
-    stream.on('response', (h) => (response = h));
-    stream.on('data', (c: Buffer) => chunks.push(c));
+    let received = 0;
+    let headersEnded = false;
+    stream.on('response', (h, flags) => {
+      response = h;
+      headersEnded = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+    });
+    stream.on('data', (c: Buffer) => {
+      received += c.length;
+      if (received > MAX_RESPONSE_BYTES + 5) {
+        stream?.close(http2.constants.NGHTTP2_CANCEL);
+        finish(serviceError(grpc.status.RESOURCE_EXHAUSTED, `Received message larger than max (${received - 5} vs ${MAX_RESPONSE_BYTES})`));
+        return;
+      }
+      chunks.push(c);
+    });
     stream.on('trailers', (t) => (trailers = t));
-    stream.on('error', (e) => (streamError = e));
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      // A reset stream's own error says only "RST_STREAM code N": its rstCode is mapped below, as grpc-js does.
+      if (e.code !== 'ERR_HTTP2_STREAM_ERROR') streamError = e;
+    });
     stream.on('close', () => {
+      settle();
       if (done) return;
+      const rst = stream?.rstCode;
+      // The connection failed or dropped (refused, TLS, identity, reset, closed): UNAVAILABLE, whenever it happened.
+      if (session.failure || streamError) {
+        finish(unavailable(session.failure ?? streamError, response !== undefined || !session.h2.connecting));
+        return;
+      }
+      if (rst === http2.constants.NGHTTP2_CANCEL && session.h2.destroyed) {
+        finish(unavailable(undefined, true));
+        return;
+      }
       if (!response) {
-        // Never answered: the connection failed (refused, TLS, identity) or the stream was reset.
-        const rst = stream?.rstCode;
-        if (!this.failure && !streamError && rst !== undefined && rst !== http2.constants.NGHTTP2_NO_ERROR) {
-          const m = codeOfRstStream(rst);
-          finish(serviceError(m.code, m.details));
-        } else {
-          finish(unavailable(this.failure ?? streamError));
-        }
+        const m = rst !== undefined && rst !== http2.constants.NGHTTP2_NO_ERROR ? codeOfRstStream(rst) : { code: grpc.status.UNAVAILABLE, details: 'Connection dropped' };
+        finish(serviceError(m.code, m.details));
         return;
       }
       const httpStatus = Number(response[':status']);
       // A trailers-only response carries the status in its headers.
-      const end = trailers ?? (response['grpc-status'] !== undefined ? response : undefined);
+      const end = trailers ?? (headersEnded || response['grpc-status'] !== undefined ? response : undefined);
       if (httpStatus !== 200 && end?.['grpc-status'] === undefined) {
-        finish(serviceError(codeOfHttpStatus(httpStatus), `Received HTTP status code ${httpStatus}`));
+        finish(serviceError(codeOfHttpStatus(httpStatus), `Received HTTP status code ${httpStatus}`, safeMetadata(response)));
         return;
       }
       if (!end || end['grpc-status'] === undefined) {
-        const rst = stream?.rstCode;
-        const m = rst !== undefined && rst !== http2.constants.NGHTTP2_NO_ERROR ? codeOfRstStream(rst) : { code: grpc.status.UNKNOWN, details: 'No status received' };
-        finish(serviceError(m.code, m.details));
+        const m = rst !== undefined && rst !== http2.constants.NGHTTP2_NO_ERROR
+          ? codeOfRstStream(rst)
+          : end
+            ? { code: grpc.status.UNKNOWN, details: `Received HTTP status code ${httpStatus}` }
+            : { code: grpc.status.INTERNAL, details: 'Received RST_STREAM with code 0 (Call ended without gRPC status)' };
+        finish(serviceError(m.code, m.details, end ? safeMetadata(end) : undefined));
         return;
       }
       const code = Number(end['grpc-status']);
@@ -316,7 +367,7 @@ class H2Connection {
 function safeMetadata(h: http2.IncomingHttpHeaders): grpc.Metadata {
   const rest: Record<string, string | string[]> = {};
   for (const [k, v] of Object.entries(h)) {
-    if (k.startsWith(':') || k === 'grpc-status' || k === 'grpc-message' || k === 'content-type' || v === undefined) continue;
+    if (k.startsWith(':') || k === 'grpc-status' || k === 'grpc-message' || v === undefined) continue;
     rest[k] = v;
   }
   try {

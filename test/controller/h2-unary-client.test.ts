@@ -1,11 +1,14 @@
 import * as grpc from '@grpc/grpc-js';
 import { strict as assert } from 'node:assert';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import http2 from 'node:http2';
+import { execa } from 'execa';
+import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { mtlsClientFactory, type UnaryTransport } from '../../controller/connect.js';
 import type { HostTarget } from '../../controller/fleet/host-target.js';
-import { grpcTimeout } from '../../controller/h2-unary-client.js';
+import { grpcTimeout, MAX_RESPONSE_BYTES } from '../../controller/h2-unary-client.js';
 import { loadServerTls } from '../../agent/tls/credentials.js';
 import { listenOnTcpTls } from '../../agent/server/server.js';
 import { loadAgentProto } from '../../proto/loader.js';
@@ -176,6 +179,101 @@ describe('controller: unary calls over one HTTP/2 connection (h2UnaryClient), as
     c.close();
     const e = await failureOf(unary(c, 'Version', {}));
     assert.equal(e.code, grpc.status.UNAVAILABLE);
+  });
+
+  describe('a peer that breaks the protocol or the connection (a raw HTTP/2 server with the agent\'s identity)', () => {
+    let raw: http2.Http2SecureServer;
+    let rawPort: number;
+    let behave: (s: http2.ServerHttp2Stream) => void = () => undefined;
+    let lastTls: { destroy(): void } | undefined;
+    const ok = { ':status': 200, 'content-type': 'application/grpc' };
+    before(async () => {
+      const f = (n: string) => readFileSync(join(agent.tlsDir, n));
+      raw = http2.createSecureServer({ key: f('agent.key'), cert: f('agent.crt'), ca: f('ca.crt'), requestCert: true, rejectUnauthorized: true });
+      raw.on('sessionError', () => undefined);
+      raw.on('secureConnection', (t) => (lastTls = t));
+      raw.on('stream', (s) => {
+        s.on('error', () => undefined);
+        s.resume();
+        s.on('end', () => behave(s));
+      });
+      await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
+      rawPort = (raw.address() as { port: number }).port;
+    });
+    after(() => raw?.close());
+    const callRaw = (how: (s: http2.ServerHttp2Stream) => void) => {
+      behave = how;
+      return failureOf(unary(client('h2', rawPort), 'Version', {}, 10_000));
+    };
+
+    it('a connection dropped before or after the answer began: UNAVAILABLE (the host is unreachable, not "cancelled")', async () => {
+      const before = await callRaw(() => lastTls!.destroy());
+      assert.equal(before.code, grpc.status.UNAVAILABLE, before.details);
+      const after = await callRaw((s) => {
+        s.respond(ok);
+        s.write(Buffer.from([0, 0, 0, 0, 9, 1]));
+        setTimeout(() => lastTls!.destroy(), 20);
+      });
+      assert.equal(after.code, grpc.status.UNAVAILABLE, after.details);
+    });
+
+    it('maps RST_STREAM codes as grpc-js does', async () => {
+      const c = http2.constants;
+      const cases: [number, grpc.status][] = [
+        [c.NGHTTP2_REFUSED_STREAM, grpc.status.UNAVAILABLE],
+        [c.NGHTTP2_ENHANCE_YOUR_CALM, grpc.status.RESOURCE_EXHAUSTED],
+        [c.NGHTTP2_INADEQUATE_SECURITY, grpc.status.PERMISSION_DENIED],
+        [c.NGHTTP2_INTERNAL_ERROR, grpc.status.INTERNAL],
+        [c.NGHTTP2_CANCEL, grpc.status.CANCELLED],
+      ];
+      for (const [rst, code] of cases) {
+        const e = await callRaw((s) => s.close(rst));
+        assert.equal(e.code, code, `RST_STREAM ${rst}: ${e.details}`);
+      }
+    });
+
+    it('a trailers-only answer without grpc-status is UNKNOWN, a non-200 answer is mapped from its HTTP status', async () => {
+      assert.equal((await callRaw((s) => s.respond(ok, { endStream: true }))).code, grpc.status.UNKNOWN);
+      assert.equal((await callRaw((s) => s.respond({ ':status': 503 }, { endStream: true }))).code, grpc.status.UNAVAILABLE);
+    });
+
+    it(`refuses an answer larger than ${MAX_RESPONSE_BYTES} bytes, as grpc-js does (RESOURCE_EXHAUSTED)`, async () => {
+      const e = await callRaw((s) => {
+        const body = Buffer.alloc(5 + MAX_RESPONSE_BYTES + 1);
+        body.writeUInt32BE(MAX_RESPONSE_BYTES + 1, 1);
+        s.respond(ok, { waitForTrailers: true });
+        s.on('wantTrailers', () => s.sendTrailers({ 'grpc-status': '0' }));
+        s.end(body);
+      });
+      assert.equal(e.code, grpc.status.RESOURCE_EXHAUSTED, e.details);
+    });
+  });
+
+  it('a deadline weeks away is a deadline, not an instant timeout', async () => {
+    const c = client('h2', agent.port) as unknown as Record<string, Function>;
+    const v = await new Promise<{ agentVersion: string }>((resolve, reject) =>
+      c.Version!.call(c, {}, new grpc.Metadata(), { deadline: Date.now() + 40 * 24 * 3600 * 1000 }, (err: Error | null, res: { agentVersion: string }) => (err ? reject(err) : resolve(res))),
+    );
+    assert.equal(v.agentVersion, '9.9.9');
+  });
+
+  it('an idle client left open does not keep the process alive (as grpc-js unrefs an idle connection)', async () => {
+    const connect = fileURLToPath(new URL('../../controller/connect.js', import.meta.url));
+    const script = `
+      const { mtlsClientFactory } = await import(${JSON.stringify(connect)});
+      const c = mtlsClientFactory(${JSON.stringify(agent.pkiDir)})({ name: 'agent1', address: '127.0.0.1', agentPort: ${agent.port}, sshPort: 22, vars: {} });
+      c.Version({}, (err, res) => console.log(err ? 'error ' + err.code : 'ok ' + res.agentVersion));`;
+    const r = await execa('node', ['--input-type=module', '-e', script], { timeout: 10_000, reject: false });
+    assert.equal(r.stdout.trim(), 'ok 9.9.9', r.stderr);
+    assert.equal(r.timedOut, false, 'the process ended by itself');
+  });
+
+  it('is not a thenable, and after close hands out no new grpc-js client', async () => {
+    const c = client('h2', agent.port) as unknown as Record<string, unknown>;
+    assert.equal(c.then, undefined);
+    assert.equal(await Promise.resolve(c), c);
+    (c.close as () => void)();
+    assert.throws(() => c.getChannel, /Channel has been shut down/);
   });
 
   it('writes grpc-timeout in at most eight digits', () => {
