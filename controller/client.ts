@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { loadAgentProto } from '../proto/loader.js';
+import { agentService } from '../proto/agent-service.js';
 import type { AgentServiceClient } from '../proto/gen/qfleet/agent/v1/AgentService.js';
 
 export type { AgentServiceClient };
@@ -10,8 +10,7 @@ export function defaultSocket(): string {
 }
 
 export function connectUnix(socket: string): AgentServiceClient {
-  const { proto } = loadAgentProto();
-  return new proto.qfleet.agent.v1.AgentService(`unix:${socket}`, grpc.credentials.createInsecure());
+  return new (agentService().Client)(`unix:${socket}`, grpc.credentials.createInsecure());
 }
 
 /** Promise form of a unary call with a deadline; an abort signal cancels it. */

@@ -12,7 +12,7 @@ import type { AgentServiceClient } from './client.js';
 import { pkiPath } from './pki/paths.js';
 
 export { defaultPkiDir } from './pki/paths.js';
-import { loadAgentProto } from '../proto/loader.js';
+import { agentService } from '../proto/agent-service.js';
 
 /**
  * The names an agent's certificate must hold for mtlsClientFactory to accept
@@ -99,8 +99,7 @@ export function mtlsClientFactory(pkiDir: string, opts: MtlsFactoryOptions = {})
     const [ca, key, cert] = need.map((f) => readFileSync(f)) as [Buffer, Buffer, Buffer];
     return (context = createSecureContext({ ca, key, cert }));
   };
-  const { proto } = loadAgentProto();
-  const Service = proto.qfleet.agent.v1.AgentService;
+  const { Client: Service, definition } = agentService();
   const userAgent = `qfleet/${packageVersion()}`;
   return (host) => {
     const secureContext = load();
@@ -117,7 +116,7 @@ export function mtlsClientFactory(pkiDir: string, opts: MtlsFactoryOptions = {})
       host: address,
       port: host.agentPort,
       tls: { secureContext, checkServerIdentity, ...(sniName ? { servername: sniName } : {}) },
-      service: Service.service,
+      service: definition,
       fallback: channel,
       userAgent,
     });

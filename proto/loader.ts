@@ -1,35 +1,13 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { ProtoGrpcType } from './gen/agent.js';
+import { AGENT_PROTO, LOADER_OPTIONS, protoDir } from './agent-proto.js';
 
-export const AGENT_PROTO = 'qfleet/agent/v1/agent.proto';
-export const AGENT_SERVICE_NAME = 'qfleet.agent.v1.AgentService';
-
-/** The directory holding qfleet/agent/v1/agent.proto, found from this module (source or dist). */
-export function protoDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(join(dir, AGENT_PROTO))) return dir;
-    if (existsSync(join(dir, 'proto', AGENT_PROTO))) return join(dir, 'proto');
-    dir = dirname(dir);
-  }
-  throw new Error(`cannot find ${AGENT_PROTO} near ${fileURLToPath(import.meta.url)}`);
-}
-
-// Options match proto-loader-gen-types' flags in package.json so the generated types are exact.
-export const LOADER_OPTIONS: protoLoader.Options = {
-  keepCase: false,
-  longs: String,
-  enums: String,
-  defaults: true,
-  oneofs: true,
-};
+export { AGENT_PROTO, AGENT_SERVICE_NAME, LOADER_OPTIONS, protoDir } from './agent-proto.js';
 
 let cached: { definition: protoLoader.PackageDefinition; proto: ProtoGrpcType } | undefined;
 
+/** The whole package through proto-loader, descriptors included: what the agent serves and reflects. */
 export function loadAgentProto(): { definition: protoLoader.PackageDefinition; proto: ProtoGrpcType } {
   if (!cached) {
     const definition = protoLoader.loadSync(AGENT_PROTO, { ...LOADER_OPTIONS, includeDirs: [protoDir()] });

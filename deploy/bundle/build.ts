@@ -4,7 +4,7 @@
  * is bundled the same way (dist/bundle/qfleet.js) for boot-time start on hosts.
  *
  * The agent and two of its libraries read files at run time, found from their
- * own module's location: our proto/loader.ts (agent.proto, via import.meta.url),
+ * own module's location: our proto/agent-proto.ts (agent.proto, via import.meta.url),
  * grpc-health-check (health.proto, via __dirname), @grpc/reflection
  * (reflection.proto, via __dirname), and agent/version.ts (package.json). The
  * bundle embeds those files' texts; at start, before any module runs, a
@@ -34,14 +34,14 @@ export function repoRoot(): string {
 
 /** Modules that find data files from their own location (repository-relative paths), per bundle. */
 const AGENT_RELOCATED = [
-  'proto/loader.ts',
+  'proto/agent-proto.ts',
   'agent/version.ts',
   'node_modules/grpc-health-check/build/src/health.js',
   'node_modules/@grpc/reflection/build/src/implementations/reflection-v1.js',
   'node_modules/@grpc/reflection/build/src/implementations/reflection-v1alpha.js',
 ];
 // The CLI checks agent health after bootstrap, so it carries grpc-health-check and its proto too.
-const CLI_RELOCATED = ['proto/loader.ts', 'controller/version.ts', 'node_modules/grpc-health-check/build/src/health.js'];
+const CLI_RELOCATED = ['proto/agent-proto.ts', 'controller/version.ts', 'node_modules/grpc-health-check/build/src/health.js'];
 
 /** Data files embedded in the bundle (directories are searched for .proto files). */
 const EMBEDDED_PROTO_DIRS = ['proto/qfleet', 'node_modules/grpc-health-check/proto', 'node_modules/@grpc/reflection/build/proto/grpc'];
