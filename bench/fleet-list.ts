@@ -3,7 +3,8 @@
  * cold (a new qfleet process each run: start-up, TLS handshakes, every host's
  * List; the CLI's V8 code cache, written by a warm-up run as by an operator's
  * first command, is in place; a second column runs every call through grpc-js
- * channels without the code cache), beside `pdsh -R ssh` and `ansible -m command` running `ls` over N sshd
+ * channels without the code cache; a third, bench/tls-floor.ts, only makes the
+ * N mutual-TLS handshakes: the floor under any Node.js client here), beside `pdsh -R ssh` and `ansible -m command` running `ls` over N sshd
  * hosts, measured in the same run on the same machine. Prints a table with the
  * ratios and saves it as JSON (bench/results/). Not a test: nothing here is
  * asserted; the goals are printed next to the figures.
@@ -83,6 +84,15 @@ async function timeQfleetList(cli: string, env: NodeJS.ProcessEnv, inventory: st
   return secs;
 }
 
+/** One cold run of the TLS floor (bench/tls-floor.ts) over the first n hosts. */
+async function timeTlsFloor(pkiDir: string, hosts: readonly { name: string; addr: string }[]): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  const r = await execa('node', [join(DIST, 'bench/tls-floor.js'), pkiDir, String(AGENT_PORT), ...hosts.map((h) => `${h.name}=${h.addr}`)], { reject: false, timeout: 120_000 });
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (r.exitCode !== 0) throw new Error(`tls floor: exit ${r.exitCode}: ${r.stderr.slice(0, 300)}`);
+  return secs;
+}
+
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('run the benchmark as root (it starts sshd and adds a bench user)');
   for (const tool of ['pdsh', 'ansible', '/usr/sbin/sshd']) {
@@ -99,7 +109,7 @@ async function main(): Promise<void> {
   // The one-file CLI an operator runs (dist/bundle/qfleet.js), outside the repository so no package.json applies.
   const cli = join(work, 'qfleet.js');
   copyFileSync(join(DIST, 'bundle/qfleet.js'), cli);
-  const results: Record<string, Figure[]> = { qfleet: [], qfleetGrpcJs: [], pdsh: [], ansible: [] };
+  const results: Record<string, Figure[]> = { qfleet: [], qfleetGrpcJs: [], tlsFloor: [], pdsh: [], ansible: [] };
   // As shipped: unary calls over HTTP/2 and the CLI's V8 code cache, which the warm-up run writes
   // (as an operator's first command does). Beside it, every call through grpc-js channels and no code cache.
   const shipped = { QFLEET_HOME: home, QFLEET_CODE_CACHE_DIR: join(work, 'code-cache') };
@@ -112,15 +122,19 @@ async function main(): Promise<void> {
       // Warm-up (page cache, code cache); every measured run is still a new process with new handshakes.
       await timeQfleetList(cli, shipped, inv, n);
       await timeQfleetList(cli, grpcJs, inv, n);
+      await timeTlsFloor(pkiDir, farm.hosts.slice(0, n));
       const runs: number[] = [];
       const runsGrpcJs: number[] = [];
+      const runsFloor: number[] = [];
       for (let i = 0; i < RUNS; i++) {
         runs.push(await timeQfleetList(cli, shipped, inv, n));
         runsGrpcJs.push(await timeQfleetList(cli, grpcJs, inv, n));
+        runsFloor.push(await timeTlsFloor(pkiDir, farm.hosts.slice(0, n)));
       }
       results.qfleet!.push(summarize(n, runs));
       results.qfleetGrpcJs!.push(summarize(n, runsGrpcJs));
-      process.stderr.write(`qfleet list  N=${n}: median ${results.qfleet!.at(-1)!.median.toFixed(3)} s (grpc-js channels, no code cache: ${results.qfleetGrpcJs!.at(-1)!.median.toFixed(3)} s)\n`);
+      results.tlsFloor!.push(summarize(n, runsFloor));
+      process.stderr.write(`qfleet list  N=${n}: median ${results.qfleet!.at(-1)!.median.toFixed(3)} s (grpc-js channels, no code cache: ${results.qfleetGrpcJs!.at(-1)!.median.toFixed(3)} s; TLS handshakes alone: ${results.tlsFloor!.at(-1)!.median.toFixed(3)} s)\n`);
     }
   } finally {
     await farm.stop();
@@ -148,13 +162,17 @@ async function main(): Promise<void> {
     const pd = results.pdsh!.find((f) => f.n === n);
     const an = results.ansible!.find((f) => f.n === n);
     const g = results.qfleetGrpcJs!.find((f) => f.n === n)!;
+    const floor = results.tlsFloor!.find((f) => f.n === n)!;
     return {
       n,
       qfleet: q(n).median,
       qfleetGrpcJs: g.median,
+      tlsFloor: floor.median,
       pdsh: pd?.median,
       ansible: an?.median,
       pdshOverQfleet: pd ? pd.median / q(n).median : undefined,
+      /** The most a Node.js client that must make these TLS handshakes could reach here. */
+      pdshOverTlsFloor: pd ? pd.median / floor.median : undefined,
       ansibleOverQfleet: an ? an.median / q(n).median : undefined,
     };
   });
@@ -167,10 +185,13 @@ async function main(): Promise<void> {
 
   const fmt = (x: number | undefined, d = 3) => (x === undefined ? '-' : x.toFixed(d));
   console.log(`\nAggregated list over N hosts, cold, median of ${RUNS} (qfleet) / ${PEER_RUNS} (pdsh, ansible) runs, seconds\n`);
-  console.log('   N   qfleet list   (grpc-js, no code cache)   pdsh -R ssh ls   ansible -m command ls   pdsh/qfleet   ansible/qfleet');
+  console.log('   N   qfleet list   (grpc-js, no code cache)   (TLS handshakes alone)   pdsh -R ssh ls   ansible -m command ls   pdsh/qfleet   ansible/qfleet');
   for (const r of rows) {
-    console.log(`${String(r.n).padStart(4)}   ${fmt(r.qfleet).padStart(11)}   ${fmt(r.qfleetGrpcJs).padStart(24)}   ${fmt(r.pdsh).padStart(14)}   ${fmt(r.ansible).padStart(21)}   ${fmt(r.pdshOverQfleet, 1).padStart(10)}x   ${fmt(r.ansibleOverQfleet, 1).padStart(13)}x`);
+    console.log(`${String(r.n).padStart(4)}   ${fmt(r.qfleet).padStart(11)}   ${fmt(r.qfleetGrpcJs).padStart(24)}   ${fmt(r.tlsFloor).padStart(22)}   ${fmt(r.pdsh).padStart(14)}   ${fmt(r.ansible).padStart(21)}   ${fmt(r.pdshOverQfleet, 1).padStart(10)}x   ${fmt(r.ansibleOverQfleet, 1).padStart(13)}x`);
   }
+  console.log('\n(TLS handshakes alone: a new node process making the same N mutual-TLS handshakes to the same agents and closing them:');
+  console.log(' the floor under any Node.js client here; the agents share the same cores.)');
+  for (const r of rows) if (r.pdshOverTlsFloor !== undefined) console.log(`N=${r.n}: pdsh / TLS handshakes alone = ${fmt(r.pdshOverTlsFloor, 1)}x, the most any Node.js TLS client could be here`);
   console.log('');
   for (const g of goals) console.log(`${g.met ? 'met    ' : 'NOT MET'}  ${g.goal} (${fmt(g.value, 3)})`);
 

@@ -1,0 +1,41 @@
+/**
+ * The floor under any Node.js fleet CLI on this machine: a new node process
+ * that makes N mutual-TLS handshakes (the controller's certificate, the fleet
+ * CA, checked as Node checks every server) against the same simulated agents
+ * and closes them, sending nothing. `npm run bench` times it beside qfleet
+ * list, so the figures say how much of a list is TLS and process start-up.
+ *
+ *   node dist/bench/tls-floor.js PKI_DIR PORT NAME=ADDR [NAME=ADDR ...]
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { connect, createSecureContext } from 'node:tls';
+
+const [pkiDir, portText, ...hosts] = process.argv.slice(2);
+if (!pkiDir || !portText || !hosts.length) throw new Error('usage: tls-floor PKI_DIR PORT NAME=ADDR ...');
+const secureContext = createSecureContext({
+  ca: readFileSync(join(pkiDir, 'ca.crt')),
+  key: readFileSync(join(pkiDir, 'client.key')),
+  cert: readFileSync(join(pkiDir, 'client.crt')),
+});
+const port = Number(portText);
+let failed = 0;
+await Promise.all(
+  hosts.map((h) => {
+    const [name, host] = h.split('=') as [string, string];
+    return new Promise<void>((resolve) => {
+      const s = connect({ host, port, servername: name, secureContext, ALPNProtocols: ['h2'] }, () => {
+        s.destroy();
+        resolve();
+      });
+      s.on('error', () => {
+        failed++;
+        resolve();
+      });
+    });
+  }),
+);
+if (failed) {
+  process.stderr.write(`tls-floor: ${failed} of ${hosts.length} handshakes failed\n`);
+  process.exitCode = 1;
+}
