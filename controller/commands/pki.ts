@@ -1,9 +1,10 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { action, EXIT } from '../context.js';
+import { readFileSync } from 'node:fs';
+import { action, EXIT, UsageError } from '../context.js';
 import { defaultPkiDir } from '../pki/paths.js';
 
 /**
- * `qfleet pki init [--force]` and `qfleet pki issue NAME [--read-only] [--days N] [--out DIR]`.
+ * `qfleet pki init [--force]` and `qfleet pki issue NAME [--read-only] [--days N] [--csr FILE] [--out DIR]`.
  * The PKI lives in $QFLEET_HOME/pki (else ~/.config/qfleet/pki); --pki-dir overrides it.
  */
 export function register(program: Command): void {
@@ -33,12 +34,25 @@ export function register(program: Command): void {
     .argument('<name>', "the certificate's name (its subject CN)")
     .option('--read-only', 'monitoring role: no call that changes anything')
     .option('--days <n>', 'validity in days', parseDays, 365)
+    .option('--csr <file>', "sign this certificate request (ECDSA P-256) instead of making a key here: the tool's key never leaves its host")
     .option('--out <dir>', 'where NAME.crt, NAME.key (0600) and ca.crt go (default PKI_DIR/clients)')
     .option('--force', 'replace existing files')
     .action(
-      action(program, async (ctx, name: string, o: { readOnly?: boolean; days: number; out?: string; force?: boolean }) => {
+      action(program, async (ctx, name: string, o: { readOnly?: boolean; days: number; csr?: string; out?: string; force?: boolean }) => {
         const role = o.readOnly ? 'read-only' : 'operator';
-        const { issueClientFiles } = await import('../pki/ca.js');
+        const { issueClientFiles, signClientCsrFiles } = await import('../pki/ca.js');
+        if (o.csr) {
+          let csrPem: string;
+          try {
+            csrPem = readFileSync(o.csr, 'utf8');
+          } catch (e) {
+            throw new UsageError(`cannot read the certificate request ${o.csr}: ${(e as Error).message}`);
+          }
+          const files = await signClientCsrFiles(dirOf(), name, csrPem, { role, days: o.days, outDir: o.out, force: Boolean(o.force) });
+          if (ctx.json) ctx.out(JSON.stringify({ name, role, ...files }));
+          else ctx.out(`${role} certificate ${files.cert} (for the key of ${o.csr}, which stays where it was made)\nCA ${files.ca}`);
+          return EXIT.ok;
+        }
         const files = await issueClientFiles(dirOf(), name, { role, days: o.days, outDir: o.out, force: Boolean(o.force) });
         if (ctx.json) ctx.out(JSON.stringify({ name, role, ...files }));
         else ctx.out(`${role} certificate ${files.cert}\nkey ${files.key} (0600)\nCA ${files.ca}`);

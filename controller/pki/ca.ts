@@ -236,18 +236,11 @@ export function agentSubjectAltNames(names: readonly string[]): { type: 'dns' | 
 }
 
 /**
- * Signs an agent's CSR (made on its host by `qfleetd tls-request`; the key
- * never leaves it). The CSR's signature must verify (it proves the agent holds
- * the key) and its key must be ECDSA P-256. Its subject and requested
- * extensions are ignored: `names` (the host's inventory name and address, as
- * bootstrap knows them) go in the SAN, EKU serverAuth only, ~1 year.
+ * A CSR's public key, once its signature verifies (the requester holds the
+ * key) and the key is ECDSA P-256, as everything in a qfleet fleet is.
+ * Nothing else of the request is used.
  */
-export async function signAgentCsr(
-  pkiDir: string,
-  csrPem: string,
-  names: readonly string[],
-  opts: { days?: number } = {},
-): Promise<{ certPem: string; caPem: string }> {
+async function verifiedCsrKey(csrPem: string, whose: string, hint = ''): Promise<x509.PublicKey> {
   let csr: x509.Pkcs10CertificateRequest;
   try {
     csr = new x509.Pkcs10CertificateRequest(csrPem);
@@ -263,16 +256,69 @@ export async function signAgentCsr(
   if (!ok) throw new PkiError('the certificate request does not verify: its signature does not match its key.');
   const alg = csr.publicKey.algorithm as { name?: string; namedCurve?: string };
   if (alg.name !== 'ECDSA' || alg.namedCurve !== 'P-256') {
-    throw new PkiError(`the certificate request's key is ${alg.name ?? '?'} ${alg.namedCurve ?? ''}; qfleet agents use ECDSA P-256.`);
+    throw new PkiError(`the certificate request's key is ${[alg.name ?? '?', alg.namedCurve].filter(Boolean).join(' ')}; ${whose} use ECDSA P-256${hint}.`);
   }
+  return csr.publicKey;
+}
+
+/**
+ * Signs an agent's CSR (made on its host by `qfleetd tls-request`; the key
+ * never leaves it). The CSR's signature must verify (it proves the agent holds
+ * the key) and its key must be ECDSA P-256. Its subject and requested
+ * extensions are ignored: `names` (the host's inventory name and address, as
+ * bootstrap knows them) go in the SAN, EKU serverAuth only, ~1 year.
+ */
+export async function signAgentCsr(
+  pkiDir: string,
+  csrPem: string,
+  names: readonly string[],
+  opts: { days?: number } = {},
+): Promise<{ certPem: string; caPem: string }> {
+  const publicKey = await verifiedCsrKey(csrPem, 'qfleet agents');
   const sans = agentSubjectAltNames(names);
   const ca = await loadCa(pkiDir);
   const certPem = await issueCertificate(ca, {
-    publicKey: csr.publicKey,
+    publicKey,
     subject: `O=${ROLE_ORGANIZATION}, OU=${AGENT_ROLE}, CN=${sans[0]!.value}`,
     extendedKeyUsages: [x509.ExtendedKeyUsage.serverAuth],
     subjectAltNames: sans,
     days: opts.days ?? AGENT_DAYS,
   });
   return { certPem, caPem: ca.certPem };
+}
+
+/**
+ * `qfleet pki issue NAME --csr FILE`: a client certificate for a key made
+ * where the tool runs (so the private key never travels). Only the CSR's key
+ * is used; the subject (CN=NAME, the role as OU) and clientAuth are the CA's.
+ * Writes NAME.crt and ca.crt to outDir; refuses to overwrite unless `force`.
+ */
+export async function signClientCsrFiles(
+  pkiDir: string,
+  name: string,
+  csrPem: string,
+  opts: { role: ClientRole; days?: number; outDir?: string; force?: boolean },
+): Promise<Omit<IssuedFiles, 'key'>> {
+  checkClientName(name);
+  if (!CLIENT_ROLES.includes(opts.role)) throw new PkiError(`unknown role ${opts.role}.`);
+  const publicKey = await verifiedCsrKey(
+    csrPem,
+    'qfleet client certificates',
+    ` (make one with: openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ${name}.key -out ${name}.csr -subj /CN=${name})`,
+  );
+  const ca = await loadCa(pkiDir);
+  const outDir = opts.outDir ?? join(pkiDir, 'clients');
+  const files = { cert: join(outDir, `${name}.crt`), ca: join(outDir, PKI_FILES.caCert) };
+  const present = anyExists([files.cert]);
+  if (present.length && !opts.force) throw new PkiError(`${present.join(', ')} already exists; use --force to replace it.`);
+  const certPem = await issueCertificate(ca, {
+    publicKey,
+    subject: `O=${ROLE_ORGANIZATION}, OU=${opts.role}, CN=${name}`,
+    extendedKeyUsages: [x509.ExtendedKeyUsage.clientAuth],
+    days: opts.days ?? CLIENT_DAYS,
+  });
+  ensurePrivateDir(outDir);
+  writePublicFile(files.cert, certPem);
+  writePublicFile(files.ca, ca.certPem);
+  return files;
 }
