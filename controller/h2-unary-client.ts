@@ -339,24 +339,25 @@ class H2Connection {
         return;
       }
       const code = Number(end['grpc-status']);
-      const meta = safeMetadata(end);
+      // Trailing metadata reaches the caller only with an error (a grpc-js callback gets no metadata on success).
+      const meta = () => safeMetadata(end);
       if (!Number.isInteger(code) || code < 0 || code > 16) {
-        finish(serviceError(grpc.status.UNKNOWN, `Invalid grpc-status ${String(end['grpc-status'])}`, meta));
+        finish(serviceError(grpc.status.UNKNOWN, `Invalid grpc-status ${String(end['grpc-status'])}`, meta()));
         return;
       }
       if (code !== grpc.status.OK) {
-        finish(serviceError(code, decodeGrpcMessage(end['grpc-message']), meta));
+        finish(serviceError(code, decodeGrpcMessage(end['grpc-message']), meta()));
         return;
       }
       const one = oneMessage(Buffer.concat(chunks));
       if (one.error) {
-        finish(serviceError(one.error.code, one.error.details, meta));
+        finish(serviceError(one.error.code, one.error.details, meta()));
         return;
       }
       try {
         finish(null, def.responseDeserialize(one.message!));
       } catch (e) {
-        finish(serviceError(grpc.status.INTERNAL, `Response message parsing error: ${e instanceof Error ? e.message : String(e)}`, meta));
+        finish(serviceError(grpc.status.INTERNAL, `Response message parsing error: ${e instanceof Error ? e.message : String(e)}`, meta()));
       }
     });
     stream.end(frame);
