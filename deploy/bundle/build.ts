@@ -128,7 +128,8 @@ async function bundleOne(root: string, entry: string, outfile: string, relocated
     target: 'node20',
     format: 'cjs',
     // The CLI is parsed at every start: no whitespace or comments (names are kept, for stack traces).
-    ...(opts.codeCache ? { minifyWhitespace: true, minifySyntax: true } : {}),
+    // No real import() either: it cannot run from a V8 code cache (code-cache.ts); as require it can.
+    ...(opts.codeCache ? { minifyWhitespace: true, minifySyntax: true, supported: { 'dynamic-import': false } } : {}),
     sourcemap: false,
     legalComments: 'eof',
     logLevel: 'warning',

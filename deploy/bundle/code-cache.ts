@@ -12,8 +12,9 @@ import { createHash } from 'node:crypto';
  * run, so the functions the command used are in it, not only the top level).
  *
  * The cache is code that will run, so it is only read from and written to a
- * directory owned by the user that is not writable by group or others:
- * $QFLEET_CODE_CACHE_DIR, else $XDG_CACHE_HOME/qfleet, else ~/.cache/qfleet;
+ * directory owned by the user that is not writable by group or others
+ * ($QFLEET_CODE_CACHE_DIR, else $XDG_CACHE_HOME/qfleet, else ~/.cache/qfleet),
+ * made only inside a directory that already is the user's own;
  * the file name carries the program's hash, the file's path (FNV-1a), Node's
  * version and the CPU architecture, and V8 refuses (cachedDataRejected) a cache from other flags.
  * QFLEET_CODE_CACHE=off turns it off. Any problem with the cache only means
@@ -37,8 +38,15 @@ function loader(source: string, hash: string, mod: NodeModule, req: NodeJS.Requi
   const vm = req('node:vm') as typeof import('node:vm');
   const env = process.env;
   const uid = typeof process.getuid === 'function' ? process.getuid() : -1;
-  const safe = (st: import('node:fs').Stats, dir: boolean) =>
-    (dir ? st.isDirectory() : st.isFile()) && (uid < 0 || st.uid === uid) && (st.mode & 0o022) === 0;
+  // Ours alone: a real directory (or file), owned by this user, that group and others cannot write.
+  const ours = (p: string, dir: boolean) => {
+    try {
+      const st = fs.lstatSync(p);
+      return (dir ? st.isDirectory() : st.isFile()) && (uid < 0 || st.uid === uid) && (st.mode & 0o022) === 0;
+    } catch {
+      return false;
+    }
+  };
   let dir: string | undefined;
   if (env.QFLEET_CODE_CACHE !== 'off') {
     const base = env.QFLEET_CODE_CACHE_DIR || (env.XDG_CACHE_HOME ? path.join(env.XDG_CACHE_HOME, 'qfleet') : env.HOME ? path.join(env.HOME, '.cache', 'qfleet') : '');
@@ -47,38 +55,47 @@ function loader(source: string, hash: string, mod: NodeModule, req: NodeJS.Requi
   // V8 keeps the script name of the run that made the cache (stack traces): one cache per copy of the file.
   let where = 0x811c9dc5;
   for (let i = 0; i < filename.length; i++) where = Math.imul(where ^ filename.charCodeAt(i), 0x01000193) >>> 0;
-  const file = dir ? path.join(dir, `qfleet-${hash}-${where.toString(16).padStart(8, '0')}-${process.version}-${process.arch}.v8cache`) : undefined;
+  const copy = `-${where.toString(16).padStart(8, '0')}-${process.version}-${process.arch}.v8cache`;
+  const name = `qfleet-${hash}${copy}`;
+  const file = dir ? path.join(dir, name) : undefined;
   let cached: Buffer | undefined;
-  if (dir && file) {
+  if (dir && file && ours(dir, true)) {
     try {
-      if (safe(fs.lstatSync(dir), true)) {
-        const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-        try {
-          if (safe(fs.fstatSync(fd), false)) cached = fs.readFileSync(fd);
-        } finally {
-          fs.closeSync(fd);
-        }
+      const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+      try {
+        const st = fs.fstatSync(fd);
+        if (st.isFile() && (uid < 0 || st.uid === uid) && (st.mode & 0o022) === 0) cached = fs.readFileSync(fd);
+      } finally {
+        fs.closeSync(fd);
       }
     } catch { /* no cache yet, or not one we may use */ }
   }
-  const importer = (vm as unknown as { constants?: { USE_MAIN_CONTEXT_DEFAULT_LOADER?: symbol } }).constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER;
-  const script = new vm.Script(source, {
-    filename,
-    ...(cached ? { cachedData: cached } : {}),
-    ...(importer ? { importModuleDynamically: importer as never } : {}),
-  });
+  // No importModuleDynamically: the bundle has no dynamic imports (build.ts has esbuild turn them
+  // into require), and such a callback would not survive a code cache (nodejs/node#43663).
+  const script = new vm.Script(source, { filename, ...(cached ? { cachedData: cached } : {}) });
   if (dir && file && (!cached || script.cachedDataRejected)) {
     process.once('exit', () => {
       try {
-        fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-        if (!safe(fs.lstatSync(dir), true)) return;
-        const tmp = `${file}.${process.pid}.tmp`;
+        // Made only inside a directory that is already ours (never ~/.cache of another user, as
+        // root with someone else's HOME would), and without following links.
+        if (!ours(dir, true)) {
+          const parent = path.dirname(dir);
+          // ~/.cache itself may be made, in a home that is the user's own.
+          if (!env.QFLEET_CODE_CACHE_DIR && !env.XDG_CACHE_HOME && env.HOME && !fs.existsSync(parent) && ours(env.HOME, true)) fs.mkdirSync(parent, { mode: 0o700 });
+          if (!ours(parent, true)) return;
+          fs.mkdirSync(dir, { mode: 0o700 });
+          if (!ours(dir, true)) return;
+        }
+        const tmp = `${file}.${process.pid}-${Math.random().toString(36).slice(2)}.tmp`;
         try {
           fs.writeFileSync(tmp, script.createCachedData(), { mode: 0o600, flag: 'wx' });
           fs.renameSync(tmp, file);
         } catch {
           fs.rmSync(tmp, { force: true });
+          return;
         }
+        // Earlier builds of this same copy are dead weight (about 1 MB each).
+        for (const f of fs.readdirSync(dir)) if (f.startsWith('qfleet-') && f.endsWith(copy) && f !== name) fs.rmSync(path.join(dir, f), { force: true });
       } catch { /* a read-only or foreign cache directory: run uncached next time too */ }
     });
   }

@@ -95,6 +95,12 @@ describe('controller bundle (deploy/bundle): one self-contained qfleet.js', func
     assert.deepEqual(JSON.parse(r.stdout).map((h: { host: string; status: string }) => [h.host, h.status]), [['nowhere', 'unreachable']]);
   });
 
+  it('holds no import() call (one could not run from the V8 code cache; esbuild makes them require)', () => {
+    const text = readFileSync(lone, 'utf8');
+    const calls = [...text.matchAll(/(?<![\w$.])import\s*\(/g)].filter((m) => !/^import\s*\([\w$,\s]*\)\s*\{/.test(text.slice(m.index!, m.index! + 200)));
+    assert.deepEqual(calls.map((m) => text.slice(m.index!, m.index! + 60)), []);
+  });
+
   describe('V8 code cache (deploy/bundle/code-cache.ts)', () => {
     const version = (env: Record<string, string>) =>
       execa('node', [lone, '--version'], { cwd: join(dir, 'alone'), env: { ...process.env, ...env } }).then((r) => r.stdout.trim());
@@ -133,6 +139,30 @@ describe('controller bundle (deploy/bundle): one self-contained qfleet.js', func
       const off = join(dir, 'cache-off');
       await version({ QFLEET_CODE_CACHE_DIR: off, QFLEET_CODE_CACHE: 'off' });
       assert.equal(existsSync(off), false);
+    });
+
+    it("as root with another user's HOME, makes nothing in that home; in a home of its own it makes ~/.cache/qfleet", async function () {
+      if (process.getuid?.() !== 0) this.skip();
+      const alice = join(dir, 'home-alice');
+      mkdirSync(alice, { mode: 0o755 });
+      chownSync(alice, 65534, 65534);
+      await execa('node', [lone, '--version'], { cwd: join(dir, 'alone'), env: { ...process.env, HOME: alice, XDG_CACHE_HOME: '', QFLEET_CODE_CACHE_DIR: '' } });
+      assert.deepEqual(readdirSync(alice), [], 'no root-owned ~/.cache in her home');
+      const mine = join(dir, 'home-root');
+      mkdirSync(mine, { mode: 0o755 });
+      await execa('node', [lone, '--version'], { cwd: join(dir, 'alone'), env: { ...process.env, HOME: mine, XDG_CACHE_HOME: '', QFLEET_CODE_CACHE_DIR: '' } });
+      assert.equal(cacheFiles(join(mine, '.cache', 'qfleet')).length, 1);
+    });
+
+    it('keeps one cache per copy of the file: an older build\'s cache is removed when the new one is written', async () => {
+      const cache = join(dir, 'cache-d');
+      await version({ QFLEET_CODE_CACHE_DIR: cache });
+      const [current] = cacheFiles(cache);
+      const stale = current!.replace(/^qfleet-[0-9a-f]{16}-/, 'qfleet-0000000000000000-');
+      writeFileSync(join(cache, stale), 'old build', { mode: 0o600 });
+      rmSync(join(cache, current!));
+      await version({ QFLEET_CODE_CACHE_DIR: cache });
+      assert.deepEqual(cacheFiles(cache), [current]);
     });
 
     it("does not read a cache file another user owns (it is replaced by the user's own)", async function () {
