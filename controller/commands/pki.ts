@@ -1,6 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { action, EXIT, UsageError } from '../context.js';
+import { clientNameProblem } from '../pki/client-name.js';
 import { defaultPkiDir } from '../pki/paths.js';
 
 /**
@@ -31,7 +32,7 @@ export function register(program: Command): void {
   pki
     .command('issue')
     .description('issue a client certificate for other tooling (operator, or --read-only: list/get/health/version/reflection only)')
-    .argument('<name>', "the certificate's name (its subject CN)")
+    .argument('<name>', "the certificate's name (its subject CN)", parseClientName)
     .option('--read-only', 'monitoring role: no call that changes anything')
     .option('--days <n>', 'validity in days', parseDays, 365)
     .option('--csr <file>', "sign this certificate request (ECDSA P-256) instead of making a key here: the tool's key never leaves its host")
@@ -42,13 +43,13 @@ export function register(program: Command): void {
         const role = o.readOnly ? 'read-only' : 'operator';
         const { issueClientFiles, signClientCsrFiles } = await import('../pki/ca.js');
         if (o.csr) {
-          let csrPem: string;
+          let csr: Buffer;
           try {
-            csrPem = readFileSync(o.csr, 'utf8');
+            csr = readFileSync(o.csr);
           } catch (e) {
             throw new UsageError(`cannot read the certificate request ${o.csr}: ${(e as Error).message}`);
           }
-          const files = await signClientCsrFiles(dirOf(), name, csrPem, { role, days: o.days, outDir: o.out, force: Boolean(o.force) });
+          const files = await signClientCsrFiles(dirOf(), name, csr, { role, days: o.days, outDir: o.out, force: Boolean(o.force) });
           if (ctx.json) ctx.out(JSON.stringify({ name, role, ...files }));
           else ctx.out(`${role} certificate ${files.cert} (for the key of ${o.csr}, which stays where it was made)\nCA ${files.ca}`);
           return EXIT.ok;
@@ -59,6 +60,12 @@ export function register(program: Command): void {
         return EXIT.ok;
       }),
     );
+}
+
+function parseClientName(v: string): string {
+  const problem = clientNameProblem(v);
+  if (problem) throw new InvalidArgumentError(problem);
+  return v;
 }
 
 function parseDays(v: string): number {

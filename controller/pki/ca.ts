@@ -1,8 +1,9 @@
 import { createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { anyExists, ensurePrivateDir, writePublicFile, writeSecretFile } from './files.js';
+import { clientNameProblem } from './client-name.js';
 import { PKI_FILES, pkiPath } from './paths.js';
 import { AGENT_ROLE, CLIENT_ROLES, ROLE_ORGANIZATION, type ClientRole } from './roles.js';
 import { EC_P256, x509 } from './x509.js';
@@ -129,9 +130,15 @@ export async function issueCertificate(ca: LoadedCa, p: IssueParams): Promise<st
 
 /** Client names: what a CN may hold without any escaping. */
 export function checkClientName(name: string): void {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/.test(name)) {
-    throw new PkiError(`client name ${JSON.stringify(name)}: use 1-64 letters, digits, '.', '_', '@' or '-'.`);
-  }
+  const problem = clientNameProblem(name);
+  if (problem) throw new PkiError(`client name ${JSON.stringify(name)}: ${problem}`);
+}
+
+/** Where pki issue writes; never the PKI directory itself (its client.* and ca.* are the controller's own). */
+function clientOutDir(pkiDir: string, outDir: string | undefined): string {
+  const out = outDir ?? join(pkiDir, 'clients');
+  if (resolve(out) === resolve(pkiDir)) throw new PkiError(`--out ${out} is the PKI directory: the controller's own certificate and the CA live there; choose another directory.`);
+  return out;
 }
 
 /** A new key and a client certificate with a role, in memory (qfleet pki issue writes them out). */
@@ -204,7 +211,7 @@ export async function issueClientFiles(
 ): Promise<IssuedFiles> {
   checkClientName(name);
   const ca = await loadCa(pkiDir);
-  const outDir = opts.outDir ?? join(pkiDir, 'clients');
+  const outDir = clientOutDir(pkiDir, opts.outDir);
   const files = { cert: join(outDir, `${name}.crt`), key: join(outDir, `${name}.key`), ca: join(outDir, PKI_FILES.caCert) };
   const present = anyExists([files.cert, files.key]);
   if (present.length && !opts.force) throw new PkiError(`${present.join(', ')} already exist; use --force to replace them.`);
@@ -238,27 +245,32 @@ export function agentSubjectAltNames(names: readonly string[]): { type: 'dns' | 
 /**
  * A CSR's public key, once its signature verifies (the requester holds the
  * key) and the key is ECDSA P-256, as everything in a qfleet fleet is.
- * Nothing else of the request is used.
+ * Nothing else of the request is used. PEM or DER.
  */
-async function verifiedCsrKey(csrPem: string, whose: string, hint = ''): Promise<x509.PublicKey> {
-  let csr: x509.Pkcs10CertificateRequest;
+async function verifiedCsrKey(csr: string | Buffer, whose: string, hint = ''): Promise<x509.PublicKey> {
+  const text = typeof csr === 'string' ? csr : csr.subarray(0, 64).toString('latin1').startsWith('-----BEGIN') ? csr.toString('utf8') : undefined;
+  const label = text && /-----BEGIN ([A-Z0-9 ]+)-----/.exec(text)?.[1];
+  if (label && label !== 'CERTIFICATE REQUEST' && label !== 'NEW CERTIFICATE REQUEST') {
+    throw new PkiError(`that file holds a PEM ${label}, not a certificate request (BEGIN CERTIFICATE REQUEST).`);
+  }
+  let req: x509.Pkcs10CertificateRequest;
   try {
-    csr = new x509.Pkcs10CertificateRequest(csrPem);
+    req = new x509.Pkcs10CertificateRequest(text ?? new Uint8Array(csr as Buffer));
   } catch (e) {
-    throw new PkiError(`not a PEM certificate request: ${(e as Error).message}`);
+    throw new PkiError(`not a certificate request (PEM or DER): ${(e as Error).message}`);
+  }
+  const alg = req.publicKey.algorithm as { name?: string; namedCurve?: string };
+  if (alg.name !== 'ECDSA' || alg.namedCurve !== 'P-256') {
+    throw new PkiError(`the certificate request's key is ${[alg.name ?? '?', alg.namedCurve].filter(Boolean).join(' ')}; ${whose} use ECDSA P-256${hint}.`);
   }
   let ok = false;
   try {
-    ok = await csr.verify();
+    ok = await req.verify();
   } catch {
     ok = false;
   }
   if (!ok) throw new PkiError('the certificate request does not verify: its signature does not match its key.');
-  const alg = csr.publicKey.algorithm as { name?: string; namedCurve?: string };
-  if (alg.name !== 'ECDSA' || alg.namedCurve !== 'P-256') {
-    throw new PkiError(`the certificate request's key is ${[alg.name ?? '?', alg.namedCurve].filter(Boolean).join(' ')}; ${whose} use ECDSA P-256${hint}.`);
-  }
-  return csr.publicKey;
+  return req.publicKey;
 }
 
 /**
@@ -296,28 +308,36 @@ export async function signAgentCsr(
 export async function signClientCsrFiles(
   pkiDir: string,
   name: string,
-  csrPem: string,
+  csr: string | Buffer,
   opts: { role: ClientRole; days?: number; outDir?: string; force?: boolean },
 ): Promise<Omit<IssuedFiles, 'key'>> {
   checkClientName(name);
   if (!CLIENT_ROLES.includes(opts.role)) throw new PkiError(`unknown role ${opts.role}.`);
   const publicKey = await verifiedCsrKey(
-    csrPem,
+    csr,
     'qfleet client certificates',
     ` (make one with: openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ${name}.key -out ${name}.csr -subj /CN=${name})`,
   );
   const ca = await loadCa(pkiDir);
-  const outDir = opts.outDir ?? join(pkiDir, 'clients');
+  const outDir = clientOutDir(pkiDir, opts.outDir);
   const files = { cert: join(outDir, `${name}.crt`), ca: join(outDir, PKI_FILES.caCert) };
-  const present = anyExists([files.cert]);
-  if (present.length && !opts.force) throw new PkiError(`${present.join(', ')} already exists; use --force to replace it.`);
+  const staleKey = join(outDir, `${name}.key`);
+  const present = anyExists([files.cert, staleKey]);
+  if (present.length && !opts.force) {
+    throw new PkiError(`${present.join(', ')} already exist${present.length > 1 ? '' : 's'}; use --force to replace ${present.length > 1 ? 'them' : 'it'} (a key made here before is removed: it would not match).`);
+  }
+  if (existsSync(files.ca) && readFileSync(files.ca, 'utf8') !== ca.certPem && !opts.force) {
+    throw new PkiError(`${files.ca} holds another CA's certificate; use --force to replace it.`);
+  }
   const certPem = await issueCertificate(ca, {
     publicKey,
     subject: `O=${ROLE_ORGANIZATION}, OU=${opts.role}, CN=${name}`,
     extendedKeyUsages: [x509.ExtendedKeyUsage.clientAuth],
     days: opts.days ?? CLIENT_DAYS,
   });
-  ensurePrivateDir(outDir);
+  // Only public files: an existing directory keeps its mode (a tool's group may read it); a new one is 0755.
+  mkdirSync(outDir, { recursive: true, mode: 0o755 });
+  rmSync(staleKey, { force: true });
   writePublicFile(files.cert, certPem);
   writePublicFile(files.ca, ca.certPem);
   return files;

@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { strict as assert } from 'node:assert';
 import { X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -59,9 +59,36 @@ describe('pki issue --csr: a client certificate for a key that never leaves the 
     assert.equal(existsSync(join(agent.dir, 'rsa')), false);
   });
 
-  it('the CLI: a CSR it cannot read is a usage error (exit 2); an existing certificate is not replaced without --force', async () => {
+  it('refuses what is not a certificate request, naming what it is; takes a DER request', async () => {
+    const out = join(agent.dir, 'kinds');
+    await assert.rejects(signClientCsrFiles(agent.pkiDir, 'grafana', readFileSync(join(toolDir, 'agent.key')), { role: 'read-only', outDir: out }), /holds a PEM PRIVATE KEY, not a certificate request/);
+    const der = Buffer.from(new x509.Pkcs10CertificateRequest(csrPem).rawData);
+    const files = await signClientCsrFiles(agent.pkiDir, 'grafana-der', der, { role: 'read-only', outDir: out });
+    assert.match(new X509Certificate(readFileSync(files.cert)).subject, /CN=grafana-der/);
+  });
+
+  it('never writes into the PKI directory, nor as "ca"; keeps an existing directory\'s mode; removes a key left from before only with --force', async () => {
+    await assert.rejects(signClientCsrFiles(agent.pkiDir, 'grafana', csrPem, { role: 'read-only', outDir: agent.pkiDir }), /is the PKI directory/);
+    await assert.rejects(signClientCsrFiles(agent.pkiDir, 'CA', csrPem, { role: 'read-only', outDir: join(agent.dir, 'x') }), /"ca" is taken/);
+    const shared = join(agent.dir, 'shared');
+    mkdirSync(shared, { mode: 0o755 });
+    chmodSync(shared, 0o755);
+    writeFileSync(join(shared, 'old.key'), 'a key made here before', { mode: 0o600 });
+    await assert.rejects(signClientCsrFiles(agent.pkiDir, 'old', csrPem, { role: 'read-only', outDir: shared }), /old\.key already exists; use --force/);
+    await signClientCsrFiles(agent.pkiDir, 'old', csrPem, { role: 'read-only', outDir: shared, force: true });
+    assert.equal(existsSync(join(shared, 'old.key')), false, 'a key that no longer matches is gone');
+    assert.equal(statSync(shared).mode & 0o777, 0o755, 'public files only: the directory keeps its mode');
+    writeFileSync(join(shared, 'ca.crt'), 'another CA');
+    await assert.rejects(signClientCsrFiles(agent.pkiDir, 'other', csrPem, { role: 'read-only', outDir: shared }), /holds another CA's certificate/);
+  });
+
+  it('the CLI: a bad name and a CSR it cannot read are usage errors (exit 2); an existing certificate is not replaced without --force', async () => {
     const cli = fileURLToPath(new URL('../../../controller/main.js', import.meta.url));
     const env = { ...process.env, QFLEET_HOME: join(agent.pkiDir, '..') };
+    for (const bad of ['bad/name', 'ca']) {
+      const r = await execa('node', [cli, 'pki', 'issue', bad, '--csr', join(toolDir, 'grafana.csr')], { env, reject: false });
+      assert.equal(r.exitCode, 2, `${bad}: ${r.stderr}`);
+    }
     const missing = await execa('node', [cli, 'pki', 'issue', 'grafana', '--csr', join(toolDir, 'nope.csr')], { env, reject: false });
     assert.equal(missing.exitCode, 2, missing.stderr);
     assert.match(missing.stderr, /cannot read the certificate request/);
