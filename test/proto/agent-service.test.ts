@@ -2,6 +2,8 @@ import * as grpc from '@grpc/grpc-js';
 import { strict as assert } from 'node:assert';
 import protobuf from 'protobufjs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
 import { agentService } from '../../proto/agent-service.js';
 import { AGENT_PROTO, loadAgentProto, protoDir } from '../../proto/loader.js';
 
@@ -70,6 +72,14 @@ describe('proto: the agent service for clients (protobufjs alone) is the same se
       // Defaults: an empty message decodes with every field present, as the generated types promise.
       assert.deepEqual(mine.responseDeserialize(Buffer.alloc(0)), theirs.responseDeserialize(Buffer.alloc(0)), `${m.name} defaults`);
     }
+  });
+
+  it('loads in a process that never loaded proto-loader (whose common protos would otherwise stand in)', async () => {
+    const mod = fileURLToPath(new URL('../../proto/agent-service.js', import.meta.url));
+    const script = `const { agentService } = await import(${JSON.stringify(mod)}); console.log(Object.keys(agentService().definition).sort().join(','));`;
+    const r = await execa('node', ['--input-type=module', '-e', script], { reject: false });
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.equal(r.stdout.trim(), Object.keys(full).sort().join(','));
   });
 
   it('refuses an array as a message, as proto-loader does', () => {
