@@ -27,7 +27,7 @@ const AGENT_PORT = 7443;
 const SMOKE = process.env.QFLEET_BENCH_SMOKE === '1';
 const AGENT_COUNTS = SMOKE ? [5, 10, 20] : [10, 100, 500];
 const PEER_COUNTS = SMOKE ? [5, 10] : [10, 100];
-const RUNS = Number(process.env.QFLEET_BENCH_RUNS ?? 5);
+const RUNS = Number(process.env.QFLEET_BENCH_RUNS ?? 7);
 const PEER_RUNS = Number(process.env.QFLEET_BENCH_PEER_RUNS ?? 3);
 const WORKERS = 4;
 
