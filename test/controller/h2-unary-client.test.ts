@@ -6,7 +6,8 @@ import { execa } from 'execa';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { mtlsClientFactory, type UnaryTransport } from '../../controller/connect.js';
+import { mtlsClientFactory, unaryTransportOf, type UnaryTransport } from '../../controller/connect.js';
+import { UsageError } from '../../controller/context.js';
 import type { HostTarget } from '../../controller/fleet/host-target.js';
 import { grpcTimeout, MAX_RESPONSE_BYTES } from '../../controller/h2-unary-client.js';
 import { loadServerTls } from '../../agent/tls/credentials.js';
@@ -274,6 +275,12 @@ describe('controller: unary calls over one HTTP/2 connection (h2UnaryClient), as
     assert.equal(await Promise.resolve(c), c);
     (c.close as () => void)();
     assert.throws(() => c.getChannel, /Channel has been shut down/);
+  });
+
+  it('QFLEET_UNARY_TRANSPORT chooses h2 (the default) or grpc-js; anything else is a usage error', () => {
+    assert.equal(unaryTransportOf({}), 'h2');
+    assert.equal(unaryTransportOf({ QFLEET_UNARY_TRANSPORT: 'grpc-js' }), 'grpc-js');
+    assert.throws(() => unaryTransportOf({ QFLEET_UNARY_TRANSPORT: 'grpcjs' }), (e: Error) => e instanceof UsageError && /must be h2 or grpc-js/.test(e.message));
   });
 
   it('writes grpc-timeout in at most eight digits', () => {
