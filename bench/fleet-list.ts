@@ -114,11 +114,16 @@ async function main(): Promise<void> {
   // (as an operator's first command does). Beside it, every call through grpc-js channels and no code cache.
   const shipped = { QFLEET_HOME: home, QFLEET_CODE_CACHE_DIR: join(work, 'code-cache') };
   const grpcJs = { QFLEET_HOME: home, QFLEET_UNARY_TRANSPORT: 'grpc-js', QFLEET_CODE_CACHE: 'off' };
+  // Both farms up for the whole run, and for each N the tools take turns, run by run: the machine's
+  // speed drifts by tens of percent over minutes, and interleaving keeps that out of the ratios.
   const farm = await startAgentFarm(pkiDir, work, Math.max(...AGENT_COUNTS));
+  let ssh: Awaited<ReturnType<typeof startSshFarm>> | undefined;
   try {
+    ssh = await startSshFarm(join(work, 'sshd'), Math.max(...PEER_COUNTS));
     for (const n of AGENT_COUNTS) {
       const inv = join(work, `inventory-${n}.yml`);
       writeInventory(inv, farm.hosts.slice(0, n));
+      const peers = PEER_COUNTS.includes(n) ? { ...ssh, hosts: ssh.hosts.slice(0, n) } : undefined;
       // Warm-up (page cache, code cache); every measured run is still a new process with new handshakes.
       await timeQfleetList(cli, shipped, inv, n);
       await timeQfleetList(cli, grpcJs, inv, n);
@@ -126,35 +131,30 @@ async function main(): Promise<void> {
       const runs: number[] = [];
       const runsGrpcJs: number[] = [];
       const runsFloor: number[] = [];
+      const runsPdsh: number[] = [];
+      const runsAnsible: number[] = [];
       for (let i = 0; i < RUNS; i++) {
         runs.push(await timeQfleetList(cli, shipped, inv, n));
         runsGrpcJs.push(await timeQfleetList(cli, grpcJs, inv, n));
         runsFloor.push(await timeTlsFloor(pkiDir, farm.hosts.slice(0, n)));
+        if (peers && i < PEER_RUNS) {
+          runsPdsh.push(await timePdsh(peers));
+          runsAnsible.push(await timeAnsible(peers, work));
+        }
       }
       results.qfleet!.push(summarize(n, runs));
       results.qfleetGrpcJs!.push(summarize(n, runsGrpcJs));
       results.tlsFloor!.push(summarize(n, runsFloor));
       process.stderr.write(`qfleet list  N=${n}: median ${results.qfleet!.at(-1)!.median.toFixed(3)} s (grpc-js channels, no code cache: ${results.qfleetGrpcJs!.at(-1)!.median.toFixed(3)} s; TLS handshakes alone: ${results.tlsFloor!.at(-1)!.median.toFixed(3)} s)\n`);
+      if (peers) {
+        results.pdsh!.push(summarize(n, runsPdsh));
+        results.ansible!.push(summarize(n, runsAnsible));
+        process.stderr.write(`pdsh         N=${n}: median ${results.pdsh!.at(-1)!.median.toFixed(3)} s\nansible      N=${n}: median ${results.ansible!.at(-1)!.median.toFixed(3)} s\n`);
+      }
     }
   } finally {
+    await ssh?.stop();
     await farm.stop();
-  }
-
-  const ssh = await startSshFarm(join(work, 'sshd'), Math.max(...PEER_COUNTS));
-  try {
-    for (const n of PEER_COUNTS) {
-      const sub = { ...ssh, hosts: ssh.hosts.slice(0, n) };
-      const p: number[] = [];
-      for (let i = 0; i < PEER_RUNS; i++) p.push(await timePdsh(sub));
-      results.pdsh!.push(summarize(n, p));
-      process.stderr.write(`pdsh         N=${n}: median ${results.pdsh!.at(-1)!.median.toFixed(3)} s\n`);
-      const a: number[] = [];
-      for (let i = 0; i < PEER_RUNS; i++) a.push(await timeAnsible(sub, work));
-      results.ansible!.push(summarize(n, a));
-      process.stderr.write(`ansible      N=${n}: median ${results.ansible!.at(-1)!.median.toFixed(3)} s\n`);
-    }
-  } finally {
-    await ssh.stop();
   }
 
   const q = (n: number) => results.qfleet!.find((f) => f.n === n)!;
