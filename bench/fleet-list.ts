@@ -84,6 +84,16 @@ async function timeQfleetList(cli: string, env: NodeJS.ProcessEnv, inventory: st
   return secs;
 }
 
+/**
+ * A fixed CPU task (hashing 200 MiB, a counting loop) timed in a new process: the machine's speed
+ * drifts by tens of percent over minutes here, so the results record it at the start and the end.
+ */
+async function cpuProbeMs(): Promise<number> {
+  const code = "const c=require('crypto');const b=Buffer.alloc(1<<20);const t=process.hrtime.bigint();for(let i=0;i<200;i++)c.createHash('sha256').update(b).digest();let x=0;for(let i=0;i<3e7;i++)x+=i%7;console.log(Number(process.hrtime.bigint()-t)/1e6)";
+  const r = await execa('node', ['-e', code]);
+  return Math.round(Number(r.stdout.trim()));
+}
+
 /** One cold run of the TLS floor (bench/tls-floor.ts) over the first n hosts. */
 async function timeTlsFloor(pkiDir: string, hosts: readonly { name: string; addr: string }[]): Promise<number> {
   const t0 = process.hrtime.bigint();
@@ -116,6 +126,7 @@ async function main(): Promise<void> {
   const grpcJs = { QFLEET_HOME: home, QFLEET_UNARY_TRANSPORT: 'grpc-js', QFLEET_CODE_CACHE: 'off' };
   // Both farms up for the whole run, and for each N the tools take turns, run by run: the machine's
   // speed drifts by tens of percent over minutes, and interleaving keeps that out of the ratios.
+  const probeStart = await cpuProbeMs();
   const farm = await startAgentFarm(pkiDir, work, Math.max(...AGENT_COUNTS));
   let ssh: Awaited<ReturnType<typeof startSshFarm>> | undefined;
   try {
@@ -157,6 +168,7 @@ async function main(): Promise<void> {
     await farm.stop();
   }
 
+  const probe = { startMs: probeStart, endMs: await cpuProbeMs() };
   const q = (n: number) => results.qfleet!.find((f) => f.n === n)!;
   const rows = AGENT_COUNTS.map((n) => {
     const pd = results.pdsh!.find((f) => f.n === n);
@@ -197,7 +209,8 @@ async function main(): Promise<void> {
 
   const out = join(ROOT, 'bench/results');
   mkdirSync(out, { recursive: true });
-  const doc = { when: new Date().toISOString(), machine: { cpus: (await import('node:os')).cpus().length, node: process.version }, rows, goals, raw: results };
+  console.log(`\nmachine speed probe (a fixed CPU task, lower is faster): ${probe.startMs} ms at the start, ${probe.endMs} ms at the end`);
+  const doc = { when: new Date().toISOString(), machine: { cpus: (await import('node:os')).cpus().length, node: process.version, cpuProbe: probe }, rows, goals, raw: results };
   const file = join(out, `fleet-list-${doc.when.replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`);
   writeFileSync(join(out, 'fleet-list-latest.json'), `${JSON.stringify(doc, null, 2)}\n`);
