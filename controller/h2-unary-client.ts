@@ -253,13 +253,6 @@ class H2Connection {
       ...(this.opts.userAgent ? { 'user-agent': this.opts.userAgent } : {}),
       ...(Number.isFinite(left) ? { 'grpc-timeout': grpcTimeout(left) } : {}),
     };
-    const unavailable = (e: Error | undefined, connected: boolean) => {
-      // A stream cancelled by its failing session carries the session's error as its cause.
-      const why = e && (e as { code?: string }).code === 'ERR_HTTP2_STREAM_CANCEL' && e.cause instanceof Error ? e.cause : e;
-      if (!why) return serviceError(grpc.status.UNAVAILABLE, 'Connection dropped');
-      return serviceError(grpc.status.UNAVAILABLE, connected ? why.message : `No connection established. Last error: ${why.message}`);
-    };
-
     let session: Session;
     try {
       session = this.connect();
@@ -363,6 +356,14 @@ class H2Connection {
     stream.end(frame);
     return call;
   }
+}
+
+/** UNAVAILABLE for a connection that failed (before it was up, or after) or dropped. */
+function unavailable(e: Error | undefined, connected: boolean): grpc.ServiceError {
+  // A stream cancelled by its failing session carries the session's error as its cause.
+  const why = e && (e as { code?: string }).code === 'ERR_HTTP2_STREAM_CANCEL' && e.cause instanceof Error ? e.cause : e;
+  if (!why) return serviceError(grpc.status.UNAVAILABLE, 'Connection dropped');
+  return serviceError(grpc.status.UNAVAILABLE, connected ? why.message : `No connection established. Last error: ${why.message}`);
 }
 
 function safeMetadata(h: http2.IncomingHttpHeaders): grpc.Metadata {

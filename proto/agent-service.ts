@@ -23,15 +23,20 @@ export interface AgentService {
 
 let cached: AgentService | undefined;
 
-export function agentService(): AgentService {
-  if (cached) return cached;
+/** agent.proto parsed and resolved by protobufjs, with proto-loader's field naming. */
+export function loadAgentRoot(): protobuf.Root {
   const dir = protoDir();
   const root = new protobuf.Root();
   // google/protobuf/*.proto come with protobufjs (its "common" set), as with proto-loader.
   root.resolvePath = (_origin, target) => (target.startsWith('google/protobuf/') ? target : join(dir, target));
   root.loadSync(AGENT_PROTO, { keepCase: LOADER_OPTIONS.keepCase });
   root.resolveAll();
-  const service = root.lookupService(AGENT_SERVICE_NAME);
+  return root;
+}
+
+export function agentService(): AgentService {
+  if (cached) return cached;
+  const service = loadAgentRoot().lookupService(AGENT_SERVICE_NAME);
   const toObject = { ...LOADER_OPTIONS } as protobuf.IConversionOptions;
   const definition: Record<string, grpc.MethodDefinition<object, object>> = {};
   for (const m of service.methodsArray) {

@@ -1,11 +1,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { strict as assert } from 'node:assert';
 import protobuf from 'protobufjs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { agentService } from '../../proto/agent-service.js';
-import { AGENT_PROTO, loadAgentProto, protoDir } from '../../proto/loader.js';
+import { agentService, loadAgentRoot } from '../../proto/agent-service.js';
+import { loadAgentProto } from '../../proto/loader.js';
 
 /** A value for every field of a message (one member per oneof, repeated fields twice), depth-limited. */
 function sample(type: protobuf.Type, depth = 0): Record<string, unknown> {
@@ -38,10 +37,7 @@ function sample(type: protobuf.Type, depth = 0): Record<string, unknown> {
 describe('proto: the agent service for clients (protobufjs alone) is the same service proto-loader makes', () => {
   const lite = agentService().definition as unknown as Record<string, grpc.MethodDefinition<object, object>>;
   const full = loadAgentProto().proto.qfleet.agent.v1.AgentService.service as unknown as Record<string, grpc.MethodDefinition<object, object>>;
-  const root = new protobuf.Root();
-  root.resolvePath = (_o, t) => (t.startsWith('google/protobuf/') ? t : join(protoDir(), t));
-  root.loadSync(AGENT_PROTO, { keepCase: false });
-  const methods = root.lookupService('qfleet.agent.v1.AgentService').methodsArray;
+  const methods = loadAgentRoot().lookupService('qfleet.agent.v1.AgentService').methodsArray;
 
   it('has every method, with the same path, streaming kinds and lowerCamel alias', () => {
     assert.deepEqual(Object.keys(lite).sort(), Object.keys(full).sort());
