@@ -8,7 +8,7 @@ import { parseFreebsdVersionKru, parseRelease, parseUnameA, stripPatchLevel } fr
 import { putfsent } from './putfsent.js';
 import { block, sample } from './samples.js';
 
-// Every fixture here is a real capture from shared/freebsd-samples (each file
+// Every fixture here is a real capture from test/fixtures/freebsd (each file
 // records its source and confidence); reconstructed ones are said to be so.
 
 describe('FreeBSD output parsers (real captures)', () => {

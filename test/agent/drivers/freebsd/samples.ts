@@ -1,25 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { fixturePath } from '../../../support/repo-root.js';
 
-/**
- * The real FreeBSD captures live in `shared/freebsd-samples`, beside the repo
- * (/work/shared) or inside it. Tests run compiled from dist/test/…, so walk up
- * from this file rather than assuming a depth.
- */
-export function samplesDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const candidate = join(dir, 'shared', 'freebsd-samples');
-    if (existsSync(candidate)) return candidate;
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`no shared/freebsd-samples above ${fileURLToPath(import.meta.url)}`);
-    dir = parent;
-  }
-}
-
+/** A real FreeBSD capture from test/fixtures/freebsd (its README says where each came from). */
 export function sample(file: string): string {
-  return readFileSync(join(samplesDir(), file), 'utf8');
+  return readFileSync(fixturePath('freebsd', file), 'utf8');
 }
 
 /**

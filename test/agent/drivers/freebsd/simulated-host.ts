@@ -8,7 +8,7 @@ import { putfsent } from './putfsent.js';
  * the freebsd driver runs: a file tree (dirs, files, symlinks, schg flags), a
  * mount table printed by putfsent()'s TAB rule (or libxo JSON on 14+), devfs
  * rulesets, rc.d services with pids, and procstat rows. Messages follow the
- * captures in shared/freebsd-samples. Unknown commands exit 127 so the model
+ * captures in test/fixtures/freebsd. Unknown commands exit 127 so the model
  * notices when the driver starts doing something it does not know.
  */
 
