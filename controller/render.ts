@@ -16,7 +16,16 @@ export function table(head: string[], rows: string[][]): string {
   return t.toString().split('\n').map((l) => l.trimEnd()).join('\n');
 }
 
-const STATE: Record<string, string> = { STATE_STOPPED: 'stopped', STATE_RUNNING: 'running', STATE_BROKEN: 'broken' };
+const STATE: Record<string, string> = {
+  STATE_STOPPED: 'stopped',
+  STATE_RUNNING: 'running',
+  STATE_BROKEN: 'broken',
+  STATE_CREATING: 'creating',
+  STATE_STARTING: 'starting',
+  STATE_STOPPING: 'stopping',
+  STATE_DELETING: 'deleting',
+  STATE_RECOVERING: 'recovering',
+};
 
 export function stateWord(s: string): string {
   return STATE[s] ?? 'unknown';

@@ -1,4 +1,5 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   AbortedError,
@@ -12,17 +13,17 @@ import { isUnder, type HostDriver, type InstallSpec, type MountEntry, type Progr
 import type { CommandSpec } from '../runner/command-runner.js';
 import type { Logger } from '../log.js';
 import type { Clock } from './clock.js';
-import { KeyedLock, SharedExclusiveLock } from './keyed-lock.js';
+import { BaseLock, BusyError, ContainerLocks, describeBusy, type Busy, type BusyOp } from './keyed-lock.js';
 import { MSG } from './messages.js';
-import { validateContainerName, validateNameList, validateServiceName } from './names.js';
-import { StateStore, type ContainerRecord, type PendingOp } from './state-store.js';
+import { isValidContainerName, validateContainerName, validateNameList, validateServiceName } from './names.js';
+import { compareNames, CorruptStateError, StateStore, type ContainerRecord, type PendingOp } from './state-store.js';
 
-export type ContainerState = 'stopped' | 'running' | 'broken';
+/** Settled states, and the transient ones a container shows while an operation holds it. */
+export type ContainerState = 'stopped' | 'running' | 'broken' | 'creating' | 'starting' | 'stopping' | 'deleting' | 'recovering';
 
 export interface ServiceView {
   readonly name: string;
   readonly running: boolean;
-  readonly pids: readonly number[];
 }
 
 /** A container as the host shows it now, checked against what was asked. */
@@ -33,9 +34,12 @@ export interface ContainerView {
   readonly services: readonly ServiceView[];
   readonly mounts: readonly MountEntry[];
   readonly baseRelease: string;
-  readonly createdAt: Date;
+  /** Unknown when the state file is missing or unusable. */
+  readonly createdAt: Date | undefined;
   readonly diskUsageBytes: number;
   readonly path: string;
+  /** While an operation holds the container: what, since when, for which request. */
+  readonly busy?: Busy;
 }
 
 export type Outcome = 'started' | 'bypassed' | 'already-started' | 'stopped' | 'already-stopped' | 'deleted' | 'failed';
@@ -59,9 +63,20 @@ export interface EngineOptions {
   readonly log: Logger;
   /** Between SIGTERM and SIGKILL when stopping; qchroot leaves this to rc.d. */
   readonly stopGraceMs?: number;
-  /** How many containers start/stop/observe at once. */
+  /** How many containers start/stop/observe/recover at once. */
   readonly parallelism?: number;
 }
+
+/** Why delete leaves a container alone; `busy` when only time (another operation finishing) stands in the way. */
+interface Refusal {
+  readonly why: string;
+  readonly busy: boolean;
+}
+
+/** What the agent knows of one container: its record, or why it has none it can use. */
+type Known =
+  | { readonly kind: 'ok'; readonly record: ContainerRecord }
+  | { readonly kind: 'unusable'; readonly name: string; readonly reason: string };
 
 export interface InstallOutcome {
   readonly baseRelease: string;
@@ -76,6 +91,8 @@ export interface ExecSession {
 }
 
 const DEFAULT_GRACE_MS = 10_000;
+/** The longest stop grace period an operator may ask for: an hour (qfleet stop --grace 3600). */
+export const MAX_GRACE_MS = 3_600_000;
 const DISK_USAGE_TTL_MS = 60_000;
 
 /**
@@ -94,8 +111,10 @@ export class Engine {
   private readonly log: Logger;
   private readonly graceMs: number;
   private readonly parallelism: number;
-  private readonly locks = new KeyedLock();
-  private readonly base = new SharedExclusiveLock();
+  private readonly locks = new ContainerLocks();
+  private readonly base = new BaseLock();
+  /** True from the start of recover() until every interrupted operation has been dealt with. */
+  private recovering = false;
   private readonly usage = new Map<string, { bytes: number; at: number; pending?: Promise<number> }>();
   /** Containers with an open console session (qchroot console needs them stopped). */
   private readonly consoles = new Set<string>();
@@ -120,19 +139,39 @@ export class Engine {
    * start is rolled back to stopped, a stop or delete is completed, a console's
    * mounts are removed, a staged install is discarded. What cannot be recovered
    * stays pending and the container reports `broken` with the reason.
+   *
+   * The agent serves while this runs: containers waiting for recovery show as
+   * `recovering` and commands on them answer busy; the others work as usual.
+   * At most `parallelism` containers are recovered at once. An unusable state
+   * file is left alone (the container lists as broken; delete removes it).
    */
   async recover(): Promise<void> {
-    await this.discardStagedInstalls();
-    for (const name of this.store.names()) {
-      const rec = this.store.read(name);
-      if (!rec?.pending) continue;
-      const op = rec.pending.op;
-      try {
-        await this.locks.run(name, () => this.recoverOne(rec, op));
-        this.log.info('recovered interrupted operation', { container: name, op });
-      } catch (e) {
-        this.log.error('could not recover interrupted operation', { container: name, op, error: asQfleetError(e).message });
+    this.recovering = true;
+    try {
+      const stale = await this.store.removeStaleTemps();
+      if (stale.length) this.log.info('removed temporary state files a crash left', { files: stale });
+      await this.base.tryExclusive({ since: this.clock.now() }, () => this.discardStagedInstalls());
+      const pending: ContainerRecord[] = [];
+      for (const name of await this.store.names()) {
+        const known = await this.know(name);
+        if (known.kind === 'ok' && known.record.pending) pending.push(known.record);
+        if (known.kind === 'unusable') this.log.warn('container is broken', { container: name, reason: known.reason });
       }
+      await mapLimit(pending, this.parallelism, async (rec) => {
+        const op = rec.pending!.op;
+        try {
+          await this.locks.run(rec.name, { op: 'recovering', since: this.clock.now() }, async () => {
+            // Re-read under the lock: the record is the truth, not the scan's copy.
+            const now = await this.store.read(rec.name);
+            if (now?.pending) await this.recoverOne(now, now.pending.op);
+          });
+          this.log.info('recovered interrupted operation', { container: rec.name, op });
+        } catch (e) {
+          this.log.error('could not recover interrupted operation', { container: rec.name, op, error: asQfleetError(e).message });
+        }
+      });
+    } finally {
+      this.recovering = false;
     }
   }
 
@@ -141,18 +180,18 @@ export class Engine {
       case 'create':
         await this.driver.unmountContainer(rec.name);
         await this.removeIfPresent(rec.name);
-        this.store.remove(rec.name);
+        await this.store.remove(rec.name);
         return;
       case 'start':
       case 'stop':
       case 'console':
         await this.bringDown(rec);
-        this.save({ ...rec, desired: 'stopped', startedServices: [], pending: undefined });
+        await this.save({ ...rec, desired: 'stopped', startedServices: [], pending: undefined });
         return;
       case 'delete':
         await this.bringDown(rec);
         await this.removeIfPresent(rec.name);
-        this.store.remove(rec.name);
+        await this.store.remove(rec.name);
         return;
     }
   }
@@ -163,8 +202,13 @@ export class Engine {
 
   private async discardStagedInstalls(): Promise<void> {
     const staging = this.driver.layout.stagingDir;
-    if (!existsSync(staging)) return;
-    for (const entry of readdirSync(staging)) {
+    let entries: string[];
+    try {
+      entries = await readdir(staging);
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
       try {
         await this.driver.discardBase({ stagingDir: join(staging, entry), release: '' });
         this.log.info('discarded an interrupted install', { staging: join(staging, entry) });
@@ -177,7 +221,7 @@ export class Engine {
   // --- install --------------------------------------------------------------
 
   async install(spec: InstallSpec, force: boolean, progress: ProgressSink): Promise<InstallOutcome> {
-    return this.base.exclusive(async () => {
+    return this.base.tryExclusive({ since: this.clock.now() }, async () => {
       const host = await this.driver.facts();
       const prepared = await this.driver.prepareBase(spec, progress);
       if (!this.driver.releasesMatch(host.release, prepared.release) && !force) {
@@ -202,12 +246,17 @@ export class Engine {
 
   async create(rawName: unknown, requestId?: string): Promise<ContainerView> {
     const name = validateContainerName(rawName);
-    const created = await this.base.shared(() =>
-      this.locks.run(name, async () => {
-        if (this.store.read(name)) throw new AlreadyExistsError(`Error; chroot container ${name} already exists.`);
+    const created = await this.base.tryShared(() =>
+      this.locks.tryRun(name, this.busy('creating', requestId), async () => {
+        const state = await this.store.inspect(name);
+        if (state.kind === 'ok') throw new AlreadyExistsError(`Error; chroot container ${name} already exists.`);
+        if (state.kind === 'corrupt') {
+          throw new AlreadyExistsError(`Error; chroot container ${name} already exists (broken: its state file is unusable, ${state.reason}); delete it first.`);
+        }
         if (existsSync(this.driver.layout.containerRoot(name))) {
           throw new AlreadyExistsError(
-            `Error; ${this.driver.layout.containerRoot(name)} already exists but has no state file; move it away before creating ${name}.`,
+            `Error; ${this.driver.layout.containerRoot(name)} already exists but has no state file; ` +
+              `delete it (qfleet delete ${name}) or move it away before creating ${name}.`,
           );
         }
         const baseRelease = await this.driver.installedRelease();
@@ -222,17 +271,17 @@ export class Engine {
           startedServices: [],
           pending: this.pending('create', requestId),
         };
-        this.save(rec);
+        await this.save(rec);
         try {
           await this.driver.createContainer(name);
         } catch (e) {
           await this.removeIfPresent(name).catch((re) =>
             this.log.error('could not clean up a failed create', { container: name, error: asQfleetError(re).message }),
           );
-          this.store.remove(name);
+          await this.store.remove(name);
           throw e;
         }
-        this.save({ ...rec, pending: undefined });
+        await this.save({ ...rec, pending: undefined });
         this.log.info('created container', { container: name, requestId });
         return name;
       }),
@@ -243,8 +292,8 @@ export class Engine {
   async configure(rawName: unknown, rawServices: readonly unknown[], requestId?: string): Promise<ContainerView> {
     const name = validateContainerName(rawName);
     const services = validateNameList(rawServices, validateServiceName, 'service');
-    await this.locks.run(name, async () => {
-      const rec = this.mustRead(name);
+    await this.locks.tryRun(name, this.busy('configuring', requestId), async () => {
+      const rec = await this.mustRead(name);
       const missing: string[] = [];
       for (const s of services) if (!(await this.driver.hasServiceScript(name, s))) missing.push(s);
       if (missing.length > 0) {
@@ -252,7 +301,7 @@ export class Engine {
           `Error; ${name} has no rc script for ${missing.join(', ')}: install the service in the container first (qfleet console ${name}).`,
         );
       }
-      this.save({ ...rec, services });
+      await this.save({ ...rec, services });
       this.log.info('configured services', { container: name, services, requestId });
     });
     return this.get(name);
@@ -262,16 +311,93 @@ export class Engine {
 
   async list(): Promise<ContainerView[]> {
     const mounts = await this.driver.mounts();
-    const names = this.store.names();
-    return mapLimit(names, this.parallelism, async (n) => {
-      const rec = this.store.read(n);
-      return rec ? this.observe(rec, mounts) : undefined;
-    }).then((views) => views.filter((v): v is ContainerView => v !== undefined));
+    return mapLimit(await this.allNames(), this.parallelism, async (n) => this.view(await this.know(n), mounts));
   }
 
   async get(rawName: unknown): Promise<ContainerView> {
     const name = validateContainerName(rawName);
-    return this.observe(this.mustRead(name), await this.driver.mounts());
+    const known = await this.know(name);
+    if (known.kind === 'unusable' && !(await this.exists(name))) throw new NotFoundError(`Error; no such chroot container: ${name}.`);
+    return this.view(known, await this.driver.mounts());
+  }
+
+  /**
+   * Every container the agent knows of: each state file (usable or not) and
+   * each directory under containers/ (one without a state file is broken, and
+   * delete removes it), in qchroot's ascending order.
+   */
+  private async allNames(): Promise<string[]> {
+    const names = new Set(await this.store.names());
+    try {
+      // Real directories only: a symlink there is not a container, and nothing follows it.
+      for (const d of await readdir(this.driver.layout.containersDir, { withFileTypes: true })) {
+        if (d.isDirectory() && isValidContainerName(d.name)) names.add(d.name);
+      }
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    return [...names].sort(compareNames);
+  }
+
+  /** The container's record, or why it has none the agent can use. */
+  private async know(name: string): Promise<Known> {
+    const state = await this.store.inspect(name);
+    if (state.kind === 'ok') return state;
+    const file = this.store.fileOf(name);
+    const reason = state.kind === 'corrupt'
+      ? `its state file ${file} is unusable: ${state.reason}`
+      : `${this.driver.layout.containerRoot(name)} exists but has no state file (${file})`;
+    return { kind: 'unusable', name, reason };
+  }
+
+  /** Whether the container has a directory or a state file of any kind. */
+  private async exists(name: string): Promise<boolean> {
+    if ((await this.store.inspect(name)).kind !== 'missing') return true;
+    try {
+      return (await lstat(this.driver.layout.containerRoot(name))).isDirectory();
+    } catch {
+      return false;
+    }
+  }
+
+  /** What list and get show: a transient state while an operation holds it, else what observe finds. */
+  private async view(known: Known, mounts: readonly MountEntry[]): Promise<ContainerView> {
+    const name = known.kind === 'ok' ? known.record.name : known.name;
+    const root = this.driver.layout.containerRoot(name);
+    const held = this.locks.holder(name);
+    const queued = !held && this.recovering && known.kind === 'ok' && known.record.pending
+      ? { op: 'recovering' as const, since: new Date(known.record.pending.since) }
+      : undefined;
+    const busy = held ?? queued;
+    if (busy && busy.op !== 'configuring' && busy.op !== 'console') {
+      const rec = known.kind === 'ok' ? known.record : undefined;
+      return {
+        name,
+        state: busy.op,
+        reason: `${describeBusy(busy)}${queued ? ', queued' : ''}`,
+        services: (rec?.services ?? []).map((s) => ({ name: s, running: false })),
+        mounts: mounts.filter((m) => isUnder(m.target, root)),
+        baseRelease: rec?.baseRelease ?? '',
+        createdAt: rec ? new Date(rec.createdAt) : undefined,
+        diskUsageBytes: this.usage.get(name)?.bytes ?? 0,
+        path: root,
+        busy,
+      };
+    }
+    if (known.kind === 'unusable') {
+      return {
+        name,
+        state: 'broken',
+        reason: known.reason,
+        services: [],
+        mounts: mounts.filter((m) => isUnder(m.target, root)),
+        baseRelease: '',
+        createdAt: undefined,
+        diskUsageBytes: existsSync(root) ? await this.diskUsage(name) : 0,
+        path: root,
+      };
+    }
+    return this.observe(known.record, mounts);
   }
 
   /** Compares the state file with the mount and process tables. */
@@ -290,13 +416,13 @@ export class Engine {
       if (missing.length) problems.push(`not mounted: ${missing.join(', ')}`);
     }
     for (const s of probeNames) {
-      const probe = rec.desired === 'running' && exists && problems.length === 0
-        ? await this.driver.probeService(rec.name, s).catch(() => ({ running: false, pids: [] as number[] }))
-        : { running: false, pids: [] as number[] };
-      services.push({ name: s, running: probe.running, pids: probe.pids });
-      if (rec.desired === 'running' && problems.length === 0 && !probe.running) problems.push(`service ${s} is not running`);
+      const running = rec.desired === 'running' && exists && problems.length === 0
+        ? await this.driver.probeService(rec.name, s).then((p) => p.running, () => false)
+        : false;
+      services.push({ name: s, running });
+      if (rec.desired === 'running' && problems.length === 0 && !running) problems.push(`service ${s} is not running`);
     }
-    for (const s of rec.services) if (!probeNames.includes(s)) services.push({ name: s, running: false, pids: [] });
+    for (const s of rec.services) if (!probeNames.includes(s)) services.push({ name: s, running: false });
 
     if (rec.desired === 'stopped' && !this.consoles.has(rec.name)) {
       if (mounts.length) problems.push(`stopped but still mounted: ${mounts.map((m) => m.target).join(', ')}`);
@@ -346,14 +472,14 @@ export class Engine {
   // --- start / stop ----------------------------------------------------------------
 
   async start(sel: Selection, requestId?: string): Promise<ContainerResult[]> {
-    const names = this.select(sel);
+    const names = await this.select(sel);
     return mapLimit(names, this.parallelism, (name) =>
-      this.locks.run(name, () => this.startOne(name, requestId)).catch((e) => failed(name, e)),
+      this.locks.tryRun(name, this.busy('starting', requestId), () => this.startOne(name, requestId)).catch((e) => failed(name, e)),
     );
   }
 
   private async startOne(name: string, requestId?: string): Promise<ContainerResult> {
-    const rec = this.mustRead(name);
+    const rec = await this.mustRead(name);
     if (rec.services.length === 0) return { name, outcome: 'bypassed', message: MSG.bypassed };
     if (this.consoles.has(name)) throw new AbortedError(`Error; a console session is open on ${name}; exit it first.`);
     const view = await this.observe(rec, await this.driver.mounts());
@@ -364,7 +490,7 @@ export class Engine {
 
     // Broken-while-running (e.g. after a reboot) is repaired by mounting and starting what is missing.
     const started: ContainerRecord = { ...rec, desired: 'running', startedServices: rec.services, pending: this.pending('start', requestId) };
-    this.save(started);
+    await this.save(started);
     try {
       await this.driver.mountContainer(name);
       for (const s of rec.services) {
@@ -379,43 +505,53 @@ export class Engine {
       this.log.error('start failed; rolling back', { container: name, error: err.message, requestId });
       try {
         await this.bringDown(started);
-        this.save({ ...rec, desired: 'stopped', startedServices: [], pending: undefined });
+        await this.save({ ...rec, desired: 'stopped', startedServices: [], pending: undefined });
       } catch (re) {
         this.log.error('rollback of a failed start failed', { container: name, error: asQfleetError(re).message });
-        this.save({ ...started, pending: undefined });
+        await this.save({ ...started, pending: undefined });
       }
       return { name, outcome: 'failed', message: `Error; ${stripError(err.message)}` };
     }
-    this.save({ ...started, pending: undefined });
+    await this.save({ ...started, pending: undefined });
     this.log.info('started container', { container: name, services: rec.services, requestId });
     return { name, outcome: 'started', message: MSG.started };
   }
 
   async stop(sel: Selection, graceMs: number | undefined, requestId?: string): Promise<ContainerResult[]> {
-    const names = this.select(sel);
+    if (graceMs !== undefined && (!Number.isInteger(graceMs) || graceMs < 0 || graceMs > MAX_GRACE_MS)) {
+      throw new InvalidArgumentError(`Error; the stop grace period must be 0 to ${MAX_GRACE_MS / 1000} seconds.`);
+    }
+    const names = await this.select(sel);
     return mapLimit(names, this.parallelism, (name) =>
-      this.locks.run(name, () => this.stopOne(name, graceMs ?? this.graceMs, requestId)).catch((e) => failed(name, e)),
+      this.locks.tryRun(name, this.busy('stopping', requestId), () => this.stopOne(name, graceMs ?? this.graceMs, requestId)).catch((e) => failed(name, e)),
     );
   }
 
   private async stopOne(name: string, graceMs: number, requestId?: string): Promise<ContainerResult> {
-    const rec = this.mustRead(name);
     if (this.consoles.has(name)) throw new AbortedError(`Error; a console session is open on ${name}; exit it first.`);
+    const known = await this.know(name);
+    if (known.kind === 'unusable') {
+      // No record says which services run: signal whatever is rooted in it and unmount, so it can be deleted.
+      await this.bringDown({ name, services: [], startedServices: [] }, graceMs);
+      this.log.info('stopped a container whose state is unusable', { container: name, reason: known.reason, requestId });
+      return { name, outcome: 'stopped', message: `${MSG.stopped} It stays broken (${known.reason}); delete it or restore the file.` };
+    }
+    const rec = known.record;
     const view = await this.observe(rec, await this.driver.mounts());
     if (view.state === 'stopped') {
       return rec.services.length === 0
         ? { name, outcome: 'bypassed', message: MSG.bypassed }
         : { name, outcome: 'already-stopped', message: MSG.alreadyStopped };
     }
-    this.save({ ...rec, pending: this.pending('stop', requestId) });
+    await this.save({ ...rec, pending: this.pending('stop', requestId) });
     try {
       await this.bringDown(rec, graceMs);
     } catch (e) {
       // Leave desired=stopped so the container shows as broken with what is left mounted or running.
-      this.save({ ...rec, desired: 'stopped', startedServices: [], pending: undefined });
+      await this.save({ ...rec, desired: 'stopped', startedServices: [], pending: undefined });
       throw e;
     }
-    this.save({ ...rec, desired: 'stopped', startedServices: [], pending: undefined });
+    await this.save({ ...rec, desired: 'stopped', startedServices: [], pending: undefined });
     this.log.info('stopped container', { container: name, requestId });
     return { name, outcome: 'stopped', message: MSG.stopped };
   }
@@ -425,7 +561,7 @@ export class Engine {
    * then SIGTERM to whatever is still rooted in the container, SIGKILL after the
    * grace period, then unmounts. Each step runs even if an earlier one failed.
    */
-  private async bringDown(rec: ContainerRecord, graceMs = this.graceMs): Promise<void> {
+  private async bringDown(rec: Pick<ContainerRecord, 'name' | 'services' | 'startedServices'>, graceMs = this.graceMs): Promise<void> {
     const name = rec.name;
     if (!existsSync(this.driver.layout.containerRoot(name))) return;
     for (const s of [...new Set([...rec.startedServices, ...rec.services])].reverse()) {
@@ -454,44 +590,60 @@ export class Engine {
   // --- delete --------------------------------------------------------------------
 
   async delete(sel: Selection, requestId?: string): Promise<ContainerResult[]> {
-    const names = this.select(sel);
-    // All preconditions first: a delete -A that would hit a running container deletes nothing.
+    const names = await this.select(sel);
+    // All preconditions first: a delete -A that would hit a running or busy container deletes nothing.
     const mounts = await this.driver.mounts();
-    const busy: string[] = [];
+    const refused: Array<{ name: string; refusal: Refusal }> = [];
     for (const name of names) {
-      if (this.consoles.has(name)) { busy.push(`${name} (console open)`); continue; }
-      const view = await this.observe(this.mustRead(name), mounts);
-      const pids = view.state === 'running' ? [] : await this.driver.processesIn(name).catch(() => []);
-      if (view.state === 'running') busy.push(`${name} (running)`);
-      else if (pids.length) busy.push(`${name} (processes ${pids.join(' ')})`);
+      const refusal = await this.deleteRefusal(name, mounts, false);
+      if (refusal) refused.push({ name, refusal });
     }
-    if (busy.length) {
-      throw new FailedPreconditionError(`Error; stop these chroot containers before deleting: ${busy.join(', ')}. Nothing was deleted.`);
+    if (refused.length) {
+      const message = `Error; stop these chroot containers before deleting: ${refused.map((r) => `${r.name} (${r.refusal.why})`).join(', ')}. Nothing was deleted.`;
+      // Only busy containers in the way: a retry later may work, so ABORTED; anything else needs the operator.
+      throw refused.every((r) => r.refusal.busy) ? new AbortedError(message) : new FailedPreconditionError(message);
     }
     const results: ContainerResult[] = [];
     for (const name of names) {
-      results.push(await this.locks.run(name, () => this.deleteOne(name, requestId)).catch((e) => failed(name, e)));
+      results.push(await this.locks.tryRun(name, this.busy('deleting', requestId), () => this.deleteOne(name, requestId)).catch((e) => failed(name, e)));
     }
     return results;
   }
 
+  /**
+   * Why a container may not be deleted now, in the words the operator needs,
+   * or undefined. `held` is true when the caller holds the container itself.
+   */
+  private async deleteRefusal(name: string, mounts: readonly MountEntry[], held: boolean): Promise<Refusal | undefined> {
+    const holder = held ? undefined : this.locks.holder(name);
+    if (holder) return { why: `busy ${describeBusy(holder)}`, busy: true };
+    if (this.consoles.has(name)) return { why: 'console open', busy: true };
+    const known = await this.know(name);
+    if (known.kind === 'ok') {
+      const pending = known.record.pending;
+      if (!held && this.recovering && pending) return { why: `recovering an interrupted ${pending.op} since ${pending.since}`, busy: true };
+      const view = await this.observe(known.record, mounts);
+      if (view.state === 'running') return { why: 'running', busy: false };
+      if (known.record.desired === 'running') return { why: `started, but broken: ${view.reason}`, busy: false };
+    }
+    const pids = await this.driver.processesIn(name).catch(() => []);
+    if (pids.length) return { why: `processes ${pids.join(' ')}`, busy: false };
+    return undefined;
+  }
+
   private async deleteOne(name: string, requestId?: string): Promise<ContainerResult> {
-    const rec = this.mustRead(name);
     // Checked again under the lock: a start or console may have taken the container since delete's first check.
-    if (this.consoles.has(name)) throw new FailedPreconditionError(`Error; a console session was opened on ${name}; nothing was deleted.`);
-    if ((await this.observe(rec, await this.driver.mounts())).state === 'running') {
-      throw new FailedPreconditionError(`Error; ${name} was started since the check; stop it first.`);
-    }
-    if ((await this.driver.processesIn(name)).length) {
-      throw new FailedPreconditionError(`Error; processes started in ${name} since the check; stop it first.`);
-    }
-    this.save({ ...rec, pending: this.pending('delete', requestId) });
+    const refusal = await this.deleteRefusal(name, await this.driver.mounts(), true);
+    if (refusal) throw new FailedPreconditionError(`Error; ${name} cannot be deleted: ${refusal.why}; stop it first.`);
+    const known = await this.know(name);
+    // An unusable state file is kept until the tree is gone: if removal stops half-way, the container still lists.
+    if (known.kind === 'ok') await this.save({ ...known.record, pending: this.pending('delete', requestId) });
     // Unmount what a broken container left; removeContainer re-checks and refuses if anything stays mounted.
     await this.driver.unmountContainer(name);
     await this.removeIfPresent(name);
-    this.store.remove(name);
+    await this.store.remove(name);
     this.usage.delete(name);
-    this.log.info('deleted container', { container: name, requestId });
+    this.log.info('deleted container', { container: name, requestId, ...(known.kind === 'unusable' ? { wasBroken: known.reason } : {}) });
     return { name, outcome: 'deleted', message: MSG.deleted };
   }
 
@@ -519,8 +671,8 @@ export class Engine {
     requestId?: string,
   ): Promise<ExecSession> {
     const name = validateContainerName(rawName);
-    const rec = await this.locks.run(name, async () => {
-      const r = this.mustRead(name);
+    const rec = await this.locks.tryRun(name, this.busy('console', requestId), async () => {
+      const r = await this.mustRead(name);
       if (this.consoles.has(name)) throw new AbortedError(`Error; a console session is already open on ${name}.`);
       const view = await this.observe(r, await this.driver.mounts());
       if (view.state !== 'stopped') {
@@ -528,14 +680,14 @@ export class Engine {
           `Error; ${name} is ${view.state}; qchroot console needs a stopped chroot (use qfleet exec ${name} -- sh on a started one).`,
         );
       }
-      this.save({ ...r, pending: this.pending('console', requestId) });
+      await this.save({ ...r, pending: this.pending('console', requestId) });
       this.consoles.add(name);
       try {
         await this.driver.mountContainer(name);
       } catch (e) {
         this.consoles.delete(name);
         await this.driver.unmountContainer(name).catch(() => undefined);
-        this.save({ ...r, pending: undefined });
+        await this.save({ ...r, pending: undefined });
         throw e;
       }
       return r;
@@ -547,10 +699,10 @@ export class Engine {
       end: async () => {
         if (ended) return;
         ended = true;
-        await this.locks.run(name, async () => {
+        await this.locks.run(name, this.busy('console'), async () => {
           try {
             await this.bringDown({ ...rec, startedServices: [], services: [] });
-            this.save({ ...this.mustRead(name), pending: undefined });
+            await this.save({ ...(await this.mustRead(name)), pending: undefined });
           } finally {
             this.consoles.delete(name);
           }
@@ -562,29 +714,46 @@ export class Engine {
   // --- helpers ----------------------------------------------------------------------
 
   /** Resolves a selection to existing names: invalid names fail as a whole, before any work. */
-  private select(sel: Selection): string[] {
+  private async select(sel: Selection): Promise<string[]> {
     if (sel.all && sel.names.length) throw new InvalidArgumentError('Error; give container names or -A (all), not both.');
-    if (sel.all) return this.store.names();
+    if (sel.all) return this.allNames();
     if (sel.names.length === 0) throw new InvalidArgumentError('Error; name at least one chroot container, or use -A for all.');
     const names = validateNameList(sel.names, validateContainerName, 'chroot container');
-    const unknown = names.filter((n) => !this.store.read(n));
+    const unknown: string[] = [];
+    for (const n of names) if (!(await this.exists(n))) unknown.push(n);
     if (unknown.length) throw new NotFoundError(`Error; no such chroot container: ${unknown.join(', ')}.`);
     return names;
   }
 
-  private mustRead(name: string): ContainerRecord {
-    const rec = this.store.read(name);
-    if (!rec) throw new NotFoundError(`Error; no such chroot container: ${name}.`);
+  /**
+   * The container's usable record. A corrupt or missing state file throws
+   * (CorruptStateError: only stop and delete work on such a container), and so
+   * does a record still waiting for recovery.
+   */
+  private async mustRead(name: string): Promise<ContainerRecord> {
+    const known = await this.know(name);
+    if (known.kind === 'unusable') {
+      if (!(await this.exists(name))) throw new NotFoundError(`Error; no such chroot container: ${name}.`);
+      throw new CorruptStateError(name, this.store.fileOf(name), known.reason);
+    }
+    const rec = known.record;
+    if (this.recovering && rec.pending) {
+      throw new BusyError(name, { op: 'recovering', since: new Date(rec.pending.since) });
+    }
     return rec;
   }
 
-  private save(rec: ContainerRecord): void {
+  private async save(rec: ContainerRecord): Promise<void> {
     const { pending, ...rest } = rec;
-    this.store.write(pending ? { ...rest, pending } : (rest as ContainerRecord));
+    await this.store.write(pending ? { ...rest, pending } : (rest as ContainerRecord));
   }
 
   private pending(op: PendingOp, requestId?: string): ContainerRecord['pending'] {
     return { op, since: this.clock.now().toISOString(), ...(requestId ? { requestId } : {}) };
+  }
+
+  private busy(op: BusyOp, requestId?: string): Busy {
+    return { op, since: this.clock.now(), ...(requestId ? { requestId } : {}) };
   }
 }
 

@@ -47,3 +47,22 @@ export function validateNameList(names: readonly unknown[], validate: (n: unknow
   }
   return out;
 }
+
+/** The same rules as a predicate, for listings that skip what cannot be a container. */
+export function isValidContainerName(name: string): boolean {
+  try {
+    validateContainerName(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function isValidServiceName(service: string): boolean {
+  try {
+    validateServiceName(service);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,8 +1,11 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { constants, mkdirSync } from 'node:fs';
+import { open, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InternalError } from '../errors.js';
+import { FailedPreconditionError } from '../errors.js';
+import { isValidContainerName, isValidServiceName } from './names.js';
 
 export type PendingOp = 'create' | 'start' | 'stop' | 'delete' | 'console';
+const PENDING_OPS: readonly PendingOp[] = ['create', 'start', 'stop', 'delete', 'console'];
 
 /** qchroot's per-container admin file: what was asked of the container. */
 export interface ContainerRecord {
@@ -20,69 +23,173 @@ export interface ContainerRecord {
   readonly pending?: { readonly op: PendingOp; readonly since: string; readonly requestId?: string };
 }
 
+/** What a container's state file holds: a record, nothing, or something unusable (with why). */
+export type StateRead =
+  | { readonly kind: 'ok'; readonly record: ContainerRecord }
+  | { readonly kind: 'missing' }
+  | { readonly kind: 'corrupt'; readonly reason: string };
+
+/** A state file that cannot be used: the container is `broken`, and only stop and delete work on it. */
+export class CorruptStateError extends FailedPreconditionError {
+  constructor(readonly container: string, readonly file: string, readonly reason: string) {
+    super(
+      `Error; the state file of ${container} (${file}) is unusable: ${reason}. ` +
+        `Delete the container (qfleet delete ${container}) or restore the file from a backup.`,
+    );
+  }
+}
+
+/** A state file is a few hundred bytes; anything far larger is not one of ours. */
+export const MAX_STATE_FILE_BYTES = 64 * 1024;
+
 /**
  * One small JSON file per container, written atomically (temp file, fsync,
  * rename, fsync of the directory) so a crash leaves the old or the new file.
+ * All file I/O is asynchronous: an fsync never holds the agent's event loop.
+ * A file that is empty, truncated, not JSON or of the wrong shape is reported
+ * as corrupt with the reason, never thrown past the container it belongs to.
  */
 export class StateStore {
+  private seq = 0;
+
   constructor(readonly dir: string) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
 
-  private file(name: string): string {
+  fileOf(name: string): string {
     return join(this.dir, `${name}.json`);
   }
 
-  read(name: string): ContainerRecord | undefined {
+  async inspect(name: string): Promise<StateRead> {
+    const file = this.fileOf(name);
     let text: string;
     try {
-      text = readFileSync(this.file(name), 'utf8');
+      // O_NOFOLLOW: a state file is never a symlink; one that is gets reported, not followed.
+      const fh = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+      try {
+        const st = await fh.stat();
+        if (!st.isFile()) return { kind: 'corrupt', reason: 'it is not a regular file' };
+        if (st.size > MAX_STATE_FILE_BYTES) return { kind: 'corrupt', reason: `it is ${st.size} bytes, more than a state file's ${MAX_STATE_FILE_BYTES}` };
+        text = await fh.readFile('utf8');
+      } finally {
+        await fh.close();
+      }
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw e;
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return { kind: 'missing' };
+      if (code === 'ELOOP') return { kind: 'corrupt', reason: 'it is a symlink' };
+      return { kind: 'corrupt', reason: `it cannot be read (${code ?? (e as Error).message})` };
     }
-    try {
-      return JSON.parse(text) as ContainerRecord;
-    } catch (e) {
-      throw new InternalError(`state file ${this.file(name)} is corrupt: ${(e as Error).message}`);
-    }
+    const parsed = parseRecord(text, name);
+    return typeof parsed === 'string' ? { kind: 'corrupt', reason: parsed } : { kind: 'ok', record: parsed };
   }
 
-  /** Names of every container with a state file, ascending. */
-  names(): string[] {
-    return readdirSync(this.dir)
+  /** The record, undefined if there is none; a corrupt file throws CorruptStateError. */
+  async read(name: string): Promise<ContainerRecord | undefined> {
+    const r = await this.inspect(name);
+    if (r.kind === 'corrupt') throw new CorruptStateError(name, this.fileOf(name), r.reason);
+    return r.kind === 'ok' ? r.record : undefined;
+  }
+
+  /** Names of every container with a state file (usable or not), ascending; files with invalid names are left out. */
+  async names(): Promise<string[]> {
+    return (await readdir(this.dir))
       .filter((f) => f.endsWith('.json') && !f.startsWith('.'))
       .map((f) => f.slice(0, -'.json'.length))
+      .filter(isValidContainerName)
       .sort(compareNames);
   }
 
-  write(rec: ContainerRecord): void {
-    const target = this.file(rec.name);
-    const tmp = join(this.dir, `.${rec.name}.json.${process.pid}.tmp`);
-    const fd = openSync(tmp, 'w', 0o600);
+  async write(rec: ContainerRecord): Promise<void> {
+    const tmp = join(this.dir, `.${rec.name}.json.${process.pid}.${this.seq++}.tmp`);
+    const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     try {
-      writeSync(fd, `${JSON.stringify(rec, null, 2)}\n`);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
+      await fh.writeFile(`${JSON.stringify(rec, null, 2)}\n`);
+      await fh.sync();
+    } catch (e) {
+      await fh.close().catch(() => undefined);
+      await unlink(tmp).catch(() => undefined);
+      throw e;
     }
-    renameSync(tmp, target);
-    this.syncDir();
+    await fh.close();
+    await rename(tmp, this.fileOf(rec.name));
+    await this.syncDir();
   }
 
-  remove(name: string): void {
+  async remove(name: string): Promise<void> {
     try {
-      unlinkSync(this.file(name));
+      await unlink(this.fileOf(name));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
-    this.syncDir();
+    await this.syncDir();
   }
 
-  private syncDir(): void {
-    const fd = openSync(this.dir, 'r');
-    try { fsyncSync(fd); } finally { closeSync(fd); }
+  /** Temp files a crash left between write and rename: never a container's state, safe to drop. */
+  async removeStaleTemps(): Promise<string[]> {
+    const stale = (await readdir(this.dir)).filter((f) => f.startsWith('.') && f.endsWith('.tmp'));
+    for (const f of stale) await unlink(join(this.dir, f)).catch(() => undefined);
+    return stale;
   }
+
+  private async syncDir(): Promise<void> {
+    const fh = await open(this.dir, constants.O_RDONLY | constants.O_DIRECTORY);
+    try { await fh.sync(); } finally { await fh.close(); }
+  }
+}
+
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+
+function isTime(v: unknown): v is string {
+  return typeof v === 'string' && ISO_TIME.test(v) && !Number.isNaN(Date.parse(v));
+}
+
+function isNameList(v: unknown): v is string[] {
+  return Array.isArray(v) && v.length <= 256 && v.every((s) => typeof s === 'string' && isValidServiceName(s));
+}
+
+/**
+ * A state file's text as a record, or why it is not one. Every field is
+ * checked: a record of the wrong shape would otherwise fail later, deep in a
+ * start or stop, with a message that names neither the file nor the field.
+ */
+export function parseRecord(text: string, name: string): ContainerRecord | string {
+  if (text.trim() === '') return 'it is empty';
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    return `it is not JSON (${(e as Error).message})`;
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'it is not a JSON object';
+  const o = v as Record<string, unknown>;
+  const bad = (field: string, want: string) => `field "${field}" is ${JSON.stringify(o[field]) ?? 'missing'}, not ${want}`;
+  if (o.version !== 1) return bad('version', 'version 1');
+  if (o.name !== name) return bad('name', `"${name}" (the file's name)`);
+  if (!isNameList(o.services)) return bad('services', 'a list of service names');
+  if (!isTime(o.createdAt)) return bad('createdAt', 'an RFC 3339 time');
+  if (typeof o.baseRelease !== 'string' || o.baseRelease.length > 256) return bad('baseRelease', 'a release string');
+  if (o.desired !== 'stopped' && o.desired !== 'running') return bad('desired', '"stopped" or "running"');
+  if (!isNameList(o.startedServices)) return bad('startedServices', 'a list of service names');
+  if (o.pending !== undefined) {
+    const p = o.pending as Record<string, unknown> | null;
+    if (typeof p !== 'object' || p === null || Array.isArray(p)) return bad('pending', 'an object');
+    if (!PENDING_OPS.includes(p.op as PendingOp)) return `field "pending.op" is ${JSON.stringify(p.op) ?? 'missing'}, not one of ${PENDING_OPS.join(', ')}`;
+    if (!isTime(p.since)) return `field "pending.since" is ${JSON.stringify(p.since) ?? 'missing'}, not an RFC 3339 time`;
+    if (p.requestId !== undefined && (typeof p.requestId !== 'string' || p.requestId.length > 256)) return 'field "pending.requestId" is not a string';
+  }
+  const rec: ContainerRecord = {
+    version: 1,
+    name,
+    services: o.services,
+    createdAt: o.createdAt,
+    baseRelease: o.baseRelease,
+    desired: o.desired,
+    startedServices: o.startedServices,
+  };
+  if (!o.pending) return rec;
+  const p = o.pending as { op: PendingOp; since: string; requestId?: string };
+  return { ...rec, pending: { op: p.op, since: p.since, ...(p.requestId !== undefined ? { requestId: p.requestId } : {}) } };
 }
 
 /** qchroot lists in ascending alphanumeric order of the name. */

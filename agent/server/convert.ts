@@ -2,25 +2,39 @@ import type { Container } from '../../proto/gen/qfleet/agent/v1/Container.js';
 import type { ContainerResult } from '../../proto/gen/qfleet/agent/v1/ContainerResult.js';
 import type { InstallProgress } from '../../proto/gen/qfleet/agent/v1/InstallProgress.js';
 import type { InstallMethod } from '../../proto/gen/qfleet/agent/v1/InstallMethod.js';
-import type { ContainerResult as EngineResult, ContainerView, Outcome } from '../engine/engine.js';
+import type { ContainerResult as EngineResult, ContainerState, ContainerView, Outcome } from '../engine/engine.js';
 import type { InstallMethodName, InstallProgressEvent } from '../drivers/host-driver.js';
 
 // Engine values ↔ proto messages. Pure functions, so the wire format is tested without a server.
 
-const STATE = { stopped: 'STATE_STOPPED', running: 'STATE_RUNNING', broken: 'STATE_BROKEN' } as const;
+const STATE: Record<ContainerState, NonNullable<Container['state']>> = {
+  stopped: 'STATE_STOPPED',
+  running: 'STATE_RUNNING',
+  broken: 'STATE_BROKEN',
+  creating: 'STATE_CREATING',
+  starting: 'STATE_STARTING',
+  stopping: 'STATE_STOPPING',
+  deleting: 'STATE_DELETING',
+  recovering: 'STATE_RECOVERING',
+};
+
+function timestamp(d: Date): { seconds: string; nanos: number } {
+  const ms = d.getTime();
+  return { seconds: String(Math.floor(ms / 1000)), nanos: (((ms % 1000) + 1000) % 1000) * 1_000_000 };
+}
 
 export function containerToProto(v: ContainerView): Container {
-  const ms = v.createdAt.getTime();
   return {
     name: v.name,
     state: STATE[v.state],
     reason: v.reason,
-    services: v.services.map((s) => ({ name: s.name, state: s.running ? 'STATE_RUNNING' : 'STATE_STOPPED', pids: [...s.pids] })),
+    services: v.services.map((s) => ({ name: s.name, state: s.running ? 'STATE_RUNNING' : 'STATE_STOPPED' })),
     mounts: v.mounts.map((m) => ({ source: m.source, target: m.target, fstype: m.fstype, options: [...m.options] })),
     baseRelease: v.baseRelease,
-    createTime: { seconds: String(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1_000_000 },
+    ...(v.createdAt ? { createTime: timestamp(v.createdAt) } : {}),
     diskUsageBytes: String(Math.max(0, Math.round(v.diskUsageBytes))),
     path: v.path,
+    ...(v.busy ? { busySince: timestamp(v.busy.since) } : {}),
   };
 }
 

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Engine } from '../../../agent/engine/engine.js';
+import { asQfleetError } from '../../../agent/errors.js';
 import { StateStore } from '../../../agent/engine/state-store.js';
 import type { Clock } from '../../../agent/engine/clock.js';
 import { silentLogger } from '../../../agent/log.js';
@@ -52,8 +53,8 @@ describe('Engine (qchroot semantics, on an in-memory host)', () => {
       const c = await engine.create('web1');
       assert.equal(c.state, 'stopped');
       assert.equal(c.baseRelease, 'debian 12');
-      assert.equal(c.createdAt.toISOString(), '2026-11-23T12:00:00.000Z');
-      assert.equal(store.read('web1')?.pending, undefined);
+      assert.equal(c.createdAt?.toISOString(), '2026-11-23T12:00:00.000Z');
+      assert.equal((await store.read('web1'))?.pending, undefined);
     });
 
     it('refuses a duplicate name with ALREADY_EXISTS', async () => {
@@ -69,7 +70,7 @@ describe('Engine (qchroot semantics, on an in-memory host)', () => {
     for (const bad of ['../x', 'a/b', '123', '', 'x'.repeat(300), '-A', 'a b', 'é']) {
       it(`refuses the name ${JSON.stringify(bad.length > 20 ? `${bad.slice(0, 10)}…` : bad)} as an invalid argument`, async () => {
         await assert.rejects(engine.create(bad), (e: Error & { kind?: string }) => e.kind === 'invalid-argument');
-        assert.deepEqual(store.names(), []);
+        assert.deepEqual(await store.names(), []);
       });
     }
   });
@@ -197,7 +198,7 @@ describe('Engine (qchroot semantics, on an in-memory host)', () => {
       for (const n of ['a1', 'a2']) { await engine.create(n); await engine.configure(n, ['httpd']); }
       await engine.start({ names: ['a2'], all: false });
       await assert.rejects(engine.delete({ names: [], all: true }), /stop these chroot containers before deleting: a2 \(running\)\. Nothing was deleted/);
-      assert.deepEqual(store.names(), ['a1', 'a2']);
+      assert.deepEqual(await store.names(), ['a1', 'a2']);
     });
 
     it('refuses while stray processes run in a stopped container', async () => {
@@ -206,25 +207,27 @@ describe('Engine (qchroot semantics, on an in-memory host)', () => {
       await assert.rejects(engine.delete({ names: ['a1'], all: false }), /a1 \(processes \d+\)/);
     });
 
-    it('re-checks under the lock: a start that wins the race makes the delete refuse, and nothing is deleted', async () => {
+    it('answers at once while a start holds the container, saying so; nothing is deleted', async () => {
       await engine.create('a1');
       await engine.configure('a1', ['httpd']);
       const orig = host.mountContainer.bind(host);
       host.mountContainer = async (n: string) => { await new Promise((r) => setTimeout(r, 30)); return orig(n); };
-      const started = engine.start({ names: ['a1'], all: false });
+      const started = engine.start({ names: ['a1'], all: false }, 'req-start');
       await new Promise((r) => setImmediate(r));
-      const deleted = await engine.delete({ names: ['a1'], all: false });
+      await assert.rejects(engine.delete({ names: ['a1'], all: false }), (e: Error) => {
+        assert.equal(asQfleetError(e).kind, 'aborted');
+        assert.match(e.message, /a1 \(busy starting since 2026-11-23T12:00:00\.000Z \(request req-start\)\)\. Nothing was deleted/);
+        return true;
+      });
       assert.equal((await started)[0]?.outcome, 'started');
-      assert.equal(deleted[0]?.outcome, 'failed');
-      assert.match(deleted[0]!.message, /was started since the check/);
-      assert.deepEqual(store.names(), ['a1']);
+      assert.deepEqual(await store.names(), ['a1']);
       assert.equal((await engine.get('a1')).state, 'running');
     });
 
     it('deletes stopped containers and their state files', async () => {
       await engine.create('a1');
       assert.deepEqual(await engine.delete({ names: ['a1'], all: false }), [{ name: 'a1', outcome: 'deleted', message: 'Chroot is deleted.' }]);
-      assert.deepEqual(store.names(), []);
+      assert.deepEqual(await store.names(), []);
       assert.ok(host.calls.includes('remove a1'));
     });
   });
@@ -297,10 +300,10 @@ describe('Engine (qchroot semantics, on an in-memory host)', () => {
   describe('recovery after a crash', () => {
     it('undoes an interrupted create', async () => {
       await engine.create('a1');
-      const rec = store.read('a1')!;
-      store.write({ ...rec, pending: { op: 'create', since: rec.createdAt } });
+      const rec = (await store.read('a1'))!;
+      await store.write({ ...rec, pending: { op: 'create', since: rec.createdAt } });
       await make().recover();
-      assert.deepEqual(store.names(), []);
+      assert.deepEqual(await store.names(), []);
       assert.ok(host.calls.includes('remove a1'));
     });
 
@@ -308,11 +311,11 @@ describe('Engine (qchroot semantics, on an in-memory host)', () => {
       await engine.create('a1');
       await engine.configure('a1', ['httpd']);
       await engine.start({ names: ['a1'], all: false });
-      const rec = store.read('a1')!;
-      store.write({ ...rec, pending: { op: 'start', since: rec.createdAt } });
+      const rec = (await store.read('a1'))!;
+      await store.write({ ...rec, pending: { op: 'start', since: rec.createdAt } });
       assert.equal((await engine.get('a1')).state, 'broken', 'an unrecovered pending operation shows as broken');
       await make().recover();
-      assert.equal(store.read('a1')?.pending, undefined);
+      assert.equal((await store.read('a1'))?.pending, undefined);
       assert.deepEqual(host.table, []);
       assert.deepEqual(await host.processesIn('a1'), []);
       assert.equal((await make().get('a1')).state, 'stopped');
@@ -320,10 +323,10 @@ describe('Engine (qchroot semantics, on an in-memory host)', () => {
 
     it('completes an interrupted delete', async () => {
       await engine.create('a1');
-      const rec = store.read('a1')!;
-      store.write({ ...rec, pending: { op: 'delete', since: rec.createdAt } });
+      const rec = (await store.read('a1'))!;
+      await store.write({ ...rec, pending: { op: 'delete', since: rec.createdAt } });
       await make().recover();
-      assert.deepEqual(store.names(), []);
+      assert.deepEqual(await store.names(), []);
     });
 
     it('discards a staged install left behind', async () => {
@@ -349,9 +352,11 @@ describe('Engine (qchroot semantics, on an in-memory host)', () => {
     assert.equal(maxInFlight, 2);
     assert.equal(a[0]?.outcome, 'started');
     assert.equal(b[0]?.outcome, 'started');
-    // Two starts of one container: the second waits for the first, then finds it started.
+    // Two starts of one container: the second does not queue behind the first, it answers busy at once.
     await engine.stop({ names: ['p1'], all: false }, undefined);
     const [x, y] = await Promise.all([engine.start({ names: ['p1'], all: false }), engine.start({ names: ['p1'], all: false })]);
-    assert.deepEqual([x[0]?.outcome, y[0]?.outcome].sort(), ['already-started', 'started']);
+    assert.equal(x[0]?.outcome, 'started');
+    assert.equal(y[0]?.outcome, 'failed');
+    assert.match(y[0]!.message, /^Error; p1 is busy starting since \S+; try again when that is done\.$/);
   });
 });

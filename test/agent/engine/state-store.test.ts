@@ -1,0 +1,124 @@
+import { strict as assert } from 'node:assert';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MAX_STATE_FILE_BYTES, parseRecord, StateStore, type ContainerRecord } from '../../../agent/engine/state-store.js';
+
+/** A record as the engine writes one mid-start: every field, the optional ones included. */
+const REAL: ContainerRecord = {
+  version: 1,
+  name: 'web1',
+  services: ['httpd', 'sshd'],
+  createdAt: '2026-11-23T12:00:00.000Z',
+  baseRelease: '14.1-RELEASE-p5',
+  desired: 'running',
+  startedServices: ['httpd', 'sshd'],
+  pending: { op: 'start', since: '2026-11-23T12:05:00.000Z', requestId: '6f1c2a9e-0d4b-4c36-9a8e-3b1f2a7c5d10' },
+};
+
+/** A small deterministic PRNG (mulberry32), so a failing random case can be replayed. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe('StateStore: one JSON file per container', () => {
+  let dir: string;
+  let store: StateStore;
+  let realText: string;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'qf-store-'));
+    store = new StateStore(join(dir, 'state'));
+    await store.write(REAL);
+    realText = readFileSync(store.fileOf('web1'), 'utf8');
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('reads back what it wrote, atomically: no temporary file is left', async () => {
+    assert.deepEqual(await store.read('web1'), REAL);
+    assert.deepEqual(readdirSync(store.dir), ['web1.json']);
+  });
+
+  it('a file truncated at every byte is either the same record (only the final newline lost) or corrupt with a reason; never a throw', () => {
+    let corrupt = 0;
+    for (let len = 0; len < realText.length; len++) {
+      const r = parseRecord(realText.slice(0, len), 'web1');
+      if (typeof r === 'string') {
+        corrupt++;
+        assert.ok(r.length > 0);
+        if (len === 0) assert.equal(r, 'it is empty');
+      } else {
+        assert.equal(realText.slice(len).trim(), '', `a truncation at ${len} parsed as a record`);
+        assert.deepEqual(r, REAL);
+      }
+    }
+    assert.equal(corrupt, realText.trimEnd().length, 'every truncation that cuts into the JSON is corrupt');
+  });
+
+  it('random bytes (2,000 seeded cases) are corrupt with a reason, never a throw', () => {
+    const rnd = prng(0x9f1e);
+    for (let i = 0; i < 2000; i++) {
+      const bytes = Buffer.from(Array.from({ length: Math.floor(rnd() * 300) }, () => Math.floor(rnd() * 256)));
+      const r = parseRecord(bytes.toString('utf8'), 'web1');
+      assert.equal(typeof r, 'string', `case ${i} parsed`);
+    }
+  });
+
+  it('a JSON value of the wrong shape names the field that is wrong', () => {
+    const wrong: Array<[string, unknown]> = [
+      ['version', 2], ['version', '1'], ['version', null],
+      ['name', 'web2'], ['name', 7], ['name', null],
+      ['services', 'httpd'], ['services', [1]], ['services', ['a b']], ['services', [null]], ['services', {}],
+      ['createdAt', 'yesterday'], ['createdAt', 1732363200], ['createdAt', '2026-13-45T99:00:00Z'],
+      ['baseRelease', 14], ['baseRelease', null], ['baseRelease', 'x'.repeat(300)],
+      ['desired', 'paused'], ['desired', true],
+      ['startedServices', null], ['startedServices', 'httpd'], ['startedServices', [['httpd']]],
+      ['pending', 'start'], ['pending', []], ['pending', null],
+    ];
+    for (const [field, value] of wrong) {
+      const r = parseRecord(JSON.stringify({ ...REAL, [field]: value }), 'web1');
+      assert.equal(typeof r, 'string', `${field}=${JSON.stringify(value)} was accepted`);
+      assert.match(r as string, new RegExp(`"${field}`), `${field}=${JSON.stringify(value)}: ${r}`);
+    }
+    for (const field of ['version', 'name', 'services', 'createdAt', 'baseRelease', 'desired', 'startedServices']) {
+      const copy: Record<string, unknown> = { ...REAL };
+      delete copy[field];
+      assert.match(parseRecord(JSON.stringify(copy), 'web1') as string, new RegExp(`"${field}" is missing`));
+    }
+    for (const p of [{ op: 'reboot', since: REAL.createdAt }, { op: 'start' }, { op: 'start', since: REAL.createdAt, requestId: 5 }]) {
+      assert.match(parseRecord(JSON.stringify({ ...REAL, pending: p }), 'web1') as string, /"pending\./);
+    }
+    for (const top of ['null', '[]', '"web1"', '42', 'true']) assert.equal(parseRecord(top, 'web1'), 'it is not a JSON object');
+  });
+
+  it('inspect tells a missing file from a corrupt one, and never follows a symlink or reads a huge file', async () => {
+    assert.deepEqual(await store.inspect('nope'), { kind: 'missing' });
+    writeFileSync(store.fileOf('web2'), '{"version":');
+    assert.match((await store.inspect('web2') as { reason: string }).reason, /^it is not JSON/);
+    writeFileSync(join(dir, 'elsewhere.json'), realText.replace('web1', 'web3'));
+    symlinkSync(join(dir, 'elsewhere.json'), store.fileOf('web3'));
+    assert.deepEqual(await store.inspect('web3'), { kind: 'corrupt', reason: 'it is a symlink' });
+    mkdirSync(store.fileOf('web4'));
+    assert.equal((await store.inspect('web4')).kind, 'corrupt');
+    writeFileSync(store.fileOf('web5'), ' '.repeat(MAX_STATE_FILE_BYTES + 1));
+    assert.match((await store.inspect('web5') as { reason: string }).reason, /more than a state file's/);
+    await assert.rejects(store.read('web2'), /state file of web2 .* is unusable: it is not JSON.*qfleet delete web2/);
+  });
+
+  it('lists names in ascending order, leaving out temporary files and names no container can have', async () => {
+    await store.write({ ...REAL, name: 'app2' });
+    writeFileSync(join(store.dir, '.web1.json.123.0.tmp'), '{');
+    writeFileSync(join(store.dir, 'bad name.json'), '{}');
+    writeFileSync(join(store.dir, '123.json'), '{}');
+    assert.deepEqual(await store.names(), ['app2', 'web1']);
+    assert.deepEqual(await store.removeStaleTemps(), ['.web1.json.123.0.tmp']);
+    assert.ok(!readdirSync(store.dir).some((f) => f.endsWith('.tmp')));
+  });
+});
