@@ -16,6 +16,8 @@ export interface AgentConfig {
   /** Agent log (JSON lines); stderr always gets them too. */
   readonly logFile: string;
   readonly stopGraceSeconds: number;
+  /** On SIGTERM, how long mutating calls in flight may run on before they are answered and left for recovery. */
+  readonly shutdownGraceSeconds: number;
   /** TCP address for remote clients (`0.0.0.0:7443`); empty: no TCP listener. TCP is always mutual TLS. */
   readonly listen: string;
   /** The agent's certificate, key and the fleet CA (defaults in defaults().tlsDir). */
@@ -31,7 +33,7 @@ export function defaults(os: OsName): { configFile: string; base: string; stateD
     : { configFile: '/etc/qfleet/qfleetd.conf', base: '/var/lib/qfleet', stateDir: '/var/lib/qfleet/state', socket: '/run/qfleetd.sock', logDir: '/var/log/qfleet', tlsDir: '/etc/qfleet/tls' };
 }
 
-const KEYS = ['zone', 'root_dir', 'state_dir', 'log_dir', 'socket', 'log_file', 'stop_grace_seconds', 'listen', 'tls_cert', 'tls_key', 'tls_ca'] as const;
+const KEYS = ['zone', 'root_dir', 'state_dir', 'log_dir', 'socket', 'log_file', 'stop_grace_seconds', 'shutdown_grace_seconds', 'listen', 'tls_cert', 'tls_key', 'tls_ca'] as const;
 type Key = (typeof KEYS)[number];
 
 /**
@@ -82,6 +84,7 @@ export function loadConfig(src: ConfigSources): AgentConfig {
     socket: get('socket') ?? d.socket,
     logFile: get('log_file') ?? '',
     stopGraceSeconds: Number(get('stop_grace_seconds') ?? 10),
+    shutdownGraceSeconds: Number(get('shutdown_grace_seconds') ?? 30),
     listen: get('listen') ?? '',
     tlsCert: get('tls_cert') ?? join(d.tlsDir, 'agent.crt'),
     tlsKey: get('tls_key') ?? join(d.tlsDir, 'agent.key'),
@@ -95,6 +98,9 @@ export function loadConfig(src: ConfigSources): AgentConfig {
   }
   if (!Number.isFinite(cfg.stopGraceSeconds) || cfg.stopGraceSeconds < 0 || cfg.stopGraceSeconds > 3600) {
     throw new InvalidArgumentError('stop_grace_seconds must be between 0 and 3600.');
+  }
+  if (!Number.isFinite(cfg.shutdownGraceSeconds) || cfg.shutdownGraceSeconds < 0 || cfg.shutdownGraceSeconds > 600) {
+    throw new InvalidArgumentError('shutdown_grace_seconds must be between 0 and 600.');
   }
   if (cfg.listen && !/^(\[[0-9a-fA-F:.]+\]|[^:\s\[\]]+):\d{1,5}$/.test(cfg.listen)) {
     throw new InvalidArgumentError(`listen must be HOST:PORT (e.g. 0.0.0.0:7443) or empty, not ${JSON.stringify(cfg.listen)}.`);

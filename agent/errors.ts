@@ -8,6 +8,7 @@ export type ErrorKind =
   | 'failed-precondition'
   | 'command-failed'
   | 'aborted'
+  | 'unavailable'
   | 'unauthenticated'
   | 'permission-denied'
   | 'internal';
@@ -42,6 +43,11 @@ export class FailedPreconditionError extends QfleetError {
 /** Another operation holds what this one needs; retrying later may work. */
 export class AbortedError extends QfleetError {
   constructor(message: string) { super('aborted', message); }
+}
+
+/** The agent cannot take the call now (it is shutting down); the same call may work once it is back. */
+export class UnavailableError extends QfleetError {
+  constructor(message: string) { super('unavailable', message); }
 }
 
 /** The caller did not prove who it is (no client certificate from the fleet CA, or an unusable one). */

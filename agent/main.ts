@@ -11,11 +11,13 @@ import { jsonLogger } from './log.js';
 import { claimPidfile } from './pidfile.js';
 import { dieWithAgentWrapper, ExecaRunner } from './runner/execa-runner.js';
 import { FailedPreconditionError } from './errors.js';
+import { Admission } from './server/admission.js';
 import { authInterceptor, ClientAuthorizer } from './server/auth.js';
 import { createAgentServer, listenOnTcpTls, listenOnUnixSocket } from './server/server.js';
 import { loadServerTls, type ServerTlsIdentity } from './tls/credentials.js';
 import { makeAgentCsr } from './tls/csr.js';
 import { packageVersion } from './version.js';
+import { AGENT_SERVICE_NAME } from '../proto/loader.js';
 
 const program = new Command('qfleetd')
   .description('qfleet agent: runs chroot containers on this host and serves the qfleet API')
@@ -27,7 +29,8 @@ const program = new Command('qfleetd')
   .option('--log-dir <dir>', 'service rc-script output, one file per container')
   .option('--socket <path>', 'root-only unix socket to listen on')
   .option('--log-file <file>', 'also append JSON log lines here')
-  .option('--stop-grace-seconds <n>', 'between SIGTERM and SIGKILL when stopping')
+  .option('--stop-grace-seconds <n>', 'between SIGTERM and SIGKILL when stopping (0-3600)')
+  .option('--shutdown-grace-seconds <n>', 'on SIGTERM, how long calls in flight may take to finish before they are cut short (0-600)')
   .option('--listen <host:port>', 'also listen on TCP, mutual TLS only (e.g. 0.0.0.0:7443); empty: unix socket only')
   .option('--tls-cert <file>', "this agent's certificate, signed by the fleet CA")
   .option('--tls-key <file>', "this agent's private key (mode 0600)")
@@ -38,7 +41,7 @@ const program = new Command('qfleetd')
     const flags = Object.fromEntries(
       Object.entries({
         zone: o.zone, root_dir: o.rootDir, state_dir: o.stateDir, log_dir: o.logDir,
-        socket: o.socket, log_file: o.logFile, stop_grace_seconds: o.stopGraceSeconds,
+        socket: o.socket, log_file: o.logFile, stop_grace_seconds: o.stopGraceSeconds, shutdown_grace_seconds: o.shutdownGraceSeconds,
         listen: o.listen, tls_cert: o.tlsCert, tls_key: o.tlsKey, tls_ca: o.tlsCa,
       }).filter(([, v]) => v !== undefined),
     ) as Record<string, string>;
@@ -86,35 +89,47 @@ async function serve(cfg: AgentConfig): Promise<void> {
   const runner = new ExecaRunner({ wrapper: dieWithAgentWrapper() });
   const driver = makeDriver(cfg.os, { runner, rootDir: cfg.rootDir, logDir: cfg.logDir });
   const engine = new Engine({ driver, store, clock: systemClock, log, stopGraceMs: cfg.stopGraceSeconds * 1000 });
-  await engine.recover();
-  const deps = { engine, runner, log, agentVersion: packageVersion() };
-  const { server } = createAgentServer(deps);
+  const admission = new Admission();
+  const deps = { engine, runner, log, agentVersion: packageVersion(), admission };
+  const { server, health } = createAgentServer(deps);
+  const healths = [health];
   await listenOnUnixSocket(server, cfg.socket);
   const servers = [server];
   if (tls) {
     // A separate server, so the interceptor guards every call that arrives over TCP and the socket stays as it was.
-    const tcp = createAgentServer(deps, { interceptors: [authInterceptor(new ClientAuthorizer(tls.caPem), log)] }).server;
+    const tcpServer = createAgentServer(deps, { interceptors: [authInterceptor(new ClientAuthorizer(tls.caPem), log)] });
+    const tcp = tcpServer.server;
     const port = await listenOnTcpTls(tcp, cfg.listen, tls.credentials);
     servers.push(tcp);
+    healths.push(tcpServer.health);
     log.info('qfleetd listening on TCP (mutual TLS)', { listen: cfg.listen, port, certificate: tls.subject, validTo: tls.validTo });
   }
   log.info('qfleetd listening', { socket: cfg.socket, rootDir: cfg.rootDir, stateDir: cfg.stateDir, driver: driver.name, pid: process.pid });
+
+  // Served from here on; interrupted work is recovered in the background (those containers list as recovering).
+  void engine.recover().then(
+    () => log.info('recovery of interrupted operations done'),
+    (e: unknown) => log.error('recovery failed', { error: e instanceof Error ? e.message : String(e) }),
+  );
 
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info('qfleetd shutting down; containers keep running', { signal });
+    const boundMs = cfg.shutdownGraceSeconds * 1000;
     // Containers are left as they are: stopping them at host shutdown is the rc.d/systemd unit's job.
-    let open = servers.length;
-    for (const s of servers) {
-      s.tryShutdown(() => {
-        if (--open > 0) return;
-        releasePidfile();
-        process.exit(0);
-      });
-    }
-    setTimeout(() => { for (const s of servers) s.forceShutdown(); releasePidfile(); process.exit(0); }, 5000).unref();
+    log.info('qfleetd shutting down: no new changes taken, waiting for those in flight; containers keep running', { signal, boundSeconds: cfg.shutdownGraceSeconds });
+    // Health says so at once, so a probe (bootstrap's, a load balancer's) never mistakes the leaving agent for a ready one.
+    for (const h of healths) for (const svc of ['', AGENT_SERVICE_NAME]) h.setStatus(svc, 'NOT_SERVING');
+    void (async () => {
+      const cut = await admission.drain(boundMs);
+      if (cut.length) log.warn('calls cut short by shutdown; their containers stay marked for recovery at the next start', { calls: cut });
+      // Recovery still running is simply interrupted: its markers stay, and the next start takes it up again.
+      let open = servers.length;
+      const exit = () => { releasePidfile(); process.exit(0); };
+      for (const s of servers) s.tryShutdown(() => { if (--open === 0) exit(); });
+      setTimeout(() => { for (const s of servers) s.forceShutdown(); exit(); }, 5000).unref();
+    })();
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));

@@ -8,6 +8,7 @@ import { InvalidArgumentError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CommandRunner, SpawnedCommand } from '../runner/command-runner.js';
 import { containerToProto, methodFromProto, methodToProto, progressToProto, resultToProto } from './convert.js';
+import { Admission, type Admitted, type CallInfo } from './admission.js';
 import { toServiceError } from './status.js';
 
 export const API_REVISION = 1;
@@ -17,12 +18,15 @@ export interface HandlerDeps {
   readonly runner: CommandRunner;
   readonly log: Logger;
   readonly agentVersion: string;
+  /** Shared by every server of one agent, so a shutdown drains the calls of all of them. */
+  readonly admission?: Admission;
 }
 
 /** Thin handlers: decode, call the engine, encode; every error goes through toServiceError. */
 export function makeHandlers(deps: HandlerDeps): AgentServiceHandlers {
   const { engine, log } = deps;
   const driver = engine.hostDriver;
+  const admission = deps.admission ?? new Admission();
 
   function unary<Req, Res>(fn: (req: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
@@ -30,6 +34,28 @@ export function makeHandlers(deps: HandlerDeps): AgentServiceHandlers {
         (res) => callback(null, res),
         (err) => callback(toServiceError(err)),
       );
+    };
+  }
+
+  /** A call that changes the host: refused while the agent shuts down, answered in words if shutdown cuts it short. */
+  function mutating<Req extends { names?: string[]; name?: string }, Res>(method: string, fn: (req: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+    return (call, callback) => {
+      let ticket: Admitted;
+      try {
+        ticket = admission.admit(callInfo(method, call.request));
+      } catch (err) {
+        callback(toServiceError(err));
+        return;
+      }
+      let answered = false;
+      const answer = (err: grpc.ServiceError | null, res?: Res) => {
+        if (answered) return;
+        answered = true;
+        ticket.done();
+        if (err) callback(err); else callback(null, res);
+      };
+      ticket.onAbandon((err) => answer(toServiceError(err)));
+      fn(call.request).then((res) => answer(null, res), (err) => answer(toServiceError(err)));
     };
   }
 
@@ -59,6 +85,21 @@ export function makeHandlers(deps: HandlerDeps): AgentServiceHandlers {
 
     Install: (call) => {
       const req = call.request;
+      let ticket: Admitted;
+      try {
+        ticket = admission.admit({ method: 'Install', names: [] });
+      } catch (err) {
+        call.emit('error', toServiceError(err));
+        return;
+      }
+      let ended = false;
+      const end = (err?: unknown) => {
+        if (ended) return;
+        ended = true;
+        ticket.done();
+        if (err) call.emit('error', toServiceError(err)); else call.end();
+      };
+      ticket.onAbandon((err) => end(err));
       (async () => {
         const spec = resolveInstallSpec(
           { method: methodFromProto(req.method), source: req.source, mirror: req.mirror },
@@ -68,31 +109,36 @@ export function makeHandlers(deps: HandlerDeps): AgentServiceHandlers {
         const out = await engine.install(spec, req.force, (e) => {
           if (!call.cancelled) call.write({ progress: progressToProto(e) });
         });
+        if (ended) return;
         call.write({
           result: { baseRelease: out.baseRelease, sharedfsPath: driver.layout.sharedfs, templatePath: driver.layout.template, notes: [...out.notes] },
         });
-        call.end();
-      })().catch((err) => call.emit('error', toServiceError(err)));
+        end();
+      })().catch((err) => end(err));
     },
 
-    Create: unary(async (req) => ({ container: containerToProto(await engine.create(req.name, req.requestId)) })),
+    Create: mutating('Create', async (req) => ({ container: containerToProto(await engine.create(req.name, req.requestId)) })),
     List: unary(async () => ({ containers: (await engine.list()).map(containerToProto) })),
     Get: unary(async (req) => ({ container: containerToProto(await engine.get(req.name)) })),
-    Start: unary(async (req) => ({
+    Start: mutating('Start', async (req) => ({
       results: (await engine.start({ names: req.names, all: req.all }, req.requestId)).map(resultToProto),
     })),
-    Stop: unary(async (req) => ({
+    Stop: mutating('Stop', async (req) => ({
       results: (await engine.stop({ names: req.names, all: req.all }, req.graceSeconds ? req.graceSeconds * 1000 : undefined, req.requestId)).map(
         resultToProto,
       ),
     })),
-    Delete: unary(async (req) => ({
+    Delete: mutating('Delete', async (req) => ({
       results: (await engine.delete({ names: req.names, all: req.all }, req.requestId)).map(resultToProto),
     })),
-    Configure: unary(async (req) => ({ container: containerToProto(await engine.configure(req.name, req.services, req.requestId)) })),
+    Configure: mutating('Configure', async (req) => ({ container: containerToProto(await engine.configure(req.name, req.services, req.requestId)) })),
 
-    Exec: (call) => runExec(call, deps),
+    Exec: (call) => runExec(call, deps, admission),
   };
+}
+
+function callInfo(method: string, req: { names?: string[]; name?: string }): CallInfo {
+  return { method, names: req.names?.length ? req.names.slice(0, 20) : req.name ? [req.name] : [] };
 }
 
 const MAX_ENV = 64;
@@ -102,14 +148,16 @@ const MAX_ENV = 64;
  * command; then stdin, eof and signals flow in while output flows out; the
  * last message is the exit status.
  */
-function runExec(call: grpc.ServerDuplexStream<ExecRequest__Output, ExecResponse>, deps: HandlerDeps): void {
+function runExec(call: grpc.ServerDuplexStream<ExecRequest__Output, ExecResponse>, deps: HandlerDeps, admission: Admission): void {
   let child: SpawnedCommand | undefined;
   let session: ExecSession | undefined;
   let finished = false;
   let onSpawn: (c: SpawnedCommand) => void = () => undefined;
   let tty = false;
+  let ticket: Admitted | undefined;
 
   const fail = (err: unknown) => {
+    ticket?.done();
     if (finished) return;
     finished = true;
     call.emit('error', toServiceError(err));
@@ -118,6 +166,11 @@ function runExec(call: grpc.ServerDuplexStream<ExecRequest__Output, ExecResponse
   const onFirst = async (msg: ExecRequest__Output) => {
     const start = msg.start;
     if (!start) throw new InvalidArgumentError('Error; the first Exec message must be `start`.');
+    ticket = admission.admit({ method: start.console ? 'Console' : 'Exec', names: [start.name] });
+    ticket.onAbandon((err) => {
+      child?.kill('SIGHUP');
+      fail(err);
+    });
     tty = start.tty;
     const env = Object.fromEntries(Object.entries(start.env ?? {}));
     if (Object.keys(env).length > MAX_ENV || Object.keys(env).some((k) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(k))) {
@@ -129,6 +182,7 @@ function runExec(call: grpc.ServerDuplexStream<ExecRequest__Output, ExecResponse
       : await deps.engine.exec(start.name, start.argv, { tty: start.tty, env, ...size });
     if (call.cancelled) {
       await session.end();
+      ticket.done();
       return;
     }
     const c = deps.runner.spawn(session.spec);
@@ -150,6 +204,7 @@ function runExec(call: grpc.ServerDuplexStream<ExecRequest__Output, ExecResponse
     c.stdin.on('error', () => undefined); // the command may exit before reading all input
     const { code, signal } = await c.exited;
     await session.end().catch((e) => deps.log.error('console clean-up failed', { container: start.name, error: String(e) }));
+    ticket.done();
     if (!finished) {
       finished = true;
       call.write({ exit: { code: code ?? -1, signal: signal ?? '' } });

@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation } from 'grpc-health-check';
+import * as protoLoader from '@grpc/proto-loader';
+import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, renameSync, rmSync, unlinkSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -29,8 +30,14 @@ export function createAgentServer(deps: HandlerDeps, opts: AgentServerOptions = 
   server.addService(proto.qfleet.agent.v1.AgentService.service, makeHandlers(deps));
   const health = new HealthImplementation({ '': 'SERVING', [AGENT_SERVICE_NAME]: 'SERVING' });
   health.addToServer(server);
-  new ReflectionService(definition).addToServer(server);
+  // Reflection describes every service served here, health included, so grpcurl and friends see them all.
+  new ReflectionService({ ...healthDefinition(), ...definition }).addToServer(server);
   return { server, health };
+}
+
+let healthDef: protoLoader.PackageDefinition | undefined;
+function healthDefinition(): protoLoader.PackageDefinition {
+  return (healthDef ??= protoLoader.loadSync(healthProtoPath, { keepCase: true, longs: String, enums: String, defaults: true }));
 }
 
 /**

@@ -8,6 +8,7 @@ const CODES: Record<ErrorKind, grpc.status> = {
   'already-exists': grpc.status.ALREADY_EXISTS,
   'failed-precondition': grpc.status.FAILED_PRECONDITION,
   aborted: grpc.status.ABORTED,
+  unavailable: grpc.status.UNAVAILABLE,
   unauthenticated: grpc.status.UNAUTHENTICATED,
   'permission-denied': grpc.status.PERMISSION_DENIED,
   'command-failed': grpc.status.INTERNAL,

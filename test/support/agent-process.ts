@@ -40,11 +40,12 @@ export class AgentProcess {
     return (this.clientCache ??= agentClient(this.socket));
   }
 
-  async start(): Promise<void> {
+  /** Starts qfleetd and waits until it answers; `extraArgs` go after the standard flags. */
+  async start(extraArgs: readonly string[] = []): Promise<void> {
     this.child = execa(
       'node',
       [AGENT_MAIN, '-c', join(this.dir, 'qfleetd.conf'), '--root-dir', this.rootDir, '--state-dir', this.stateDir, '--log-dir', this.logDir,
-        '--socket', this.socket, '--log-file', this.logFile, '--stop-grace-seconds', '3'],
+        '--socket', this.socket, '--log-file', this.logFile, '--stop-grace-seconds', '3', ...extraArgs],
       { reject: false, stdio: ['ignore', 'ignore', 'pipe'], buffer: { stderr: true } },
     );
     const deadline = Date.now() + 15_000;
@@ -60,6 +61,15 @@ export class AgentProcess {
         await new Promise((r) => setTimeout(r, 100));
       }
     }
+  }
+
+  /** Sends a signal and returns at once; `exited` resolves when the process has gone. */
+  signal(sig: NodeJS.Signals): void {
+    this.child?.kill(sig);
+  }
+
+  get exited(): Promise<unknown> {
+    return this.child ? this.child.then(() => undefined, () => undefined) : Promise.resolve();
   }
 
   /** SIGKILL: the crash the recovery code is for. */

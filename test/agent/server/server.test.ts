@@ -66,9 +66,11 @@ describe('agent gRPC server (in process, on a temporary unix socket)', () => {
     h.close();
   });
 
-  it('serves reflection listing the agent service', async () => {
+  it('serves reflection describing the services it serves: the agent service and health', async () => {
     const names = await listServicesByReflection(`unix:${socket}`);
-    assert.ok(names.includes('qfleet.agent.v1.AgentService'), names.join(','));
+    for (const n of ['qfleet.agent.v1.AgentService', 'grpc.health.v1.Health']) {
+      assert.ok(names.includes(n), `${n} missing from ${names.join(',')}`);
+    }
   });
 
   it('reports version, driver and capabilities', async () => {

@@ -48,6 +48,7 @@ describe('agent bundle (deploy/bundle): one self-contained file', function () {
       assert.equal(await healthCheck(health, 'qfleet.agent.v1.AgentService'), 'SERVING');
       const services = await listServicesByReflection(`unix:${socket}`);
       assert.ok(services.includes('qfleet.agent.v1.AgentService'), services.join(','));
+      assert.ok(services.includes('grpc.health.v1.Health'), services.join(','));
       const v = await unary<{ agentVersion: string; driver: string }>(api, 'Version', {}, 5000);
       assert.match(v.agentVersion, /^\d+\.\d+\.\d+/);
       assert.notEqual(v.agentVersion, '0.0.0');
