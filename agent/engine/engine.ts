@@ -76,7 +76,7 @@ interface Refusal {
 /** What the agent knows of one container: its record, or why it has none it can use. */
 type Known =
   | { readonly kind: 'ok'; readonly record: ContainerRecord }
-  | { readonly kind: 'unusable'; readonly name: string; readonly reason: string };
+  | { readonly kind: 'unusable'; readonly name: string; readonly reason: string; readonly corrupt?: string };
 
 export interface InstallOutcome {
   readonly baseRelease: string;
@@ -347,7 +347,7 @@ export class Engine {
     const reason = state.kind === 'corrupt'
       ? `its state file ${file} is unusable: ${state.reason}`
       : `${this.driver.layout.containerRoot(name)} exists but has no state file (${file})`;
-    return { kind: 'unusable', name, reason };
+    return { kind: 'unusable', name, reason, ...(state.kind === 'corrupt' ? { corrupt: state.reason } : {}) };
   }
 
   /** Whether the container has a directory or a state file of any kind. */
@@ -734,7 +734,8 @@ export class Engine {
     const known = await this.know(name);
     if (known.kind === 'unusable') {
       if (!(await this.exists(name))) throw new NotFoundError(`Error; no such chroot container: ${name}.`);
-      throw new CorruptStateError(name, this.store.fileOf(name), known.reason);
+      if (known.corrupt !== undefined) throw new CorruptStateError(name, this.store.fileOf(name), known.corrupt);
+      throw new FailedPreconditionError(`Error; ${known.reason}: delete it (qfleet delete ${name}) or move it away.`);
     }
     const rec = known.record;
     if (this.recovering && rec.pending) {

@@ -159,7 +159,9 @@ export function parseRecord(text: string, name: string): ContainerRecord | strin
   try {
     v = JSON.parse(text);
   } catch (e) {
-    return `it is not JSON (${(e as Error).message})`;
+    // The parser quotes the input: keep what reaches a terminal printable and short.
+    const why = (e as Error).message.replace(/[^\x20-\x7e]/g, '?');
+    return `it is not JSON (${why.length > 120 ? `${why.slice(0, 120)}...` : why})`;
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'it is not a JSON object';
   const o = v as Record<string, unknown>;

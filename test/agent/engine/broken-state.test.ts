@@ -50,7 +50,7 @@ describe('Engine: a container whose state file is missing or unusable', () => {
       assert.equal((await e.get('bad')).state, 'broken', label);
       const cfg = await e.configure('bad', []).then(() => undefined, (err: Error) => err);
       assert.equal(cfg && asQfleetError(cfg).kind, 'failed-precondition', `${label}: configure`);
-      assert.match(String(cfg?.message), /qfleet delete bad/, label);
+      assert.match(String(cfg?.message), /^Error; the state file of bad \(\S+bad\.json\) is unusable: (?!its state file)\S[\s\S]*qfleet delete bad/, label);
       const [started] = await e.start({ names: ['bad'], all: false });
       assert.equal(started?.outcome, 'failed', label);
     }

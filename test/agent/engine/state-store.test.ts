@@ -68,6 +68,7 @@ describe('StateStore: one JSON file per container', () => {
       const bytes = Buffer.from(Array.from({ length: Math.floor(rnd() * 300) }, () => Math.floor(rnd() * 256)));
       const r = parseRecord(bytes.toString('utf8'), 'web1');
       assert.equal(typeof r, 'string', `case ${i} parsed`);
+      assert.match(r as string, /^[\x20-\x7e]{1,200}$/, `case ${i}: the reason must be short and printable`);
     }
   });
 
