@@ -67,6 +67,7 @@ export function hostPaths(os: OsFamily, vars: Readonly<Record<string, unknown>>)
   const installDir = v('qfleet_install_dir', '/usr/local/lib/qfleet');
   const tlsDir = v('qfleet_tls_dir', fb ? '/usr/local/etc/qfleet/tls' : '/etc/qfleet/tls');
   const socket = v('qfleet_socket', fb ? '/var/run/qfleetd.sock' : '/run/qfleetd.sock');
+  checkSocketLength(os, socket);
   return {
     installDir,
     bundle: posix.join(installDir, 'qfleetd.js'),
@@ -84,6 +85,21 @@ export function hostPaths(os: OsFamily, vars: Readonly<Record<string, unknown>>)
     agentLog: v('qfleet_agent_log', '/var/log/qfleetd.log'),
     supervisorPidfile: posix.join(posix.dirname(socket), 'qfleetd-supervise.pid'),
   };
+}
+
+/** The longest unix socket path in bytes, less its NUL (sun_path: 108 on Linux, 104 on FreeBSD), as agent/config.ts has it. */
+export const UNIX_SOCKET_PATH_MAX: Readonly<Record<OsFamily, number>> = { linux: 107, freebsd: 103 };
+
+/** The agent would refuse this socket (agent/config.ts checkSocketLength): say so before anything is installed. */
+function checkSocketLength(os: OsFamily, socket: string): void {
+  const max = UNIX_SOCKET_PATH_MAX[os];
+  // The agent binds first in DIR/.qfleetd-bind-XXXXXX/sock beside the socket, then renames it into place.
+  const dirMax = max - '/.qfleetd-bind-XXXXXX/sock'.length;
+  if (Buffer.byteLength(socket) > max || Buffer.byteLength(posix.dirname(socket)) > dirMax) {
+    throw new Error(
+      `the agent's socket ${socket} is too long for a unix socket on ${os === 'freebsd' ? 'FreeBSD' : 'Linux'}: at most ${max} bytes, in a directory of at most ${dirMax}`,
+    );
+  }
 }
 
 /** The agent's config file (qjail.conf-style `name="value"` lines). */

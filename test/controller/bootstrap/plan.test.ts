@@ -96,6 +96,14 @@ describe('bootstrap plan (command lines as data)', () => {
     assert.throws(() => hostPaths('linux', { qfleet_root_dir: 'relative' }), /absolute path/);
     assert.throws(() => hostPaths('linux', { qfleet_root_dir: '/a/../etc' }), /absolute path/);
     assert.throws(() => hostPaths('linux', { qfleet_config: '/x/"y' }), /absolute path/);
+    assert.throws(() => hostPaths('freebsd', { qfleet_root_dir: '/usr/my jails' }), /must be an absolute path without spaces/);
+    // A socket the agent would refuse is refused before anything is installed: 107 bytes on Linux, 103 on FreeBSD, the bind directory beside it included.
+    const sock = (n: number) => `/s/${'x'.repeat(n - 3 - 31)}/qfleetd-agent-socket-name.sock`;
+    assert.equal(hostPaths('linux', { qfleet_socket: sock(107) }).socket, sock(107));
+    assert.throws(() => hostPaths('linux', { qfleet_socket: sock(108) }), /^Error: the agent's socket \/s\/x+\/qfleetd-agent-socket-name\.sock is too long for a unix socket on Linux: at most 107 bytes, in a directory of at most 81$/);
+    assert.equal(hostPaths('freebsd', { qfleet_socket: sock(103) }).socket, sock(103));
+    assert.throws(() => hostPaths('freebsd', { qfleet_socket: sock(104) }), /on FreeBSD: at most 103 bytes/);
+    assert.throws(() => hostPaths('linux', { qfleet_socket: `/${'d'.repeat(81)}/q.sock` }), /too long for a unix socket on Linux/);
     assert.equal(renderAgentConfig(lx, 7443), [
       '# Written by qfleet bootstrap; re-running bootstrap rewrites it.',
       'root_dir="/var/lib/qfleet/default"', 'state_dir="/var/lib/qfleet/state"', 'log_dir="/var/log/qfleet"', 'socket="/srv/a/qfleetd.sock"',
