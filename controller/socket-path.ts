@@ -13,6 +13,9 @@ const SYSTEM: Readonly<Record<string, string>> = { linux: 'Linux', freebsd: 'Fre
 /** The local agent's socket as given (--socket or $QFLEET_SOCKET), refused with a usage error if no socket can have it. */
 export function checkSocketPath(path: string, given: string, platform: NodeJS.Platform = process.platform): string {
   if (path === '') throw new UsageError(`${given} is empty: give the agent's socket path (default /run/qfleetd.sock; /var/run/qfleetd.sock on FreeBSD).`);
+  if (/\s/.test(path)) {
+    throw new UsageError(`${given} ${JSON.stringify(path)} has whitespace in it; qfleetd never listens on such a path (its paths have no spaces): check the value.`);
+  }
   const max = UNIX_SOCKET_PATH_MAX[platform] ?? 103;
   const bytes = Buffer.byteLength(path);
   if (bytes > max) {

@@ -6,6 +6,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { agentSubjectAltNames } from '../pki/ca.js';
+import { NO_CERTIFICATE } from './changes.js';
 
 /** An agent certificate this close to its end is re-issued by the next bootstrap (agent certificates last about a year). */
 export const CERT_RENEW_WITHIN_DAYS = 30;
@@ -46,7 +47,7 @@ function sanCount(x: X509Certificate): number {
  */
 export function certificateVerdict(installed: InstalledTls, want: { readonly caPem: string; readonly names: readonly string[]; readonly now: number }): CertificateVerdict {
   const cert = parse(installed.cert);
-  if (!installed.cert) return { reissue: true, why: 'none installed' };
+  if (!installed.cert) return { reissue: true, why: NO_CERTIFICATE };
   if (!cert) return { reissue: true, why: 'the installed one cannot be read' };
   const ca = parse(want.caPem);
   if (!ca) throw new Error('the fleet CA certificate cannot be read');

@@ -2,6 +2,9 @@
 // bootstrap.ts so that the CLI can print it without loading ssh2 and the X.509 code.
 import { basename } from 'node:path';
 
+/** certificateReissued when the host had no certificate: a first issue, not a re-issue. */
+export const NO_CERTIFICATE = 'none installed';
+
 /** What one host's bootstrap did, for the per-host report. */
 export interface HostChanges {
   /** Files replaced because what would be installed differs from what was (SHA-256); empty: unchanged. */
@@ -15,7 +18,7 @@ export interface HostChanges {
 /** One line: `unchanged`, or what was updated, re-issued, restarted or started. */
 export function describeChanges(d: HostChanges): string {
   const rest = [
-    ...(d.certificateReissued ? [`certificate re-issued (${d.certificateReissued})`] : []),
+    ...(d.certificateReissued === NO_CERTIFICATE ? ['certificate issued'] : d.certificateReissued ? [`certificate re-issued (${d.certificateReissued})`] : []),
     ...(d.agent === 'left running' ? [] : [d.agent === 'started' ? 'started (it was not running)' : 'restarted']),
   ];
   if (!d.updated.length && !rest.length) return 'unchanged';

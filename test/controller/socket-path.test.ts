@@ -18,6 +18,10 @@ describe("the CLI's --socket: a path a unix socket can have", () => {
     assert.throws(() => checkSocketPath(at(104), '$QFLEET_SOCKET', 'freebsd'), /^Error: \$QFLEET_SOCKET "\/s+" is 104 bytes long; .* at most 103 on FreeBSD/);
   });
 
+  it('whitespace: qfleetd never listens on such a path, so it is a mistake', () => {
+    assert.throws(() => checkSocketPath('/run/my agent.sock', '--socket', 'linux'), /^Error: --socket "\/run\/my agent\.sock" has whitespace in it; qfleetd never listens on such a path/);
+  });
+
   it('counts bytes, not characters', () => {
     assert.throws(() => checkSocketPath(`/${'é'.repeat(60)}`, '--socket', 'linux'), /is 121 bytes long/);
   });

@@ -142,6 +142,6 @@ describe('bootstrap re-runs: only what changed is uploaded, the agent restarts o
     const { r, uploaded, restarted } = await run(s);
     assert.deepEqual(uploaded, ['qfleetd.js', 'qfleet.js', 'qfleetd.conf', 'qfleetd-supervise', 'qfleetd.start', 'agent.crt', 'ca.crt']);
     assert.equal(restarted, true);
-    assert.equal(describeChanges(r.done!), 'updated qfleetd.js, qfleet.js, qfleetd.conf, qfleetd-supervise, qfleetd.start; certificate re-issued (none installed); restarted');
+    assert.equal(describeChanges(r.done!), 'updated qfleetd.js, qfleet.js, qfleetd.conf, qfleetd-supervise, qfleetd.start; certificate issued; restarted');
   });
 });
