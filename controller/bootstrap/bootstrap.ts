@@ -13,7 +13,7 @@ import { pkiPath, signAgentCsr } from '../pki/index.js';
 import type { HostTarget } from '../fleet/host-target.js';
 import { mtlsHealthClient, waitServing } from './health.js';
 import {
-  APT_POLICY_NODEJS, commandLine, debianMajor, DETECT_NODE, DETECT_OS, DETECT_SYSTEMD, DETECT_UID, enableService, hostPaths, installFiles, installNodeApt,
+  APT_POLICY_NODEJS, checkAgentSocket, commandLine, debianMajor, DETECT_NODE, DETECT_OS, DETECT_SYSTEMD, DETECT_UID, enableService, hostPaths, installFiles, installNodeApt,
   installNodeFreebsd, installTls, MAKE_STAGE, makeDirs, managedFiles, MIN_NODE_MAJOR, parseAptCandidate, parseNode, parseProbe, parseUname, PROBE_DOAS,
   PROBE_SUDO, probeInstalled, removeStage, restartService, serviceStatus, STAGED, tlsRequest,
   type Escalation, type HostPaths, type ManagedFile, type OsFamily, type RemoteCommand, type ServiceKind,
@@ -148,6 +148,7 @@ export class HostBootstrap {
     }
     this.step(`detected ${this.system}${this.esc === 'none' ? '' : ` (root via ${this.esc})`}`);
     const p = hostPaths(uname.os, h.vars);
+    checkAgentSocket(uname.os, p.socket);
     this.paths = p;
 
     // 2. Node.

@@ -67,7 +67,6 @@ export function hostPaths(os: OsFamily, vars: Readonly<Record<string, unknown>>)
   const installDir = v('qfleet_install_dir', '/usr/local/lib/qfleet');
   const tlsDir = v('qfleet_tls_dir', fb ? '/usr/local/etc/qfleet/tls' : '/etc/qfleet/tls');
   const socket = v('qfleet_socket', fb ? '/var/run/qfleetd.sock' : '/run/qfleetd.sock');
-  checkSocketLength(os, socket);
   return {
     installDir,
     bundle: posix.join(installDir, 'qfleetd.js'),
@@ -91,7 +90,7 @@ export function hostPaths(os: OsFamily, vars: Readonly<Record<string, unknown>>)
 export const UNIX_SOCKET_PATH_MAX: Readonly<Record<OsFamily, number>> = { linux: 107, freebsd: 103 };
 
 /** The agent would refuse this socket (agent/config.ts checkSocketLength): say so before anything is installed. */
-function checkSocketLength(os: OsFamily, socket: string): void {
+export function checkAgentSocket(os: OsFamily, socket: string): void {
   const max = UNIX_SOCKET_PATH_MAX[os];
   // The agent binds first in DIR/.qfleetd-bind-XXXXXX/sock beside the socket, then renames it into place.
   const dirMax = max - '/.qfleetd-bind-XXXXXX/sock'.length;

@@ -144,4 +144,16 @@ describe('bootstrap re-runs: only what changed is uploaded, the agent restarts o
     assert.equal(restarted, true);
     assert.equal(describeChanges(r.done!), 'updated qfleetd.js, qfleet.js, qfleetd.conf, qfleetd-supervise, qfleetd.start; certificate issued; restarted');
   });
+
+  it('a socket host var the agent would refuse fails that host before anything is read or installed', async () => {
+    const s = session('{}');
+    const long = `/run/${'x'.repeat(120)}/qfleetd.sock`;
+    const [r] = await bootstrapHosts([{ ...web1, vars: { ...web1.vars, qfleet_socket: long } }], {
+      connect: async () => s, artifacts: ARTIFACTS, pkiDir, defaultUser: 'root', waitHealthy: async () => undefined,
+    });
+    assert.equal(r!.status, 'failed');
+    assert.equal(r!.reason, `the agent's socket ${long} is too long for a unix socket on Linux: at most 107 bytes, in a directory of at most 81`);
+    assert.deepEqual(s.lines, ['uname -s -r -m', 'id -u']);
+    assert.deepEqual(s.uploads, []);
+  });
 });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bootstrapHosts, type BootstrapArtifacts, type BootstrapOptions } from '../../../controller/bootstrap/bootstrap.js';
 import {
-  commandLine, debianMajor, hostPaths, parseAptCandidate, parseNode, parseUname, renderAgentConfig, renderAgentUnit, renderContainersUnit, shellQuote,
+  checkAgentSocket, commandLine, debianMajor, hostPaths, parseAptCandidate, parseNode, parseUname, renderAgentConfig, renderAgentUnit, renderContainersUnit, shellQuote,
 } from '../../../controller/bootstrap/plan.js';
 import { FakeSession, type Reply } from './fake-session.js';
 import type { HostTarget } from '../../../controller/fleet/host-target.js';
@@ -85,11 +85,11 @@ describe('bootstrap plan (command lines as data)', () => {
     assert.throws(() => hostPaths('freebsd', { qfleet_root_dir: '/usr/my jails' }), /must be an absolute path without spaces/);
     // A socket the agent would refuse is refused before anything is installed: 107 bytes on Linux, 103 on FreeBSD, the bind directory beside it included.
     const sock = (n: number) => `/s/${'x'.repeat(n - 3 - 31)}/qfleetd-agent-socket-name.sock`;
-    assert.equal(hostPaths('linux', { qfleet_socket: sock(107) }).socket, sock(107));
-    assert.throws(() => hostPaths('linux', { qfleet_socket: sock(108) }), /^Error: the agent's socket \/s\/x+\/qfleetd-agent-socket-name\.sock is too long for a unix socket on Linux: at most 107 bytes, in a directory of at most 81$/);
-    assert.equal(hostPaths('freebsd', { qfleet_socket: sock(103) }).socket, sock(103));
-    assert.throws(() => hostPaths('freebsd', { qfleet_socket: sock(104) }), /on FreeBSD: at most 103 bytes/);
-    assert.throws(() => hostPaths('linux', { qfleet_socket: `/${'d'.repeat(81)}/q.sock` }), /too long for a unix socket on Linux/);
+    assert.doesNotThrow(() => checkAgentSocket('linux', sock(107)));
+    assert.throws(() => checkAgentSocket('linux', sock(108)), /^Error: the agent's socket \/s\/x+\/qfleetd-agent-socket-name\.sock is too long for a unix socket on Linux: at most 107 bytes, in a directory of at most 81$/);
+    assert.doesNotThrow(() => checkAgentSocket('freebsd', sock(103)));
+    assert.throws(() => checkAgentSocket('freebsd', sock(104)), /on FreeBSD: at most 103 bytes/);
+    assert.throws(() => checkAgentSocket('linux', `/${'d'.repeat(81)}/q.sock`), /too long for a unix socket on Linux/);
     assert.equal(renderAgentConfig(lx, 7443), [
       '# Written by qfleet bootstrap; re-running bootstrap rewrites it.',
       'root_dir="/var/lib/qfleet/default"', 'state_dir="/var/lib/qfleet/state"', 'log_dir="/var/log/qfleet"', 'socket="/srv/a/qfleetd.sock"',
