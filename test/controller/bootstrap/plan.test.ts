@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bootstrapHosts, type BootstrapArtifacts, type BootstrapOptions } from '../../../controller/bootstrap/bootstrap.js';
 import {
-  checkAgentSocket, commandLine, debianMajor, hostPaths, parseAptCandidate, parseNode, parseUname, renderAgentConfig, renderAgentUnit, renderContainersUnit, shellQuote,
+  checkAgentSocket, commandLine, debianMajor, enableService, hostPaths, restartService, serviceStatus, parseAptCandidate, parseNode, parseUname, renderAgentConfig, renderAgentUnit, renderContainersUnit, shellQuote,
 } from '../../../controller/bootstrap/plan.js';
 import { FakeSession, type Reply } from './fake-session.js';
 import type { HostTarget } from '../../../controller/fleet/host-target.js';
@@ -263,6 +263,19 @@ describe('bootstrap plan (command lines as data)', () => {
     assert.equal(r!.status, 'failed');
     assert.equal(r!.reason, 'make directories: `install -d -m 0700 /etc/qfleet/tls` exited 1: install: cannot create directory: Read-only file system');
     assert.equal(s.lines.at(-1), 'rm -rf -- /tmp/qfleet-bootstrap.q9');
+  });
+
+  it('whether the agent runs, and how it is restarted, per service kind (a re-run that changed nothing only asks)', () => {
+    const fb = hostPaths('freebsd', {});
+    const lx = hostPaths('linux', {});
+    const line = (c: { argv: readonly string[]; root: boolean }) => commandLine(c, 'sudo');
+    assert.equal(line(serviceStatus('rc.d', fb, '/usr/local/bin/node')), 'sudo -n -- service qfleetd status');
+    assert.equal(line(serviceStatus('systemd', lx, '/usr/bin/node')), 'sudo -n -- systemctl is-active --quiet qfleetd.service');
+    assert.equal(line(serviceStatus('supervised', lx, '/usr/bin/node')),
+      'sudo -n -- /usr/local/lib/qfleet/qfleetd-supervise status /run/qfleetd-supervise.pid /var/log/qfleetd.log /usr/bin/node /usr/local/lib/qfleet/qfleetd.js /etc/qfleet/qfleetd.conf');
+    assert.deepEqual(restartService('rc.d', fb, '/usr/local/bin/node').map(line), ['sudo -n -- service qfleetd restart']);
+    assert.deepEqual(restartService('systemd', lx, '/usr/bin/node').map(line), ['sudo -n -- systemctl restart qfleetd.service']);
+    assert.deepEqual(enableService('supervised', lx, '/usr/bin/node'), [], 'nothing starts a supervised agent at boot');
   });
 
   it('refuses to start without a PKI', async () => {
