@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { InvalidArgumentError } from './errors.js';
 
 export type OsName = 'freebsd' | 'linux';
@@ -91,11 +91,8 @@ export function loadConfig(src: ConfigSources): AgentConfig {
     tlsCa: get('tls_ca') ?? join(d.tlsDir, 'ca.crt'),
   };
   const paths = { root_dir: cfg.rootDir, state_dir: cfg.stateDir, log_dir: cfg.logDir, socket: cfg.socket, tls_cert: cfg.tlsCert, tls_key: cfg.tlsKey, tls_ca: cfg.tlsCa };
-  for (const [k, v] of Object.entries(paths)) {
-    if (!isAbsolute(v) || /\s/.test(v) || v.split('/').includes('..')) {
-      throw new InvalidArgumentError(`${k} must be an absolute path without spaces or '..', not ${JSON.stringify(v)}.`);
-    }
-  }
+  for (const [k, v] of Object.entries(paths)) checkPath(k, v);
+  checkSocketLength(cfg.socket, cfg.os);
   if (!Number.isFinite(cfg.stopGraceSeconds) || cfg.stopGraceSeconds < 0 || cfg.stopGraceSeconds > 3600) {
     throw new InvalidArgumentError('stop_grace_seconds must be between 0 and 3600.');
   }
@@ -106,4 +103,52 @@ export function loadConfig(src: ConfigSources): AgentConfig {
     throw new InvalidArgumentError(`listen must be HOST:PORT (e.g. 0.0.0.0:7443) or empty, not ${JSON.stringify(cfg.listen)}.`);
   }
   return cfg;
+}
+
+/**
+ * Paths are absolute, without whitespace (spaces, tabs, newlines) or '..'.
+ * Whitespace is refused rather than escaped: FreeBSD's `mount -p` prints mount
+ * points unescaped (so a container under a path with a space could not be
+ * told apart in the mount table), and rc.d's command_args, daemon(8) and
+ * sysrc values split on it.
+ */
+function checkPath(key: string, v: string): void {
+  if (v === '') throw new InvalidArgumentError(`${key} is empty: give an absolute path (or leave the setting out for the default).`);
+  if (!isAbsolute(v) || /\s/.test(v) || v.split('/').includes('..')) {
+    throw new InvalidArgumentError(`${key} must be an absolute path without spaces or '..', not ${JSON.stringify(v)}.`);
+  }
+}
+
+/**
+ * The longest unix socket path, in bytes without the terminating NUL:
+ * sockaddr_un.sun_path is 108 bytes on Linux and 104 on FreeBSD. A longer
+ * path is not refused by bind(2) through Node: it is silently cut short, and
+ * a socket appears at the truncated path.
+ */
+export const UNIX_SOCKET_PATH_MAX: Readonly<Record<OsName, number>> = { linux: 107, freebsd: 103 };
+
+/**
+ * What agent/server/server.ts's listenOnUnixSocket binds first, beside the
+ * socket, before renaming it into place: DIR/.qfleetd-bind-XXXXXX/sock.
+ */
+const PRIVATE_BIND_SUFFIX = '/.qfleetd-bind-XXXXXX/sock';
+
+/** Refuses a socket path a unix socket cannot have, before anything is made. */
+export function checkSocketLength(socket: string, os: OsName): void {
+  const max = UNIX_SOCKET_PATH_MAX[os];
+  const bytes = Buffer.byteLength(socket);
+  const dir = dirname(socket);
+  const dirMax = max - PRIVATE_BIND_SUFFIX.length;
+  const system = os === 'freebsd' ? 'FreeBSD' : 'Linux';
+  if (bytes > max) {
+    throw new InvalidArgumentError(
+      `socket ${JSON.stringify(socket)} is ${bytes} bytes long; a unix socket path can have at most ${max} on ${system}: choose a shorter path (e.g. ${defaults(os).socket}).`,
+    );
+  }
+  if (Buffer.byteLength(dir) > dirMax) {
+    throw new InvalidArgumentError(
+      `socket ${JSON.stringify(socket)} is in a directory too long for a unix socket: qfleetd binds it first in a private directory beside it ` +
+        `(${dir}${PRIVATE_BIND_SUFFIX}), which can have at most ${max} bytes on ${system}, so the directory can have at most ${dirMax}; choose a shorter path (e.g. ${defaults(os).socket}).`,
+    );
+  }
 }

@@ -10,7 +10,7 @@ import { StateStore } from './engine/state-store.js';
 import { jsonLogger } from './log.js';
 import { claimPidfile } from './pidfile.js';
 import { dieWithAgentWrapper, ExecaRunner } from './runner/execa-runner.js';
-import { FailedPreconditionError } from './errors.js';
+import { FailedPreconditionError, InvalidArgumentError } from './errors.js';
 import { Admission } from './server/admission.js';
 import { authInterceptor, ClientAuthorizer } from './server/auth.js';
 import { createAgentServer, listenOnTcpTls, listenOnUnixSocket } from './server/server.js';
@@ -137,5 +137,5 @@ async function serve(cfg: AgentConfig): Promise<void> {
 
 main().catch((e: unknown) => {
   process.stderr.write(`qfleetd: ${e instanceof Error ? e.message : String(e)}\n`);
-  process.exit(1);
+  process.exit(e instanceof InvalidArgumentError ? 2 : 1); // a bad flag or setting is a usage error
 });

@@ -2,8 +2,9 @@ import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:f
 import { FailedPreconditionError } from './errors.js';
 
 /**
- * One agent per state directory: a pidfile made with O_EXCL. A pidfile left by
- * an agent that died (kill -9) names a dead pid and is taken over.
+ * One agent per state directory: a pidfile made with O_EXCL. It is removed when
+ * the returned function is called or the process exits; one left by an agent
+ * that died (kill -9) names a dead pid and is taken over.
  */
 export function claimPidfile(path: string): () => void {
   for (let attempt = 0; attempt < 2; attempt++) {
@@ -11,11 +12,15 @@ export function claimPidfile(path: string): () => void {
       const fd = openSync(path, 'wx', 0o644);
       writeSync(fd, `${process.pid}\n`);
       closeSync(fd);
-      return () => {
+      const release = () => {
+        process.off('exit', release);
         try {
           if (readFileSync(path, 'utf8').trim() === String(process.pid)) unlinkSync(path);
         } catch { /* already gone */ }
       };
+      // However the agent ends short of kill -9 (a failed start included), it leaves no pidfile behind.
+      process.on('exit', release);
+      return release;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const pid = Number(readFileSync(path, 'utf8').trim());

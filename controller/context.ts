@@ -7,6 +7,7 @@ import { DEFAULT_FORKS, HostTimeoutError, type HostOutcome } from './fleet/fanou
 import type { HostTarget } from './fleet/host-target.js';
 import { SelectionError } from './fleet/selection.js';
 import { resolveTargets, TargetError, type Targets } from './fleet/targets.js';
+import { checkSocketPath } from './socket-path.js';
 import { loadRemoteFactory, perHostFactory, socketOf, unavailableRemoteFactory } from './fleet/transport.js';
 
 /** Exit codes: 0 every target ok, 1 anything failed, 2 usage error. */
@@ -75,7 +76,7 @@ export function contextFrom(program: Command): CliContext {
   const deps = depsOf.get(program) ?? {};
   const env = deps.env ?? process.env;
   const o = program.opts<{ socket?: string; json?: boolean; timeout?: string; inventory?: string; hosts?: string; forks?: string; dryRun?: boolean }>();
-  const socket = o.socket ?? (env.QFLEET_SOCKET || defaultSocket());
+  const socket = checkSocketPath(o.socket ?? (env.QFLEET_SOCKET || defaultSocket()), o.socket !== undefined ? '--socket' : '$QFLEET_SOCKET');
   const timeoutS = positiveNumber(o.timeout, '--timeout');
   const forks = positiveNumber(o.forks, '--forks') ?? DEFAULT_FORKS;
   if (!Number.isInteger(forks)) throw new UsageError(`--forks must be a whole number, not ${JSON.stringify(o.forks)}.`);

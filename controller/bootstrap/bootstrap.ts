@@ -1,8 +1,10 @@
 /**
  * `qfleet bootstrap`: installs and starts the agent on hosts over SSH, all in
  * parallel (bounded), each host ending ok or failed with the reason; one
- * host's failure never stops the others. Re-running upgrades in place.
+ * host's failure never stops the others. Re-running upgrades in place and
+ * changes only what differs: see HostBootstrap.run.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -11,11 +13,13 @@ import { pkiPath, signAgentCsr } from '../pki/index.js';
 import type { HostTarget } from '../fleet/host-target.js';
 import { mtlsHealthClient, waitServing } from './health.js';
 import {
-  APT_POLICY_NODEJS, commandLine, debianMajor, DETECT_NODE, DETECT_OS, DETECT_SYSTEMD, DETECT_UID, hostPaths, installAgentFiles, installNodeApt,
-  installNodeFreebsd, installService, installTls, MAKE_STAGE, makeDirs, MIN_NODE_MAJOR, parseAptCandidate, parseNode, parseUname, PROBE_DOAS,
-  PROBE_SUDO, removeStage, renderAgentConfig, renderAgentUnit, renderContainersUnit, STAGED, tlsRequest,
-  type Escalation, type HostPaths, type OsFamily, type RemoteCommand, type ServiceKind,
+  APT_POLICY_NODEJS, checkAgentSocket, commandLine, debianMajor, DETECT_NODE, DETECT_OS, DETECT_SYSTEMD, DETECT_UID, enableService, hostPaths, installFiles, installNodeApt,
+  installNodeFreebsd, installTls, MAKE_STAGE, makeDirs, managedFiles, MIN_NODE_MAJOR, parseAptCandidate, parseNode, parseProbe, parseUname, PROBE_DOAS,
+  PROBE_SUDO, probeInstalled, removeStage, restartService, serviceStatus, STAGED, tlsRequest,
+  type Escalation, type HostPaths, type ManagedFile, type OsFamily, type RemoteCommand, type ServiceKind,
 } from './plan.js';
+import { certificateVerdict } from './certificate.js';
+import type { HostChanges } from './changes.js';
 import type { ExecResult, RemoteSession, SshTarget } from './ssh.js';
 
 export interface HostResult {
@@ -30,6 +34,8 @@ export interface HostResult {
   readonly paths?: HostPaths;
   /** Steps done, in order. */
   readonly steps: readonly string[];
+  /** What this run changed (set once the host got that far). */
+  readonly done?: HostChanges;
 }
 
 /** The local files bootstrap uploads. */
@@ -60,6 +66,8 @@ export interface BootstrapOptions {
   readonly onProgress?: (host: string, step: string) => void;
   /** Replaces the mutual-TLS health wait (unit tests). */
   readonly waitHealthy?: (host: HostTarget) => Promise<void>;
+  /** The time certificates are judged at (default Date.now). */
+  readonly now?: () => number;
 }
 
 /** The repository (or install) directory holding deploy/ and dist/bundle/. */
@@ -99,6 +107,7 @@ export class HostBootstrap {
   nodeDesc?: string;
   service?: ServiceKind;
   paths?: HostPaths;
+  done?: HostChanges;
 
   constructor(
     private readonly host: HostTarget,
@@ -139,6 +148,7 @@ export class HostBootstrap {
     }
     this.step(`detected ${this.system}${this.esc === 'none' ? '' : ` (root via ${this.esc})`}`);
     const p = hostPaths(uname.os, h.vars);
+    checkAgentSocket(uname.os, p.socket);
     this.paths = p;
 
     // 2. Node.
@@ -153,37 +163,71 @@ export class HostBootstrap {
     else kind = uname.os === 'freebsd' ? 'rc.d' : (await this.exec(DETECT_SYSTEMD)).code === 0 ? 'systemd' : 'supervised';
     this.service = kind;
 
-    // 4. Stage and install the files.
-    const stage = (await this.must(MAKE_STAGE, 'make a staging directory')).trim();
-    if (!/^\/tmp\/qfleet-bootstrap\.[A-Za-z0-9]+$/.test(stage)) throw new StepError(`unexpected staging directory ${JSON.stringify(stage)}`);
-    try {
-      await this.stageFiles(stage, uname.os, kind, node.path, p);
-      this.step(`uploaded the agent bundle (${(this.opts.artifacts.bundle.length / 1024 / 1024).toFixed(1)} MiB)`);
-      for (const c of makeDirs(p)) await this.must(c, 'make directories');
-      for (const c of installAgentFiles(stage, p, uname.os, kind === 'supervised')) await this.must(c, 'install the agent');
-      this.step(`installed ${p.bundle} and ${p.config}`);
+    // 4. What would be installed, against what is: only what differs is uploaded, and the agent restarts only if it needs to.
+    const files = managedFiles(kind, p, node.path, this.opts.artifacts, h.agentPort);
+    const installed = parseProbe(await this.must(probeInstalled(node.path, files.map((f) => f.dest), p), 'read what is installed'));
+    const changed = files.filter((f) => installed.files[f.dest] !== sha256(f.data));
+    const certNames = [...new Set([h.name, h.address])];
+    const cert = certificateVerdict(installed.tls, {
+      caPem: readFileSync(pkiPath(this.opts.pkiDir, 'caCert'), 'utf8'), names: certNames, now: this.opts.now?.() ?? Date.now(),
+    });
+    let agent: HostChanges['agent'] = changed.some((f) => f.restartsAgent) || cert.reissue ? 'restarted' : 'left running';
+    if (agent === 'left running' && (await this.exec(serviceStatus(kind, p, node.path))).code !== 0) agent = 'started';
 
-      // 5. TLS: key and CSR made on the host; the controller signs; cert and CA go back.
-      const csr = await this.must(tlsRequest(node.path, p, h, isIP(h.address) !== 0), 'make the agent key and CSR');
-      const m = /-----BEGIN CERTIFICATE REQUEST-----[\s\S]+?-----END CERTIFICATE REQUEST-----/.exec(csr);
-      if (!m) throw new StepError(`tls-request printed no certificate request: ${csr.slice(0, 200)}`);
-      const { certPem, caPem } = await signAgentCsr(this.opts.pkiDir, `${m[0]}\n`, [...new Set([h.name, h.address])]);
-      await this.s.upload(`${stage}/${STAGED.cert}`, certPem, 0o644);
-      await this.s.upload(`${stage}/${STAGED.ca}`, caPem, 0o644);
-      for (const c of installTls(stage, p)) await this.must(c, 'install the agent certificate');
-      this.step('TLS: key made on the host, certificate signed by the fleet CA');
-
-      // 6. Service.
-      for (const c of installService(kind, stage, p, node.path)) await this.must(c, `install and start the ${kind} service`);
-      this.step(`service (${kind}) enabled and (re)started`);
-    } finally {
-      await this.exec(removeStage(stage)).catch(() => undefined);
+    if (changed.length || cert.reissue) {
+      const stage = (await this.must(MAKE_STAGE, 'make a staging directory')).trim();
+      if (!/^\/tmp\/qfleet-bootstrap\.[A-Za-z0-9]+$/.test(stage)) throw new StepError(`unexpected staging directory ${JSON.stringify(stage)}`);
+      try {
+        for (const c of makeDirs(p)) await this.must(c, 'make directories');
+        if (changed.length) await this.installChanged(stage, changed);
+        if (cert.reissue) await this.reissueCertificate(stage, node.path, p, certNames, cert.why);
+      } finally {
+        await this.exec(removeStage(stage)).catch(() => undefined);
+      }
+    } else {
+      this.step('agent bundle and configuration unchanged');
     }
+    if (!cert.reissue) this.step(`certificate kept (expires in ${cert.expiresInDays} days)`);
+
+    // 5. Service: enabled when anything changed; restarted only when the agent's own files or certificate did, or started if it was not running.
+    if (changed.length || agent !== 'left running') {
+      for (const c of enableService(kind, p, node.path)) await this.must(c, `enable the ${kind} service`);
+    }
+    if (agent !== 'left running') {
+      for (const c of restartService(kind, p, node.path)) await this.must(c, `${agent === 'started' ? 'start' : 'restart'} the ${kind} service`);
+      this.step(agent === 'started' ? `service (${kind}) was not running: started` : `service (${kind}) enabled and restarted`);
+    } else {
+      this.step(`service (${kind}) running, left as it is`);
+    }
+    this.done = { updated: changed.map((f) => f.dest), certificateReissued: cert.reissue ? cert.why : undefined, agent };
 
     // 7. Health over mutual TLS.
     if (this.opts.waitHealthy) await this.opts.waitHealthy(h);
     else await waitMtlsServing(h, this.opts.pkiDir, this.opts.healthTimeoutMs ?? 60_000);
     this.step(`health SERVING over mutual TLS on ${h.address}:${h.agentPort}`);
+  }
+
+  private async installChanged(stage: string, changed: readonly ManagedFile[]): Promise<void> {
+    let bytes = 0;
+    for (const f of changed) {
+      await this.s.upload(`${stage}/${f.staged}`, f.data, 0o644);
+      bytes += Buffer.byteLength(f.data);
+    }
+    for (const c of installFiles(stage, changed)) await this.must(c, 'install the agent');
+    this.step(`updated ${changed.map((f) => f.dest).join(', ')} (${(bytes / 1024 / 1024).toFixed(1)} MiB uploaded)`);
+  }
+
+  /** TLS: key made (or kept) on the host, CSR signed here, certificate and CA sent back. */
+  private async reissueCertificate(stage: string, node: string, p: HostPaths, names: readonly string[], why: string): Promise<void> {
+    const h = this.host;
+    const csr = await this.must(tlsRequest(node, p, h, isIP(h.address) !== 0), 'make the agent key and CSR');
+    const m = /-----BEGIN CERTIFICATE REQUEST-----[\s\S]+?-----END CERTIFICATE REQUEST-----/.exec(csr);
+    if (!m) throw new StepError(`tls-request printed no certificate request: ${csr.slice(0, 200)}`);
+    const { certPem, caPem } = await signAgentCsr(this.opts.pkiDir, `${m[0]}\n`, names);
+    await this.s.upload(`${stage}/${STAGED.cert}`, certPem, 0o644);
+    await this.s.upload(`${stage}/${STAGED.ca}`, caPem, 0o644);
+    for (const c of installTls(stage, p)) await this.must(c, 'install the agent certificate');
+    this.step(`TLS: certificate re-issued (${why}): key made or kept on the host, signed by the fleet CA`);
   }
 
   private async ensureNode(os: OsFamily): Promise<{ path: string; version: string }> {
@@ -218,24 +262,6 @@ export class HostBootstrap {
     this.step(`installed node ${node.version}`);
     return node;
   }
-
-  private async stageFiles(stage: string, os: OsFamily, kind: ServiceKind, node: string, p: HostPaths): Promise<void> {
-    const a = this.opts.artifacts;
-    const up = (name: string, data: Buffer | string, mode: number) => this.s.upload(`${stage}/${name}`, data, mode);
-    await up(STAGED.bundle, a.bundle, 0o644);
-    await up(STAGED.cli, a.cli, 0o644);
-    await up(STAGED.config, renderAgentConfig(p, this.host.agentPort), 0o644);
-    if (kind === 'supervised') await up(STAGED.supervisor, a.supervisor, 0o755);
-    if (kind === 'rc.d') {
-      await up(STAGED.rcAgent, a.rcAgent, 0o755);
-      await up(STAGED.rcContainers, a.rcContainers, 0o755);
-    }
-    if (kind === 'systemd') {
-      await up(STAGED.unitAgent, renderAgentUnit(a.unitAgent, node, p), 0o644);
-      await up(STAGED.unitContainers, renderContainersUnit(a.unitContainers, node, p), 0o644);
-    }
-    void os;
-  }
 }
 
 async function waitMtlsServing(h: HostTarget, pkiDir: string, timeoutMs: number): Promise<void> {
@@ -252,6 +278,10 @@ async function waitMtlsServing(h: HostTarget, pkiDir: string, timeoutMs: number)
   } finally {
     client.close();
   }
+}
+
+function sha256(data: Buffer | string): string {
+  return createHash('sha256').update(data).digest('hex');
 }
 
 export function sshTargetOf(h: HostTarget, defaultUser: string): SshTarget {
@@ -282,12 +312,12 @@ async function bootstrapOne(h: HostTarget, opts: BootstrapOptions): Promise<Host
     session = await opts.connect(sshTargetOf(h, opts.defaultUser));
     hb = new HostBootstrap(h, session, opts);
     await hb.run();
-    return { host: h.name, status: 'ok', system: hb.system, node: hb.nodeDesc, service: hb.service, paths: hb.paths, steps: hb.steps };
+    return { host: h.name, status: 'ok', system: hb.system, node: hb.nodeDesc, service: hb.service, paths: hb.paths, steps: hb.steps, done: hb.done };
   } catch (e) {
     const reason = e instanceof Error ? e.message : String(e);
     opts.onProgress?.(h.name, `failed: ${reason}`);
     return {
-      host: h.name, status: 'failed', reason, system: hb?.system, node: hb?.nodeDesc, service: hb?.service, paths: hb?.paths, steps: hb?.steps ?? [],
+      host: h.name, status: 'failed', reason, system: hb?.system, node: hb?.nodeDesc, service: hb?.service, paths: hb?.paths, steps: hb?.steps ?? [], done: hb?.done,
     };
   } finally {
     session?.close();

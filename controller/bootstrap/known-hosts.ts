@@ -1,6 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
+import { shellQuote } from './plan.js';
 
 /**
  * OpenSSH known_hosts (sshd(8) "SSH_KNOWN_HOSTS FILE FORMAT"):
@@ -132,9 +133,9 @@ export function knownHostsLine(name: string, key: Buffer, opts: { hashed?: boole
   return `${host} ${type} ${key.toString('base64')}${opts.comment ? ` ${opts.comment}` : ''}`;
 }
 
-/** Reads every file that exists (missing files are empty, as for ssh). */
+/** Reads every file that exists (missing files are empty, as for ssh); entries name their file by its full path. */
 export function readKnownHostsFiles(files: readonly string[]): KnownHostEntry[] {
-  return files.flatMap((f) => (existsSync(f) ? parseKnownHosts(readFileSync(f, 'utf8'), f) : []));
+  return files.flatMap((f) => (existsSync(f) ? parseKnownHosts(readFileSync(f, 'utf8'), resolve(f)) : []));
 }
 
 /**
@@ -155,4 +156,23 @@ export function appendKnownHost(file: string, line: string): void {
     }
   }
   appendFileSync(file, `${prefix}${line}\n`, { mode: 0o600 });
+}
+
+/**
+ * How to remove the entries that stand in the way of a host's new key: one
+ * `ssh-keygen -f FILE -R NAME` line per file and name (the name each entry
+ * matched, `[host]:port` for a port other than 22), or, for an entry that
+ * matched only through a wildcard (which ssh-keygen -R does not remove), the
+ * FILE:LINE to edit by hand.
+ */
+export function removalHints(entries: readonly KnownHostEntry[], names: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const e of entries) {
+    const name = names.find((n) => hostFieldMatches(e.hosts, n));
+    if (name === undefined) continue;
+    const literal = e.hosts.startsWith('|1|') || e.hosts.split(',').some((p) => p.toLowerCase() === name.toLowerCase());
+    const hint = literal ? `ssh-keygen -f ${shellQuote(e.file)} -R ${shellQuote(name)}` : `edit ${e.file}:${e.line} by hand (its pattern ${e.hosts} matches ${name})`;
+    if (!out.includes(hint)) out.push(hint);
+  }
+  return out;
 }

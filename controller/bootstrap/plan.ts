@@ -86,6 +86,21 @@ export function hostPaths(os: OsFamily, vars: Readonly<Record<string, unknown>>)
   };
 }
 
+/** The longest unix socket path in bytes, less its NUL (sun_path: 108 on Linux, 104 on FreeBSD), as agent/config.ts has it. */
+export const UNIX_SOCKET_PATH_MAX: Readonly<Record<OsFamily, number>> = { linux: 107, freebsd: 103 };
+
+/** The agent would refuse this socket (agent/config.ts checkSocketLength): say so before anything is installed. */
+export function checkAgentSocket(os: OsFamily, socket: string): void {
+  const max = UNIX_SOCKET_PATH_MAX[os];
+  // The agent binds first in DIR/.qfleetd-bind-XXXXXX/sock beside the socket, then renames it into place.
+  const dirMax = max - '/.qfleetd-bind-XXXXXX/sock'.length;
+  if (Buffer.byteLength(socket) > max || Buffer.byteLength(posix.dirname(socket)) > dirMax) {
+    throw new Error(
+      `the agent's socket ${socket} is too long for a unix socket on ${os === 'freebsd' ? 'FreeBSD' : 'Linux'}: at most ${max} bytes, in a directory of at most ${dirMax}`,
+    );
+  }
+}
+
 /** The agent's config file (qjail.conf-style `name="value"` lines). */
 export function renderAgentConfig(p: HostPaths, agentPort: number): string {
   return [
@@ -173,6 +188,7 @@ export const STAGED = {
   rcContainers: 'rc.qfleet',
   unitAgent: 'qfleetd.service',
   unitContainers: 'qfleet-containers.service',
+  startRecord: 'qfleetd.start',
   cert: 'agent.crt',
   ca: 'ca.crt',
 } as const;
@@ -190,13 +206,102 @@ function installFile(stage: string, staged: string, dest: string, mode: string):
   return [root('install', '-m', mode, posix.join(stage, staged), `${dest}.new`), root('mv', '-f', `${dest}.new`, dest)];
 }
 
-export function installAgentFiles(stage: string, p: HostPaths, os: OsFamily, withSupervisor: boolean): RemoteCommand[] {
+/** One file bootstrap installs: uploaded to the stage as `staged`, installed at `dest`. */
+export interface ManagedFile {
+  readonly staged: string;
+  readonly dest: string;
+  /** Mode given to install(1). */
+  readonly mode: string;
+  readonly data: Buffer | string;
+  /**
+   * A change takes effect only when the agent restarts (its bundle, config,
+   * supervisor, rc script or unit, and how it is started); the CLI and the
+   * containers' boot service are read when they run.
+   */
+  readonly restartsAgent: boolean;
+}
+
+/** The local files and templates bootstrap installs from (deploy/, dist/bundle/). */
+export interface ManagedSources {
+  readonly bundle: Buffer;
+  readonly cli: Buffer;
+  readonly supervisor: string;
+  readonly rcAgent: string;
+  readonly rcContainers: string;
+  readonly unitAgent: string;
+  readonly unitContainers: string;
+}
+
+/** Installed beside the bundle: how the agent is enabled and started, so a change there (node's path, say) restarts it too. */
+export const START_RECORD = 'qfleetd.start';
+
+/**
+ * Every file bootstrap installs on a host of this kind, rendered: what a
+ * re-run compares (by SHA-256) with what is installed, file by file.
+ */
+export function managedFiles(kind: ServiceKind, p: HostPaths, node: string, src: ManagedSources, agentPort: number): ManagedFile[] {
+  const record = [
+    '# Written by qfleet bootstrap: how this host\'s agent is enabled and started. Bootstrap restarts the agent when this changes.',
+    ...[...enableService(kind, p, node), ...restartService(kind, p, node)].map((c) => commandLine(c, 'none')),
+    '',
+  ].join('\n');
   return [
-    ...installFile(stage, STAGED.bundle, p.bundle, '0755'),
-    ...installFile(stage, STAGED.cli, p.cli, '0755'),
-    ...installFile(stage, STAGED.config, p.config, '0644'),
-    ...(os === 'linux' && withSupervisor ? installFile(stage, STAGED.supervisor, p.supervisor, '0755') : []),
+    { staged: STAGED.bundle, dest: p.bundle, mode: '0755', data: src.bundle, restartsAgent: true },
+    { staged: STAGED.cli, dest: p.cli, mode: '0755', data: src.cli, restartsAgent: false },
+    { staged: STAGED.config, dest: p.config, mode: '0644', data: renderAgentConfig(p, agentPort), restartsAgent: true },
+    ...(kind === 'supervised' ? [{ staged: STAGED.supervisor, dest: p.supervisor, mode: '0755', data: src.supervisor, restartsAgent: true }] : []),
+    ...(kind === 'rc.d'
+      ? [
+        { staged: STAGED.rcAgent, dest: `${FREEBSD_RC_DIR}/qfleetd`, mode: '0555', data: src.rcAgent, restartsAgent: true },
+        { staged: STAGED.rcContainers, dest: `${FREEBSD_RC_DIR}/qfleet`, mode: '0555', data: src.rcContainers, restartsAgent: false },
+      ]
+      : []),
+    ...(kind === 'systemd'
+      ? [
+        { staged: STAGED.unitAgent, dest: `${SYSTEMD_DIR}/qfleetd.service`, mode: '0644', data: renderAgentUnit(src.unitAgent, node, p), restartsAgent: true },
+        { staged: STAGED.unitContainers, dest: `${SYSTEMD_DIR}/qfleet-containers.service`, mode: '0644', data: renderContainersUnit(src.unitContainers, node, p), restartsAgent: false },
+      ]
+      : []),
+    { staged: STAGED.startRecord, dest: posix.join(p.installDir, START_RECORD), mode: '0644', data: record, restartsAgent: true },
   ];
+}
+
+export function installFiles(stage: string, files: readonly ManagedFile[]): RemoteCommand[] {
+  return files.flatMap((f) => installFile(stage, f.staged, f.dest, f.mode));
+}
+
+/**
+ * Reads, as root, the SHA-256 of each file (null when missing), the agent's
+ * certificate and CA (public), and whether agent.key is the certificate's key
+ * (the key itself is only read there). Node is on the host by then; one JSON line out.
+ */
+const PROBE_SCRIPT = [
+  "const fs=require('fs'),c=require('crypto'),a=JSON.parse(process.argv[1]),o={files:{},cert:null,ca:null,keyMatches:false};",
+  "const r=(f)=>{try{return fs.readFileSync(f)}catch(e){if(e.code==='ENOENT'||e.code==='ENOTDIR')return null;throw e}};",
+  "for(const f of a.files){const b=r(f);o.files[f]=b&&c.createHash('sha256').update(b).digest('hex')}",
+  "const cert=r(a.cert),ca=r(a.ca),key=r(a.key);o.cert=cert&&cert.toString('utf8');o.ca=ca&&ca.toString('utf8');",
+  "try{o.keyMatches=Boolean(cert&&key&&new c.X509Certificate(cert).checkPrivateKey(c.createPrivateKey(key)))}catch{}",
+  'process.stdout.write(JSON.stringify(o)+"\\n")',
+].join('');
+
+export function probeInstalled(node: string, files: readonly string[], p: HostPaths): RemoteCommand {
+  return root(node, '-e', PROBE_SCRIPT, JSON.stringify({ files, cert: p.tlsCert, key: p.tlsKey, ca: p.tlsCa }));
+}
+
+export interface Installed {
+  /** SHA-256 (hex) of each file, null when missing. */
+  readonly files: Readonly<Record<string, string | null>>;
+  readonly tls: { readonly cert?: string; readonly ca?: string; readonly keyMatches: boolean };
+}
+
+export function parseProbe(out: string): Installed {
+  let o: { files?: Record<string, string | null>; cert?: string | null; ca?: string | null; keyMatches?: boolean };
+  try {
+    o = JSON.parse(out.trim().split('\n').at(-1) ?? '') as typeof o;
+  } catch {
+    throw new Error(`cannot read the probe's answer: ${JSON.stringify(out.slice(0, 200))}`);
+  }
+  return { files: o.files ?? {}, tls: { cert: o.cert ?? undefined, ca: o.ca ?? undefined, keyMatches: o.keyMatches === true } };
 }
 
 export function tlsRequest(node: string, p: HostPaths, host: Pick<HostTarget, 'name' | 'address'>, isIp: boolean): RemoteCommand {
@@ -212,27 +317,42 @@ export type ServiceKind = 'rc.d' | 'systemd' | 'supervised';
 export const FREEBSD_RC_DIR = '/usr/local/etc/rc.d';
 export const SYSTEMD_DIR = '/etc/systemd/system';
 
-/** Installs the service files, enables and (re)starts the agent. */
-export function installService(kind: ServiceKind, stage: string, p: HostPaths, node: string): RemoteCommand[] {
+/** Enables the agent (and the containers' boot service) without starting or restarting anything. */
+export function enableService(kind: ServiceKind, p: HostPaths, node: string): RemoteCommand[] {
   switch (kind) {
     case 'rc.d':
       return [
-        ...installFile(stage, STAGED.rcAgent, `${FREEBSD_RC_DIR}/qfleetd`, '0555'),
-        ...installFile(stage, STAGED.rcContainers, `${FREEBSD_RC_DIR}/qfleet`, '0555'),
         root('sysrc', 'qfleetd_enable=YES', `qfleetd_config=${p.config}`, `qfleetd_script=${p.bundle}`, `qfleetd_node=${node}`, `qfleetd_log=${p.agentLog}`),
         root('sysrc', 'qfleet_enable=YES', `qfleet_cli=${p.cli}`, `qfleet_node=${node}`, `qfleet_socket=${p.socket}`),
-        root('service', 'qfleetd', 'restart'),
       ];
     case 'systemd':
-      return [
-        ...installFile(stage, STAGED.unitAgent, `${SYSTEMD_DIR}/qfleetd.service`, '0644'),
-        ...installFile(stage, STAGED.unitContainers, `${SYSTEMD_DIR}/qfleet-containers.service`, '0644'),
-        root('systemctl', 'daemon-reload'),
-        root('systemctl', 'enable', 'qfleetd.service', 'qfleet-containers.service'),
-        root('systemctl', 'restart', 'qfleetd.service'),
-      ];
+      return [root('systemctl', 'daemon-reload'), root('systemctl', 'enable', 'qfleetd.service', 'qfleet-containers.service')];
+    case 'supervised':
+      return [];
+  }
+}
+
+/** Starts the agent, or restarts it on the installed files. */
+export function restartService(kind: ServiceKind, p: HostPaths, node: string): RemoteCommand[] {
+  switch (kind) {
+    case 'rc.d':
+      return [root('service', 'qfleetd', 'restart')];
+    case 'systemd':
+      return [root('systemctl', 'restart', 'qfleetd.service')];
     case 'supervised':
       return [root(p.supervisor, 'restart', p.supervisorPidfile, p.agentLog, node, p.bundle, p.config)];
+  }
+}
+
+/** Exits 0 when the agent's service is running. */
+export function serviceStatus(kind: ServiceKind, p: HostPaths, node: string): RemoteCommand {
+  switch (kind) {
+    case 'rc.d':
+      return root('service', 'qfleetd', 'status');
+    case 'systemd':
+      return root('systemctl', 'is-active', '--quiet', 'qfleetd.service');
+    case 'supervised':
+      return root(p.supervisor, 'status', p.supervisorPidfile, p.agentLog, node, p.bundle, p.config);
   }
 }
 

@@ -4,7 +4,8 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Client, type ConnectConfig, type ServerHostKeyAlgorithm } from 'ssh2';
 import {
-  appendKnownHost, blobKeyType, hostLookupName, knownHostsLine, knownKeyTypes, readKnownHostsFiles, verifyHostKey, type HostKeyVerdict,
+  appendKnownHost, blobKeyType, hostFieldMatches, hostLookupName, knownHostsLine, knownKeyTypes, readKnownHostsFiles, removalHints, verifyHostKey,
+  type HostKeyVerdict, type KnownHostEntry,
 } from './known-hosts.js';
 
 /** What one remote command did. */
@@ -40,9 +41,15 @@ export function defaultKnownHostsFiles(): string[] {
   return [join(homedir(), '.ssh', 'known_hosts'), '/etc/ssh/ssh_known_hosts'];
 }
 
+/**
+ * Why a host key was refused: a verdict of verifyHostKey, or `type-mismatch`
+ * when the server offers no key of any type known_hosts has for it.
+ */
+export type HostKeyRefusal = Exclude<HostKeyVerdict['status'], 'known'> | 'type-mismatch';
+
 /** Raised when the host key check fails: never retried, never accepted. */
 export class HostKeyError extends Error {
-  constructor(message: string, readonly verdict: HostKeyVerdict['status']) {
+  constructor(message: string, readonly verdict: HostKeyRefusal) {
     super(message);
     this.name = 'HostKeyError';
   }
@@ -93,22 +100,15 @@ export async function connectSsh(target: SshTarget, auth: SshAuth, policy: HostK
         appendKnownHost(file, knownHostsLine(hostLookupName(target.address, target.port), key));
         return true;
       }
-      const fp = `${blobKeyType(key)} SHA256:${sha256(key)}`;
-      hostKeyFailure = v.status === 'unknown'
-        ? new HostKeyError(`host key of ${where} is not known (${fp}); check it and add it to known_hosts, or rerun with --accept-new`, 'unknown')
-        : v.status === 'revoked'
-          ? new HostKeyError(`host key of ${where} is revoked (${v.entry.file}:${v.entry.line})`, 'revoked')
-          : v.status === 'cert-authority'
-            ? new HostKeyError(
-              `${where} is known only through a @cert-authority line (${v.entries.map((e) => `${e.file}:${e.line}`).join(', ')}), and qfleet cannot check host certificates; add the host's own key (${fp}) to known_hosts`,
-              'cert-authority',
-            )
-          : new HostKeyError(
-            `HOST KEY OF ${where} HAS CHANGED (now ${fp}; known in ${v.entries.map((e) => `${e.file}:${e.line}`).join(', ')}); refusing to connect`,
-            'changed',
-          );
+      hostKeyFailure = hostKeyRefusal(v, names, key);
       return false;
     },
+  };
+  // The host-key algorithms the server offers, from ssh2's handshake trace: named when none of them is one known_hosts has.
+  let offered: string[] | undefined;
+  config.debug = (line: string) => {
+    const m = offered ? null : /^Handshake: \(remote\) Host key format: (.*)$/.exec(line);
+    if (m) offered = m[1]!.split(',').filter(Boolean);
   };
   if (auth.identityFile) {
     config.privateKey = readFileSync(auth.identityFile);
@@ -126,13 +126,17 @@ export async function connectSsh(target: SshTarget, auth: SshAuth, policy: HostK
       settled = true;
       if (e) {
         client.end();
+        if (!hostKeyFailure && known.length && /no matching host key format/i.test(e.message)) {
+          hostKeyFailure = typeMismatch(names, entries.filter((x) => x.marker === undefined && names.some((n) => hostFieldMatches(x.hosts, n))), offered);
+        }
         reject(hostKeyFailure ?? e);
       } else {
         resolve();
       }
     };
     client.once('ready', () => done());
-    client.once('error', (e) => done(e));
+    // on, not once: after a failed handshake the socket can still report a reset, which must not go uncaught.
+    client.on('error', (e) => done(e));
     client.once('close', () => done(new Error('connection closed during the handshake')));
     try {
       client.connect(config);
@@ -141,6 +145,46 @@ export async function connectSsh(target: SshTarget, auth: SshAuth, policy: HostK
     }
   });
   return new Ssh2Session(client);
+}
+
+/** The command(s) that remove the old entries, each in backquotes. */
+function fixHint(entries: readonly KnownHostEntry[], names: readonly string[]): string {
+  return removalHints(entries, names).map((h) => `\`${h}\``).join(' and ');
+}
+
+/** The message for a refused host key: what was found, where, and the exact command that fixes it when the change is expected. */
+export function hostKeyRefusal(v: Exclude<HostKeyVerdict, { status: 'known' }>, names: readonly string[], key: Buffer): HostKeyError {
+  const where = names[0]!;
+  const fp = `${blobKeyType(key)} SHA256:${sha256(key)}`;
+  const at = (es: readonly KnownHostEntry[]) => es.map((e) => `${e.file}:${e.line}`).join(', ');
+  switch (v.status) {
+    case 'unknown':
+      return new HostKeyError(`host key of ${where} is not known (${fp}); check it and add it to known_hosts, or rerun with --accept-new`, 'unknown');
+    case 'revoked':
+      return new HostKeyError(`host key of ${where} is revoked (${v.entry.file}:${v.entry.line})`, 'revoked');
+    case 'cert-authority':
+      return new HostKeyError(
+        `${where} is known only through a @cert-authority line (${at(v.entries)}), and qfleet cannot check host certificates; add the host's own key (${fp}) to known_hosts`,
+        'cert-authority',
+      );
+    case 'changed':
+      return new HostKeyError(
+        `HOST KEY OF ${where} HAS CHANGED: it now offers ${fp}, not the key in ${at(v.entries)}; someone may be intercepting the connection, so qfleet refuses it. ` +
+          `If the host's key was replaced on purpose, remove the old entry with ${fixHint(v.entries, names)} and rerun with --accept-new`,
+        'changed',
+      );
+  }
+}
+
+/** The server offers no host key of a type known_hosts has for it (say only ssh-rsa, where known_hosts has only ssh-ed25519). */
+function typeMismatch(names: readonly string[], entries: readonly KnownHostEntry[], offered: readonly string[] | undefined): HostKeyError {
+  const known = [...new Set(entries.map((e) => e.keyType))];
+  return new HostKeyError(
+    `host key type mismatch for ${names[0]}: known_hosts has only ${known.join(' and ')} ${entries.length === 1 ? 'key' : 'keys'} for it (${entries.map((e) => `${e.file}:${e.line}`).join(', ')}), ` +
+      `and the server offers ${offered?.length ? `only ${offered.join(', ')}` : 'none of that type'}; qfleet does not trust a key of another type. ` +
+      `If the host's keys were replaced on purpose, remove the old entry with ${fixHint(entries, names)} and rerun with --accept-new`,
+    'type-mismatch',
+  );
 }
 
 function sha256(b: Buffer): string {

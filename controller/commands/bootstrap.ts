@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { userInfo } from 'node:os';
 import type { HostResult } from '../bootstrap/bootstrap.js';
+import { describeChanges } from '../bootstrap/changes.js';
 import { parseHostSpec } from '../bootstrap/targets.js';
 import { EXIT } from '../context.js';
 import { resolveTargets } from '../fleet/targets.js';
@@ -44,12 +45,12 @@ export function register(program: Command): void {
       if (!results) return;
       if (g.json) {
         process.stdout.write(`${JSON.stringify(results.map((r) => (r.status === 'ok'
-          ? { host: r.host, status: r.status, result: { system: r.system, node: r.node, service: r.service, steps: r.steps } }
+          ? { host: r.host, status: r.status, result: { system: r.system, node: r.node, service: r.service, done: r.done, steps: r.steps } }
           : { host: r.host, status: r.status, error: r.reason, steps: r.steps })))}\n`);
       } else {
         for (const r of results) {
           process.stdout.write(r.status === 'ok'
-            ? `${r.host}: ok (${r.system}; node ${r.node}; ${r.service})\n`
+            ? `${r.host}: ok (${r.system}; node ${r.node}; ${r.service}): ${r.done ? describeChanges(r.done) : 'done'}\n`
             : `${r.host}: FAILED: ${r.reason}\n`);
         }
         const bad = results.filter((r) => r.status !== 'ok').length;

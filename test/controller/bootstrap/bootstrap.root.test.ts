@@ -1,16 +1,17 @@
 import { strict as assert } from 'node:assert';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildBundle, buildCliBundle } from '../../../deploy/bundle/build.js';
 import { bootstrapHosts, loadArtifacts, type BootstrapOptions, type HostResult } from '../../../controller/bootstrap/bootstrap.js';
+import { describeChanges } from '../../../controller/bootstrap/changes.js';
 import { healthCheck, unixHealthClient } from '../../../controller/bootstrap/health.js';
 import { connectSsh } from '../../../controller/bootstrap/ssh.js';
 import type { HostTarget } from '../../../controller/fleet/host-target.js';
 import { initPki } from '../../../controller/pki/index.js';
-import { NetnsFleet } from '../../support/netns-fleet.js';
+import { NetnsFleet, type NetnsHost } from '../../support/netns-fleet.js';
 
 describe('qfleet bootstrap of 3 network-namespace hosts over real SSH @root', function () {
   this.timeout(300_000);
@@ -84,25 +85,74 @@ describe('qfleet bootstrap of 3 network-namespace hosts over real SSH @root', fu
     process.stdout.write(`      (bootstrap of 3 hosts: ${Date.now() - t0} ms)\n`);
   });
 
-  it('re-running upgrades in place: same key, a new agent process, one supervisor per host, still SERVING', async () => {
-    const before = fleet.hosts.map((h) => ({ agent: agentPid(h), key: readFileSync(join(h.vars.qfleet_tls_dir!, 'agent.key'), 'utf8') }));
+  const tls = (h: NetnsHost, f: 'agent.key' | 'agent.crt' | 'ca.crt') => readFileSync(join(h.vars.qfleet_tls_dir!, f), 'utf8');
+  function supervisors(pids: number[]): number[] {
+    return pids.filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('qfleetd-supervise');
+      } catch {
+        return false;
+      }
+    });
+  }
+
+  it('re-running with nothing changed leaves every agent running as it is: same process, same certificate, nothing uploaded', async () => {
+    const before = fleet.hosts.map((h) => ({ agent: agentPid(h), cert: tls(h, 'agent.crt'), bundle: statSync(join(h.vars.qfleet_install_dir!, 'qfleetd.js')).mtimeMs }));
     const again = await bootstrapHosts(fleet.hosts.map((h) => h.target), opts);
     assertOk(again);
     for (const [i, h] of fleet.hosts.entries()) {
+      const r = again[i]!;
+      assert.deepEqual(r.done, { updated: [], certificateReissued: undefined, agent: 'left running' }, r.steps.join('\n'));
+      assert.equal(describeChanges(r.done!), 'unchanged');
+      assert.equal(agentPid(h), before[i]!.agent, 'not restarted');
+      assert.equal(tls(h, 'agent.crt'), before[i]!.cert, 'certificate kept');
+      assert.equal(statSync(join(h.vars.qfleet_install_dir!, 'qfleetd.js')).mtimeMs, before[i]!.bundle, 'the bundle was not rewritten');
+      assert.match(r.steps.at(-1)!, /health SERVING over mutual TLS/);
+    }
+  });
+
+  it('a new agent bundle: uploaded and the agent restarted on it; same key, same certificate, one supervisor per host', async () => {
+    const newer = { ...opts, artifacts: { ...opts.artifacts, bundle: Buffer.concat([opts.artifacts.bundle, Buffer.from('\n// a newer build\n')]) } };
+    const before = fleet.hosts.map((h) => ({ agent: agentPid(h), key: tls(h, 'agent.key'), cert: tls(h, 'agent.crt') }));
+    const again = await bootstrapHosts(fleet.hosts.map((h) => h.target), newer);
+    assertOk(again);
+    for (const [i, h] of fleet.hosts.entries()) {
+      assert.equal(describeChanges(again[i]!.done!), 'updated qfleetd.js; restarted');
       assert.notEqual(agentPid(h), before[i]!.agent, 'the agent was restarted on the new bundle');
-      assert.equal(readFileSync(join(h.vars.qfleet_tls_dir!, 'agent.key'), 'utf8'), before[i]!.key, 'the key is kept');
+      assert.ok(readFileSync(join(h.vars.qfleet_install_dir!, 'qfleetd.js'), 'utf8').endsWith('// a newer build\n'));
+      assert.equal(tls(h, 'agent.key'), before[i]!.key, 'the key is kept');
+      assert.equal(tls(h, 'agent.crt'), before[i]!.cert, 'the certificate is kept');
       const sup = supervisorPid(h);
       const inNs = await fleet.pids(h);
       assert.ok(inNs.includes(sup), 'the supervisor runs in the host namespace');
-      const supervisors = inNs.filter((p) => {
-        try {
-          return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('qfleetd-supervise');
-        } catch {
-          return false;
-        }
-      });
-      assert.deepEqual(supervisors, [sup], 'exactly one supervisor');
+      assert.deepEqual(supervisors(inNs), [sup], 'exactly one supervisor');
     }
+    opts = newer;
+  });
+
+  it('a certificate within 30 days of expiry is re-issued on the same key, and the agent restarted to serve it', async () => {
+    const h = fleet.hosts[0]!;
+    const before = { agent: agentPid(h), key: tls(h, 'agent.key'), cert: tls(h, 'agent.crt') };
+    const [r] = await bootstrapHosts([h.target], { ...opts, now: () => Date.now() + 340 * 86_400_000 });
+    assertOk([r!]);
+    assert.match(describeChanges(r!.done!), /^files unchanged; certificate re-issued \(it expires in 2\d days, within the 30-day renewal window\); restarted$/);
+    assert.notEqual(tls(h, 'agent.crt'), before.cert);
+    assert.equal(tls(h, 'agent.key'), before.key, 'the key stays on the host, unchanged');
+    assert.notEqual(agentPid(h), before.agent);
+  });
+
+  it('a new fleet CA: the certificate is re-issued from it and the agent answers mutual TLS with the new CA', async () => {
+    const h = fleet.hosts[2]!;
+    await initPki(join(work, 'pki2'));
+    const [r] = await bootstrapHosts([h.target], { ...opts, pkiDir: join(work, 'pki2') });
+    assertOk([r!]);
+    assert.equal(describeChanges(r!.done!), 'files unchanged; certificate re-issued (the fleet CA changed); restarted');
+    assert.equal(tls(h, 'ca.crt').trim(), readFileSync(join(work, 'pki2/ca.crt'), 'utf8').trim());
+    assert.match(r!.steps.at(-1)!, /health SERVING over mutual TLS/);
+    // Back to the first CA, for the tests after this one.
+    const [back] = await bootstrapHosts([h.target], opts);
+    assertOk([back!]);
+    assert.equal(back!.done!.certificateReissued, 'the fleet CA changed');
   });
 
   it('the supervisor restarts a crashed agent', async () => {
@@ -140,8 +190,13 @@ describe('qfleet bootstrap of 3 network-namespace hosts over real SSH @root', fu
     assert.equal(readFileSync(kh, 'utf8'), '');
     const ok = await execa('node', [cli, '--inventory', inv, '--json', 'bootstrap', ...common, '--accept-new', h.name], { reject: false });
     assert.equal(ok.exitCode, 0, `${ok.stdout}\n${ok.stderr}`);
-    const out = JSON.parse(ok.stdout) as { host: string; status: string }[];
+    const out = JSON.parse(ok.stdout) as { host: string; status: string; result: { done: { updated: string[]; agent: string } } }[];
     assert.deepEqual(out.map((r) => [r.host, r.status]), [[h.name, 'ok']]);
+    // The CLI's bundle is the build from before the "newer" one: it goes back, and the agent restarts on it.
+    assert.deepEqual(out[0]!.result.done, { updated: [join(h.vars.qfleet_install_dir!, 'qfleetd.js')], agent: 'restarted' });
+    const text = await execa('node', [cli, '--inventory', inv, 'bootstrap', ...common, h.name], { reject: false });
+    assert.equal(text.exitCode, 0, text.stderr);
+    assert.match(text.stdout, new RegExp(`^${h.name}: ok \\(Linux \\S+ \\S+; node v\\S+ at \\S+; supervised\\): unchanged$`, 'm'));
     assert.match(readFileSync(kh, 'utf8'), new RegExp(`^\\[${h.address.replace(/\./g, '\\.')}\\]:2222 ssh-ed25519 ${h.hostKey.toString('base64').replace(/[+/]/g, '\\$&')}\n$`));
   });
 });

@@ -3,8 +3,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  appendKnownHost, blobKeyType, hashHostName, hostFieldMatches, hostLookupName, knownHostsLine, knownKeyTypes, parseKnownHosts, verifyHostKey,
+  appendKnownHost, blobKeyType, hashHostName, hostFieldMatches, hostLookupName, knownHostsLine, knownKeyTypes, parseKnownHosts, readKnownHostsFiles,
+  removalHints, verifyHostKey,
 } from '../../../controller/bootstrap/known-hosts.js';
+import { hostKeyRefusal } from '../../../controller/bootstrap/ssh.js';
 
 /** An SSH public-key blob of the given type with arbitrary key bytes. */
 function blob(type: string, fill: number): Buffer {
@@ -135,5 +137,49 @@ describe('known_hosts', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  describe('a refused key says where it was known and how to remove the old entry', () => {
+    const kh = [
+      `[10.0.0.1]:2222 ssh-ed25519 ${b64(KEY_A)}`,
+      `web1,10.0.0.4 ssh-ed25519 ${b64(KEY_A)}`,
+      `${hashHostName('[10.0.0.3]:2222')} ssh-ed25519 ${b64(KEY_A)}`,
+      `*.example ssh-ed25519 ${b64(KEY_A)}`,
+    ].join('\n');
+
+    it('ssh-keygen -f FILE -R NAME with the name as known_hosts has it: [host]:port quoted for a port other than 22, hashed entries too', () => {
+      const e = parseKnownHosts(kh, '/root/.ssh/known_hosts');
+      assert.deepEqual(removalHints(e, ['[10.0.0.1]:2222']), [`ssh-keygen -f /root/.ssh/known_hosts -R '[10.0.0.1]:2222'`]);
+      assert.deepEqual(removalHints(e, ['10.0.0.4', 'web1']), ['ssh-keygen -f /root/.ssh/known_hosts -R 10.0.0.4']);
+      assert.deepEqual(removalHints(e, ['[10.0.0.3]:2222']), [`ssh-keygen -f /root/.ssh/known_hosts -R '[10.0.0.3]:2222'`]);
+      assert.deepEqual(removalHints(e, ['w.example']), ['edit /root/.ssh/known_hosts:4 by hand (its pattern *.example matches w.example)']);
+      const spaced = parseKnownHosts(kh, '/home/ops/my keys/known_hosts');
+      assert.deepEqual(removalHints(spaced, ['[10.0.0.1]:2222']), [`ssh-keygen -f '/home/ops/my keys/known_hosts' -R '[10.0.0.1]:2222'`]);
+    });
+
+    it('files are named by their full path', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'qf-kh-'));
+      const cwd = process.cwd();
+      try {
+        writeFileSync(join(dir, 'kh'), kh);
+        process.chdir(dir);
+        assert.equal(readKnownHostsFiles(['kh'])[0]!.file, join(dir, 'kh'));
+      } finally {
+        process.chdir(cwd);
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('a changed key: the new fingerprint, FILE:LINE of the old one, and the exact line that removes it', () => {
+      const e = parseKnownHosts(kh, '/root/.ssh/known_hosts');
+      const names = ['[10.0.0.1]:2222', '[host1]:2222'];
+      const v = verifyHostKey(e, names, KEY_B);
+      assert.equal(v.status, 'changed');
+      if (v.status !== 'changed') return;
+      const err = hostKeyRefusal(v, names, KEY_B);
+      assert.equal(err.verdict, 'changed');
+      assert.match(err.message, /^HOST KEY OF \[10\.0\.0\.1\]:2222 HAS CHANGED: it now offers ssh-ed25519 SHA256:[A-Za-z0-9+/]{43}, not the key in \/root\/\.ssh\/known_hosts:1; /);
+      assert.ok(err.message.endsWith("remove the old entry with `ssh-keygen -f /root/.ssh/known_hosts -R '[10.0.0.1]:2222'` and rerun with --accept-new"), err.message);
+    });
   });
 });

@@ -4,32 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bootstrapHosts, type BootstrapArtifacts, type BootstrapOptions } from '../../../controller/bootstrap/bootstrap.js';
 import {
-  commandLine, debianMajor, hostPaths, parseAptCandidate, parseNode, parseUname, renderAgentConfig, renderAgentUnit, renderContainersUnit, shellQuote,
+  checkAgentSocket, commandLine, debianMajor, enableService, hostPaths, restartService, serviceStatus, parseAptCandidate, parseNode, parseUname, renderAgentConfig, renderAgentUnit, renderContainersUnit, shellQuote,
 } from '../../../controller/bootstrap/plan.js';
-import type { ExecResult, RemoteSession } from '../../../controller/bootstrap/ssh.js';
+import { FakeSession, type Reply } from './fake-session.js';
 import type { HostTarget } from '../../../controller/fleet/host-target.js';
 import { initPki } from '../../../controller/pki/index.js';
 import { makeAgentCsr } from '../../../agent/tls/csr.js';
-
-type Reply = Partial<ExecResult> | ((line: string) => Partial<ExecResult>);
-
-/** A scripted SSH session: the first rule whose pattern matches the line answers; anything else fails the test. */
-class FakeSession implements RemoteSession {
-  readonly lines: string[] = [];
-  readonly uploads: { path: string; data: string; mode: number }[] = [];
-  constructor(private readonly rules: [RegExp, Reply][]) {}
-  async exec(line: string): Promise<ExecResult> {
-    this.lines.push(line);
-    const rule = this.rules.find(([re]) => re.test(line));
-    if (!rule) throw new Error(`unexpected remote command: ${line}`);
-    const r = typeof rule[1] === 'function' ? rule[1](line) : rule[1];
-    return { code: 0, signal: undefined, stdout: '', stderr: '', ...r };
-  }
-  async upload(path: string, data: Buffer | string, mode: number): Promise<void> {
-    this.uploads.push({ path, data: String(data).slice(0, 200), mode });
-  }
-  close(): void {}
-}
 
 const ARTIFACTS: BootstrapArtifacts = {
   bundle: Buffer.from('// agent bundle'), cli: Buffer.from('// cli bundle'), supervisor: '#!/bin/sh\n',
@@ -37,6 +17,12 @@ const ARTIFACTS: BootstrapArtifacts = {
   unitAgent: '[Service]\nExecStart=/usr/bin/node /usr/local/lib/qfleet/qfleetd.js --config /etc/qfleet/qfleetd.conf\n',
   unitContainers: "[Service]\nExecStartPre=/bin/sh -c 'test -S /run/qfleetd.sock'\nExecStart=x\nExecStop=y\n",
 };
+
+/** The probe of what is installed (node -e as root), answered: nothing installed. */
+const PROBE = / -e 'const fs=/;
+const NOTHING_INSTALLED: [RegExp, Reply] = [PROBE, { stdout: '{"files":{},"cert":null,"ca":null,"keyMatches":false}\n' }];
+/** The lines, with the probe's long script replaced by PROBE. */
+const shown = (lines: readonly string[]) => lines.map((l) => (PROBE.test(l) ? `${l.slice(0, l.indexOf(' -e '))} -e PROBE` : l));
 
 function host(name: string, address: string, vars: Record<string, unknown> = {}, user = 'admin'): HostTarget {
   return { name, address, sshPort: 22, sshUser: user, agentPort: 7443, vars };
@@ -96,6 +82,14 @@ describe('bootstrap plan (command lines as data)', () => {
     assert.throws(() => hostPaths('linux', { qfleet_root_dir: 'relative' }), /absolute path/);
     assert.throws(() => hostPaths('linux', { qfleet_root_dir: '/a/../etc' }), /absolute path/);
     assert.throws(() => hostPaths('linux', { qfleet_config: '/x/"y' }), /absolute path/);
+    assert.throws(() => hostPaths('freebsd', { qfleet_root_dir: '/usr/my jails' }), /must be an absolute path without spaces/);
+    // A socket the agent would refuse is refused before anything is installed: 107 bytes on Linux, 103 on FreeBSD, the bind directory beside it included.
+    const sock = (n: number) => `/s/${'x'.repeat(n - 3 - 31)}/qfleetd-agent-socket-name.sock`;
+    assert.doesNotThrow(() => checkAgentSocket('linux', sock(107)));
+    assert.throws(() => checkAgentSocket('linux', sock(108)), /^Error: the agent's socket \/s\/x+\/qfleetd-agent-socket-name\.sock is too long for a unix socket on Linux: at most 107 bytes, in a directory of at most 81$/);
+    assert.doesNotThrow(() => checkAgentSocket('freebsd', sock(103)));
+    assert.throws(() => checkAgentSocket('freebsd', sock(104)), /on FreeBSD: at most 103 bytes/);
+    assert.throws(() => checkAgentSocket('linux', `/${'d'.repeat(81)}/q.sock`), /too long for a unix socket on Linux/);
     assert.equal(renderAgentConfig(lx, 7443), [
       '# Written by qfleet bootstrap; re-running bootstrap rewrites it.',
       'root_dir="/var/lib/qfleet/default"', 'state_dir="/var/lib/qfleet/state"', 'log_dir="/var/log/qfleet"', 'socket="/srv/a/qfleetd.sock"',
@@ -116,6 +110,7 @@ describe('bootstrap plan (command lines as data)', () => {
       [/^sudo -n true$/, {}],
       [/^sh -c /, () => (nodeInstalled ? { stdout: '/usr/local/bin/node\nv22.11.0\n' } : { code: 1 })],
       [/pkg install/, () => ((nodeInstalled = true), {})],
+      NOTHING_INSTALLED,
       [/^mktemp /, { stdout: '/tmp/qfleet-bootstrap.AbC123\n' }],
       [/tls-request/, { stdout: csrPem }],
       [/./, {}],
@@ -124,13 +119,14 @@ describe('bootstrap plan (command lines as data)', () => {
     assert.equal(r!.status, 'ok', r!.reason);
     assert.equal(r!.service, 'rc.d');
     const T = '/tmp/qfleet-bootstrap.AbC123';
-    assert.deepEqual(s.lines, [
+    assert.deepEqual(shown(s.lines), [
       'uname -s -r -m',
       'id -u',
       'sudo -n true',
       `sh -c 'PATH="$PATH:/usr/local/bin:/usr/bin:/bin"; n=$(command -v node) && echo "$n" && "$n" -v'`,
       'sudo -n -- env ASSUME_ALWAYS_YES=yes pkg install -y node22',
       `sh -c 'PATH="$PATH:/usr/local/bin:/usr/bin:/bin"; n=$(command -v node) && echo "$n" && "$n" -v'`,
+      'sudo -n -- /usr/local/bin/node -e PROBE',
       'mktemp -d /tmp/qfleet-bootstrap.XXXXXX',
       'sudo -n -- install -d -m 0755 /usr/local/lib/qfleet',
       'sudo -n -- install -d -m 0755 /usr/local/etc',
@@ -141,23 +137,38 @@ describe('bootstrap plan (command lines as data)', () => {
       'sudo -n -- mv -f /usr/local/lib/qfleet/qfleet.js.new /usr/local/lib/qfleet/qfleet.js',
       `sudo -n -- install -m 0644 ${T}/qfleetd.conf /usr/local/etc/qfleetd.conf.new`,
       'sudo -n -- mv -f /usr/local/etc/qfleetd.conf.new /usr/local/etc/qfleetd.conf',
+      `sudo -n -- install -m 0555 ${T}/rc.qfleetd /usr/local/etc/rc.d/qfleetd.new`,
+      'sudo -n -- mv -f /usr/local/etc/rc.d/qfleetd.new /usr/local/etc/rc.d/qfleetd',
+      `sudo -n -- install -m 0555 ${T}/rc.qfleet /usr/local/etc/rc.d/qfleet.new`,
+      'sudo -n -- mv -f /usr/local/etc/rc.d/qfleet.new /usr/local/etc/rc.d/qfleet',
+      `sudo -n -- install -m 0644 ${T}/qfleetd.start /usr/local/lib/qfleet/qfleetd.start.new`,
+      'sudo -n -- mv -f /usr/local/lib/qfleet/qfleetd.start.new /usr/local/lib/qfleet/qfleetd.start',
       'sudo -n -- /usr/local/bin/node /usr/local/lib/qfleet/qfleetd.js tls-request --dir /usr/local/etc/qfleet/tls --name web1 --ip 192.0.2.10',
       `sudo -n -- install -m 0644 ${T}/agent.crt /usr/local/etc/qfleet/tls/agent.crt.new`,
       'sudo -n -- mv -f /usr/local/etc/qfleet/tls/agent.crt.new /usr/local/etc/qfleet/tls/agent.crt',
       `sudo -n -- install -m 0644 ${T}/ca.crt /usr/local/etc/qfleet/tls/ca.crt.new`,
       'sudo -n -- mv -f /usr/local/etc/qfleet/tls/ca.crt.new /usr/local/etc/qfleet/tls/ca.crt',
-      `sudo -n -- install -m 0555 ${T}/rc.qfleetd /usr/local/etc/rc.d/qfleetd.new`,
-      'sudo -n -- mv -f /usr/local/etc/rc.d/qfleetd.new /usr/local/etc/rc.d/qfleetd',
-      `sudo -n -- install -m 0555 ${T}/rc.qfleet /usr/local/etc/rc.d/qfleet.new`,
-      'sudo -n -- mv -f /usr/local/etc/rc.d/qfleet.new /usr/local/etc/rc.d/qfleet',
+      `rm -rf -- ${T}`,
       'sudo -n -- sysrc qfleetd_enable=YES qfleetd_config=/usr/local/etc/qfleetd.conf qfleetd_script=/usr/local/lib/qfleet/qfleetd.js qfleetd_node=/usr/local/bin/node qfleetd_log=/var/log/qfleetd.log',
       'sudo -n -- sysrc qfleet_enable=YES qfleet_cli=/usr/local/lib/qfleet/qfleet.js qfleet_node=/usr/local/bin/node qfleet_socket=/var/run/qfleetd.sock',
       'sudo -n -- service qfleetd restart',
-      `rm -rf -- ${T}`,
     ]);
     assert.deepEqual(s.uploads.map((u) => [u.path.slice(T.length + 1), u.mode.toString(8)]), [
-      ['qfleetd.js', '644'], ['qfleet.js', '644'], ['qfleetd.conf', '644'], ['rc.qfleetd', '755'], ['rc.qfleet', '755'], ['agent.crt', '644'], ['ca.crt', '644'],
+      ['qfleetd.js', '644'], ['qfleet.js', '644'], ['qfleetd.conf', '644'], ['rc.qfleetd', '644'], ['rc.qfleet', '644'], ['qfleetd.start', '644'],
+      ['agent.crt', '644'], ['ca.crt', '644'],
     ]);
+    assert.deepEqual(r!.done, { updated: [
+      '/usr/local/lib/qfleet/qfleetd.js', '/usr/local/lib/qfleet/qfleet.js', '/usr/local/etc/qfleetd.conf', '/usr/local/etc/rc.d/qfleetd', '/usr/local/etc/rc.d/qfleet',
+      '/usr/local/lib/qfleet/qfleetd.start',
+    ], certificateReissued: 'none installed', agent: 'restarted' });
+    // How the agent is started is recorded beside it, so that a change there restarts it too.
+    assert.equal(s.uploads.find((u) => u.path.endsWith('qfleetd.start'))!.data, [
+      "# Written by qfleet bootstrap: how this host's agent is enabled and started. Bootstrap restarts the agent when this changes.",
+      'sysrc qfleetd_enable=YES qfleetd_config=/usr/local/etc/qfleetd.conf qfleetd_script=/usr/local/lib/qfleet/qfleetd.js qfleetd_node=/usr/local/bin/node qfleetd_log=/var/log/qfleetd.log',
+      'sysrc qfleet_enable=YES qfleet_cli=/usr/local/lib/qfleet/qfleet.js qfleet_node=/usr/local/bin/node qfleet_socket=/var/run/qfleetd.sock',
+      'service qfleetd restart',
+      '',
+    ].join('\n'));
     assert.match(s.uploads.find((u) => u.path.endsWith('agent.crt'))!.data, /BEGIN CERTIFICATE/);
   });
 
@@ -167,6 +178,7 @@ describe('bootstrap plan (command lines as data)', () => {
       [/^id -u$/, { stdout: '0\n' }],
       [/^sh -c /, { stdout: '/usr/bin/node\nv20.19.2\n' }],
       [/^test -d \/run\/systemd\/system$/, {}],
+      NOTHING_INSTALLED,
       [/^mktemp /, { stdout: '/tmp/qfleet-bootstrap.x1\n' }],
       [/tls-request/, { stdout: csrPem }],
       [/./, {}],
@@ -181,15 +193,13 @@ describe('bootstrap plan (command lines as data)', () => {
       'mv -f /etc/qfleet/tls/agent.crt.new /etc/qfleet/tls/agent.crt',
       'install -m 0644 /tmp/qfleet-bootstrap.x1/ca.crt /etc/qfleet/tls/ca.crt.new',
       'mv -f /etc/qfleet/tls/ca.crt.new /etc/qfleet/tls/ca.crt',
-      'install -m 0644 /tmp/qfleet-bootstrap.x1/qfleetd.service /etc/systemd/system/qfleetd.service.new',
-      'mv -f /etc/systemd/system/qfleetd.service.new /etc/systemd/system/qfleetd.service',
-      'install -m 0644 /tmp/qfleet-bootstrap.x1/qfleet-containers.service /etc/systemd/system/qfleet-containers.service.new',
-      'mv -f /etc/systemd/system/qfleet-containers.service.new /etc/systemd/system/qfleet-containers.service',
+      'rm -rf -- /tmp/qfleet-bootstrap.x1',
       'systemctl daemon-reload',
       'systemctl enable qfleetd.service qfleet-containers.service',
       'systemctl restart qfleetd.service',
-      'rm -rf -- /tmp/qfleet-bootstrap.x1',
     ]);
+    assert.ok(s.lines.includes('install -m 0644 /tmp/qfleet-bootstrap.x1/qfleetd.service /etc/systemd/system/qfleetd.service.new'));
+    assert.ok(s.lines.includes('install -m 0644 /tmp/qfleet-bootstrap.x1/qfleet-containers.service /etc/systemd/system/qfleet-containers.service.new'));
   });
 
   it('Linux without systemd via doas: the supervised start', async () => {
@@ -200,6 +210,7 @@ describe('bootstrap plan (command lines as data)', () => {
       [/^doas -n true$/, {}],
       [/^sh -c /, { stdout: '/usr/local/bin/node\nv22.1.0\n' }],
       [/^test -d/, { code: 1 }],
+      NOTHING_INSTALLED,
       [/^mktemp /, { stdout: '/tmp/qfleet-bootstrap.y2\n' }],
       [/tls-request/, { stdout: csrPem }],
       [/./, {}],
@@ -208,7 +219,7 @@ describe('bootstrap plan (command lines as data)', () => {
     assert.equal(r!.status, 'ok', r!.reason);
     assert.equal(r!.service, 'supervised');
     assert.ok(s.lines.includes('doas -n install -m 0755 /tmp/qfleet-bootstrap.y2/qfleetd-supervise /opt/qfleet/qfleetd-supervise.new'));
-    assert.equal(s.lines.at(-2), 'doas -n /opt/qfleet/qfleetd-supervise restart /run/qfleetd-supervise.pid /var/log/qfleetd.log /usr/local/bin/node /opt/qfleet/qfleetd.js /etc/qfleet/qfleetd.conf');
+    assert.equal(s.lines.at(-1), 'doas -n /opt/qfleet/qfleetd-supervise restart /run/qfleetd-supervise.pid /var/log/qfleetd.log /usr/local/bin/node /opt/qfleet/qfleetd.js /etc/qfleet/qfleetd.conf');
   });
 
   it('Debian whose apt offers only an old nodejs: a clear error naming what to do; the other hosts go on', async () => {
@@ -222,6 +233,7 @@ describe('bootstrap plan (command lines as data)', () => {
       [/^uname/, { stdout: 'FreeBSD 14.1-RELEASE amd64\n' }],
       [/^id -u$/, { stdout: '0\n' }],
       [/^sh -c /, { stdout: '/usr/local/bin/node\nv22.11.0\n' }],
+      NOTHING_INSTALLED,
       [/^mktemp /, { stdout: '/tmp/qfleet-bootstrap.z3\n' }],
       [/tls-request/, { stdout: csrPem }],
       [/./, {}],
@@ -242,6 +254,7 @@ describe('bootstrap plan (command lines as data)', () => {
       [/^id -u$/, { stdout: '0\n' }],
       [/^sh -c /, { stdout: '/usr/bin/node\nv20.19.2\n' }],
       [/^test -d/, { code: 1 }],
+      NOTHING_INSTALLED,
       [/^mktemp /, { stdout: '/tmp/qfleet-bootstrap.q9\n' }],
       [/^install -d -m 0700/, { code: 1, stderr: 'install: cannot create directory: Read-only file system' }],
       [/./, {}],
@@ -250,6 +263,19 @@ describe('bootstrap plan (command lines as data)', () => {
     assert.equal(r!.status, 'failed');
     assert.equal(r!.reason, 'make directories: `install -d -m 0700 /etc/qfleet/tls` exited 1: install: cannot create directory: Read-only file system');
     assert.equal(s.lines.at(-1), 'rm -rf -- /tmp/qfleet-bootstrap.q9');
+  });
+
+  it('whether the agent runs, and how it is restarted, per service kind (a re-run that changed nothing only asks)', () => {
+    const fb = hostPaths('freebsd', {});
+    const lx = hostPaths('linux', {});
+    const line = (c: { argv: readonly string[]; root: boolean }) => commandLine(c, 'sudo');
+    assert.equal(line(serviceStatus('rc.d', fb, '/usr/local/bin/node')), 'sudo -n -- service qfleetd status');
+    assert.equal(line(serviceStatus('systemd', lx, '/usr/bin/node')), 'sudo -n -- systemctl is-active --quiet qfleetd.service');
+    assert.equal(line(serviceStatus('supervised', lx, '/usr/bin/node')),
+      'sudo -n -- /usr/local/lib/qfleet/qfleetd-supervise status /run/qfleetd-supervise.pid /var/log/qfleetd.log /usr/bin/node /usr/local/lib/qfleet/qfleetd.js /etc/qfleet/qfleetd.conf');
+    assert.deepEqual(restartService('rc.d', fb, '/usr/local/bin/node').map(line), ['sudo -n -- service qfleetd restart']);
+    assert.deepEqual(restartService('systemd', lx, '/usr/bin/node').map(line), ['sudo -n -- systemctl restart qfleetd.service']);
+    assert.deepEqual(enableService('supervised', lx, '/usr/bin/node'), [], 'nothing starts a supervised agent at boot');
   });
 
   it('refuses to start without a PKI', async () => {

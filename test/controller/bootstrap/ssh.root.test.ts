@@ -75,9 +75,41 @@ describe('SSH host keys against real sshd in network namespaces @root', function
     writeFileSync(file, `[${h.address}]:${h.sshPort} ${fake}\n`);
     const before = readFileSync(file, 'utf8');
     const e = await expectRefused(h, file, false, 'changed');
-    assert.match(e.message, /HAS CHANGED/);
+    assert.match(e.message, new RegExp(`^HOST KEY OF \\[${h.address}\\]:2222 HAS CHANGED: it now offers ssh-ed25519 SHA256:\\S+, not the key in ${file}:1; `));
     await expectRefused(h, file, true, 'changed');
     assert.equal(readFileSync(file, 'utf8'), before);
+  });
+
+  /** The `ssh-keygen ...` line a refusal names, run as written, then --accept-new: the operator's whole fix. */
+  async function followTheFix(e: HostKeyError, h: NetnsHost, file: string): Promise<void> {
+    const line = /`(ssh-keygen -f \S+ -R '\[[0-9.]+\]:2222')`/.exec(e.message)?.[1];
+    assert.equal(line, `ssh-keygen -f ${file} -R '[${h.address}]:2222'`, e.message);
+    execFileSync('sh', ['-c', line!], { stdio: 'ignore' });
+    assert.equal(parseKnownHosts(readFileSync(file, 'utf8')).length, 0, 'the old entry is gone');
+    const s = await connectSsh(target(h), auth(), { knownHostsFiles: [file], acceptNew: true });
+    s.close();
+    assert.ok(parseKnownHosts(readFileSync(file, 'utf8'))[0]!.key.equals(h.hostKey));
+  }
+
+  it('a changed key names the ssh-keygen -R line that removes the old entry; run as written, it does', async () => {
+    const file = join(scratch, 'changed-fix');
+    const other = join(scratch, 'other_key2');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', other]);
+    const h = fleet.hosts[1]!;
+    writeFileSync(file, `[${h.address}]:${h.sshPort} ${readFileSync(`${other}.pub`, 'utf8').split(' ').slice(0, 2).join(' ')}\n`);
+    await followTheFix(await expectRefused(h, file, false, 'changed'), h, file);
+  });
+
+  it('known_hosts has only an rsa key and the server offers only ed25519: a type mismatch, said plainly, never accepted', async () => {
+    const file = join(scratch, 'rsa-only');
+    const rsa = join(scratch, 'rsa_key');
+    execFileSync('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-N', '', '-f', rsa]);
+    const h = fleet.hosts[0]!;
+    writeFileSync(file, `[${h.address}]:${h.sshPort} ${readFileSync(`${rsa}.pub`, 'utf8').split(' ').slice(0, 2).join(' ')}\n`);
+    const e = await expectRefused(h, file, false, 'type-mismatch');
+    assert.match(e.message, new RegExp(`^host key type mismatch for \\[${h.address}\\]:2222: known_hosts has only ssh-rsa key for it \\(${file}:1\\), and the server offers only ssh-ed25519; qfleet does not trust a key of another type\\. `));
+    await expectRefused(h, file, true, 'type-mismatch');
+    await followTheFix(e, h, file);
   });
 
   it('--accept-new trusts an unknown key on first use and records it; the next connection needs no flag', async () => {
