@@ -36,6 +36,8 @@ const program = new Command('qfleetd')
   .option('--tls-key <file>', "this agent's private key (mode 0600)")
   .option('--tls-ca <file>', 'the fleet CA: client certificates must come from it')
   .showHelpAfterError()
+  // commander exits 1 on a bad flag; a usage error is 2 here as in qfleet (help and --version stay 0).
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
   .action(async () => {
     const o = program.opts<Record<string, string | undefined>>();
     const flags = Object.fromEntries(

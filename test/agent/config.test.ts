@@ -111,6 +111,15 @@ describe('qfleetd refuses a bad socket before it makes anything', function () {
     }
   });
 
+  it('an unknown flag or a flag without its value is a usage error too: exit 2, as in qfleet', async () => {
+    for (const args of [['--bogus'], ['--stop-grace-seconds']]) {
+      const r = await execa('node', [AGENT_MAIN, ...args], { reject: false, timeout: 30_000 });
+      assert.equal(r.exitCode, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /^error: (unknown option|option .* argument missing)/);
+    }
+    assert.equal((await execa('node', [AGENT_MAIN, '--version'], { reject: false, timeout: 30_000 })).exitCode, 0);
+  });
+
   it('a start that fails after claiming the pidfile (a file where the socket goes) leaves no pidfile', async () => {
     mkdirSync(join(dir, 'run'));
     writeFileSync(join(dir, 'run/qfleetd.sock'), 'not a socket');
