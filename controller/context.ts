@@ -7,7 +7,7 @@ import { DEFAULT_FORKS, HostTimeoutError, type HostOutcome } from './fleet/fanou
 import type { HostTarget } from './fleet/host-target.js';
 import { SelectionError } from './fleet/selection.js';
 import { resolveTargets, TargetError, type Targets } from './fleet/targets.js';
-import { loadRemoteFactory, perHostFactory, socketOf, unavailableRemoteFactory } from './fleet/transport.js';
+import { loadRemoteFactory, perHostFactory, socketOf, unavailableRemoteFactory, unixSocketFactory } from './fleet/transport.js';
 
 /** Exit codes: 0 every target ok, 1 anything failed, 2 usage error. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -17,7 +17,7 @@ export class UsageError extends Error {}
 
 /** What tests may put in place of the real world. */
 export interface CliDeps {
-  /** Makes each host's client (default: unix socket for hosts with qfleet_socket, else mutual TLS). */
+  /** Makes each host's client (default: mutual TLS; the unix socket only for a local connection: no inventory, or qfleet_connection: local). */
   factory?: ClientFactory;
   clock?: Clock;
   env?: NodeJS.ProcessEnv;
@@ -106,14 +106,15 @@ export function contextFrom(program: Command): CliContext {
     longTimeoutMs: (d) => (timeoutS !== undefined ? timeoutS * 1000 : d),
     factory: (forHosts = ctx.hosts()) => {
       if (deps.factory) return Promise.resolve(deps.factory);
-      if (forHosts.every((h) => socketOf(h))) return Promise.resolve(perHostFactory(unavailableRemoteFactory('this host has no qfleet_socket')));
-      return (remote ??= loadRemoteFactory(env).then((r) => perHostFactory(r)));
+      const unix = unixSocketFactory(socket);
+      if (forHosts.every((h) => h.connection === 'local')) return Promise.resolve(perHostFactory(unavailableRemoteFactory('no remote host was targeted'), unix));
+      return (remote ??= loadRemoteFactory(env).then((r) => perHostFactory(r, unix)));
     },
     client: () => (client ??= connectUnix(socket)),
     close: () => client?.close(),
     out,
     err,
-    where: (h) => socketOf(h) ?? `${h.address}:${h.agentPort}`,
+    where: (h) => socketOf(h, socket) ?? `${h.address}:${h.agentPort}`,
   };
   return ctx;
 }

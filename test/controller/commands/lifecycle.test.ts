@@ -23,13 +23,16 @@ describe('qfleet verbs over a fleet (real CLI, real agents on unix sockets)', fu
 web:
   hosts:
     alpha:
-      qfleet_socket: ${a.socket}
+      qfleet_connection: local
+      qfleet_agent_socket_path: ${a.socket}
     beta:
-      qfleet_socket: ${b.socket}
+      qfleet_connection: local
+      qfleet_agent_socket_path: ${b.socket}
 dead:
   hosts:
     gamma:
-      qfleet_socket: ${join(dir, 'none.sock')}
+      qfleet_connection: local
+      qfleet_agent_socket_path: ${join(dir, 'none.sock')}
 `);
   });
   after(() => {

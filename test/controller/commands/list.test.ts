@@ -7,7 +7,7 @@ import { InProcessAgent, qfleet, startHangingAgent, writeInventory } from '../su
 
 /**
  * The real `qfleet list` CLI against three real agents (in-process servers on
- * temporary unix sockets, reached through the inventory's qfleet_socket), plus
+ * temporary unix sockets, reached through the inventory's qfleet_connection: local and qfleet_agent_socket_path), plus
  * a host with nothing listening and a host that never answers.
  */
 describe('qfleet list over a fleet (real CLI, real agents on unix sockets)', function () {
@@ -30,19 +30,24 @@ all:
     web:
       hosts:
         host-c:
-          qfleet_socket: ${agents[2]!.socket}
+          qfleet_connection: local
+          qfleet_agent_socket_path: ${agents[2]!.socket}
         host-a:
-          qfleet_socket: ${agents[0]!.socket}
+          qfleet_connection: local
+          qfleet_agent_socket_path: ${agents[0]!.socket}
     db:
       hosts:
         host-b:
-          qfleet_socket: ${agents[1]!.socket}
+          qfleet_connection: local
+          qfleet_agent_socket_path: ${agents[1]!.socket}
     broken:
       hosts:
         host-dead:
-          qfleet_socket: ${join(dir, 'nothing-here.sock')}
+          qfleet_connection: local
+          qfleet_agent_socket_path: ${join(dir, 'nothing-here.sock')}
         host-hang:
-          qfleet_socket: ${join(dir, 'hang/run/qfleetd.sock')}
+          qfleet_connection: local
+          qfleet_agent_socket_path: ${join(dir, 'hang/run/qfleetd.sock')}
 `);
   });
   after(() => {

@@ -119,7 +119,7 @@ describe('fleet: fan-out', () => {
       const out = await fanOut(
         [localTarget(join(dir, 'nobody.sock'))],
         ({ client, timeoutMs, signal }) => call<object, unknown>(client, client.List, {}, timeoutMs, signal),
-        { factory: unixSocketFactory, forks: 1, timeoutMs: 10_000 },
+        { factory: unixSocketFactory(), forks: 1, timeoutMs: 10_000 },
       );
       assert.equal(out[0]!.status, 'unreachable', out[0]!.error);
       assert.match(out[0]!.error!, /No connection established|ENOENT|connect/i);
