@@ -3,8 +3,9 @@ import type { Command } from 'commander';
 import { connectUnix, defaultSocket, isServiceError, requestId, type AgentServiceClient } from './client.js';
 import type { ClientFactory } from './fleet/client-factory.js';
 import { systemClock, type Clock } from './fleet/clock.js';
-import { DEFAULT_FORKS, HostTimeoutError, type HostOutcome } from './fleet/fanout.js';
+import { DEFAULT_FORKS, formatSeconds, HostTimeoutError, needsResolving, type HostOutcome } from './fleet/fanout.js';
 import type { HostTarget } from './fleet/host-target.js';
+import { childNameResolver, passThroughResolver, type NameResolver } from './fleet/resolve.js';
 import { SelectionError } from './fleet/selection.js';
 import { resolveTargets, TargetError, type Targets } from './fleet/targets.js';
 import { loadRemoteFactory, perHostFactory, socketOf, unavailableRemoteFactory, unixSocketFactory } from './fleet/transport.js';
@@ -23,7 +24,11 @@ export interface CliDeps {
   env?: NodeJS.ProcessEnv;
   out?: (text: string) => void;
   err?: (text: string) => void;
+  /** Draws the one progress line on a terminal ('' clears it); default: rewrites the line on stderr. */
+  status?: (line: string) => void;
   stderrIsTTY?: boolean;
+  /** Resolves host names (default: fleet/resolve.ts's child process). */
+  resolver?: NameResolver;
 }
 
 export interface CliContext {
@@ -50,6 +55,20 @@ export interface CliContext {
   factory(hosts?: readonly HostTarget[]): Promise<ClientFactory>;
   /** The local agent's client (single-host paths such as console and exec without an inventory). */
   client(): AgentServiceClient;
+  /** Host names resolved in a killable child (fleet/resolve.ts), shared by every host of this command. */
+  resolver(): NameResolver;
+  /**
+   * One host's client, connected within --timeout (exec, console: a stream
+   * that may then run as long as its command does). Rejects with a
+   * ConnectTimeoutError when the name did not resolve or the connection was
+   * not up by then; a connection that fails outright is left to the call,
+   * which reports its real reason.
+   */
+  connect(host: HostTarget): Promise<AgentServiceClient>;
+  /** The progress line on a terminal (only when `progress`): '' clears it. */
+  status(line: string): void;
+  /** A progress note on stderr (only when `progress`), written above the progress line. */
+  note(line: string): void;
   /** Closes what this context opened. */
   close(): void;
   out(text: string): void;
@@ -83,6 +102,11 @@ export function contextFrom(program: Command): CliContext {
   let targets: Targets | undefined;
   let remote: Promise<ClientFactory> | undefined;
   let client: AgentServiceClient | undefined;
+  let resolver: NameResolver | undefined;
+  const opened: AgentServiceClient[] = [];
+  let statusShown = false;
+  let lastStatus = '';
+  const drawStatus = deps.status ?? ((line: string) => void process.stderr.write(`\r\x1b[K${line}`));
   const out = deps.out ?? ((t: string) => void process.stdout.write(t.endsWith('\n') ? t : `${t}\n`));
   const err = deps.err ?? ((t: string) => void process.stderr.write(t.endsWith('\n') ? t : `${t}\n`));
   const ctx: CliContext = {
@@ -111,7 +135,52 @@ export function contextFrom(program: Command): CliContext {
       return (remote ??= loadRemoteFactory(env).then((r) => perHostFactory(r, unix)));
     },
     client: () => (client ??= connectUnix(socket)),
-    close: () => client?.close(),
+    // An injected factory fakes the connections, names included: its hosts are not looked up.
+    resolver: () => (resolver ??= deps.resolver ?? (deps.factory ? passThroughResolver : childNameResolver({ parallel: forks }))),
+    connect: async (host) => {
+      const factory = await ctx.factory([host]);
+      const timeoutMs = ctx.timeoutMs;
+      const deadlineAt = Date.now() + timeoutMs;
+      const abort = new AbortController();
+      const timer = setTimeout(() => abort.abort(), timeoutMs);
+      try {
+        let ip: string | undefined;
+        if (needsResolving(host)) {
+          try {
+            ip = (await ctx.resolver().lookup(host.address, abort.signal))[0];
+          } catch (e) {
+            if (abort.signal.aborted) throw new ConnectTimeoutError(`${host.name}: ${host.address} did not resolve within ${formatSeconds(timeoutMs)}.`);
+            throw new ConnectTimeoutError(`${host.name}: cannot resolve ${host.address}: ${(e as Error).message}`);
+          }
+        }
+        const c = factory(host, ip ? { ip } : undefined);
+        opened.push(c);
+        await connectedBy(c, deadlineAt).catch(() => {
+          throw new ConnectTimeoutError(`${host.name}: no connection to the agent at ${ctx.where(host)} within ${formatSeconds(timeoutMs)}.`);
+        });
+        return c;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    status: (line) => {
+      if (!ctx.progress || (!line && !statusShown)) return;
+      statusShown = line !== '';
+      lastStatus = line;
+      drawStatus(line);
+    },
+    note: (line) => {
+      if (!ctx.progress) return;
+      const redraw = statusShown ? lastStatus : '';
+      if (statusShown) drawStatus('');
+      err(line);
+      if (redraw) drawStatus(redraw);
+    },
+    close: () => {
+      client?.close();
+      for (const c of opened) c.close();
+      resolver?.close();
+    },
     out,
     err,
     where: (h) => socketOf(h, socket) ?? `${h.address}:${h.agentPort}`,
@@ -119,11 +188,38 @@ export function contextFrom(program: Command): CliContext {
   return ctx;
 }
 
+/** exec or console could not reach its host in time (the name did not resolve, or no connection by the deadline). */
+export class ConnectTimeoutError extends Error {}
+
+/**
+ * Resolves once the client's channel is READY, or has failed outright
+ * (TRANSIENT_FAILURE: the call made next reports the real reason, such as a
+ * refused connection or a certificate that does not match); rejects when it is
+ * still connecting at the deadline (a host that drops packets).
+ */
+function connectedBy(client: AgentServiceClient, deadlineAt: number): Promise<void> {
+  const ch = client.getChannel();
+  return new Promise((resolve, reject) => {
+    // Bounded: each turn waits for a state change, and the deadline ends the wait.
+    const check = () => {
+      const s = ch.getConnectivityState(true);
+      if (s === grpc.connectivityState.READY || s === grpc.connectivityState.TRANSIENT_FAILURE) return resolve();
+      if (s === grpc.connectivityState.SHUTDOWN) return reject(new Error('the channel was shut down'));
+      ch.watchConnectivityState(s, deadlineAt, (e) => (e ? reject(e) : check()));
+    };
+    check();
+  });
+}
+
 /** Prints a failure the way an operator can act on it and returns the exit code (the single-host, no-inventory form). */
 export function reportError(ctx: Pick<CliContext, 'err' | 'socket'>, e: unknown, where = ctx.socket): number {
   if (e instanceof UsageError || e instanceof TargetError || e instanceof SelectionError) {
     ctx.err(`qfleet: ${e.message}`);
     return EXIT.usage;
+  }
+  if (e instanceof ConnectTimeoutError) {
+    ctx.err(`qfleet: ${e.message}`);
+    return EXIT.failed;
   }
   if (e instanceof HostTimeoutError) {
     ctx.err(`qfleet: the agent at ${where} did not answer in time.`);

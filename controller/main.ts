@@ -60,10 +60,25 @@ function isEntryPoint(): boolean {
   }
 }
 
+/** Resolves once everything written to the stream so far has been handed to the OS (or the reader is gone). */
+function flushed(s: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    if (s.destroyed || !s.writable) return resolve();
+    s.write('', () => resolve());
+  });
+}
+
 if (isEntryPoint()) {
   dropOutputWhenReaderGoes(process.stdout);
-  main().catch((e: unknown) => {
-    process.stderr.write(`qfleet: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exitCode = EXIT.failed;
-  });
+  main()
+    .catch((e: unknown) => {
+      process.stderr.write(`qfleet: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exitCode = EXIT.failed;
+    })
+    // The answer is out: exit now rather than when the event loop drains. A host abandoned at
+    // the deadline may still hold a TCP connect (a black-holed host keeps SYN-retrying for
+    // minutes) or a TLS handshake; --timeout bounds the process, not just the output.
+    // The wait for our own output is on our reader, not on the network.
+    .then(() => Promise.all([flushed(process.stdout), flushed(process.stderr)]))
+    .then(() => process.exit());
 }

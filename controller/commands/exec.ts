@@ -22,7 +22,7 @@ export function register(program: Command): void {
           if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1);
         }
         if (opts.tty && process.env.TERM) env.TERM ??= process.env.TERM;
-        const client = (await ctx.factory([host]))(host);
+        const client = await ctx.connect(host);
         try {
           return await runExecStream(client, { name, argv, tty: Boolean(opts.tty), console: false, env });
         } catch (e) {
