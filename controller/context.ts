@@ -38,6 +38,8 @@ export interface CliContext {
   /** Deadline for quick calls (list, version, config): --timeout, default 30 s. */
   readonly timeoutMs: number;
   readonly forks: number;
+  /** --forks was given (a command with its own default, such as bootstrap, yields to it). */
+  readonly forksGiven: boolean;
   readonly dryRun: boolean;
   /** One id for this whole command, sent with every host's mutating call, so each agent's log can be matched to it. */
   readonly requestId: string;
@@ -114,6 +116,7 @@ export function contextFrom(program: Command): CliContext {
     json,
     timeoutMs: (timeoutS ?? 30) * 1000,
     forks,
+    forksGiven: o.forks !== undefined,
     dryRun: Boolean(o.dryRun),
     requestId: requestId(),
     clock: deps.clock ?? systemClock,

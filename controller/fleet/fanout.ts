@@ -128,11 +128,14 @@ async function runOne<T>(host: HostTarget, work: (call: HostCall) => Promise<T>,
   const deadline = new Promise<never>((_, reject) => {
     timer = clock.setTimeout(() => reject(new HostTimeoutError(total)), timeoutMs);
   });
+  let resolving = false;
   const connectAndWork = async (): Promise<T> => {
     let dial: Dial | undefined;
     if (opts.resolver && needsResolving(host)) {
       try {
+        resolving = true;
         dial = { ip: (await opts.resolver.lookup(host.address, abort.signal))[0]! };
+        resolving = false;
       } catch (e) {
         if (e instanceof NameError && abort.signal.aborted) throw e;
         throw Object.assign(new Error(`cannot resolve ${host.address}: ${(e as Error).message}`), { code: grpc.status.UNAVAILABLE, details: `cannot resolve ${host.address}: ${(e as Error).message}` });
@@ -153,6 +156,7 @@ async function runOne<T>(host: HostTarget, work: (call: HostCall) => Promise<T>,
     // (aborting costs a DOMException with a stack: measurable at hundreds of hosts).
     abort.abort();
     if (e instanceof ClientError) return { host, status: 'failed', error: e.message, cause: e.cause };
+    if (e instanceof HostTimeoutError && resolving) return { host, status: 'timed out', error: `${host.address} did not resolve within ${formatSeconds(total)}`, cause: e };
     return { host, ...classify(e, total), cause: e };
   } finally {
     clock.clearTimeout(timer);
