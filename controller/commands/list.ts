@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { call } from '../client.js';
 import { action } from '../context.js';
-import { answered, printOutcomes, runFleet } from '../fleet/report.js';
+import { printOutcomes, runFleet } from '../fleet/report.js';
 import { renderContainers, renderFleetContainers } from '../render.js';
 import type { ListResponse__Output } from '../../proto/gen/qfleet/agent/v1/ListResponse.js';
 
@@ -22,7 +22,7 @@ export function register(program: Command): void {
         // One table for the whole fleet, then the summary of hosts that did not answer;
         // when none did, only the summary: "No chroot containers." would claim what nobody said.
         const rows = outcomes.flatMap((o) => (o.result ? o.result.containers.map((container) => ({ host: o.host.name, container })) : []));
-        if (outcomes.some(answered)) ctx.out(renderFleetContainers(rows));
+        if (outcomes.some((o) => o.result !== undefined)) ctx.out(renderFleetContainers(rows));
         return printOutcomes(ctx, outcomes, { text: () => undefined, summary: true });
       }),
     );

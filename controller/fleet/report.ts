@@ -76,11 +76,12 @@ export function answered(o: Pick<HostOutcome<unknown>, 'status' | 'code'>): bool
  */
 export function hostSummary(outcomes: readonly HostOutcome<unknown>[]): string {
   const silent = outcomes.filter((o) => !answered(o));
+  const refused = outcomes.filter((o) => answered(o) && o.status !== 'ok');
   const n = outcomes.length;
   const hosts = `host${n === 1 ? '' : 's'}`;
   const head = silent.length === n && n > 0 ? `No host answered (0 of ${n})` : `${n - silent.length} of ${n} ${hosts} answered`;
-  if (!silent.length) return `${head}.`;
-  return `${head}; not answering: ${silent.map((o) => `${o.host.name} (${problem(o).replace(/\.$/, '')})`).join(', ')}.`;
+  const why = (os: readonly HostOutcome<unknown>[]) => os.map((o) => `${o.host.name} (${problem(o).replace(/\.$/, '')})`).join(', ');
+  return `${head}${silent.length ? `; not answering: ${why(silent)}` : ''}${refused.length ? `; failed: ${why(refused)}` : ''}.`;
 }
 
 /** The progress line: `2 of 5 hosts done; waiting for host3, host4, host5`. */

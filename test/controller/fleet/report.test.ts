@@ -57,8 +57,11 @@ describe('fleet: aggregation, exit codes, JSON', () => {
     assert.equal(hostSummary([o('a', 'ok')]), '1 of 1 host answered.');
   });
 
-  it('counts a host whose agent answered with an error of its own as answered', () => {
-    assert.equal(hostSummary([o('a', 'ok'), o('b', 'failed', { code: 'NOT_FOUND', error: 'Error; no chroot container named x.' })]), '2 of 2 hosts answered.');
+  it('counts a host whose agent answered with an error of its own as answered, and names it as failed', () => {
+    assert.equal(
+      hostSummary([o('a', 'ok'), o('b', 'failed', { code: 'PERMISSION_DENIED', error: 'Error; read-only certificate' }), o('c', 'unreachable', { error: 'gone' })]),
+      '2 of 3 hosts answered; not answering: c (unreachable: gone); failed: b (Error; read-only certificate).',
+    );
   });
 
   it('says that no host answered when none did, never a word about containers', () => {
