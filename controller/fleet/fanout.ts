@@ -136,13 +136,13 @@ async function runOne<T>(host: HostTarget, work: (call: HostCall) => Promise<T>,
         resolving = true;
         dial = { ip: (await opts.resolver.lookup(host.address, abort.signal))[0]! };
         resolving = false;
-        // Answered just as the deadline fell: make no client that nobody would close.
-        if (abort.signal.aborted) throw new HostTimeoutError(total);
       } catch (e) {
         if (e instanceof NameError && abort.signal.aborted) throw e;
         throw Object.assign(new Error(`cannot resolve ${host.address}: ${(e as Error).message}`), { code: grpc.status.UNAVAILABLE, details: `cannot resolve ${host.address}: ${(e as Error).message}` });
       }
     }
+    // Answered just as the deadline fell: make no client that nobody would close.
+    if (abort.signal.aborted) throw new HostTimeoutError(total);
     try {
       client = opts.factory(host, dial);
     } catch (e) {
