@@ -108,7 +108,8 @@ export function contextFrom(program: Command): CliContext {
   const opened: AgentServiceClient[] = [];
   let statusShown = false;
   let lastStatus = '';
-  const drawStatus = deps.status ?? ((line: string) => void process.stderr.write(`\r\x1b[K${line}`));
+  // One terminal row, cut to its width: a wrapped line could not be cleared with \r and erase-line.
+  const drawStatus = deps.status ?? ((line: string) => void process.stderr.write(`\r\x1b[K${line.slice(0, Math.max(10, (process.stderr.columns || 80) - 1))}`));
   const out = deps.out ?? ((t: string) => void process.stdout.write(t.endsWith('\n') ? t : `${t}\n`));
   const err = deps.err ?? ((t: string) => void process.stderr.write(t.endsWith('\n') ? t : `${t}\n`));
   const ctx: CliContext = {

@@ -109,6 +109,14 @@ all:
     }
   });
 
+  it('refuses an inventory that still sets the retired qfleet_socket (exit 2, before any host is contacted), saying what to rename', async () => {
+    const old = writeInventory(join(dir, 'old.yml'), `all:\n  hosts:\n    host5:\n      ansible_host: 192.0.2.5\n      qfleet_socket: ${agents[0]!.socket}\n`);
+    const r = await qfleet(['--inventory', old, 'list']);
+    assert.equal(r.exitCode, 2);
+    assert.equal(r.stdout, '', 'no table: not even the agent behind that socket was asked');
+    assert.match(r.stderr, /^qfleet: .*old\.yml: host host5: the host var qfleet_socket is no longer read .* rename it qfleet_agent_socket_path .* reached at 192\.0\.2\.5 over mutual TLS/);
+  });
+
   it('refuses a missing inventory file and a broken one with exit 2', async () => {
     let r = await qfleet(['--inventory', join(dir, 'nope.yml'), 'list']);
     assert.equal(r.exitCode, 2);
