@@ -5,7 +5,7 @@ import type { ClientFactory } from './fleet/client-factory.js';
 import { systemClock, type Clock } from './fleet/clock.js';
 import { DEFAULT_FORKS, formatSeconds, HostTimeoutError, needsResolving, type HostOutcome } from './fleet/fanout.js';
 import type { HostTarget } from './fleet/host-target.js';
-import { childNameResolver, passThroughResolver, type NameResolver } from './fleet/resolve.js';
+import { childNameResolver, passThroughResolver, preferredAddress, type NameResolver } from './fleet/resolve.js';
 import { SelectionError } from './fleet/selection.js';
 import { resolveTargets, TargetError, type Targets } from './fleet/targets.js';
 import { loadRemoteFactory, perHostFactory, socketOf, unavailableRemoteFactory, unixSocketFactory } from './fleet/transport.js';
@@ -151,7 +151,7 @@ export function contextFrom(program: Command): CliContext {
         let ip: string | undefined;
         if (needsResolving(host)) {
           try {
-            ip = (await ctx.resolver().lookup(host.address, abort.signal))[0];
+            ip = preferredAddress(await ctx.resolver().lookup(host.address, abort.signal));
           } catch (e) {
             if (abort.signal.aborted) throw new ConnectTimeoutError(`${host.name}: ${host.address} did not resolve within ${formatSeconds(timeoutMs)}.`);
             throw new ConnectTimeoutError(`${host.name}: cannot resolve ${host.address}: ${(e as Error).message}`);

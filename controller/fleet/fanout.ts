@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import type { ClientFactory, Dial } from './client-factory.js';
 import { systemClock, type Clock } from './clock.js';
 import type { HostTarget } from './host-target.js';
-import { NameError, type NameResolver } from './resolve.js';
+import { NameError, preferredAddress, type NameResolver } from './resolve.js';
 
 /**
  * Fan-out: one client per host, every host in parallel up to `forks` at a
@@ -134,7 +134,7 @@ async function runOne<T>(host: HostTarget, work: (call: HostCall) => Promise<T>,
     if (opts.resolver && needsResolving(host)) {
       try {
         resolving = true;
-        dial = { ip: (await opts.resolver.lookup(host.address, abort.signal))[0]! };
+        dial = { ip: preferredAddress(await opts.resolver.lookup(host.address, abort.signal)) };
         resolving = false;
       } catch (e) {
         if (e instanceof NameError && abort.signal.aborted) throw e;

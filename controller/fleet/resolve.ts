@@ -24,6 +24,16 @@ export interface NameResolver {
 
 export class NameError extends Error {}
 
+/**
+ * The one address dialled: the first IPv4 one if there is any, else the first.
+ * One address, not each in turn as Node's own connect does (happy eyeballs):
+ * IPv4 first keeps a dual-stack host whose IPv6 route is broken reachable,
+ * which is the common failure.
+ */
+export function preferredAddress(addresses: readonly string[]): string {
+  return addresses.find((a) => isIP(a) === 4) ?? addresses[0]!;
+}
+
 /** Hands every name back as it is (for a factory that fakes connections). */
 export const passThroughResolver: NameResolver = { lookup: (name) => Promise.resolve([name]), close: () => undefined };
 

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { childNameResolver, NameError } from '../../../controller/fleet/resolve.js';
+import { childNameResolver, NameError, preferredAddress } from '../../../controller/fleet/resolve.js';
 
 /** The real child resolver: getaddrinfo in a child process that qfleet can kill (the hanging-DNS case is in test/fleet/deadlines.root.test.ts). */
 describe('fleet: host names resolved in a child process', function () {
@@ -27,6 +27,11 @@ describe('fleet: host names resolved in a child process', function () {
     } finally {
       r.close();
     }
+  });
+
+  it('dials the first IPv4 address when there is one (a broken IPv6 route is the common failure), else the first', () => {
+    assert.equal(preferredAddress(['2001:db8::1', '192.0.2.1', '192.0.2.2']), '192.0.2.1');
+    assert.equal(preferredAddress(['2001:db8::1', '2001:db8::2']), '2001:db8::1');
   });
 
   it('fails what is still pending when it is closed', async () => {
