@@ -35,7 +35,7 @@ export interface CliContext {
   /** The local agent's socket (the target when there is no inventory). */
   readonly socket: string;
   readonly json: boolean;
-  /** Deadline for quick calls (list, version, config): --timeout, default 30 s. */
+  /** Deadline for quick calls (list, version, config) and for exec and console to connect: --timeout, default 30 s. */
   readonly timeoutMs: number;
   readonly forks: number;
   /** --forks was given (a command with its own default, such as bootstrap, yields to it). */
@@ -62,7 +62,7 @@ export interface CliContext {
   /**
    * One host's client, connected within --timeout (exec, console: a stream
    * that may then run as long as its command does). Rejects with a
-   * ConnectTimeoutError when the name did not resolve or the connection was
+   * ConnectError when the name did not resolve or the connection was
    * not up by then; a connection that fails outright is left to the call,
    * which reports its real reason.
    */
@@ -153,14 +153,14 @@ export function contextFrom(program: Command): CliContext {
           try {
             ip = preferredAddress(await ctx.resolver().lookup(host.address, abort.signal));
           } catch (e) {
-            if (abort.signal.aborted) throw new ConnectTimeoutError(`${host.name}: ${host.address} did not resolve within ${formatSeconds(timeoutMs)}.`);
-            throw new ConnectTimeoutError(`${host.name}: cannot resolve ${host.address}: ${(e as Error).message}`);
+            if (abort.signal.aborted) throw new ConnectError(`${host.name}: ${host.address} did not resolve within ${formatSeconds(timeoutMs)}.`);
+            throw new ConnectError(`${host.name}: cannot resolve ${host.address}: ${(e as Error).message}`);
           }
         }
         const c = factory(host, ip ? { ip } : undefined);
         opened.push(c);
         await connectedBy(c, deadlineAt).catch(() => {
-          throw new ConnectTimeoutError(`${host.name}: no connection to the agent at ${ctx.where(host)} within ${formatSeconds(timeoutMs)}.`);
+          throw new ConnectError(`${host.name}: no connection to the agent at ${ctx.where(host)} within ${formatSeconds(timeoutMs)}.`);
         });
         return c;
       } finally {
@@ -192,8 +192,8 @@ export function contextFrom(program: Command): CliContext {
   return ctx;
 }
 
-/** exec or console could not reach its host in time (the name did not resolve, or no connection by the deadline). */
-export class ConnectTimeoutError extends Error {}
+/** exec or console could not reach its host: the name did not resolve, or no connection by the deadline. */
+export class ConnectError extends Error {}
 
 /**
  * Resolves once the client's channel is READY, or has failed outright
@@ -221,7 +221,7 @@ export function reportError(ctx: Pick<CliContext, 'err' | 'socket'>, e: unknown,
     ctx.err(`qfleet: ${e.message}`);
     return EXIT.usage;
   }
-  if (e instanceof ConnectTimeoutError) {
+  if (e instanceof ConnectError) {
     ctx.err(`qfleet: ${e.message}`);
     return EXIT.failed;
   }
