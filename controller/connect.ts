@@ -101,19 +101,21 @@ export function mtlsClientFactory(pkiDir: string, opts: MtlsFactoryOptions = {})
   };
   const { Client: Service, definition } = agentService();
   const userAgent = `qfleet/${packageVersion()}`;
-  return (host) => {
+  return (host, dial) => {
     const secureContext = load();
     const checkServerIdentity = (_sni: string, peer: PeerCertificate) => checkAgentIdentity(host, peer);
     const address = unbracket(host.address);
     const sniName = isIP(address) ? (isIP(host.name) ? undefined : host.name) : address;
+    // A name resolved by the caller (fleet/resolve.ts) is dialled by its IP; identity and SNI stay the name's.
+    const dialled = dial ? unbracket(dial.ip) : address;
     const channel = (): AgentServiceClient => {
       const creds = grpc.credentials.createFromSecureContext(secureContext, { checkServerIdentity });
-      const sni = isIP(address) && sniName ? { 'grpc.ssl_target_name_override': sniName } : {};
-      return new Service(agentTarget(host), creds, { ...FLEET_CHANNEL_OPTIONS, ...sni, ...opts.channelOptions });
+      const sni = isIP(dialled) && sniName ? { 'grpc.ssl_target_name_override': sniName } : {};
+      return new Service(agentTarget({ address: dialled, agentPort: host.agentPort }), creds, { ...FLEET_CHANNEL_OPTIONS, ...sni, ...opts.channelOptions });
     };
     if (opts.unary === 'grpc-js') return channel();
     return h2UnaryClient<AgentServiceClient>({
-      host: address,
+      host: dialled,
       port: host.agentPort,
       tls: { secureContext, checkServerIdentity, ...(sniName ? { servername: sniName } : {}) },
       service: definition,

@@ -3,12 +3,14 @@ import type { Command } from 'commander';
 import { connectUnix, defaultSocket, isServiceError, requestId, type AgentServiceClient } from './client.js';
 import type { ClientFactory } from './fleet/client-factory.js';
 import { systemClock, type Clock } from './fleet/clock.js';
-import { DEFAULT_FORKS, HostTimeoutError, type HostOutcome } from './fleet/fanout.js';
+import { DEFAULT_FORKS, formatSeconds, HostTimeoutError, needsResolving, type HostOutcome } from './fleet/fanout.js';
 import type { HostTarget } from './fleet/host-target.js';
+import { childNameResolver, passThroughResolver, preferredAddress, type NameResolver } from './fleet/resolve.js';
 import { SelectionError } from './fleet/selection.js';
 import { resolveTargets, TargetError, type Targets } from './fleet/targets.js';
+import { boundedCount, boundedSeconds, LIMITS } from './durations.js';
 import { checkSocketPath } from './socket-path.js';
-import { loadRemoteFactory, perHostFactory, socketOf, unavailableRemoteFactory } from './fleet/transport.js';
+import { loadRemoteFactory, perHostFactory, socketOf, unavailableRemoteFactory, unixSocketFactory } from './fleet/transport.js';
 
 /** Exit codes: 0 every target ok, 1 anything failed, 2 usage error. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -18,22 +20,28 @@ export class UsageError extends Error {}
 
 /** What tests may put in place of the real world. */
 export interface CliDeps {
-  /** Makes each host's client (default: unix socket for hosts with qfleet_socket, else mutual TLS). */
+  /** Makes each host's client (default: mutual TLS; the unix socket only for a local connection: no inventory, or qfleet_connection: local). */
   factory?: ClientFactory;
   clock?: Clock;
   env?: NodeJS.ProcessEnv;
   out?: (text: string) => void;
   err?: (text: string) => void;
+  /** Draws the one progress line on a terminal ('' clears it); default: rewrites the line on stderr. */
+  status?: (line: string) => void;
   stderrIsTTY?: boolean;
+  /** Resolves host names (default: fleet/resolve.ts's child process). */
+  resolver?: NameResolver;
 }
 
 export interface CliContext {
   /** The local agent's socket (the target when there is no inventory). */
   readonly socket: string;
   readonly json: boolean;
-  /** Deadline for quick calls (list, version, config): --timeout, default 30 s. */
+  /** Deadline for quick calls (list, version, config) and for exec and console to connect: --timeout, default 30 s. */
   readonly timeoutMs: number;
   readonly forks: number;
+  /** --forks was given (a command with its own default, such as bootstrap, yields to it). */
+  readonly forksGiven: boolean;
   readonly dryRun: boolean;
   /** One id for this whole command, sent with every host's mutating call, so each agent's log can be matched to it. */
   readonly requestId: string;
@@ -51,6 +59,20 @@ export interface CliContext {
   factory(hosts?: readonly HostTarget[]): Promise<ClientFactory>;
   /** The local agent's client (single-host paths such as console and exec without an inventory). */
   client(): AgentServiceClient;
+  /** Host names resolved in a killable child (fleet/resolve.ts), shared by every host of this command. */
+  resolver(): NameResolver;
+  /**
+   * One host's client, connected within --timeout (exec, console: a stream
+   * that may then run as long as its command does). Rejects with a
+   * ConnectError when the name did not resolve or the connection was
+   * not up by then; a connection that fails outright is left to the call,
+   * which reports its real reason.
+   */
+  connect(host: HostTarget): Promise<AgentServiceClient>;
+  /** The progress line on a terminal (only when `progress`): '' clears it. */
+  status(line: string): void;
+  /** A progress note on stderr (only when `progress`), written above the progress line. */
+  note(line: string): void;
   /** Closes what this context opened. */
   close(): void;
   out(text: string): void;
@@ -65,25 +87,24 @@ export function setDeps(program: Command, deps: CliDeps): void {
   depsOf.set(program, deps);
 }
 
-function positiveNumber(v: string | undefined, what: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${what} must be a positive number, not ${JSON.stringify(v)}.`);
-  return n;
-}
 
 export function contextFrom(program: Command): CliContext {
   const deps = depsOf.get(program) ?? {};
   const env = deps.env ?? process.env;
   const o = program.opts<{ socket?: string; json?: boolean; timeout?: string; inventory?: string; hosts?: string; forks?: string; dryRun?: boolean }>();
   const socket = checkSocketPath(o.socket ?? (env.QFLEET_SOCKET || defaultSocket()), o.socket !== undefined ? '--socket' : '$QFLEET_SOCKET');
-  const timeoutS = positiveNumber(o.timeout, '--timeout');
-  const forks = positiveNumber(o.forks, '--forks') ?? DEFAULT_FORKS;
-  if (!Number.isInteger(forks)) throw new UsageError(`--forks must be a whole number, not ${JSON.stringify(o.forks)}.`);
+  const timeoutS = o.timeout === undefined ? undefined : boundedSeconds(o.timeout, '--timeout', LIMITS.timeoutSeconds);
+  const forks = o.forks === undefined ? DEFAULT_FORKS : boundedCount(o.forks, '--forks', LIMITS.forks);
   const json = Boolean(o.json);
   let targets: Targets | undefined;
   let remote: Promise<ClientFactory> | undefined;
   let client: AgentServiceClient | undefined;
+  let resolver: NameResolver | undefined;
+  const opened: AgentServiceClient[] = [];
+  let statusShown = false;
+  let lastStatus = '';
+  // One terminal row, cut to its width: a wrapped line could not be cleared with \r and erase-line.
+  const drawStatus = deps.status ?? ((line: string) => void process.stderr.write(`\r\x1b[K${line.slice(0, Math.max(10, (process.stderr.columns || 80) - 1))}`));
   const out = deps.out ?? ((t: string) => void process.stdout.write(t.endsWith('\n') ? t : `${t}\n`));
   const err = deps.err ?? ((t: string) => void process.stderr.write(t.endsWith('\n') ? t : `${t}\n`));
   const ctx: CliContext = {
@@ -91,6 +112,7 @@ export function contextFrom(program: Command): CliContext {
     json,
     timeoutMs: (timeoutS ?? 30) * 1000,
     forks,
+    forksGiven: o.forks !== undefined,
     dryRun: Boolean(o.dryRun),
     requestId: requestId(),
     clock: deps.clock ?? systemClock,
@@ -107,16 +129,85 @@ export function contextFrom(program: Command): CliContext {
     longTimeoutMs: (d) => (timeoutS !== undefined ? timeoutS * 1000 : d),
     factory: (forHosts = ctx.hosts()) => {
       if (deps.factory) return Promise.resolve(deps.factory);
-      if (forHosts.every((h) => socketOf(h))) return Promise.resolve(perHostFactory(unavailableRemoteFactory('this host has no qfleet_socket')));
-      return (remote ??= loadRemoteFactory(env).then((r) => perHostFactory(r)));
+      const unix = unixSocketFactory(socket);
+      if (forHosts.every((h) => h.connection === 'local')) return Promise.resolve(perHostFactory(unavailableRemoteFactory('no remote host was targeted'), unix));
+      return (remote ??= loadRemoteFactory(env).then((r) => perHostFactory(r, unix)));
     },
     client: () => (client ??= connectUnix(socket)),
-    close: () => client?.close(),
+    // An injected factory fakes the connections, names included: its hosts are not looked up.
+    resolver: () => (resolver ??= deps.resolver ?? (deps.factory ? passThroughResolver : childNameResolver({ parallel: forks }))),
+    connect: async (host) => {
+      const factory = await ctx.factory([host]);
+      const timeoutMs = ctx.timeoutMs;
+      const deadlineAt = Date.now() + timeoutMs;
+      const abort = new AbortController();
+      const timer = setTimeout(() => abort.abort(), timeoutMs);
+      try {
+        let ip: string | undefined;
+        if (needsResolving(host)) {
+          try {
+            ip = preferredAddress(await ctx.resolver().lookup(host.address, abort.signal));
+          } catch (e) {
+            if (abort.signal.aborted) throw new ConnectError(`${host.name}: ${host.address} did not resolve within ${formatSeconds(timeoutMs)}.`);
+            throw new ConnectError(`${host.name}: cannot resolve ${host.address}: ${(e as Error).message}`);
+          }
+        }
+        const c = factory(host, ip ? { ip } : undefined);
+        opened.push(c);
+        await connectedBy(c, deadlineAt).catch(() => {
+          throw new ConnectError(`${host.name}: no connection to the agent at ${ctx.where(host)} within ${formatSeconds(timeoutMs)}.`);
+        });
+        return c;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    status: (line) => {
+      if (!ctx.progress || (!line && !statusShown)) return;
+      statusShown = line !== '';
+      lastStatus = line;
+      drawStatus(line);
+    },
+    note: (line) => {
+      if (!ctx.progress) return;
+      const redraw = statusShown ? lastStatus : '';
+      if (statusShown) drawStatus('');
+      err(line);
+      if (redraw) drawStatus(redraw);
+    },
+    close: () => {
+      client?.close();
+      for (const c of opened) c.close();
+      resolver?.close();
+    },
     out,
     err,
-    where: (h) => socketOf(h) ?? `${h.address}:${h.agentPort}`,
+    where: (h) => socketOf(h, socket) ?? `${h.address}:${h.agentPort}`,
   };
   return ctx;
+}
+
+/** exec or console could not reach its host: the name did not resolve, or no connection by the deadline. */
+export class ConnectError extends Error {}
+
+/**
+ * Resolves once the client's channel is READY, or has failed outright
+ * (TRANSIENT_FAILURE: the call made next reports the real reason, such as a
+ * refused connection or a certificate that does not match); rejects when it is
+ * still connecting at the deadline (a host that drops packets).
+ */
+function connectedBy(client: AgentServiceClient, deadlineAt: number): Promise<void> {
+  const ch = client.getChannel();
+  return new Promise((resolve, reject) => {
+    // Bounded: each turn waits for a state change, and the deadline ends the wait.
+    const check = () => {
+      const s = ch.getConnectivityState(true);
+      if (s === grpc.connectivityState.READY || s === grpc.connectivityState.TRANSIENT_FAILURE) return resolve();
+      if (s === grpc.connectivityState.SHUTDOWN) return reject(new Error('the channel was shut down'));
+      ch.watchConnectivityState(s, deadlineAt, (e) => (e ? reject(e) : check()));
+    };
+    check();
+  });
 }
 
 /** Prints a failure the way an operator can act on it and returns the exit code (the single-host, no-inventory form). */
@@ -124,6 +215,10 @@ export function reportError(ctx: Pick<CliContext, 'err' | 'socket'>, e: unknown,
   if (e instanceof UsageError || e instanceof TargetError || e instanceof SelectionError) {
     ctx.err(`qfleet: ${e.message}`);
     return EXIT.usage;
+  }
+  if (e instanceof ConnectError) {
+    ctx.err(`qfleet: ${e.message}`);
+    return EXIT.failed;
   }
   if (e instanceof HostTimeoutError) {
     ctx.err(`qfleet: the agent at ${where} did not answer in time.`);

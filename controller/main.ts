@@ -27,7 +27,7 @@ export function buildProgram(deps?: CliDeps): Command {
     .option('-H, --hosts <pattern>', 'hosts to act on: names or an Ansible host pattern (web1,web2  webservers  web*  a:&b  a:!b); default all')
     .option('--socket <path>', "the local agent's unix socket (default $QFLEET_SOCKET or /run/qfleetd.sock)")
     .option('--json', 'machine-readable output (implies quiet); with an inventory, one array of {host, status, result|error}')
-    .option('--timeout <seconds>', 'deadline per host (default 30 for quick calls such as list; create, start, stop, delete and install wait up to 30 min unless given)')
+    .option('--timeout <seconds>', 'deadline of the whole command: qfleet exits by then (default 30 for list, version, config and for exec/console to connect; longer for create, start, stop, delete, install and bootstrap unless given)')
     .option('--forks <n>', `hosts worked on at once (default ${DEFAULT_FORKS})`)
     .option('-n, --dry-run', 'list the targeted hosts\' containers (read-only), print which containers on which hosts the command would touch, change nothing')
     .showHelpAfterError()
@@ -60,10 +60,25 @@ function isEntryPoint(): boolean {
   }
 }
 
+/** Resolves once everything written to the stream so far has been handed to the OS (or the reader is gone). */
+function flushed(s: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    if (s.destroyed || !s.writable) return resolve();
+    s.write('', () => resolve());
+  });
+}
+
 if (isEntryPoint()) {
   dropOutputWhenReaderGoes(process.stdout);
-  main().catch((e: unknown) => {
-    process.stderr.write(`qfleet: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exitCode = EXIT.failed;
-  });
+  main()
+    .catch((e: unknown) => {
+      process.stderr.write(`qfleet: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exitCode = EXIT.failed;
+    })
+    // The answer is out: exit now rather than when the event loop drains. A host abandoned at
+    // the deadline may still hold a TCP connect (a black-holed host keeps SYN-retrying for
+    // minutes) or a TLS handshake; --timeout bounds the process, not just the output.
+    // The wait for our own output is on our reader, not on the network.
+    .then(() => Promise.all([flushed(process.stdout), flushed(process.stderr)]))
+    .then(() => process.exit());
 }

@@ -66,7 +66,7 @@ export function hostPaths(os: OsFamily, vars: Readonly<Record<string, unknown>>)
   };
   const installDir = v('qfleet_install_dir', '/usr/local/lib/qfleet');
   const tlsDir = v('qfleet_tls_dir', fb ? '/usr/local/etc/qfleet/tls' : '/etc/qfleet/tls');
-  const socket = v('qfleet_socket', fb ? '/var/run/qfleetd.sock' : '/run/qfleetd.sock');
+  const socket = v('qfleet_agent_socket_path', fb ? '/var/run/qfleetd.sock' : '/run/qfleetd.sock');
   return {
     installDir,
     bundle: posix.join(installDir, 'qfleetd.js'),

@@ -1,12 +1,19 @@
 import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import type { HostResult } from '../bootstrap/bootstrap.js';
 import { describeChanges } from '../bootstrap/changes.js';
+import type { SshTarget } from '../bootstrap/ssh.js';
 import { parseHostSpec } from '../bootstrap/targets.js';
-import { EXIT } from '../context.js';
-import { resolveTargets } from '../fleet/targets.js';
+import type { AgentServiceClient } from '../client.js';
+import { action, EXIT, UsageError, type CliContext } from '../context.js';
+import { boundedSeconds, LIMITS } from '../durations.js';
+import { fanOut, type HostOutcome } from '../fleet/fanout.js';
 import type { HostTarget } from '../fleet/host-target.js';
-import { defaultPkiDir } from '../pki/paths.js';
+import { problem, progressLine } from '../fleet/report.js';
+import { byCodePoint } from '../fleet/selection.js';
+import { resolveTargets } from '../fleet/targets.js';
+import { defaultPkiDir, pkiPath } from '../pki/paths.js';
 
 interface BootstrapFlags {
   acceptNew?: boolean;
@@ -30,34 +37,18 @@ export function register(program: Command): void {
     .option('--pki-dir <dir>', 'the controller PKI from `qfleet pki init` (default $QFLEET_HOME/pki or ~/.config/qfleet/pki)')
     .option('--bundle <file>', 'the agent bundle to upload (default dist/bundle/qfleetd.js; qfleet.js beside it)')
     .option('--health-timeout <seconds>', 'how long to wait for health SERVING over mutual TLS', '60')
-    .action(async (args: string[], flags: BootstrapFlags) => {
-      const g = program.opts<{ inventory?: string; hosts?: string; json?: boolean; forks?: string; socket?: string }>();
-      const err = (t: string) => process.stderr.write(`${t}\n`);
-      let hosts: HostTarget[];
-      try {
-        hosts = resolveBootstrapTargets(args, g);
-      } catch (e) {
-        err(`qfleet bootstrap: ${(e as Error).message}`);
-        process.exitCode = EXIT.usage;
-        return;
-      }
-      const results = await runBootstrap(hosts, flags, g, err);
-      if (!results) return;
-      if (g.json) {
-        process.stdout.write(`${JSON.stringify(results.map((r) => (r.status === 'ok'
-          ? { host: r.host, status: r.status, result: { system: r.system, node: r.node, service: r.service, done: r.done, steps: r.steps } }
-          : { host: r.host, status: r.status, error: r.reason, steps: r.steps })))}\n`);
-      } else {
-        for (const r of results) {
-          process.stdout.write(r.status === 'ok'
-            ? `${r.host}: ok (${r.system}; node ${r.node}; ${r.service}): ${r.done ? describeChanges(r.done) : 'done'}\n`
-            : `${r.host}: FAILED: ${r.reason}\n`);
+    .action(
+      action(program, async (ctx, args: string[], flags: BootstrapFlags) => {
+        const g = program.opts<{ inventory?: string; hosts?: string; socket?: string }>();
+        let hosts: HostTarget[];
+        try {
+          hosts = resolveBootstrapTargets(args, g);
+        } catch (e) {
+          throw new UsageError(`bootstrap: ${(e as Error).message}`);
         }
-        const bad = results.filter((r) => r.status !== 'ok').length;
-        process.stdout.write(`${results.length - bad} of ${results.length} hosts bootstrapped${bad ? `; ${bad} failed` : ''}\n`);
-      }
-      process.exitCode = results.every((r) => r.status === 'ok') ? EXIT.ok : EXIT.failed;
-    });
+        return runBootstrap(ctx, hosts, flags);
+      }),
+    );
 }
 
 /**
@@ -79,12 +70,18 @@ export function resolveBootstrapTargets(args: readonly string[], g: { inventory?
   return [...fromInv, ...direct.map((a) => parseHostSpec(a))];
 }
 
-async function runBootstrap(
-  hosts: readonly HostTarget[],
-  flags: BootstrapFlags,
-  g: { json?: boolean; forks?: string },
-  err: (t: string) => void,
-): Promise<HostResult[] | undefined> {
+/** With no --timeout, how long one host's bootstrap may take (a Node install from packages included). */
+export const BOOTSTRAP_TIMEOUT_MS = 30 * 60_000;
+
+/**
+ * Every host through the common fan-out: its --forks (default 20 here: each
+ * host is an SSH session and an upload), its one deadline (--timeout, which
+ * then bounds the command), its names resolved in the killable child (a name
+ * whose DNS never answers fails there, before SSH is tried). Each host's result
+ * is printed as it ends, a progress line and the steps on a terminal; then
+ * `N of M hosts bootstrapped`.
+ */
+async function runBootstrap(ctx: CliContext, hosts: readonly HostTarget[], flags: BootstrapFlags): Promise<number> {
   // ssh2 and the X.509 code load only when bootstrap runs, not at every qfleet start.
   const [{ bootstrapHosts, loadArtifacts }, { connectSsh, defaultKnownHostsFiles }] = await Promise.all([
     import('../bootstrap/bootstrap.js'),
@@ -92,33 +89,67 @@ async function runBootstrap(
   ]);
   const knownHostsFiles = flags.knownHosts ? [flags.knownHosts] : defaultKnownHostsFiles();
   const auth = flags.identity ? { identityFile: flags.identity } : { agentSocket: process.env.SSH_AUTH_SOCK };
-  if (!auth.identityFile && !auth.agentSocket) {
-    err('qfleet bootstrap: no SSH credentials: give --identity FILE or start an ssh-agent (SSH_AUTH_SOCK)');
-    process.exitCode = EXIT.usage;
-    return undefined;
+  if (!auth.identityFile && !auth.agentSocket) throw new UsageError('bootstrap: no SSH credentials: give --identity FILE or start an ssh-agent (SSH_AUTH_SOCK)');
+  const pkiDir = flags.pkiDir ?? defaultPkiDir();
+  for (const f of ['caCert', 'caKey', 'clientCert', 'clientKey'] as const) {
+    if (!existsSync(pkiPath(pkiDir, f))) throw new Error(`bootstrap: ${pkiPath(pkiDir, f)} is missing: run qfleet pki init first`);
   }
-  let artifacts;
-  try {
-    artifacts = loadArtifacts(flags.bundle ? { bundle: flags.bundle } : {});
-  } catch (e) {
-    err(`qfleet bootstrap: ${(e as Error).message}`);
-    process.exitCode = EXIT.failed;
-    return undefined;
+  const artifacts = loadArtifacts(flags.bundle ? { bundle: flags.bundle } : {});
+  const opts = {
+    connect: (t: SshTarget) => connectSsh(t, auth, { knownHostsFiles, acceptNew: Boolean(flags.acceptNew) }),
+    artifacts,
+    pkiDir,
+    defaultUser: flags.user ?? userInfo().username,
+    forks: 1,
+    healthTimeoutMs: boundedSeconds(flags.healthTimeout ?? '60', '--health-timeout', LIMITS.healthTimeoutSeconds, { min: 1 }) * 1000,
+    onProgress: (host: string, step: string) => ctx.note(`${host}: ${step}`),
+  };
+  const fleetForks = bootstrapForks(ctx);
+  const waiting = hosts.map((h) => h.name);
+  let done = 0;
+  const draw = () => ctx.status(progressLine(done, hosts.length, waiting));
+  draw();
+  const outcomes = await fanOut(hosts, async ({ host }) => (await bootstrapHosts([host], opts))[0]!, {
+    // Bootstrap speaks SSH, not the agent API: no agent client is made; the fan-out gives the deadline, names and order.
+    factory: () => ({ close: () => undefined }) as unknown as AgentServiceClient,
+    forks: fleetForks,
+    timeoutMs: ctx.longTimeoutMs(BOOTSTRAP_TIMEOUT_MS),
+    clock: ctx.clock,
+    resolver: ctx.resolver(),
+    onSettled: (o) => {
+      done++;
+      waiting.splice(waiting.indexOf(o.host.name), 1);
+      if (ctx.json) return;
+      ctx.status('');
+      ctx.out(bootstrapLine(o as HostOutcome<HostResult>));
+      draw();
+    },
+  });
+  ctx.status('');
+  const ok = (o: HostOutcome<HostResult>) => o.status === 'ok' && o.result?.status === 'ok';
+  const sorted = [...outcomes].sort((a, b) => byCodePoint(a.host.name, b.host.name));
+  if (ctx.json) {
+    ctx.out(JSON.stringify(sorted.map((o) => {
+      const r = o.result;
+      if (r && r.status === 'ok') return { host: o.host.name, status: 'ok', result: { system: r.system, node: r.node, service: r.service, done: r.done, steps: r.steps } };
+      if (r) return { host: o.host.name, status: 'failed', error: r.reason, steps: r.steps };
+      return { host: o.host.name, status: o.status, error: o.error ?? o.status, steps: [] };
+    })));
+  } else {
+    const bad = outcomes.filter((o) => !ok(o)).length;
+    ctx.out(`${outcomes.length - bad} of ${outcomes.length} hosts bootstrapped${bad ? `; ${bad} failed` : ''}`);
   }
-  const tty = process.stderr.isTTY && !g.json;
-  try {
-    return await bootstrapHosts(hosts, {
-      connect: (t) => connectSsh(t, auth, { knownHostsFiles, acceptNew: Boolean(flags.acceptNew) }),
-      artifacts,
-      pkiDir: flags.pkiDir ?? defaultPkiDir(),
-      defaultUser: flags.user ?? userInfo().username,
-      forks: g.forks ? Math.max(1, Number(g.forks)) : 20,
-      healthTimeoutMs: Math.max(1, Number(flags.healthTimeout ?? 60)) * 1000,
-      onProgress: tty ? (host, step) => err(`${host}: ${step}`) : undefined,
-    });
-  } catch (e) {
-    err(`qfleet bootstrap: ${(e as Error).message}`);
-    process.exitCode = EXIT.failed;
-    return undefined;
-  }
+  return outcomes.every(ok) ? EXIT.ok : EXIT.failed;
+}
+
+/** One host's line: `web1: ok (Linux 6.1 x86_64; node v22 at /usr/bin/node; systemd): unchanged` or `web1: FAILED: why`. */
+function bootstrapLine(o: HostOutcome<HostResult>): string {
+  const r = o.result;
+  if (r?.status === 'ok') return `${o.host.name}: ok (${r.system}; node ${r.node}; ${r.service}): ${r.done ? describeChanges(r.done) : 'done'}`;
+  return `${o.host.name}: FAILED: ${r ? r.reason : problem(o)}`;
+}
+
+/** bootstrap's own default of 20 hosts at once (an SSH session and an upload each), unless --forks says otherwise. */
+function bootstrapForks(ctx: CliContext): number {
+  return ctx.forksGiven ? ctx.forks : 20;
 }

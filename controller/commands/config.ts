@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { call } from '../client.js';
 import { action } from '../context.js';
 import { configPlan, dryRun } from '../fleet/plan.js';
-import { printOutcomes, runFleet } from '../fleet/report.js';
+import { runChanging } from '../fleet/report.js';
 import type { ConfigureResponse__Output } from '../../proto/gen/qfleet/agent/v1/ConfigureResponse.js';
 
 export function register(program: Command): void {
@@ -14,15 +14,15 @@ export function register(program: Command): void {
     .action(
       action(program, async (ctx, name: string, services: string[]) => {
         if (ctx.dryRun) return dryRun(ctx, 'config', (cs) => configPlan(name, services, cs));
-        const outcomes = await runFleet(
+        return runChanging(
           ctx,
           ({ client, timeoutMs, signal }) => call<object, ConfigureResponse__Output>(client, client.Configure, { requestId: ctx.requestId, name, services }, timeoutMs, signal),
+          {
+            text: () => (services.length ? `${name}: services set to ${services.join(' ')}.` : `${name}: services cleared.`),
+            json: (r) => (ctx.fleet() ? r : r.container),
+          },
           { timeoutMs: ctx.timeoutMs },
         );
-        return printOutcomes(ctx, outcomes, {
-          text: () => (services.length ? `${name}: services set to ${services.join(' ')}.` : `${name}: services cleared.`),
-          json: (r) => (ctx.fleet() ? r : r.container),
-        });
       }),
     );
 }

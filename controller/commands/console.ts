@@ -13,7 +13,7 @@ export function register(program: Command): void {
       action(program, async (ctx, arg: string) => {
         const { host, name } = oneContainer(ctx, arg);
         if (ctx.dryRun) return dryRun(ctx, 'console', (cs) => execPlan(name, true, [], cs), [host]);
-        const client = (await ctx.factory([host]))(host);
+        const client = await ctx.connect(host);
         try {
           return await runExecStream(client, { name, argv: [], tty: Boolean(process.stdin.isTTY), console: true, env: { TERM: process.env.TERM ?? 'vt100' } });
         } catch (e) {

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { call } from '../client.js';
 import { action } from '../context.js';
 import { createPlan, dryRun } from '../fleet/plan.js';
-import { printOutcomes, runFleet } from '../fleet/report.js';
+import { runChanging } from '../fleet/report.js';
 import type { CreateResponse__Output } from '../../proto/gen/qfleet/agent/v1/CreateResponse.js';
 
 export function register(program: Command): void {
@@ -13,15 +13,15 @@ export function register(program: Command): void {
     .action(
       action(program, async (ctx, name: string) => {
         if (ctx.dryRun) return dryRun(ctx, 'create', (cs) => createPlan(name, cs));
-        const outcomes = await runFleet(
+        return runChanging(
           ctx,
           ({ client, timeoutMs, signal }) => call<object, CreateResponse__Output>(client, client.Create, { requestId: ctx.requestId, name }, timeoutMs, signal),
+          {
+            text: (r) => `Chroot container ${name} created at ${r.container?.path ?? '?'}.`,
+            json: (r) => (ctx.fleet() ? r : r.container),
+          },
           { timeoutMs: ctx.longTimeoutMs(10 * 60_000) },
         );
-        return printOutcomes(ctx, outcomes, {
-          text: (r) => `Chroot container ${name} created at ${r.container?.path ?? '?'}.`,
-          json: (r) => (ctx.fleet() ? r : r.container),
-        });
       }),
     );
 }

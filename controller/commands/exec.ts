@@ -35,7 +35,7 @@ export function register(program: Command): void {
         if (ctx.dryRun) return dryRun(ctx, 'exec', (cs) => execPlan(name, false, argv, cs), [host]);
         const env: Record<string, string> = { ...opts.env };
         if (opts.tty && process.env.TERM) env.TERM ??= process.env.TERM;
-        const client = (await ctx.factory([host]))(host);
+        const client = await ctx.connect(host);
         try {
           return await runExecStream(client, { name, argv, tty: Boolean(opts.tty), console: false, env });
         } catch (e) {

@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Command } from 'commander';
 import { action } from '../context.js';
 import { dryRun } from '../fleet/plan.js';
-import { printOutcomes, problem, runFleet } from '../fleet/report.js';
+import { runChanging } from '../fleet/report.js';
 import type { InstallResponse__Output } from '../../proto/gen/qfleet/agent/v1/InstallResponse.js';
 import type { InstallResult__Output } from '../../proto/gen/qfleet/agent/v1/InstallResult.js';
 
@@ -32,10 +32,8 @@ export function register(program: Command): void {
         }
         const fleet = ctx.fleet();
         // Progress is for a person at a terminal: stderr only, and only when it is a TTY.
-        const progress = (host: string, line: string) => {
-          if (ctx.progress) ctx.err(fleet ? `${host}: ${line}` : line);
-        };
-        const outcomes = await runFleet(
+        const progress = (host: string, line: string) => ctx.note(fleet ? `${host}: ${line}` : line);
+        return runChanging(
           ctx,
           ({ host, client, timeoutMs, signal }) =>
             new Promise<InstallResult__Output>((resolve, reject) => {
@@ -50,13 +48,10 @@ export function register(program: Command): void {
               stream.on('end', () => (res ? resolve(res) : reject(new Error('the agent ended the install without a result'))));
             }),
           {
-            timeoutMs: ctx.longTimeoutMs(INSTALL_TIMEOUT_MS),
-            ...(fleet ? { onSettled: (o) => progress(o.host.name, o.status === 'ok' ? 'install done.' : problem(o)) } : {}),
+            text: (r) => [`Install of ${r.baseRelease} completed: sharedfs ${r.sharedfsPath}, template ${r.templatePath}.`, ...r.notes.map((n) => `Note: ${n}`)].join('\n'),
           },
+          { timeoutMs: ctx.longTimeoutMs(INSTALL_TIMEOUT_MS) },
         );
-        return printOutcomes(ctx, outcomes, {
-          text: (r) => [`Install of ${r.baseRelease} completed: sharedfs ${r.sharedfsPath}, template ${r.templatePath}.`, ...r.notes.map((n) => `Note: ${n}`)].join('\n'),
-        });
       }),
     );
 }

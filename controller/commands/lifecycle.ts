@@ -1,7 +1,8 @@
 import { call } from '../client.js';
 import { UsageError, type CliContext } from '../context.js';
+import { boundedSeconds, LIMITS } from '../durations.js';
 import { dryRun, lifecyclePlan } from '../fleet/plan.js';
-import { printOutcomes, runFleet } from '../fleet/report.js';
+import { runChanging } from '../fleet/report.js';
 import { needsList, parseSelection, resolveSelection } from '../fleet/selection.js';
 import { renderResults } from '../render.js';
 import type { ContainerResult__Output } from '../../proto/gen/qfleet/agent/v1/ContainerResult.js';
@@ -28,10 +29,11 @@ export async function runLifecycle(
   opts: { all?: boolean; grace?: string },
 ): Promise<number> {
   const sel = parseSelection(args, Boolean(opts.all));
-  if (opts.grace !== undefined && !/^[0-9]+$/.test(opts.grace)) throw new UsageError(`--grace must be whole seconds, not ${JSON.stringify(opts.grace)}.`);
+  // At least 1: the API reads 0 as "the agent's default", which is not what --grace 0 would mean.
+  const graceSeconds = opts.grace === undefined ? undefined : boundedSeconds(opts.grace, '--grace', LIMITS.graceSeconds, { min: 1, whole: true });
   ctx.targets();
   if (ctx.dryRun) return dryRun(ctx, verb.toLowerCase(), (containers) => lifecyclePlan(verb.toLowerCase() as 'start', sel, containers));
-  const outcomes = await runFleet<HostResults>(
+  return runChanging<HostResults>(
     ctx,
     async ({ client, timeoutMs, signal }) => {
       let names: string[] = sel.kind === 'names' ? [...sel.exact] : [];
@@ -42,18 +44,18 @@ export async function runLifecycle(
         names = [...r.names, ...r.missing];
         if (!names.length) return { results: [], unmatched: sel.prefixes.map((p) => `${p}=`) };
       }
-      const req = { requestId: ctx.requestId, names, all: sel.kind === 'all', ...(opts.grace ? { graceSeconds: Number(opts.grace) } : {}) };
+      const req = { requestId: ctx.requestId, names, all: sel.kind === 'all', ...(graceSeconds ? { graceSeconds } : {}) };
       const res = await call<object, { results: ContainerResult__Output[] }>(client, client[verb], req, timeoutMs, signal);
       return { results: res.results };
     },
+    {
+      text: (r) => (r.results.length ? renderResults(r.results) : r.unmatched ? `No chroot container matches ${r.unmatched.join(' ')}.` : 'No chroot containers.'),
+      json: (r) => (ctx.fleet() ? { results: r.results } : r.results),
+      failedInside: (r) => {
+        const failed = r.results.filter((x) => x.outcome === 'OUTCOME_FAILED');
+        return failed.length ? `${failed.length} of ${r.results.length} containers failed: ${failed.map((x) => x.name).join(', ')}` : undefined;
+      },
+    },
     { timeoutMs: ctx.longTimeoutMs(LIFECYCLE_TIMEOUT_MS) },
   );
-  return printOutcomes(ctx, outcomes, {
-    text: (r) => (r.results.length ? renderResults(r.results) : r.unmatched ? `No chroot container matches ${r.unmatched.join(' ')}.` : 'No chroot containers.'),
-    json: (r) => (ctx.fleet() ? { results: r.results } : r.results),
-    failedInside: (r) => {
-      const failed = r.results.filter((x) => x.outcome === 'OUTCOME_FAILED');
-      return failed.length ? `${failed.length} of ${r.results.length} containers failed: ${failed.map((x) => x.name).join(', ')}` : undefined;
-    },
-  });
 }

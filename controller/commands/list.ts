@@ -19,9 +19,10 @@ export function register(program: Command): void {
         if (!ctx.fleet() || ctx.json) {
           return printOutcomes(ctx, outcomes, { text: (r) => renderContainers(r.containers), json: (r) => (ctx.fleet() ? r : r.containers) });
         }
-        // One table for the whole fleet, then the summary of hosts that did not answer.
+        // One table for the whole fleet, then the summary of hosts that did not answer;
+        // when none did, only the summary: "No chroot containers." would claim what nobody said.
         const rows = outcomes.flatMap((o) => (o.result ? o.result.containers.map((container) => ({ host: o.host.name, container })) : []));
-        ctx.out(renderFleetContainers(rows));
+        if (outcomes.some((o) => o.result !== undefined)) ctx.out(renderFleetContainers(rows));
         return printOutcomes(ctx, outcomes, { text: () => undefined, summary: true });
       }),
     );

@@ -6,4 +6,13 @@ import type { HostTarget } from './host-target.js';
  * mutual TLS (controller/connect.ts) with the agent's certificate checked
  * against the fleet CA and the host's name.
  */
-export type ClientFactory = (host: HostTarget) => AgentServiceClient;
+export type ClientFactory = (host: HostTarget, dial?: Dial) => AgentServiceClient;
+
+/**
+ * Where to dial, when the caller resolved the host's name itself (see
+ * fleet/resolve.ts): the IP address replaces the name for the connection only;
+ * the agent's certificate is still checked against the name and the address.
+ */
+export interface Dial {
+  readonly ip: string;
+}

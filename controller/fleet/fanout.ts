@@ -1,17 +1,23 @@
 import * as grpc from '@grpc/grpc-js';
 import type { AgentServiceClient } from '../../proto/gen/qfleet/agent/v1/AgentService.js';
-import type { ClientFactory } from './client-factory.js';
+import { isIP } from 'node:net';
+import type { ClientFactory, Dial } from './client-factory.js';
 import { systemClock, type Clock } from './clock.js';
 import type { HostTarget } from './host-target.js';
+import { NameError, preferredAddress, type NameResolver } from './resolve.js';
 
 /**
  * Fan-out: one client per host, every host in parallel up to `forks` at a
- * time, each with its own deadline, so no host holds up another. Each host
- * ends as exactly one HostOutcome:
+ * time, all under ONE deadline (--timeout) counted from the start of the
+ * fan-out, so that the deadline bounds the command, not each host: a host
+ * still resolving its name, connecting or waiting for an answer when it falls
+ * is abandoned (its calls cancelled), and a host whose turn has not come by
+ * then is not contacted. No host holds up another. Each host ends as exactly
+ * one HostOutcome:
  *
  * - `ok`: the work resolved (it may still carry failed containers: see `failed`);
- * - `unreachable`: gRPC UNAVAILABLE (nothing listening, connection refused, TLS refused);
- * - `timed out`: gRPC DEADLINE_EXCEEDED, or no answer when the host's deadline fell;
+ * - `unreachable`: gRPC UNAVAILABLE (nothing listening, connection refused, TLS refused), or its name did not resolve;
+ * - `timed out`: gRPC DEADLINE_EXCEEDED, or no answer when the deadline fell;
  * - `failed`: anything else (the agent's error, or no client could be made).
  */
 export type HostStatus = 'ok' | 'failed' | 'unreachable' | 'timed out';
@@ -43,9 +49,11 @@ export interface FanoutOptions {
   readonly factory: ClientFactory;
   /** How many hosts at once (at least 1). */
   readonly forks: number;
-  /** Per-host deadline, from the moment the host's turn begins. */
+  /** The deadline of the whole fan-out, from its start: every host has ended by then. */
   readonly timeoutMs: number;
   readonly clock?: Clock;
+  /** Resolves the names of mutual-TLS hosts (fleet/resolve.ts); without it the factory gets the name as it is. */
+  readonly resolver?: NameResolver;
   /** Called as each host settles, e.g. for progress lines. */
   readonly onSettled?: (o: HostOutcome<unknown>) => void;
 }
@@ -85,13 +93,14 @@ export async function fanOut<T>(hosts: readonly HostTarget[], work: (call: HostC
   const clock = opts.clock ?? systemClock;
   const forks = Math.max(1, Math.floor(opts.forks));
   const outcomes: HostOutcome<T>[] = new Array(hosts.length);
+  const deadlineAt = clock.now() + opts.timeoutMs;
   let next = 0;
   const worker = async () => {
     for (;;) {
       const i = next++;
       if (i >= hosts.length) return;
       const host = hosts[i]!;
-      outcomes[i] = await runOne(host, work, opts.factory, opts.timeoutMs, clock);
+      outcomes[i] = await runOne(host, work, opts, deadlineAt, clock);
       opts.onSettled?.(outcomes[i] as HostOutcome<unknown>);
     }
   };
@@ -99,30 +108,62 @@ export async function fanOut<T>(hosts: readonly HostTarget[], work: (call: HostC
   return outcomes;
 }
 
-async function runOne<T>(host: HostTarget, work: (call: HostCall) => Promise<T>, factory: ClientFactory, timeoutMs: number, clock: Clock): Promise<HostOutcome<T>> {
-  let client: AgentServiceClient;
-  try {
-    client = factory(host);
-  } catch (e) {
-    return { host, status: 'failed', error: `cannot connect: ${e instanceof Error ? e.message : String(e)}`, cause: e };
+/** A client could not be made for the host (no PKI, ...): the host fails with this reason. */
+class ClientError extends Error {}
+
+/** Does this host's name need resolving before it is dialled? */
+export function needsResolving(host: HostTarget): boolean {
+  return host.connection !== 'local' && isIP(host.address.replace(/^\[(.*)\]$/, '$1')) === 0;
+}
+
+async function runOne<T>(host: HostTarget, work: (call: HostCall) => Promise<T>, opts: FanoutOptions, deadlineAt: number, clock: Clock): Promise<HostOutcome<T>> {
+  const total = opts.timeoutMs;
+  const timeoutMs = deadlineAt - clock.now();
+  if (timeoutMs <= 0) {
+    return { host, status: 'timed out', error: `not contacted: the ${formatSeconds(total)} deadline fell before its turn (--forks ${opts.forks})` };
   }
+  let client: AgentServiceClient | undefined;
   const abort = new AbortController();
   let timer: unknown;
   const deadline = new Promise<never>((_, reject) => {
-    timer = clock.setTimeout(() => reject(new HostTimeoutError(timeoutMs)), timeoutMs);
+    timer = clock.setTimeout(() => reject(new HostTimeoutError(total)), timeoutMs);
   });
+  let resolving = false;
+  const connectAndWork = async (): Promise<T> => {
+    let dial: Dial | undefined;
+    if (opts.resolver && needsResolving(host)) {
+      try {
+        resolving = true;
+        dial = { ip: preferredAddress(await opts.resolver.lookup(host.address, abort.signal)) };
+        resolving = false;
+      } catch (e) {
+        if (e instanceof NameError && abort.signal.aborted) throw e;
+        throw Object.assign(new Error(`cannot resolve ${host.address}: ${(e as Error).message}`), { code: grpc.status.UNAVAILABLE, details: `cannot resolve ${host.address}: ${(e as Error).message}` });
+      }
+    }
+    // Answered just as the deadline fell: make no client that nobody would close.
+    if (abort.signal.aborted) throw new HostTimeoutError(total);
+    try {
+      client = opts.factory(host, dial);
+    } catch (e) {
+      throw new ClientError(`cannot connect: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
+    return work({ host, client, timeoutMs: deadlineAt - clock.now(), signal: abort.signal });
+  };
   try {
-    const result = await Promise.race([work({ host, client, timeoutMs, signal: abort.signal }), deadline]);
+    const result = await Promise.race([connectAndWork(), deadline]);
     return { host, status: 'ok', result };
   } catch (e) {
     // Only a host that did not finish can have calls or streams left to cancel
     // (aborting costs a DOMException with a stack: measurable at hundreds of hosts).
     abort.abort();
-    return { host, ...classify(e, timeoutMs), cause: e };
+    if (e instanceof ClientError) return { host, status: 'failed', error: e.message, cause: e.cause };
+    if (e instanceof HostTimeoutError && resolving) return { host, status: 'timed out', error: `${host.address} did not resolve within ${formatSeconds(total)}`, cause: e };
+    return { host, ...classify(e, total), cause: e };
   } finally {
     clock.clearTimeout(timer);
     try {
-      client.close();
+      (client as AgentServiceClient | undefined)?.close();
     } catch { /* already closed */ }
   }
 }

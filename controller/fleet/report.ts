@@ -11,7 +11,9 @@ export async function runFleet<T>(
 ): Promise<HostOutcome<T>[]> {
   const hosts = opts.hosts ?? ctx.hosts();
   const factory = await ctx.factory(hosts);
-  const outcomes = await fanOut(hosts, work, { factory, forks: ctx.forks, timeoutMs: opts.timeoutMs, clock: ctx.clock, ...(opts.onSettled ? { onSettled: opts.onSettled } : {}) });
+  const outcomes = await fanOut(hosts, work, {
+    factory, forks: ctx.forks, timeoutMs: opts.timeoutMs, clock: ctx.clock, resolver: ctx.resolver(), ...(opts.onSettled ? { onSettled: opts.onSettled } : {}),
+  });
   return outcomes.sort((a, b) => byCodePoint(a.host.name, b.host.name));
 }
 
@@ -62,13 +64,78 @@ export function fleetJson<T>(outcomes: readonly HostOutcome<T>[], p: Pick<FleetP
   );
 }
 
-/** `3 of 3 hosts answered.` or `2 of 3 hosts answered; not answering: db1 (unreachable: …).` */
+/** Did the host's agent answer (with a result, or with an error of its own such as NOT_FOUND)? */
+export function answered(o: Pick<HostOutcome<unknown>, 'status' | 'code'>): boolean {
+  return o.status === 'ok' || (o.status === 'failed' && o.code !== undefined);
+}
+
+/**
+ * `3 of 3 hosts answered.`, `2 of 3 hosts answered; not answering: db1 (unreachable: …).`,
+ * or, when none did, `No host answered (0 of 2); not answering: …` (never a word about
+ * containers: nobody said what is there).
+ */
 export function hostSummary(outcomes: readonly HostOutcome<unknown>[]): string {
-  const silent = outcomes.filter((o) => o.status !== 'ok');
+  const silent = outcomes.filter((o) => !answered(o));
+  const refused = outcomes.filter((o) => answered(o) && o.status !== 'ok');
   const n = outcomes.length;
-  const head = `${n - silent.length} of ${n} host${n === 1 ? '' : 's'} answered`;
-  if (!silent.length) return `${head}.`;
-  return `${head}; not answering: ${silent.map((o) => `${o.host.name} (${problem(o).replace(/\.$/, '')})`).join(', ')}.`;
+  const hosts = `host${n === 1 ? '' : 's'}`;
+  const head = silent.length === n && n > 0 ? `No host answered (0 of ${n})` : `${n - silent.length} of ${n} ${hosts} answered`;
+  const why = (os: readonly HostOutcome<unknown>[]) => os.map((o) => `${o.host.name} (${problem(o).replace(/\.$/, '')})`).join(', ');
+  return `${head}${silent.length ? `; not answering: ${why(silent)}` : ''}${refused.length ? `; failed: ${why(refused)}` : ''}.`;
+}
+
+/** The progress line: `2 of 5 hosts done; waiting for host3, host4, host5`. */
+export function progressLine(done: number, total: number, waiting: readonly string[]): string {
+  const names = waiting.length > 3 ? `${waiting.slice(0, 3).join(', ')} and ${waiting.length - 3} more` : waiting.join(', ');
+  return `${done} of ${total} host${total === 1 ? '' : 's'} done${waiting.length ? `; waiting for ${names}` : ''}`;
+}
+
+/** One host's lines in the fleet text form: its output (prefixed) on stdout, or its problem on stderr. */
+function printHost<T>(ctx: CliContext, o: HostOutcome<T>, p: FleetPrint<T>): void {
+  if (o.result !== undefined) {
+    const t = p.text(o.result);
+    if (t !== undefined) ctx.out(prefixLines(o.host.name, t));
+  } else if (!p.summary) ctx.err(`${o.host.name}: ${problem(o)}`);
+}
+
+/**
+ * Runs a changing command (install, create, config, start, stop, delete) on
+ * every targeted host and prints each host's result as it arrives, so a
+ * person or a script sees every host that is done even while others are
+ * still pending; on a terminal, a progress line on stderr says how many are
+ * done and which are awaited. Then one summary line: how many hosts
+ * answered. --json stays one document at the end (and quiet); without an
+ * inventory, the single-host output is as it always was.
+ */
+export async function runChanging<T>(
+  ctx: CliContext,
+  work: (call: HostCall) => Promise<T>,
+  p: FleetPrint<T>,
+  opts: { timeoutMs: number; hosts?: readonly HostTarget[]; onSettled?: (o: HostOutcome<unknown>) => void },
+): Promise<number> {
+  const live = ctx.fleet() && !ctx.json;
+  const hosts = opts.hosts ?? ctx.hosts();
+  const waiting = hosts.map((h) => h.name);
+  let done = 0;
+  const draw = () => ctx.status(progressLine(done, hosts.length, waiting));
+  if (live) draw();
+  const outcomes = await runFleet(ctx, work, {
+    timeoutMs: opts.timeoutMs,
+    hosts,
+    onSettled: (o) => {
+      opts.onSettled?.(o);
+      if (!live) return;
+      done++;
+      waiting.splice(waiting.indexOf(o.host.name), 1);
+      ctx.status('');
+      printHost(ctx, o as HostOutcome<T>, p);
+      draw();
+    },
+  });
+  if (!live) return printOutcomes(ctx, outcomes, p);
+  ctx.status('');
+  ctx.out(hostSummary(outcomes));
+  return exitCodeOf(outcomes, (r) => Boolean(p.failedInside?.(r)));
 }
 
 /**
@@ -91,12 +158,7 @@ export function printOutcomes<T>(ctx: CliContext, outcomes: readonly HostOutcome
   }
   if (ctx.json) ctx.out(fleetJson(outcomes, p));
   else {
-    for (const o of outcomes) {
-      if (o.result !== undefined) {
-        const t = p.text(o.result);
-        if (t !== undefined) ctx.out(prefixLines(o.host.name, t));
-      } else if (!p.summary) ctx.err(`${o.host.name}: ${problem(o)}`);
-    }
+    for (const o of outcomes) printHost(ctx, o, p);
     if (p.summary) ctx.out(hostSummary(outcomes));
   }
   return exitCodeOf(outcomes, (r) => Boolean(p.failedInside?.(r)));

@@ -1,9 +1,8 @@
 import { Inventory, InventoryError } from '../inventory/inventory.js';
 import { loadInventory } from '../inventory/load.js';
 import { PatternError, selectHosts, splitPattern } from '../inventory/pattern.js';
-import { DEFAULT_AGENT_PORT, LOCAL_HOST_NAME, type HostTarget } from './host-target.js';
+import { AGENT_SOCKET_PATH_VAR, DEFAULT_AGENT_PORT, LOCAL_HOST_NAME, type HostTarget } from './host-target.js';
 import { byCodePoint } from './selection.js';
-import { UNIX_SOCKET_VAR } from './transport.js';
 
 /** A usage error in choosing hosts: unknown host or group, bad inventory, -H without one. */
 export class TargetError extends Error {}
@@ -16,8 +15,12 @@ export interface Targets {
   readonly inventory: Inventory | undefined;
 }
 
+/** The local agent, reached over its socket: the explicit choice of running without an inventory. */
 export function localTarget(socket: string): HostTarget {
-  return { name: LOCAL_HOST_NAME, address: LOCAL_HOST_NAME, sshPort: 22, sshUser: undefined, agentPort: DEFAULT_AGENT_PORT, vars: { [UNIX_SOCKET_VAR]: socket } };
+  return {
+    name: LOCAL_HOST_NAME, address: LOCAL_HOST_NAME, sshPort: 22, sshUser: undefined, agentPort: DEFAULT_AGENT_PORT,
+    connection: 'local', vars: { [AGENT_SOCKET_PATH_VAR]: socket },
+  };
 }
 
 /**

@@ -1,31 +1,33 @@
 import { connectUnix } from '../client.js';
 import type { ClientFactory } from './client-factory.js';
-import type { HostTarget } from './host-target.js';
+import { AGENT_SOCKET_PATH_VAR, type HostTarget } from './host-target.js';
 
 /**
- * Per-host transport. A host with the var `qfleet_socket` is reached over that
- * unix socket (the local agent; several agents on one machine; tests). Every
- * other host is reached over mutual TLS through the remote factory.
+ * Per-host transport (the rule is in host-target.ts): a host whose connection
+ * is `local` is reached over its agent's unix socket on this machine
+ * (qfleet_agent_socket_path, else the controller's --socket); every other
+ * host over mutual TLS through the remote factory, whatever paths its vars name.
  */
-export const UNIX_SOCKET_VAR = 'qfleet_socket';
-
-export function socketOf(host: HostTarget): string | undefined {
-  const s = host.vars[UNIX_SOCKET_VAR];
-  return typeof s === 'string' && s ? s : undefined;
+export function socketOf(host: HostTarget, defaultSocket?: string): string | undefined {
+  if (host.connection !== 'local') return undefined;
+  const s = host.vars[AGENT_SOCKET_PATH_VAR];
+  return typeof s === 'string' && s ? s : defaultSocket;
 }
 
-/** Reaches each host over the unix socket its qfleet_socket var names. */
-export const unixSocketFactory: ClientFactory = (host) => {
-  const socket = socketOf(host);
-  if (!socket) throw new Error(`${host.name} has no ${UNIX_SOCKET_VAR}`);
-  return connectUnix(socket);
-};
-
-export function perHostFactory(remote: ClientFactory, unix: ClientFactory = unixSocketFactory): ClientFactory {
-  return (host) => (socketOf(host) ? unix(host) : remote(host));
+/** Reaches a `local` host over its agent's unix socket. */
+export function unixSocketFactory(defaultSocket?: string): ClientFactory {
+  return (host) => {
+    const socket = socketOf(host, defaultSocket);
+    if (!socket) throw new Error(`${host.name} is not a local connection (qfleet_connection: local) or names no socket`);
+    return connectUnix(socket);
+  };
 }
 
-/** Stands in for mutual TLS while controller/connect.ts is not there: every remote host fails with this reason. */
+export function perHostFactory(remote: ClientFactory, unix: ClientFactory): ClientFactory {
+  return (host) => (host.connection === 'local' ? unix(host) : remote(host));
+}
+
+/** Stands in for mutual TLS when no host needs it: a remote host reaching it is a bug, said as such. */
 export function unavailableRemoteFactory(reason: string): ClientFactory {
   return () => {
     throw new Error(reason);

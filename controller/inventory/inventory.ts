@@ -1,5 +1,5 @@
 import { parseDocument, type ScalarTag, type Tags } from 'yaml';
-import { DEFAULT_AGENT_PORT, type HostTarget } from '../fleet/host-target.js';
+import { AGENT_SOCKET_PATH_VAR, CONNECTION_VAR, DEFAULT_AGENT_PORT, RETIRED_SOCKET_VAR, type HostConnection, type HostTarget } from '../fleet/host-target.js';
 import { expandHostRange, HostRangeError } from './ranges.js';
 
 /**
@@ -111,12 +111,27 @@ export class Inventory {
   target(host: string): HostTarget {
     const vars = this.varsOf(host);
     const address = str(vars.ansible_host) ?? str(vars.ansible_ssh_host) ?? host;
+    // An error, not a warning: the old var picked the transport (this machine's socket) and the
+    // agent's socket path at once, so either guess could act on the wrong host or configure the agent wrongly.
+    if (vars[RETIRED_SOCKET_VAR] !== undefined) {
+      throw new InventoryError(
+        `${this.source}: host ${host}: the host var ${RETIRED_SOCKET_VAR} is no longer read (it made qfleet talk to that socket on the controller's own machine, not on ${host}): ` +
+          `rename it ${AGENT_SOCKET_PATH_VAR} (the agent's socket path on ${host}, for bootstrap); ${host} is then reached at ${address} over mutual TLS. ` +
+          `Only if its agent runs on this machine, also set ${CONNECTION_VAR}: local.`,
+      );
+    }
+    const connection = connectionOf(vars[CONNECTION_VAR], host, this.source);
+    const socketPath = vars[AGENT_SOCKET_PATH_VAR];
+    if (socketPath !== undefined && (typeof socketPath !== 'string' || !socketPath.startsWith('/'))) {
+      throw new InventoryError(`${this.source}: ${AGENT_SOCKET_PATH_VAR} of ${host} must be an absolute path, not ${JSON.stringify(socketPath)}`);
+    }
     return {
       name: host,
       address,
       sshPort: port(vars.ansible_port ?? vars.ansible_ssh_port, 22, `ansible_port of ${host}`),
       sshUser: str(vars.ansible_user) ?? str(vars.ansible_ssh_user),
       agentPort: port(vars.qfleet_agent_port, DEFAULT_AGENT_PORT, `qfleet_agent_port of ${host}`),
+      ...(connection === 'local' ? { connection } : {}),
       vars,
     };
   }
@@ -187,6 +202,12 @@ export class Inventory {
     visit('all', 0);
     return depth;
   }
+}
+
+function connectionOf(v: unknown, host: string, source: string): HostConnection {
+  if (v === undefined || v === null || v === '' || v === 'mtls') return 'mtls';
+  if (v === 'local') return 'local';
+  throw new InventoryError(`${source}: ${CONNECTION_VAR} of ${host} must be mtls (the default: its address over mutual TLS) or local (the agent's unix socket on this machine), not ${JSON.stringify(v)}`);
 }
 
 function priority(g: InventoryGroup | undefined): number {

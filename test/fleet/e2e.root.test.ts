@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { execa } from 'execa';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,8 +15,14 @@ const HTTPD_PORT = 8080;
  * The fleet from nothing, as an administrator would run it: three hosts
  * (network namespaces, each with its own sshd and its own agent paths), a CA,
  * bootstrap over SSH with host keys checked, then containers created,
- * configured and started on every host, one aggregated list, stop and delete;
- * finally one host's agent dies and list still answers for the others.
+ * configured and started on every host, one aggregated list, exec and
+ * console, stop and delete; finally one host's agent dies and list still
+ * answers for the others.
+ *
+ * Every verb reaches the agents at their addresses over mutual TLS: the
+ * namespaces share this machine's filesystem, so once bootstrap is done the
+ * agents' unix sockets are unlinked (the agents keep serving TCP), and a verb
+ * that went through a socket would fail.
  */
 describe('qfleet fleet end to end: 3 hosts over SSH and mutual TLS @root', function () {
   this.timeout(300_000);
@@ -25,8 +31,8 @@ describe('qfleet fleet end to end: 3 hosts over SSH and mutual TLS @root', funct
   let inventory: string;
   let env: NodeJS.ProcessEnv;
 
-  const qfleet = (args: readonly string[], timeout = 180_000) =>
-    execa('node', [CLI, '--inventory', inventory, ...args], { env, reject: false, timeout });
+  const qfleet = (args: readonly string[], timeout = 180_000, input?: string) =>
+    execa('node', [CLI, '--inventory', inventory, ...args], { env, reject: false, timeout, ...(input !== undefined ? { input } : {}) });
   const json = (stdout: string) => JSON.parse(stdout) as { host: string; status: string; result?: any; error?: string }[];
 
   before(async () => {
@@ -68,6 +74,18 @@ describe('qfleet fleet end to end: 3 hosts over SSH and mutual TLS @root', funct
     assert.deepEqual(json(r.stdout).map((x) => [x.host, x.status]), [['host1', 'ok'], ['host2', 'ok'], ['host3', 'ok']]);
   });
 
+  it('the inventory names each agent\'s socket path only for bootstrap: the agents are reached over mutual TLS, never through a socket', async () => {
+    assert.doesNotMatch(readFileSync(inventory, 'utf8'), /qfleet_connection/);
+    for (const h of fleet.hosts) {
+      const socket = h.vars.qfleet_agent_socket_path!;
+      assert.ok(existsSync(socket), `bootstrap configured ${h.name}'s agent with its socket path ${socket}`);
+      unlinkSync(socket);
+    }
+    const r = await qfleet(['--json', 'version']);
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.deepEqual(json(r.stdout).map((x) => x.status), ['ok', 'ok', 'ok']);
+  });
+
   it('install, create, config and start run on every host', async () => {
     const tarball = await makeBusyboxTarball(join(work, 'base'), join(work, 'base.tar.gz'), { httpdPort: HTTPD_PORT });
     for (const args of [['install', tarball], ['create', 'web1'], ['create', 'web2'], ['config', 'web1', 'httpd'], ['start', 'web1']]) {
@@ -95,6 +113,22 @@ describe('qfleet fleet end to end: 3 hosts over SSH and mutual TLS @root', funct
     ]);
     const j = json((await qfleet(['--json', 'list'])).stdout);
     assert.deepEqual(j.map((x) => x.status), ['ok', 'ok', 'ok']);
+  });
+
+  it('exec runs in a started container of the named host, passing output and exit status through', async () => {
+    let r = await qfleet(['exec', 'host1/web1', '--', 'cat', '/etc/qfleet-httpd.port']);
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.equal(r.stdout.trim(), String(HTTPD_PORT));
+    r = await qfleet(['exec', 'host2/web1', '--', 'sh', '-c', 'echo out; echo err >&2; exit 7']);
+    assert.equal(r.exitCode, 7);
+    assert.equal(r.stdout.trim(), 'out');
+    assert.equal(r.stderr.trim(), 'err');
+  });
+
+  it('console from a pipe runs the input in a stopped container of the named host', async () => {
+    const r = await qfleet(['console', 'host3/web2'], 60_000, 'cd /etc\necho "in $(pwd)"\nexit 3\n');
+    assert.equal(r.exitCode, 3, r.stderr);
+    assert.match(r.stdout, /in \/etc/);
   });
 
   it('targets a group: stop on the web group leaves db running', async () => {

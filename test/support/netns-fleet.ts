@@ -169,7 +169,7 @@ export class NetnsFleet {
         qfleet_root_dir: join(hdir, 'root'),
         qfleet_state_dir: join(hdir, 'state'),
         qfleet_log_dir: join(hdir, 'log'),
-        qfleet_socket: join(hdir, 'run/qfleetd.sock'),
+        qfleet_agent_socket_path: join(hdir, 'run/qfleetd.sock'),
         qfleet_agent_log: join(hdir, 'log/qfleetd.log'),
         // Never this machine's own systemd: the namespaces share its filesystem.
         qfleet_service: 'supervised',

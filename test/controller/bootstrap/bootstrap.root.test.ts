@@ -71,11 +71,11 @@ describe('qfleet bootstrap of 3 network-namespace hosts over real SSH @root', fu
       assert.ok(existsSync(join(h.vars.qfleet_install_dir!, 'qfleetd.js')));
       assert.ok(existsSync(join(h.vars.qfleet_install_dir!, 'qfleet.js')));
       const conf = readFileSync(h.vars.qfleet_config!, 'utf8');
-      assert.match(conf, new RegExp(`socket="${h.vars.qfleet_socket}"`));
+      assert.match(conf, new RegExp(`socket="${h.vars.qfleet_agent_socket_path}"`));
       assert.match(conf, /listen="0\.0\.0\.0:7443"/);
       assert.ok(existsSync(join(h.vars.qfleet_tls_dir!, 'agent.key')));
       // The local socket answers too (the agent runs in the host's namespace, as root).
-      const c = unixHealthClient(h.vars.qfleet_socket!);
+      const c = unixHealthClient(h.vars.qfleet_agent_socket_path!);
       try {
         assert.equal(await healthCheck(c), 'SERVING');
       } finally {
@@ -159,7 +159,7 @@ describe('qfleet bootstrap of 3 network-namespace hosts over real SSH @root', fu
     const h = fleet.hosts[0]!;
     const old = agentPid(h);
     process.kill(old, 'SIGKILL');
-    const c = unixHealthClient(h.vars.qfleet_socket!);
+    const c = unixHealthClient(h.vars.qfleet_agent_socket_path!);
     try {
       let ok = false;
       for (let i = 0; i < 60 && !ok; i++) {

@@ -148,7 +148,7 @@ describe('bootstrap re-runs: only what changed is uploaded, the agent restarts o
   it('a socket host var the agent would refuse fails that host before anything is read or installed', async () => {
     const s = session('{}');
     const long = `/run/${'x'.repeat(120)}/qfleetd.sock`;
-    const [r] = await bootstrapHosts([{ ...web1, vars: { ...web1.vars, qfleet_socket: long } }], {
+    const [r] = await bootstrapHosts([{ ...web1, vars: { ...web1.vars, qfleet_agent_socket_path: long } }], {
       connect: async () => s, artifacts: ARTIFACTS, pkiDir, defaultUser: 'root', waitHealthy: async () => undefined,
     });
     assert.equal(r!.status, 'failed');

@@ -75,7 +75,7 @@ describe('bootstrap plan (command lines as data)', () => {
     assert.equal(fb.config, '/usr/local/etc/qfleetd.conf');
     assert.equal(fb.socket, '/var/run/qfleetd.sock');
     assert.equal(fb.stateDir, '/var/db/qfleet');
-    const lx = hostPaths('linux', { qfleet_install_dir: '/opt/qf/', qfleet_socket: '/srv/a/qfleetd.sock' });
+    const lx = hostPaths('linux', { qfleet_install_dir: '/opt/qf/', qfleet_agent_socket_path: '/srv/a/qfleetd.sock' });
     assert.equal(lx.bundle, '/opt/qf/qfleetd.js');
     assert.equal(lx.config, '/etc/qfleet/qfleetd.conf');
     assert.equal(lx.supervisorPidfile, '/srv/a/qfleetd-supervise.pid');

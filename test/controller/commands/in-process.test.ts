@@ -93,6 +93,23 @@ describe('qfleet in process with fake agents and an injected clock', () => {
     assert.deepEqual((JSON.parse(out.join('')) as { host: string; status: string }[]).map((h) => `${h.host}:${h.status}`), ['web1:ok', 'web2:ok', 'web3:ok']);
   });
 
+  it('list where no host answers says so, and never "No chroot containers."', async () => {
+    const down: ClientFactory = () =>
+      ({
+        List: (_req: unknown, _meta: grpc.Metadata, _opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null) => void) => {
+          setImmediate(() => cb(Object.assign(new Error('14 UNAVAILABLE: connect ECONNREFUSED'), { code: grpc.status.UNAVAILABLE, details: 'connect ECONNREFUSED', metadata: new grpc.Metadata() })));
+          return { cancel: () => undefined };
+        },
+        close: () => undefined,
+      }) as unknown as AgentServiceClient;
+    const out: string[] = [];
+    writeFileSync(join(dir, 'down.yml'), 'all:\n  hosts:\n    web[1:2]:\n');
+    await buildProgram({ factory: down, env: {}, out: (t) => out.push(t), err: (t) => out.push(`ERR ${t}`), stderrIsTTY: false })
+      .parseAsync(['node', 'qfleet', '-i', join(dir, 'down.yml'), 'list']);
+    assert.equal(process.exitCode, 1);
+    assert.deepEqual(out, ['No host answered (0 of 2); not answering: web1 (unreachable: connect ECONNREFUSED), web2 (unreachable: connect ECONNREFUSED).']);
+  });
+
   it('refuses --forks 0 and a --timeout that is not a number as usage errors', async () => {
     for (const bad of [['--forks', '0'], ['--timeout', 'soon']]) {
       const out: string[] = [];

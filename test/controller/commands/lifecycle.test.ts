@@ -14,6 +14,11 @@ describe('qfleet verbs over a fleet (real CLI, real agents on unix sockets)', fu
   let b: InProcessAgent;
   let inv: string;
   const q = (...args: string[]) => qfleet(['--inventory', inv, ...args]);
+  /** A changing command prints each host as it ends, then the summary: its host lines in host order, and the summary apart. */
+  const hostLines = (stdout: string) => {
+    const lines = stdout.trimEnd().split('\n');
+    return { lines: lines.slice(0, -1).sort(), summary: lines.at(-1) };
+  };
   const names = async (agent: InProcessAgent) => ((await unary(agent.client, 'List', {})).containers as { name: string; state: string }[]).map((c) => `${c.name}:${c.state.replace('STATE_', '').toLowerCase()}`);
 
   before(async () => {
@@ -23,13 +28,16 @@ describe('qfleet verbs over a fleet (real CLI, real agents on unix sockets)', fu
 web:
   hosts:
     alpha:
-      qfleet_socket: ${a.socket}
+      qfleet_connection: local
+      qfleet_agent_socket_path: ${a.socket}
     beta:
-      qfleet_socket: ${b.socket}
+      qfleet_connection: local
+      qfleet_agent_socket_path: ${b.socket}
 dead:
   hosts:
     gamma:
-      qfleet_socket: ${join(dir, 'none.sock')}
+      qfleet_connection: local
+      qfleet_agent_socket_path: ${join(dir, 'none.sock')}
 `);
   });
   after(() => {
@@ -42,14 +50,16 @@ dead:
     for (const n of ['web', 'web1', 'web2', 'xweb']) {
       const r = await q('-H', 'web', 'create', n);
       assert.equal(r.exitCode, 0, r.stderr);
-      assert.match(r.stdout, new RegExp(`^alpha: Chroot container ${n} created at .*\\nbeta: Chroot container ${n} created at .*$`));
+      const { lines, summary } = hostLines(r.stdout);
+      assert.match(lines.join('\n'), new RegExp(`^alpha: Chroot container ${n} created at .*\\nbeta: Chroot container ${n} created at .*$`));
+      assert.equal(summary, '2 of 2 hosts answered.');
     }
     assert.deepEqual(await names(b), ['web:stopped', 'web1:stopped', 'web2:stopped', 'xweb:stopped']);
   });
 
   it('configures services on the hosts -H names', async () => {
     const r = await q('-H', 'alpha,beta', 'config', 'web1', 'httpd');
-    assert.equal(r.stdout, 'alpha: web1: services set to httpd.\nbeta: web1: services set to httpd.');
+    assert.deepEqual(hostLines(r.stdout), { lines: ['alpha: web1: services set to httpd.', 'beta: web1: services set to httpd.'], summary: '2 of 2 hosts answered.' });
     await q('-H', 'web', 'config', 'web2', 'httpd');
     await q('-H', 'web', 'config', 'xweb', 'httpd');
   });
@@ -85,23 +95,24 @@ dead:
   it('starts web= (prefix) on every host: web, web1, web2 but never xweb', async () => {
     const r = await q('-H', 'web', 'start', 'web=');
     assert.equal(r.exitCode, 0, r.stderr);
-    assert.equal(r.stdout, [
-      'alpha: web: Bypassed; No service configured yet', 'alpha: web1: Start chroot completed.', 'alpha: web2: Start chroot completed.',
-      'beta: web: Bypassed; No service configured yet', 'beta: web1: Start chroot completed.', 'beta: web2: Start chroot completed.',
-    ].join('\n'));
+    assert.deepEqual(hostLines(r.stdout).lines, [
+      'alpha: web1: Start chroot completed.', 'alpha: web2: Start chroot completed.', 'alpha: web: Bypassed; No service configured yet',
+      'beta: web1: Start chroot completed.', 'beta: web2: Start chroot completed.', 'beta: web: Bypassed; No service configured yet',
+    ]);
+    assert.match(r.stdout, /^alpha: web: .*\nalpha: web1: .*\nalpha: web2: /m, "one host's lines stay together, in name order");
     assert.deepEqual(await names(a), ['web:stopped', 'web1:running', 'web2:running', 'xweb:stopped']);
   });
 
   it('a plain name is exact: stop web touches web only, never web1 or web2', async () => {
     const r = await q('-H', 'alpha', 'stop', 'web');
-    assert.equal(r.stdout, 'alpha: web: Bypassed; No service configured yet', 'one line: web only');
+    assert.equal(r.stdout, 'alpha: web: Bypassed; No service configured yet\n1 of 1 host answered.', 'one line: web only');
     assert.deepEqual(await names(a), ['web:stopped', 'web1:running', 'web2:running', 'xweb:stopped']);
   });
 
   it('reports a prefix that matches nothing on a host as no change', async () => {
     const r = await q('-H', 'web', 'stop', 'db=');
     assert.equal(r.exitCode, 0, r.stderr);
-    assert.equal(r.stdout, 'alpha: No chroot container matches db=.\nbeta: No chroot container matches db=.');
+    assert.deepEqual(hostLines(r.stdout), { lines: ['alpha: No chroot container matches db=.', 'beta: No chroot container matches db=.'], summary: '2 of 2 hosts answered.' });
   });
 
   it('exits 1 when one host is unreachable, with the others done and the unreachable one on stderr', async () => {
@@ -111,6 +122,7 @@ dead:
     assert.match(r.stdout, /^alpha: xweb: Error; Chroot is already stopped\.$/m);
     assert.match(r.stdout, /^beta: web2: Chroot is stopped\.$/m);
     assert.match(r.stderr, /^gamma: unreachable: /m);
+    assert.match(r.stdout, /\n2 of 3 hosts answered; not answering: gamma \(unreachable: [^)]+\)\.$/);
     assert.deepEqual(await names(b), ['web:stopped', 'web1:stopped', 'web2:stopped', 'xweb:stopped']);
   });
 
@@ -165,20 +177,27 @@ dead:
     assert.match(r.stdout, /^beta\s+web1\s+stopped\s+console\s+-$/m);
   });
 
-  it('install: per-host progress lines on stderr when it is a terminal, none otherwise; one result line per host', async () => {
+  it('install: each host\'s result as it ends, then the summary; on a terminal, phase notes and a progress line on stderr, none otherwise', async () => {
     for (const tty of [true, false]) {
       const out: string[] = [];
       const err: string[] = [];
-      await buildProgram({ env: { QFLEET_INVENTORY: inv }, out: (t) => out.push(t), err: (t) => err.push(t), stderrIsTTY: tty })
+      const status: string[] = [];
+      await buildProgram({ env: { QFLEET_INVENTORY: inv }, out: (t) => out.push(t), err: (t) => err.push(t), status: (l) => status.push(l), stderrIsTTY: tty })
         .parseAsync(['node', 'qfleet', '-H', 'web', 'install', dir]);
       assert.equal(process.exitCode, 0, err.join('\n'));
       process.exitCode = undefined;
-      assert.deepEqual(out.map((l) => l.replace(/:.*/, '')), ['alpha', 'beta']);
-      assert.match(out[0]!, /^alpha: Install of debian 12 completed: sharedfs /);
+      assert.deepEqual(out.slice(0, 2).map((l) => l.replace(/:.*/, '')).sort(), ['alpha', 'beta']);
+      assert.match(out.find((l) => l.startsWith('alpha'))!, /^alpha: Install of debian 12 completed: sharedfs /);
+      assert.equal(out[2], '2 of 2 hosts answered.');
       if (tty) {
         assert.ok(err.includes('alpha: extract: copying') && err.includes('beta: extract: copying'), err.join('\n'));
-        assert.ok(err.includes('alpha: install done.') && err.includes('beta: install done.'), err.join('\n'));
-      } else assert.deepEqual(err, []);
+        assert.equal(status[0], '0 of 2 hosts done; waiting for alpha, beta');
+        assert.match(status.join('|'), /\|1 of 2 hosts done; waiting for (alpha|beta)\|/);
+        assert.equal(status.at(-1), '', 'the progress line is cleared at the end');
+      } else {
+        assert.deepEqual(err, []);
+        assert.deepEqual(status, []);
+      }
     }
   });
 });

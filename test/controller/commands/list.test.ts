@@ -7,7 +7,7 @@ import { InProcessAgent, qfleet, startHangingAgent, writeInventory } from '../su
 
 /**
  * The real `qfleet list` CLI against three real agents (in-process servers on
- * temporary unix sockets, reached through the inventory's qfleet_socket), plus
+ * temporary unix sockets, reached through the inventory's qfleet_connection: local and qfleet_agent_socket_path), plus
  * a host with nothing listening and a host that never answers.
  */
 describe('qfleet list over a fleet (real CLI, real agents on unix sockets)', function () {
@@ -30,19 +30,24 @@ all:
     web:
       hosts:
         host-c:
-          qfleet_socket: ${agents[2]!.socket}
+          qfleet_connection: local
+          qfleet_agent_socket_path: ${agents[2]!.socket}
         host-a:
-          qfleet_socket: ${agents[0]!.socket}
+          qfleet_connection: local
+          qfleet_agent_socket_path: ${agents[0]!.socket}
     db:
       hosts:
         host-b:
-          qfleet_socket: ${agents[1]!.socket}
+          qfleet_connection: local
+          qfleet_agent_socket_path: ${agents[1]!.socket}
     broken:
       hosts:
         host-dead:
-          qfleet_socket: ${join(dir, 'nothing-here.sock')}
+          qfleet_connection: local
+          qfleet_agent_socket_path: ${join(dir, 'nothing-here.sock')}
         host-hang:
-          qfleet_socket: ${join(dir, 'hang/run/qfleetd.sock')}
+          qfleet_connection: local
+          qfleet_agent_socket_path: ${join(dir, 'hang/run/qfleetd.sock')}
 `);
   });
   after(() => {
@@ -102,6 +107,14 @@ all:
       assert.match(r.stderr, pattern === 'host-x' ? /"host-x"/ : /"nogroup"/);
       assert.equal(r.stdout, '');
     }
+  });
+
+  it('refuses an inventory that still sets the retired qfleet_socket (exit 2, before any host is contacted), saying what to rename', async () => {
+    const old = writeInventory(join(dir, 'old.yml'), `all:\n  hosts:\n    host5:\n      ansible_host: 192.0.2.5\n      qfleet_socket: ${agents[0]!.socket}\n`);
+    const r = await qfleet(['--inventory', old, 'list']);
+    assert.equal(r.exitCode, 2);
+    assert.equal(r.stdout, '', 'no table: not even the agent behind that socket was asked');
+    assert.match(r.stderr, /^qfleet: .*old\.yml: host host5: the host var qfleet_socket is no longer read .* rename it qfleet_agent_socket_path .* reached at 192\.0\.2\.5 over mutual TLS/);
   });
 
   it('refuses a missing inventory file and a broken one with exit 2', async () => {

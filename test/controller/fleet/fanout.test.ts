@@ -8,6 +8,7 @@ import type { ClientFactory } from '../../../controller/fleet/client-factory.js'
 import type { Clock } from '../../../controller/fleet/clock.js';
 import { classify, fanOut, type HostCall } from '../../../controller/fleet/fanout.js';
 import type { HostTarget } from '../../../controller/fleet/host-target.js';
+import { NameError, type NameResolver } from '../../../controller/fleet/resolve.js';
 import { localTarget } from '../../../controller/fleet/targets.js';
 import { unixSocketFactory } from '../../../controller/fleet/transport.js';
 import type { AgentServiceClient } from '../../../proto/gen/qfleet/agent/v1/AgentService.js';
@@ -119,7 +120,7 @@ describe('fleet: fan-out', () => {
       const out = await fanOut(
         [localTarget(join(dir, 'nobody.sock'))],
         ({ client, timeoutMs, signal }) => call<object, unknown>(client, client.List, {}, timeoutMs, signal),
-        { factory: unixSocketFactory, forks: 1, timeoutMs: 10_000 },
+        { factory: unixSocketFactory(), forks: 1, timeoutMs: 10_000 },
       );
       assert.equal(out[0]!.status, 'unreachable', out[0]!.error);
       assert.match(out[0]!.error!, /No connection established|ENOENT|connect/i);
@@ -140,6 +141,66 @@ describe('fleet: fan-out', () => {
       ({ client, timeoutMs, signal }) => call<object, unknown>(client, client.Version, {}, timeoutMs, signal),
       { factory: tcp, forks: 1, timeoutMs: 10_000 });
     assert.equal(out[0]!.status, 'unreachable', out[0]!.error);
+  });
+
+  it('has ONE deadline for the whole fan-out: a host whose turn comes late gets what is left, and one whose turn never comes is not contacted', async () => {
+    const clock = new ManualClock();
+    const given: Record<string, number | undefined> = {};
+    const work = ({ host: h, timeoutMs }: HostCall) => {
+      given[h.name] = timeoutMs;
+      if (h.name === 'a') return new Promise<string>((resolve) => clock.setTimeout(() => resolve('a'), 3000));
+      return new Promise<string>(() => undefined);
+    };
+    const run = fanOut([host('a'), host('b'), host('c')], work, { factory: fakeFactory([]), forks: 1, timeoutMs: 5000, clock });
+    await tick();
+    clock.advance(3000);
+    for (let i = 0; i < 5; i++) await tick();
+    assert.deepEqual(given, { a: 5000, b: 2000 }, 'b starts when a is done, with the 2 s left');
+    clock.advance(2000);
+    const out = await run;
+    assert.deepEqual(out.map((o) => [o.host.name, o.status, o.result ?? o.error]), [
+      ['a', 'ok', 'a'],
+      ['b', 'timed out', 'no answer within 5s'],
+      ['c', 'timed out', 'not contacted: the 5s deadline fell before its turn (--forks 1)'],
+    ]);
+    assert.equal('c' in given, false, 'c was never contacted');
+  });
+
+  it('resolves the names of mutual-TLS hosts before dialling (never IPs or local hosts); a name that does not resolve is unreachable', async () => {
+    const asked: string[] = [];
+    const resolver: NameResolver = {
+      lookup: (name) => {
+        asked.push(name);
+        return name === 'nowhere.example' ? Promise.reject(new NameError('ENOTFOUND')) : Promise.resolve(['192.0.2.7']);
+      },
+      close: () => undefined,
+    };
+    const dialled: string[] = [];
+    const factory: ClientFactory = (h, dial) => {
+      dialled.push(`${h.name}->${dial?.ip ?? h.address}`);
+      return fakeFactory([])(h);
+    };
+    const hosts = [host('web.example'), { ...host('ip'), address: '192.0.2.9' }, { ...host('here'), connection: 'local' as const }, host('nowhere.example')];
+    const out = await fanOut(hosts, async () => 'yes', { factory, forks: 4, timeoutMs: 1000, clock: new ManualClock(), resolver });
+    assert.deepEqual(asked.sort(), ['nowhere.example', 'web.example']);
+    assert.deepEqual(dialled.sort(), ['here->here', 'ip->192.0.2.9', 'web.example->192.0.2.7']);
+    assert.deepEqual(out.map((o) => [o.host.name, o.status]), [['web.example', 'ok'], ['ip', 'ok'], ['here', 'ok'], ['nowhere.example', 'unreachable']]);
+    assert.equal(out[3]!.error, 'cannot resolve nowhere.example: ENOTFOUND');
+  });
+
+  it('abandons a name lookup that never answers at the deadline (timed out), and tells the resolver to give it up', async () => {
+    const clock = new ManualClock();
+    let abandoned = false;
+    const resolver: NameResolver = {
+      lookup: (_name, signal) => new Promise((_, reject) => signal?.addEventListener('abort', () => { abandoned = true; reject(new NameError('abandoned')); })),
+      close: () => undefined,
+    };
+    const run = fanOut([host('dns.hangs')], async () => 'never', { factory: fakeFactory([]), forks: 1, timeoutMs: 4000, clock, resolver });
+    await tick();
+    clock.advance(4000);
+    const out = await run;
+    assert.deepEqual([out[0]!.status, out[0]!.error], ['timed out', 'dns.hangs did not resolve within 4s']);
+    assert.ok(abandoned);
   });
 
   it('classify keeps our own deadline distinct from the agent’s errors', () => {

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { exitCodeOf, EXIT } from '../../../controller/context.js';
 import type { HostOutcome, HostStatus } from '../../../controller/fleet/fanout.js';
 import type { HostTarget } from '../../../controller/fleet/host-target.js';
-import { fleetJson, hostSummary, prefixLines, problem } from '../../../controller/fleet/report.js';
+import { fleetJson, hostSummary, prefixLines, problem, progressLine } from '../../../controller/fleet/report.js';
 
 const host = (name: string): HostTarget => ({ name, address: name, sshPort: 22, sshUser: undefined, agentPort: 7443, vars: {} });
 const o = <T>(name: string, status: HostStatus, rest: Partial<HostOutcome<T>> = {}): HostOutcome<T> => ({ host: host(name), status, ...rest });
@@ -55,6 +55,26 @@ describe('fleet: aggregation, exit codes, JSON', () => {
       '1 of 4 hosts answered; not answering: b (unreachable: connect ECONNREFUSED 10.0.0.2:7443), c (timed out: no answer within 5s), d (Error; permission denied).',
     );
     assert.equal(hostSummary([o('a', 'ok')]), '1 of 1 host answered.');
+  });
+
+  it('counts a host whose agent answered with an error of its own as answered, and names it as failed', () => {
+    assert.equal(
+      hostSummary([o('a', 'ok'), o('b', 'failed', { code: 'PERMISSION_DENIED', error: 'Error; read-only certificate' }), o('c', 'unreachable', { error: 'gone' })]),
+      '2 of 3 hosts answered; not answering: c (unreachable: gone); failed: b (Error; read-only certificate).',
+    );
+  });
+
+  it('says that no host answered when none did, never a word about containers', () => {
+    assert.equal(
+      hostSummary([o('a', 'timed out', { error: 'no answer within 5s' }), o('b', 'unreachable', { error: 'cannot resolve b: ENOTFOUND' })]),
+      'No host answered (0 of 2); not answering: a (timed out: no answer within 5s), b (unreachable: cannot resolve b: ENOTFOUND).',
+    );
+  });
+
+  it('the progress line counts hosts done and names the first few awaited', () => {
+    assert.equal(progressLine(0, 2, ['a', 'b']), '0 of 2 hosts done; waiting for a, b');
+    assert.equal(progressLine(1, 6, ['b', 'c', 'd', 'e', 'f']), '1 of 6 hosts done; waiting for b, c, d and 2 more');
+    assert.equal(progressLine(1, 1, []), '1 of 1 host done');
   });
 
   it('prefixes every line of a host’s output with the host', () => {

@@ -64,7 +64,7 @@ export async function startHangingAgent(socket: string): Promise<grpc.Server> {
   return server;
 }
 
-/** Writes an inventory mapping host names to agent sockets (qfleet_socket), all in group `fleet` unless given. */
+/** Writes an inventory (test agents here are local connections: qfleet_connection: local and qfleet_agent_socket_path). */
 export function writeInventory(file: string, text: string): string {
   writeFileSync(file, text);
   return file;
