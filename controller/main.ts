@@ -27,8 +27,8 @@ export function buildProgram(deps?: CliDeps): Command {
     .option('-H, --hosts <pattern>', 'hosts to act on: names or an Ansible host pattern (web1,web2  webservers  web*  a:&b  a:!b); default all')
     .option('--socket <path>', "the local agent's unix socket (default $QFLEET_SOCKET or /run/qfleetd.sock)")
     .option('--json', 'machine-readable output (implies quiet); with an inventory, one array of {host, status, result|error}')
-    .option('--timeout <seconds>', 'deadline of the whole command: qfleet exits by then (default 30 for list, version, config and for exec/console to connect; longer for create, start, stop, delete, install and bootstrap unless given)')
-    .option('--forks <n>', `hosts worked on at once (default ${DEFAULT_FORKS})`)
+    .option('--timeout <seconds>', 'deadline of the whole command: qfleet exits by then (default 30 for list, version, config and for exec/console to connect; longer for create, start, stop, delete, install and bootstrap unless given; at most 86400)')
+    .option('--forks <n>', `hosts worked on at once (default ${DEFAULT_FORKS}; 1 to 1000)`)
     .option('-n, --dry-run', 'list the targeted hosts\' containers (read-only), print which containers on which hosts the command would touch, change nothing')
     .showHelpAfterError()
     .exitOverride();

@@ -36,7 +36,7 @@ export function register(program: Command): void {
     .option('--user <name>', 'SSH login when the inventory gives no ansible_user (default: yours)')
     .option('--pki-dir <dir>', 'the controller PKI from `qfleet pki init` (default $QFLEET_HOME/pki or ~/.config/qfleet/pki)')
     .option('--bundle <file>', 'the agent bundle to upload (default dist/bundle/qfleetd.js; qfleet.js beside it)')
-    .option('--health-timeout <seconds>', 'how long to wait for health SERVING over mutual TLS', '60')
+    .option('--health-timeout <seconds>', 'how long to wait for health SERVING over mutual TLS (1 to 600)', '60')
     .action(
       action(program, async (ctx, args: string[], flags: BootstrapFlags) => {
         const g = program.opts<{ inventory?: string; hosts?: string; socket?: string }>();

@@ -1,5 +1,5 @@
 import { call } from '../client.js';
-import { UsageError, type CliContext } from '../context.js';
+import type { CliContext } from '../context.js';
 import { boundedSeconds, LIMITS } from '../durations.js';
 import { dryRun, lifecyclePlan } from '../fleet/plan.js';
 import { runChanging } from '../fleet/report.js';

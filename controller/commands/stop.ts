@@ -8,6 +8,6 @@ export function register(program: Command): void {
     .description('stop services (rc stop, then SIGTERM, then SIGKILL) and unmount')
     .argument('[names...]', 'container names (exact), or NAME= for every container whose name starts with NAME (qjail group prefix)')
     .option('-A, --all', 'every container')
-    .option('--grace <seconds>', 'between SIGTERM and SIGKILL')
+    .option('--grace <seconds>', 'between SIGTERM and SIGKILL (1 to 3600; default: the agent\'s stop_grace_seconds)')
     .action(action(program, (ctx, names: string[], opts: { all?: boolean; grace?: string }) => runLifecycle(ctx, 'Stop', names, opts)));
 }

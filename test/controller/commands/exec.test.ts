@@ -1,3 +1,4 @@
+import * as grpc from '@grpc/grpc-js';
 import { strict as assert } from 'node:assert';
 import { EventEmitter } from 'node:events';
 import { buildProgram } from '../../../controller/main.js';
@@ -30,6 +31,8 @@ describe('qfleet exec: options in any order, the command after --', () => {
           s.end = () => undefined;
           return s;
         },
+        // A channel that is already connected: exec waits for READY before it opens the stream.
+        getChannel: () => ({ getConnectivityState: () => grpc.connectivityState.READY, watchConnectivityState: () => undefined }),
         close: () => undefined,
       }) as unknown as AgentServiceClient;
     const err: string[] = [];

@@ -110,12 +110,23 @@ describe('qfleet in process with fake agents and an injected clock', () => {
     assert.deepEqual(out, ['No host answered (0 of 2); not answering: web1 (unreachable: connect ECONNREFUSED), web2 (unreachable: connect ECONNREFUSED).']);
   });
 
-  it('refuses --forks 0 and a --timeout that is not a number as usage errors', async () => {
-    for (const bad of [['--forks', '0'], ['--timeout', 'soon']]) {
+  it('refuses counts and durations out of their documented bounds as usage errors, naming the range', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['--forks', '0', 'list'], /^qfleet: --forks must be a whole number from 1 to 1000, not "0"/],
+      [['--forks', '1001', 'list'], /--forks must be a whole number from 1 to 1000/],
+      [['--forks', '2.5', 'list'], /--forks must be a whole number/],
+      [['--timeout', 'soon', 'list'], /^qfleet: --timeout must be seconds, more than 0 and at most 86400, not "soon"/],
+      [['--timeout', '0', 'list'], /--timeout must be seconds, more than 0/],
+      [['--timeout', '86401', 'list'], /at most 86400/],
+      [['stop', '--grace', '3601', 'web1'], /^qfleet: --grace must be whole seconds, 1 to 3600, not "3601"/],
+      [['stop', '--grace', '0', 'web1'], /--grace must be whole seconds, 1 to 3600/],
+      [['stop', '--grace', '1.5', 'web1'], /--grace must be whole seconds/],
+    ];
+    for (const [args, want] of cases) {
       const out: string[] = [];
-      await buildProgram({ factory, env: { QFLEET_INVENTORY: inventory }, out: (t) => out.push(t), err: (t) => out.push(t) }).parseAsync(['node', 'qfleet', ...bad, 'list']);
-      assert.equal(process.exitCode, 2, bad.join(' '));
-      assert.match(out.join('\n'), /^qfleet: --(forks|timeout) must be/);
+      await buildProgram({ factory, env: { QFLEET_INVENTORY: inventory }, out: (t) => out.push(t), err: (t) => out.push(t) }).parseAsync(['node', 'qfleet', ...args]);
+      assert.equal(process.exitCode, 2, args.join(' '));
+      assert.match(out.join('\n'), want, args.join(' '));
     }
   });
 });
