@@ -4,6 +4,7 @@ import { action } from '../context.js';
 import { configPlan, dryRun } from '../fleet/plan.js';
 import { runChanging } from '../fleet/report.js';
 import type { ConfigureResponse__Output } from '../../proto/gen/qfleet/agent/v1/ConfigureResponse.js';
+import { containerJson } from '../json-shape.js';
 
 export function register(program: Command): void {
   program
@@ -19,7 +20,7 @@ export function register(program: Command): void {
           ({ client, timeoutMs, signal }) => call<object, ConfigureResponse__Output>(client, client.Configure, { requestId: ctx.requestId, name, services }, timeoutMs, signal),
           {
             text: () => (services.length ? `${name}: services set to ${services.join(' ')}.` : `${name}: services cleared.`),
-            json: (r) => (ctx.fleet() ? r : r.container),
+            json: (r) => ({ container: r.container ? containerJson(r.container) : null }),
           },
           { timeoutMs: ctx.timeoutMs },
         );

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { action, reportError } from '../context.js';
-import { runExecStream } from '../exec-stream.js';
+import { action } from '../context.js';
+import { runExecOn } from '../exec-run.js';
 import { oneContainer } from '../fleet/one-container.js';
 import { dryRun, execPlan } from '../fleet/plan.js';
 
@@ -13,14 +13,7 @@ export function register(program: Command): void {
       action(program, async (ctx, arg: string) => {
         const { host, name } = oneContainer(ctx, arg);
         if (ctx.dryRun) return dryRun(ctx, 'console', (cs) => execPlan(name, true, [], cs), [host]);
-        const client = await ctx.connect(host);
-        try {
-          return await runExecStream(client, { name, argv: [], tty: Boolean(process.stdin.isTTY), console: true, env: { TERM: process.env.TERM ?? 'vt100' } });
-        } catch (e) {
-          return reportError(ctx, e, ctx.where(host));
-        } finally {
-          client.close();
-        }
+        return runExecOn(ctx, host, { name, argv: [], tty: Boolean(process.stdin.isTTY) && !ctx.json, console: true, env: { TERM: process.env.TERM ?? 'vt100' } });
       }),
     );
 }

@@ -4,6 +4,7 @@ import { action } from '../context.js';
 import { createPlan, dryRun } from '../fleet/plan.js';
 import { runChanging } from '../fleet/report.js';
 import type { CreateResponse__Output } from '../../proto/gen/qfleet/agent/v1/CreateResponse.js';
+import { containerJson } from '../json-shape.js';
 
 export function register(program: Command): void {
   program
@@ -18,7 +19,7 @@ export function register(program: Command): void {
           ({ client, timeoutMs, signal }) => call<object, CreateResponse__Output>(client, client.Create, { requestId: ctx.requestId, name }, timeoutMs, signal),
           {
             text: (r) => `Chroot container ${name} created at ${r.container?.path ?? '?'}.`,
-            json: (r) => (ctx.fleet() ? r : r.container),
+            json: (r) => ({ container: r.container ? containerJson(r.container) : null }),
           },
           { timeoutMs: ctx.longTimeoutMs(10 * 60_000) },
         );

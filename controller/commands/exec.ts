@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { action, reportError } from '../context.js';
-import { runExecStream } from '../exec-stream.js';
+import { action } from '../context.js';
+import { runExecOn } from '../exec-run.js';
 import { oneContainer } from '../fleet/one-container.js';
 import { dryRun, execPlan } from '../fleet/plan.js';
 
@@ -22,7 +22,7 @@ export function collectEnv(kv: string, previous: Record<string, string> = {}): R
 export function register(program: Command): void {
   program
     .command('exec')
-    .description('run a command inside a started container; its exit code becomes ours')
+    .description('run a command inside a started container; its exit code becomes ours (with --json, its output and exit status are in the JSON)')
     .usage('[-t] [-e NAME=value]... [host/]name -- command [args...]')
     .argument('<[host/]name>', 'HOST/NAME with an inventory (NAME alone when -H selects one host)')
     .argument('<command...>', 'the command and its arguments, after -- (everything after -- is the command\'s, options included)')
@@ -35,14 +35,7 @@ export function register(program: Command): void {
         if (ctx.dryRun) return dryRun(ctx, 'exec', (cs) => execPlan(name, false, argv, cs), [host]);
         const env: Record<string, string> = { ...opts.env };
         if (opts.tty && process.env.TERM) env.TERM ??= process.env.TERM;
-        const client = await ctx.connect(host);
-        try {
-          return await runExecStream(client, { name, argv, tty: Boolean(opts.tty), console: false, env });
-        } catch (e) {
-          return reportError(ctx, e, ctx.where(host));
-        } finally {
-          client.close();
-        }
+        return runExecOn(ctx, host, { name, argv, tty: Boolean(opts.tty), console: false, env });
       }),
     );
 }

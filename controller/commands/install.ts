@@ -5,6 +5,7 @@ import { dryRun } from '../fleet/plan.js';
 import { runChanging } from '../fleet/report.js';
 import type { InstallResponse__Output } from '../../proto/gen/qfleet/agent/v1/InstallResponse.js';
 import type { InstallResult__Output } from '../../proto/gen/qfleet/agent/v1/InstallResult.js';
+import { installJson } from '../json-shape.js';
 
 /** A base download or debootstrap can take a while on a slow mirror. */
 export const INSTALL_TIMEOUT_MS = 2 * 60 * 60_000;
@@ -48,6 +49,7 @@ export function register(program: Command): void {
               stream.on('end', () => (res ? resolve(res) : reject(new Error('the agent ended the install without a result'))));
             }),
           {
+            json: installJson,
             text: (r) => [`Install of ${r.baseRelease} completed: sharedfs ${r.sharedfsPath}, template ${r.templatePath}.`, ...r.notes.map((n) => `Note: ${n}`)].join('\n'),
           },
           { timeoutMs: ctx.longTimeoutMs(INSTALL_TIMEOUT_MS) },

@@ -7,6 +7,7 @@ import { needsList, parseSelection, resolveSelection } from '../fleet/selection.
 import { renderResults } from '../render.js';
 import type { ContainerResult__Output } from '../../proto/gen/qfleet/agent/v1/ContainerResult.js';
 import type { ListResponse__Output } from '../../proto/gen/qfleet/agent/v1/ListResponse.js';
+import { resultJson } from '../json-shape.js';
 
 /** start, stop and delete may run long on a host (services, unmounts, removal). */
 export const LIFECYCLE_TIMEOUT_MS = 30 * 60_000;
@@ -50,7 +51,7 @@ export async function runLifecycle(
     },
     {
       text: (r) => (r.results.length ? renderResults(r.results) : r.unmatched ? `No chroot container matches ${r.unmatched.join(' ')}.` : 'No chroot containers.'),
-      json: (r) => (ctx.fleet() ? { results: r.results } : r.results),
+      json: (r) => ({ results: r.results.map(resultJson), unmatched: r.unmatched ?? [] }),
       failedInside: (r) => {
         const failed = r.results.filter((x) => x.outcome === 'OUTCOME_FAILED');
         return failed.length ? `${failed.length} of ${r.results.length} containers failed: ${failed.map((x) => x.name).join(', ')}` : undefined;

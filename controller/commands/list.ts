@@ -4,6 +4,7 @@ import { action } from '../context.js';
 import { printOutcomes, runFleet } from '../fleet/report.js';
 import { renderContainers, renderFleetContainers } from '../render.js';
 import type { ListResponse__Output } from '../../proto/gen/qfleet/agent/v1/ListResponse.js';
+import { containerJson } from '../json-shape.js';
 
 export function register(program: Command): void {
   program
@@ -17,7 +18,7 @@ export function register(program: Command): void {
           { timeoutMs: ctx.timeoutMs },
         );
         if (!ctx.fleet() || ctx.json) {
-          return printOutcomes(ctx, outcomes, { text: (r) => renderContainers(r.containers), json: (r) => (ctx.fleet() ? r : r.containers) });
+          return printOutcomes(ctx, outcomes, { text: (r) => renderContainers(r.containers), json: (r) => ({ containers: r.containers.map(containerJson) }) });
         }
         // One table for the whole fleet, then the summary of hosts that did not answer;
         // when none did, only the summary: "No chroot containers." would claim what nobody said.

@@ -4,6 +4,7 @@ import { action } from '../context.js';
 import { printOutcomes, runFleet } from '../fleet/report.js';
 import { packageVersion } from '../version.js';
 import type { VersionResponse__Output } from '../../proto/gen/qfleet/agent/v1/VersionResponse.js';
+import { versionJson } from '../json-shape.js';
 
 function describe(v: VersionResponse__Output): string {
   const lines = [
@@ -30,7 +31,7 @@ export function register(program: Command): void {
         if (!ctx.json && (ctx.fleet() || outcomes[0]?.status === 'ok')) ctx.out(`qfleet ${packageVersion()}`);
         return printOutcomes(ctx, outcomes, {
           text: describe,
-          json: (v) => (ctx.fleet() ? v : { controller: packageVersion(), agent: v }),
+          json: (v) => ({ controller: packageVersion(), agent: versionJson(v) }),
         });
       }),
     );

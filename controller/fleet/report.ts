@@ -46,9 +46,11 @@ export function finalOutcome<T>(o: HostOutcome<T>, p: Pick<FleetPrint<T>, 'faile
 }
 
 /**
- * --json in fleet form: ONE JSON document, an array with one object per host,
- * sorted by host: {"host", "status": "ok"|"failed"|"unreachable"|"timed out",
- * "result" (the agent's answer, when it answered), "error" (why not ok)}.
+ * --json: ONE JSON document, an array with one object per host, sorted by
+ * host: {"host", "status": "ok"|"failed"|"unreachable"|"timed out", "result"
+ * (qfleet's own shape of the answer, docs/json.md), "error" and "code" (why
+ * not ok, and the gRPC status name when the agent gave one)}. The same with
+ * or without an inventory.
  */
 export function fleetJson<T>(outcomes: readonly HostOutcome<T>[], p: Pick<FleetPrint<T>, 'json' | 'failedInside'> = {}): string {
   return JSON.stringify(
@@ -58,7 +60,7 @@ export function fleetJson<T>(outcomes: readonly HostOutcome<T>[], p: Pick<FleetP
         host: o.host.name,
         status: o.status,
         ...(o.result !== undefined ? { result: p.json ? p.json(o.result) : o.result } : {}),
-        ...(o.status !== 'ok' ? { error: o.error ?? o.status } : {}),
+        ...(o.status !== 'ok' ? { error: o.error ?? o.status, code: o.code ?? null } : {}),
       };
     }),
   );
@@ -145,17 +147,15 @@ export async function runChanging<T>(
  * inventory, the one local agent): exactly what qfleet printed before the fleet.
  */
 export function printOutcomes<T>(ctx: CliContext, outcomes: readonly HostOutcome<T>[], p: FleetPrint<T>): number {
-  if (!ctx.fleet()) {
+  if (!ctx.fleet() && !ctx.json) {
     const o = outcomes[0];
     if (!o) return EXIT.ok;
     if (o.status !== 'ok' || o.result === undefined) return reportError(ctx, o.cause ?? new Error(o.error), ctx.where(o.host));
-    if (ctx.json) ctx.out(JSON.stringify(p.json ? p.json(o.result) : o.result));
-    else {
-      const t = p.text(o.result);
-      if (t !== undefined) ctx.out(t);
-    }
+    const t = p.text(o.result);
+    if (t !== undefined) ctx.out(t);
     return p.failedInside?.(o.result) ? EXIT.failed : EXIT.ok;
   }
+  // --json has one shape with or without an inventory (docs/json.md): the local agent is one host among none other.
   if (ctx.json) ctx.out(fleetJson(outcomes, p));
   else {
     for (const o of outcomes) printHost(ctx, o, p);

@@ -123,12 +123,25 @@ describe('qfleet fleet end to end: 3 hosts over SSH and mutual TLS @root', funct
     assert.equal(r.exitCode, 7);
     assert.equal(r.stdout.trim(), 'out');
     assert.equal(r.stderr.trim(), 'err');
+    // --json: the output and the exit status in qfleet's one document; the exit status is still the command's.
+    r = await qfleet(['--json', 'exec', 'host2/web1', '--', 'sh', '-c', 'echo out; echo err >&2; exit 7']);
+    assert.equal(r.exitCode, 7);
+    assert.equal(r.stderr, '');
+    assert.deepEqual(JSON.parse(r.stdout), [
+      { host: 'host2', status: 'ok', result: { exitCode: 7, signal: null, stdout: 'out\n', stderr: 'err\n', truncated: false } },
+    ]);
   });
 
   it('console from a pipe runs the input in a stopped container of the named host', async () => {
-    const r = await qfleet(['console', 'host3/web2'], 60_000, 'cd /etc\necho "in $(pwd)"\nexit 3\n');
+    let r = await qfleet(['console', 'host3/web2'], 60_000, 'cd /etc\necho "in $(pwd)"\nexit 3\n');
     assert.equal(r.exitCode, 3, r.stderr);
     assert.match(r.stdout, /in \/etc/);
+    r = await qfleet(['--json', 'console', 'host3/web2'], 60_000, 'cd /etc\necho "in $(pwd)"\nexit 3\n');
+    assert.equal(r.exitCode, 3, r.stderr);
+    const [doc] = JSON.parse(r.stdout) as any[];
+    assert.equal(doc.host, 'host3');
+    assert.equal(doc.result.exitCode, 3);
+    assert.match(doc.result.stdout, /in \/etc/);
   });
 
   it('targets a group: stop on the web group leaves db running', async () => {
@@ -136,7 +149,7 @@ describe('qfleet fleet end to end: 3 hosts over SSH and mutual TLS @root', funct
     assert.equal(r.exitCode, 0, r.stderr);
     assert.deepEqual(json(r.stdout).map((x) => x.host), ['host1', 'host2']);
     const states = json((await qfleet(['--json', 'list'])).stdout).map((x) => [x.host, x.result.containers.find((c: any) => c.name === 'web1').state]);
-    assert.deepEqual(states, [['host1', 'STATE_STOPPED'], ['host2', 'STATE_STOPPED'], ['host3', 'STATE_RUNNING']]);
+    assert.deepEqual(states, [['host1', 'stopped'], ['host2', 'stopped'], ['host3', 'running']]);
   });
 
   it('stop and delete across the fleet', async () => {

@@ -210,15 +210,23 @@ describe('Engine (qchroot semantics, on an in-memory host)', () => {
     it('answers at once while a start holds the container, saying so; nothing is deleted', async () => {
       await engine.create('a1');
       await engine.configure('a1', ['httpd']);
+      // The start holds the container until the test opens the gate: ordering, not timing.
       const orig = host.mountContainer.bind(host);
-      host.mountContainer = async (n: string) => { await new Promise((r) => setTimeout(r, 30)); return orig(n); };
+      let open!: () => void;
+      const gate = new Promise<void>((r) => (open = r));
+      let mounting!: () => void;
+      const reached = new Promise<void>((r) => (mounting = r));
+      host.mountContainer = async (n: string) => { mounting(); await gate; return orig(n); };
       const started = engine.start({ names: ['a1'], all: false }, 'req-start');
-      await new Promise((r) => setImmediate(r));
-      await assert.rejects(engine.delete({ names: ['a1'], all: false }), (e: Error) => {
+      await reached;
+      assert.equal((await engine.get('a1')).state, 'starting');
+      const refused = engine.delete({ names: ['a1'], all: false });
+      await assert.rejects(refused, (e: Error) => {
         assert.equal(asQfleetError(e).kind, 'aborted');
         assert.match(e.message, /a1 \(busy starting since 2026-11-23T12:00:00\.000Z \(request req-start\)\)\. Nothing was deleted/);
         return true;
       });
+      open();
       assert.equal((await started)[0]?.outcome, 'started');
       assert.deepEqual(await store.names(), ['a1']);
       assert.equal((await engine.get('a1')).state, 'running');

@@ -70,12 +70,17 @@ describe('qfleetd on Linux, for real @root', function () {
     assert.equal(r.stdout.trim(), 'life1: Error; Chroot is already started.');
 
     r = await agent.cli(['--json', 'list']);
-    const listed = JSON.parse(r.stdout) as any[];
-    const c = listed.find((x) => x.name === 'life1');
-    assert.equal(c.state, 'STATE_RUNNING');
-    assert.deepEqual(c.services.map((s: any) => [s.name, s.state]), [['httpd', 'STATE_RUNNING']]);
+    // qfleet's own JSON (docs/json.md): the same host array as over an inventory, the local agent as its one host.
+    const doc = JSON.parse(r.stdout) as any[];
+    assert.deepEqual(doc.map((h) => [h.host, h.status]), [['localhost', 'ok']]);
+    const c = doc[0].result.containers.find((x: any) => x.name === 'life1');
+    assert.equal(c.state, 'running');
+    assert.equal(c.reason, null);
+    assert.deepEqual(c.services, [{ name: 'httpd', running: true }]);
     assert.ok(c.mounts.some((m: any) => m.target === `${containerRoot('life1')}/sharedfs`));
-    assert.ok(Number(c.diskUsageBytes) > 0);
+    assert.equal(typeof c.diskUsageBytes, 'number');
+    assert.ok(c.diskUsageBytes > 0);
+    assert.match(c.created, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     assert.match(c.baseRelease, /\S+ \S+/);
 
     r = await agent.cli(['exec', 'life1', '--', 'cat', '/etc/qfleet-httpd.port']);

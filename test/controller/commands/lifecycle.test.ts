@@ -133,7 +133,7 @@ dead:
     const doc = JSON.parse(r.stdout) as any[];
     assert.equal(doc[0].host, 'alpha');
     assert.equal(doc[0].status, 'ok');
-    assert.deepEqual(doc[0].result.results.map((x: any) => x.outcome), ['OUTCOME_DELETED']);
+    assert.deepEqual(doc[0].result.results.map((x: any) => [x.outcome, x.changed]), [['deleted', true]]);
     assert.equal(doc[1].host, 'beta');
     assert.equal(doc[1].status, 'failed');
     assert.match(doc[1].error, /only-a/);

@@ -126,13 +126,15 @@ all:
     assert.match(r.stderr, /bad\.yml: an inventory is a mapping of groups/);
   });
 
-  it('without an inventory, lists the local agent exactly as before (no HOST column, containers array in --json)', async () => {
+  it('without an inventory, lists the local agent without a HOST column; --json has the fleet shape, the local agent its one host', async () => {
     let r = await qfleet(['--socket', agents[0]!.socket, 'list']);
     assert.equal(r.exitCode, 0, r.stderr);
     assert.match(r.stdout, /^NAME\s+STATE/);
     assert.doesNotMatch(r.stdout, /HOST|answered/);
     r = await qfleet(['--socket', agents[0]!.socket, '--json', 'list']);
-    assert.deepEqual((JSON.parse(r.stdout) as any[]).map((c) => c.name), ['web1', 'web2']);
+    const local = JSON.parse(r.stdout) as any[];
+    assert.deepEqual(local.map((h) => [h.host, h.status]), [['localhost', 'ok']], 'the local agent is one host, in the same shape as a fleet');
+    assert.deepEqual(local[0].result.containers.map((c: any) => c.name), ['web1', 'web2']);
     r = await qfleet(['--socket', join(dir, 'nothing-here.sock'), 'list']);
     assert.equal(r.exitCode, 1);
     assert.match(r.stderr, /cannot reach the agent at .*nothing-here\.sock: is qfleetd running\?/);

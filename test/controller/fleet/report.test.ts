@@ -30,21 +30,23 @@ describe('fleet: aggregation, exit codes, JSON', () => {
     });
   });
 
-  it('JSON is one array of {host, status, result|error}: result when the agent answered, error when not ok', () => {
+  it('JSON is one array of {host, status, result|error}: result when the agent answered, error and the gRPC code (or null) when not ok', () => {
     const doc = JSON.parse(fleetJson<{ results: { ok: boolean }[] }>(
       [
         o('a', 'ok', { result: { results: [{ ok: true }] } }),
         o('b', 'ok', { result: { results: [{ ok: false }] } }),
         o('c', 'unreachable', { error: 'connect ECONNREFUSED', cause: new Error('x') }),
         o('d', 'timed out', { error: 'no answer within 30s' }),
+        o('e', 'failed', { error: 'Error; no such chroot container: web9.', code: 'NOT_FOUND' }),
       ],
       { failedInside: (r) => (r.results.some((x) => !x.ok) ? '1 of 1 containers failed' : undefined) },
     ));
     assert.deepEqual(doc, [
       { host: 'a', status: 'ok', result: { results: [{ ok: true }] } },
-      { host: 'b', status: 'failed', result: { results: [{ ok: false }] }, error: '1 of 1 containers failed' },
-      { host: 'c', status: 'unreachable', error: 'connect ECONNREFUSED' },
-      { host: 'd', status: 'timed out', error: 'no answer within 30s' },
+      { host: 'b', status: 'failed', result: { results: [{ ok: false }] }, error: '1 of 1 containers failed', code: null },
+      { host: 'c', status: 'unreachable', error: 'connect ECONNREFUSED', code: null },
+      { host: 'd', status: 'timed out', error: 'no answer within 30s', code: null },
+      { host: 'e', status: 'failed', error: 'Error; no such chroot container: web9.', code: 'NOT_FOUND' },
     ]);
   });
 
