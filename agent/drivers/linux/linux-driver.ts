@@ -15,7 +15,7 @@ import { applySplit, kindsIn, planSplit } from './base-split.js';
 import { parseMountinfo, toMountEntry, type MountInfoEntry } from './mountinfo.js';
 import { parseOsRelease, releaseFromOsRelease } from './os-release.js';
 import { lstatAt, mountIdOf, openBeneath, readFileBeneath, splitRelative, withDirBeneath } from './safe-path.js';
-import { removeTreeSafely, treeUsage } from './safe-remove.js';
+import { measureTree, removeTree } from './safe-remove.js';
 import { shJoin } from './shell-quote.js';
 
 export interface LinuxDriverOptions {
@@ -112,7 +112,7 @@ export class LinuxDriver implements HostDriver {
       progress({ phase: spec.method === 'debootstrap' ? 'extract' : 'verify', message: `base release ${release}` });
       return { stagingDir: dir, release };
     } catch (e) {
-      removeTreeSafely(dir);
+      await removeTree(dir);
       throw e;
     }
   }
@@ -155,8 +155,8 @@ export class LinuxDriver implements HostDriver {
       renameSync(base.stagingDir, newTemplate);
     } catch (e) {
       // Nothing installed has changed yet; the half-split base is no use, so both go.
-      removeTreeSafely(work);
-      removeTreeSafely(base.stagingDir);
+      await removeTree(work);
+      await removeTree(base.stagingDir);
       throw e;
     }
     progress({ phase: 'split', message: 'template ready', done: plan.shared.length, total: plan.shared.length });
@@ -176,13 +176,13 @@ export class LinuxDriver implements HostDriver {
     }
     renameSync(newShared, this.layout.sharedfs);
     progress({ phase: 'swap', message: `sharedfs and template of ${base.release} in place` });
-    removeTreeSafely(work);
+    await removeTree(work);
     return { notes };
   }
 
   async discardBase(base: PreparedBase): Promise<void> {
     this.checkStaged(base);
-    removeTreeSafely(base.stagingDir);
+    await removeTree(base.stagingDir);
   }
 
   private checkStaged(base: PreparedBase): void {
@@ -259,7 +259,7 @@ export class LinuxDriver implements HostDriver {
         if (!lstatSync(dir).isDirectory()) continue;
         const users = await this.usersOf(dir);
         if (users === undefined || users.length > 0) continue;
-        removeTreeSafely(dir);
+        await removeTree(dir);
         removed.push(dir);
       } catch {
         /* kept: tried again at the next unmount */
@@ -285,7 +285,7 @@ export class LinuxDriver implements HostDriver {
     try {
       await this.runner.run({ argv: ['cp', '-a', '--', `${this.layout.template}/.`, root], timeoutMs: INSTALL_TIMEOUT_MS });
     } catch (e) {
-      removeTreeSafely(root);
+      await removeTree(root);
       throw e;
     }
   }
@@ -519,13 +519,13 @@ export class LinuxDriver implements HostDriver {
       throw new FailedPreconditionError(`container ${name} still has mounts: ${[...new Set(mounted)].join(', ')}; unmount first`);
     }
     if (!existsSync(root) && !isSymlink(root)) return;
-    removeTreeSafely(root);
+    await removeTree(root);
   }
 
   async diskUsage(name: string): Promise<number> {
     const root = this.rootOf(name);
     await this.mustExist(name, root);
-    return treeUsage(root);
+    return measureTree(root);
   }
 
   // --- exec ------------------------------------------------------------------

@@ -1,6 +1,7 @@
-import { closeSync, fstatSync, lstatSync, readdirSync, rmdirSync, unlinkSync, type Stats } from 'node:fs';
+import { constants, type Dirent, type Stats } from 'node:fs';
+import { lstat, open, opendir, readFile, rmdir, unlink, type FileHandle } from 'node:fs/promises';
 import { FailedPreconditionError } from '../../errors.js';
-import { fdPath, mountIdOf, openDirAt, openTrustedDir } from './safe-path.js';
+import { checkComponent, fdPath } from './safe-path.js';
 
 // Removing and measuring a tree that a container (untrusted) could have shaped:
 // every directory is entered through its parent's descriptor with O_NOFOLLOW,
@@ -8,9 +9,90 @@ import { fdPath, mountIdOf, openDirAt, openTrustedDir } from './safe-path.js';
 // the final component), and a directory on another mount is never entered.
 // st_dev is not enough to spot a mount: a bind mount of the same filesystem
 // shares it, so the kernel's mount id (fdinfo mnt_id) is compared instead.
+//
+// Everything here is asynchronous (libuv's thread pool does the system calls),
+// so a container of a million files never holds up the agent's event loop: a
+// health check or a List answers while it is being removed. Each walk keeps at
+// most IN_FLIGHT calls outstanding, leaving the pool's other threads free.
+
+const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
+/** System calls one walk has outstanding at once. */
+const IN_FLIGHT = 4;
+/** Directory entries read and handled per step, so memory stays flat in a directory of any size. */
+const BATCH = 256;
+/**
+ * Entries removed while a directory is being read may make the kernel skip
+ * others, so a directory is read again until a pass finds it empty; a tree
+ * that keeps growing is given up on after this many passes (rmdir then fails).
+ */
+const MAX_PASSES = 8;
 
 function errno(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException | undefined)?.code;
+}
+
+/** Opens a directory never following a final symlink: a symlink or non-directory is a FailedPreconditionError. */
+async function openDir(path: string, shownAs: string): Promise<FileHandle> {
+  try {
+    return await open(path, DIR_FLAGS);
+  } catch (e) {
+    if (errno(e) === 'ELOOP' || errno(e) === 'ENOTDIR') {
+      throw new FailedPreconditionError(`${shownAs} is a symlink or not a directory; refusing to follow it`);
+    }
+    throw e;
+  }
+}
+
+/** The kernel's mount id of the mount an open descriptor lives on (fdinfo, Linux ≥ 3.15). */
+export async function mountIdOfAsync(fd: number): Promise<number> {
+  const info = await readFile(`/proc/self/fdinfo/${fd}`, 'utf8');
+  const m = /^mnt_id:\s*(\d+)$/m.exec(info);
+  if (!m) throw new Error(`no mnt_id in /proc/self/fdinfo/${fd}`);
+  return Number(m[1]);
+}
+
+/** Runs fn over items with at most IN_FLIGHT at once; the first failure is thrown once all have settled. */
+async function eachLimited<T>(items: readonly T[], fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { e: unknown } | undefined;
+  const lane = async () => {
+    while (next < items.length && !failure) {
+      const item = items[next++]!;
+      try {
+        await fn(item);
+      } catch (e) {
+        failure ??= { e };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, items.length) }, lane));
+  if (failure) throw failure.e;
+}
+
+/**
+ * Reads an open directory in batches (a fresh read of /proc/self/fd/N, which
+ * is that very directory), handing each batch to `fn`. Returns how many
+ * entries it saw.
+ */
+async function forEachBatch(dirFd: number, fn: (batch: Dirent[]) => Promise<void>): Promise<number> {
+  const dir = await opendir(fdPath(dirFd), { bufferSize: BATCH });
+  let seen = 0;
+  let batch: Dirent[] = [];
+  try {
+    for await (const d of dir) {
+      seen++;
+      batch.push(d);
+      if (batch.length >= BATCH) {
+        await fn(batch);
+        batch = [];
+      }
+    }
+  } finally {
+    // for await closes the Dir when it ends; an exception from fn leaves it open.
+    await dir.close().catch(() => undefined);
+  }
+  if (batch.length) await fn(batch);
+  return seen;
 }
 
 /**
@@ -18,71 +100,74 @@ function errno(e: unknown): string | undefined {
  * naming it) on reaching a directory that is on a different mount than `path`
  * itself, before anything below that point is touched. A missing path is fine.
  */
-export function removeTreeSafely(path: string): void {
-  let fd: number;
+export async function removeTree(path: string): Promise<void> {
+  let dir: FileHandle;
   try {
-    fd = openTrustedDir(path);
+    dir = await openDir(path, path);
   } catch (e) {
     if (errno(e) === 'ENOENT') return;
     throw e;
   }
   try {
-    emptyDir(fd, path, mountIdOf(fd));
+    await emptyDir(dir.fd, path, await mountIdOfAsync(dir.fd));
   } finally {
-    closeSync(fd);
+    await dir.close();
   }
-  rmdirSync(path);
+  await rmdir(path);
 }
 
-/** Each entry of an open directory with its lstat, skipping entries that vanish meanwhile. */
-function* entries(dirFd: number): Generator<{ name: string; st: Stats }> {
-  for (const name of readdirSync(fdPath(dirFd))) {
-    let st: Stats;
-    try {
-      st = lstatSync(fdPath(dirFd, name));
-    } catch (e) {
-      if (errno(e) === 'ENOENT') continue;
-      throw e;
-    }
-    yield { name, st };
+async function emptyDir(dirFd: number, shown: string, rootMount: number): Promise<void> {
+  for (let pass = 0; pass < MAX_PASSES; pass++) {
+    const seen = await forEachBatch(dirFd, async (batch) => {
+      // Files (and links, sockets, …) a few at a time; then each directory, depth first.
+      await eachLimited(batch.filter((d) => !d.isDirectory()), (d) => removeNonDir(dirFd, shown, d.name, rootMount));
+      for (const d of batch) if (d.isDirectory()) await removeDir(dirFd, shown, d.name, rootMount);
+    });
+    if (seen === 0) return;
   }
 }
 
-function emptyDir(dirFd: number, shown: string, rootMount: number): void {
-  for (const { name, st } of entries(dirFd)) {
-    const here = `${shown}/${name}`;
-    if (!st.isDirectory()) {
-      unlinkQuiet(fdPath(dirFd, name));
-      continue;
-    }
-    let child: number;
-    try {
-      child = openDirAt(dirFd, name, here);
-    } catch (e) {
-      if (errno(e) === 'ENOENT') continue;
-      // Swapped for a symlink since lstat: remove the link, never its target.
-      if (e instanceof FailedPreconditionError) { unlinkQuiet(fdPath(dirFd, name)); continue; }
-      throw e;
-    }
-    try {
-      if (mountIdOf(child) !== rootMount) {
-        throw new FailedPreconditionError(`${here} is a mount point; refusing to remove anything below it`);
-      }
-      emptyDir(child, here, rootMount);
-    } finally {
-      closeSync(child);
-    }
-    try {
-      rmdirSync(fdPath(dirFd, name));
-    } catch (e) {
-      if (errno(e) !== 'ENOENT') throw e;
-    }
-  }
-}
-
-function unlinkQuiet(p: string): void {
+/** Unlinks a name the directory listed as not a directory; one that became a directory since is removed as one. */
+async function removeNonDir(dirFd: number, shown: string, name: string, rootMount: number): Promise<void> {
   try {
-    unlinkSync(p);
+    await unlink(fdPath(dirFd, checkComponent(name)));
+  } catch (e) {
+    if (errno(e) === 'ENOENT') return;
+    // Linux unlink(2) says EISDIR for a directory: swapped in since the listing.
+    if (errno(e) === 'EISDIR') return removeDir(dirFd, shown, name, rootMount);
+    throw e;
+  }
+}
+
+async function removeDir(dirFd: number, shown: string, name: string, rootMount: number): Promise<void> {
+  const here = `${shown}/${name}`;
+  let child: FileHandle;
+  try {
+    child = await openDir(fdPath(dirFd, checkComponent(name)), here);
+  } catch (e) {
+    if (errno(e) === 'ENOENT') return;
+    // Swapped for a symlink (or a file) since the listing: remove the link, never its target.
+    if (e instanceof FailedPreconditionError) return unlinkQuiet(fdPath(dirFd, name));
+    throw e;
+  }
+  try {
+    if ((await mountIdOfAsync(child.fd)) !== rootMount) {
+      throw new FailedPreconditionError(`${here} is a mount point; refusing to remove anything below it`);
+    }
+    await emptyDir(child.fd, here, rootMount);
+  } finally {
+    await child.close();
+  }
+  try {
+    await rmdir(fdPath(dirFd, name));
+  } catch (e) {
+    if (errno(e) !== 'ENOENT') throw e;
+  }
+}
+
+async function unlinkQuiet(p: string): Promise<void> {
+  try {
+    await unlink(p);
   } catch (e) {
     if (errno(e) !== 'ENOENT') throw e;
   }
@@ -93,41 +178,59 @@ function unlinkQuiet(p: string): void {
  * directories on other mounts are skipped, symlinks are counted but not
  * followed, and hard-linked files are counted once.
  */
-export function treeUsage(path: string): number {
-  const fd = openTrustedDir(path);
+export async function measureTree(path: string): Promise<number> {
+  const dir = await openDir(path, path);
   const seen = new Set<string>();
   try {
-    return fstatSync(fd).blocks * 512 + usageOf(fd, path, mountIdOf(fd), seen);
+    return (await dir.stat()).blocks * 512 + (await usageOf(dir.fd, path, await mountIdOfAsync(dir.fd), seen));
   } finally {
-    closeSync(fd);
+    await dir.close();
   }
 }
 
-function usageOf(dirFd: number, shown: string, rootMount: number, seen: Set<string>): number {
+async function usageOf(dirFd: number, shown: string, rootMount: number, seen: Set<string>): Promise<number> {
   let total = 0;
-  for (const { name, st } of entries(dirFd)) {
-    if (!st.isDirectory()) {
-      if (st.nlink > 1) {
-        const key = `${st.dev}:${st.ino}`;
-        if (seen.has(key)) continue;
-        seen.add(key);
-      }
-      total += st.blocks * 512;
-      continue;
-    }
-    let child: number;
+  const statOf = async (name: string) => {
     try {
-      child = openDirAt(dirFd, name, `${shown}/${name}`);
+      return await lstat(fdPath(dirFd, checkComponent(name)));
     } catch (e) {
-      if (errno(e) === 'ENOENT' || e instanceof FailedPreconditionError) continue;
+      if (errno(e) === 'ENOENT') return undefined;
       throw e;
     }
-    try {
-      if (mountIdOf(child) !== rootMount) continue;
-      total += st.blocks * 512 + usageOf(child, `${shown}/${name}`, rootMount, seen);
-    } finally {
-      closeSync(child);
+  };
+  const countFile = (st: Stats) => {
+    if (st.nlink > 1) {
+      const key = `${st.dev}:${st.ino}`;
+      if (seen.has(key)) return;
+      seen.add(key);
     }
-  }
+    total += st.blocks * 512;
+  };
+  await forEachBatch(dirFd, async (batch) => {
+    // Files a few at a time; then each directory, depth first (as removal does).
+    await eachLimited(batch.filter((d) => !d.isDirectory()), async (d) => {
+      const st = await statOf(d.name);
+      if (st) countFile(st);
+    });
+    for (const d of batch) {
+      if (!d.isDirectory()) continue;
+      const st = await statOf(d.name);
+      if (!st) continue;
+      if (!st.isDirectory()) { countFile(st); continue; }
+      let child: FileHandle;
+      try {
+        child = await openDir(fdPath(dirFd, d.name), `${shown}/${d.name}`);
+      } catch (e) {
+        if (errno(e) === 'ENOENT' || e instanceof FailedPreconditionError) continue;
+        throw e;
+      }
+      try {
+        if ((await mountIdOfAsync(child.fd)) !== rootMount) continue;
+        total += st.blocks * 512 + (await usageOf(child.fd, `${shown}/${d.name}`, rootMount, seen));
+      } finally {
+        await child.close();
+      }
+    }
+  });
   return total;
 }

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { CommandFailedError, FailedPreconditionError } from '../../../../agent/errors.js';
 import { isUnder } from '../../../../agent/drivers/host-driver.js';
-import { removeTreeSafely } from '../../../../agent/drivers/linux/safe-remove.js';
+import { removeTree } from '../../../../agent/drivers/linux/safe-remove.js';
 import { makeRealSetup, type RealSetup } from './real-harness.js';
 
 /** Every path, type, mode, link target and file content below `dir`, hashed (lstat only: never follows). */
@@ -172,12 +172,12 @@ describe('LinuxDriver safety, for real @root', function () {
       await s.runner.run({ argv: ['mount', '--bind', host, `${victim}/a/mnt`] });
       try {
         assert.equal(statSync(`${victim}/a/mnt`).dev, statSync(victim).dev);
-        assert.throws(() => removeTreeSafely(victim), (e: unknown) => e instanceof FailedPreconditionError && e.message.includes(`${victim}/a/mnt`));
+        await assert.rejects(removeTree(victim), (e: unknown) => e instanceof FailedPreconditionError && e.message.includes(`${victim}/a/mnt`));
         assert.equal(hashTree(host), hash);
       } finally {
         await s.runner.run({ argv: ['umount', `${victim}/a/mnt`] });
       }
-      removeTreeSafely(victim);
+      await removeTree(victim);
       assert.equal(hashTree(host), hash);
     });
 
