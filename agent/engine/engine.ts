@@ -8,7 +8,7 @@ import {
   InvalidArgumentError,
   NotFoundError,
 } from '../errors.js';
-import { isUnder, type HostDriver, type InstallSpec, type MountEntry, type ProgressSink } from '../drivers/host-driver.js';
+import { isUnder, type HostDriver, type InstallSpec, type MountEntry, type ProcessTable, type ProgressSink } from '../drivers/host-driver.js';
 import type { CommandSpec } from '../runner/command-runner.js';
 import type { Logger } from '../log.js';
 import type { Clock } from './clock.js';
@@ -261,11 +261,12 @@ export class Engine {
   // --- list / get ----------------------------------------------------------------
 
   async list(): Promise<ContainerView[]> {
-    const mounts = await this.driver.mounts();
+    // The mount and process tables are read once per call, not once per container.
+    const [mounts, procs] = await Promise.all([this.driver.mounts(), this.driver.processTable()]);
     const names = this.store.names();
     return mapLimit(names, this.parallelism, async (n) => {
       const rec = this.store.read(n);
-      return rec ? this.observe(rec, mounts) : undefined;
+      return rec ? this.observe(rec, mounts, procs) : undefined;
     }).then((views) => views.filter((v): v is ContainerView => v !== undefined));
   }
 
@@ -274,8 +275,9 @@ export class Engine {
     return this.observe(this.mustRead(name), await this.driver.mounts());
   }
 
-  /** Compares the state file with the mount and process tables. */
-  private async observe(rec: ContainerRecord, table: readonly MountEntry[]): Promise<ContainerView> {
+  /** Compares the state file with the mount and process tables (the process table is read if not given). */
+  private async observe(rec: ContainerRecord, table: readonly MountEntry[], procs?: ProcessTable): Promise<ContainerView> {
+    procs ??= await this.driver.processTable();
     const root = this.driver.layout.containerRoot(rec.name);
     const mounts = table.filter((m) => isUnder(m.target, root));
     const mounted = new Set(mounts.map((m) => m.target));
@@ -291,7 +293,7 @@ export class Engine {
     }
     for (const s of probeNames) {
       const probe = rec.desired === 'running' && exists && problems.length === 0
-        ? await this.driver.probeService(rec.name, s).catch(() => ({ running: false, pids: [] as number[] }))
+        ? await this.driver.probeService(rec.name, s, procs).catch(() => ({ running: false, pids: [] as number[] }))
         : { running: false, pids: [] as number[] };
       services.push({ name: s, running: probe.running, pids: probe.pids });
       if (rec.desired === 'running' && problems.length === 0 && !probe.running) problems.push(`service ${s} is not running`);
@@ -300,7 +302,7 @@ export class Engine {
 
     if (rec.desired === 'stopped' && !this.consoles.has(rec.name)) {
       if (mounts.length) problems.push(`stopped but still mounted: ${mounts.map((m) => m.target).join(', ')}`);
-      const pids = exists ? await this.driver.processesIn(rec.name).catch(() => []) : [];
+      const pids = exists ? procs.pidsIn(rec.name) : [];
       if (pids.length) problems.push(`stopped but processes still run in it: ${pids.join(' ')}`);
     }
     if (rec.pending && !this.locks.isHeld(rec.name)) {
@@ -456,12 +458,12 @@ export class Engine {
   async delete(sel: Selection, requestId?: string): Promise<ContainerResult[]> {
     const names = this.select(sel);
     // All preconditions first: a delete -A that would hit a running container deletes nothing.
-    const mounts = await this.driver.mounts();
+    const [mounts, procs] = await Promise.all([this.driver.mounts(), this.driver.processTable()]);
     const busy: string[] = [];
     for (const name of names) {
       if (this.consoles.has(name)) { busy.push(`${name} (console open)`); continue; }
-      const view = await this.observe(this.mustRead(name), mounts);
-      const pids = view.state === 'running' ? [] : await this.driver.processesIn(name).catch(() => []);
+      const view = await this.observe(this.mustRead(name), mounts, procs);
+      const pids = view.state === 'running' ? [] : procs.pidsIn(name);
       if (view.state === 'running') busy.push(`${name} (running)`);
       else if (pids.length) busy.push(`${name} (processes ${pids.join(' ')})`);
     }

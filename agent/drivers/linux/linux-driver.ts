@@ -1,4 +1,5 @@
 import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, writeFileSync, chmodSync } from 'node:fs';
+import { readdir, readFile, readlink } from 'node:fs/promises';
 import { hostname as osHostname, machine as osMachine } from 'node:os';
 import { isAbsolute, normalize } from 'node:path';
 import {
@@ -10,7 +11,9 @@ import {
   type DriverCapabilities, type ExecOptions, type HostDriver, type HostFacts, type InstallSpec, type MountEntry,
   type PreparedBase, type ProgressSink, type ServiceProbe,
 } from '../host-driver.js';
-import { checkWindowSize } from '../host-driver.js';
+import { checkWindowSize, ProcessTable, type RootedProcess } from '../host-driver.js';
+import { eachLimited } from '../each-limited.js';
+import { ProbeMemo } from '../probe-memo.js';
 import { applySplit, kindsIn, planSplit } from './base-split.js';
 import { parseMountinfo, toMountEntry, type MountInfoEntry } from './mountinfo.js';
 import { parseOsRelease, releaseFromOsRelease } from './os-release.js';
@@ -64,6 +67,7 @@ export class LinuxDriver implements HostDriver {
   private readonly logDir: string;
   private readonly procDir: string;
   private readonly osReleasePath: string;
+  private readonly probes = new ProbeMemo();
 
   constructor(opts: LinuxDriverOptions) {
     this.runner = opts.runner;
@@ -450,10 +454,12 @@ export class LinuxDriver implements HostDriver {
     await this.runner.run({ ...this.serviceSpec(name, service, 'stop'), logFile: this.logFile(name) });
   }
 
-  async probeService(name: string, service: string): Promise<ServiceProbe> {
-    if (!(await this.hasServiceScript(name, service))) return { running: false, pids: [] };
-    const r = await this.runner.run({ ...this.serviceSpec(name, service, 'status'), okExitCodes: ANY_NONZERO });
-    return { running: r.exitCode === 0, pids: [] };
+  async probeService(name: string, service: string, procs?: ProcessTable): Promise<ServiceProbe> {
+    return this.probes.probe(name, service, procs, async () => {
+      if (!(await this.hasServiceScript(name, service))) return { running: false, pids: [] };
+      const r = await this.runner.run({ ...this.serviceSpec(name, service, 'status'), okExitCodes: ANY_NONZERO });
+      return { running: r.exitCode === 0, pids: [] };
+    });
   }
 
   async hasServiceScript(name: string, service: string): Promise<boolean> {
@@ -483,20 +489,35 @@ export class LinuxDriver implements HostDriver {
   // --- processes -------------------------------------------------------------
 
   async processesIn(name: string): Promise<number[]> {
-    const root = this.rootOf(name);
-    const pids: number[] = [];
-    for (const entry of readdirSync(this.procDir)) {
-      if (!/^\d+$/.test(entry)) continue;
-      let link: string;
+    this.rootOf(name); // validates the name
+    return (await this.processTable()).pidsIn(name);
+  }
+
+  /**
+   * /proc/PID/root of every process (asynchronously, a few at a time), and for
+   * those inside the containers directory their start time (/proc/PID/stat
+   * field 22), which tells a reused pid apart.
+   */
+  async processTable(): Promise<ProcessTable> {
+    const inside = `${this.layout.containersDir}/`;
+    const rooted: RootedProcess[] = [];
+    const pids = (await readdir(this.procDir)).filter((e) => /^\d+$/.test(e));
+    await eachLimited(pids, PROC_IN_FLIGHT, async (entry) => {
+      let root: string;
       try {
-        link = readlinkSync(`${this.procDir}/${entry}/root`);
+        root = await readlink(`${this.procDir}/${entry}/root`);
       } catch {
-        continue; // gone, a zombie, or a kernel thread
+        return; // gone, a zombie, or a kernel thread
       }
-      // Daemons that chroot further (privilege separation into /var/empty, /run/sshd …) are the container's too.
-      if (link === root || link.startsWith(`${root}/`)) pids.push(Number(entry));
-    }
-    return pids.sort((a, b) => a - b);
+      if (!root.startsWith(inside)) return;
+      let start = '';
+      try {
+        const stat = await readFile(`${this.procDir}/${entry}/stat`, 'utf8');
+        start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
+      } catch { /* gone since: still listed, as the root link said */ }
+      rooted.push({ pid: Number(entry), root, start });
+    });
+    return new ProcessTable(this.layout.containersDir, rooted);
   }
 
   async signalProcesses(pids: readonly number[], signal: NodeJS.Signals): Promise<void> {
@@ -518,6 +539,7 @@ export class LinuxDriver implements HostDriver {
     if (mounted.length > 0) {
       throw new FailedPreconditionError(`container ${name} still has mounts: ${[...new Set(mounted)].join(', ')}; unmount first`);
     }
+    this.probes.forget(name);
     if (!existsSync(root) && !isSymlink(root)) return;
     await removeTree(root);
   }
@@ -608,6 +630,8 @@ export class LinuxDriver implements HostDriver {
   }
 }
 
+/** /proc reads one process-table scan has outstanding at once. */
+const PROC_IN_FLIGHT = 8;
 const HOST_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
 /** Exec and console sessions are interactive; a day is "until the operator leaves". */
 const EXEC_TIMEOUT_MS = 24 * 3600_000;

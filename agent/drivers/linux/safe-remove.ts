@@ -1,6 +1,7 @@
 import { constants, type Dirent, type Stats } from 'node:fs';
 import { lstat, open, opendir, readFile, rmdir, unlink, type FileHandle } from 'node:fs/promises';
 import { FailedPreconditionError } from '../../errors.js';
+import { eachLimited } from '../each-limited.js';
 import { checkComponent, fdPath } from './safe-path.js';
 
 // Removing and measuring a tree that a container (untrusted) could have shaped:
@@ -49,24 +50,6 @@ export async function mountIdOfAsync(fd: number): Promise<number> {
   const m = /^mnt_id:\s*(\d+)$/m.exec(info);
   if (!m) throw new Error(`no mnt_id in /proc/self/fdinfo/${fd}`);
   return Number(m[1]);
-}
-
-/** Runs fn over items with at most IN_FLIGHT at once; the first failure is thrown once all have settled. */
-async function eachLimited<T>(items: readonly T[], fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: { e: unknown } | undefined;
-  const lane = async () => {
-    while (next < items.length && !failure) {
-      const item = items[next++]!;
-      try {
-        await fn(item);
-      } catch (e) {
-        failure ??= { e };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, items.length) }, lane));
-  if (failure) throw failure.e;
 }
 
 /**
@@ -120,7 +103,7 @@ async function emptyDir(dirFd: number, shown: string, rootMount: number): Promis
   for (let pass = 0; pass < MAX_PASSES; pass++) {
     const seen = await forEachBatch(dirFd, async (batch) => {
       // Files (and links, sockets, …) a few at a time; then each directory, depth first.
-      await eachLimited(batch.filter((d) => !d.isDirectory()), (d) => removeNonDir(dirFd, shown, d.name, rootMount));
+      await eachLimited(batch.filter((d) => !d.isDirectory()), IN_FLIGHT, (d) => removeNonDir(dirFd, shown, d.name, rootMount));
       for (const d of batch) if (d.isDirectory()) await removeDir(dirFd, shown, d.name, rootMount);
     });
     if (seen === 0) return;
@@ -208,7 +191,7 @@ async function usageOf(dirFd: number, shown: string, rootMount: number, seen: Se
   };
   await forEachBatch(dirFd, async (batch) => {
     // Files a few at a time; then each directory, depth first (as removal does).
-    await eachLimited(batch.filter((d) => !d.isDirectory()), async (d) => {
+    await eachLimited(batch.filter((d) => !d.isDirectory()), IN_FLIGHT, async (d) => {
       const st = await statOf(d.name);
       if (st) countFile(st);
     });
