@@ -13,7 +13,8 @@
  *
  * Not a test: nothing is asserted; the goals are printed beside the figures and
  * the JSON is saved under bench/results/. QFLEET_BENCH_CPU_PROF=DIR runs the
- * agent with --cpu-prof into DIR. QFLEET_BENCH_SMOKE=1 runs tiny sizes to check
+ * agent with --cpu-prof into DIR; QFLEET_BENCH_NODE_ARGS adds node options for
+ * the agent (say "--max-semi-space-size=2"). QFLEET_BENCH_SMOKE=1 runs tiny sizes to check
  * the plumbing (the figures then mean nothing).
  */
 import { execa } from 'execa';
@@ -95,7 +96,8 @@ async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('run the benchmark as root (the agent mounts and chroots)');
   const work = mkdtempSync(join(tmpdir(), 'qfleet-host-bench-'));
   const profDir = process.env.QFLEET_BENCH_CPU_PROF;
-  const agent = new AgentProcess(join(work, 'agent'), profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []);
+  const nodeArgs = [...(profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), ...(process.env.QFLEET_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)];
+  const agent = new AgentProcess(join(work, 'agent'), nodeArgs);
   const runner = new ExecaRunner();
   const probeStart = await cpuProbeMs();
   const name = (i: number) => `c${String(i).padStart(4, '0')}`;
@@ -111,18 +113,22 @@ async function main(): Promise<void> {
     // create, with a cp -a of the template beside it every FLOOR_EVERY creates
     const creates: number[] = [];
     const floors: number[] = [];
+    const copyFloor = async (i: number) => {
+      const dest = join(floorDir, `copy-${i}`);
+      const [fms] = await timed(async () => {
+        mkdirSync(dest, { mode: 0o755 });
+        await execa('cp', ['-a', '--', `${template}/.`, dest]);
+      });
+      floors.push(fms);
+      rmSync(dest, { recursive: true, force: true });
+    };
     for (let i = 0; i < CONTAINERS; i++) {
+      // Every FLOOR_EVERY creates, a copy right before or right after (by turns), so both see the machine alike.
+      const sample = i % FLOOR_EVERY === 0;
+      if (sample && i % (2 * FLOOR_EVERY) === 0) await copyFloor(i);
       const [ms] = await timed(() => unary(agent.client, 'Create', { name: name(i) }, 120_000));
       creates.push(ms);
-      if (i % FLOOR_EVERY === 0) {
-        const dest = join(floorDir, `copy-${i}`);
-        const [fms] = await timed(async () => {
-          mkdirSync(dest, { mode: 0o755 });
-          await execa('cp', ['-a', '--', `${template}/.`, dest]);
-        });
-        floors.push(fms);
-        rmSync(dest, { recursive: true, force: true });
-      }
+      if (sample && i % (2 * FLOOR_EVERY) !== 0) await copyFloor(i);
       if ((i + 1) % 100 === 0) process.stderr.write(`created ${i + 1}/${CONTAINERS}\n`);
     }
     const create = summarize(creates);
@@ -171,6 +177,7 @@ async function main(): Promise<void> {
     const doc = {
       when: new Date().toISOString(),
       machine: { cpus: cpus().length, node: process.version, cpuProbe: probe },
+      agentNodeArgs: nodeArgs,
       sizes: { containers: CONTAINERS, running: RUNNING, templateFiles: TEMPLATE_FILES, listRuns: LIST_RUNS, smoke: SMOKE },
       create, cpFloor: floor, createOverFloor: ratio, listStopped, listRunning, memory, goals,
     };

@@ -11,6 +11,7 @@ import { HostCommands } from './host-commands.js';
 import type { MountTable } from './mount-table.js';
 import { parseDevfsShowsets, parseDuK, parseOnestatus } from './outputs.js';
 import { ProbeMemo } from '../probe-memo.js';
+import { WorkQueue } from '../work-queue.js';
 import { parseProcstatFiles, rootedProcesses } from './procstat.js';
 import { firstLine, stripPatchLevel } from './release.js';
 import { assertContainerName, assertEnv, assertHostPath, assertPids, assertServiceName, assertUrl, signalName } from './validate.js';
@@ -47,6 +48,10 @@ export class FreeBSDDriver implements HostDriver {
   private readonly devfsRuleset: number;
   private readonly serviceGraceMs: number;
   private readonly probes = new ProbeMemo();
+  /** du runs: one at a time, refreshes resting three times as long as they ran (a quarter of the time at most). */
+  private readonly walks = new WorkQueue(1, 3);
+  /** Containers whose disk use was measured (their next measurement is a refresh, not urgent). */
+  private readonly measured = new Set<string>();
 
   constructor(opts: FreeBSDDriverOptions) {
     this.layout = new Layout(assertHostPath(opts.rootDir, 'rootDir'));
@@ -306,16 +311,21 @@ export class FreeBSDDriver implements HostDriver {
   async removeContainer(name: string): Promise<void> {
     const root = this.root(name);
     this.probes.forget(name);
+    this.measured.delete(name);
     await this.host.removeTree(root, `container ${name} at`);
   }
 
+  /** One du at a time; a container's first measurement goes before refreshes. */
   async diskUsage(name: string): Promise<number> {
     const root = this.root(name);
-    if (!(await this.host.test('-d', root))) throw new NotFoundError(`container ${name} does not exist`);
-    // -x: sharedfs and devfs are mounts, so they are not counted.
-    const kib = parseDuK((await this.host.run(['du', '-sxk', root])).stdout);
-    if (kib === undefined) throw new FailedPreconditionError(`cannot read du output for ${root}`);
-    return kib * 1024;
+    return this.walks.run(async () => {
+      if (!(await this.host.test('-d', root))) throw new NotFoundError(`container ${name} does not exist`);
+      // -x: sharedfs and devfs are mounts, so they are not counted.
+      const kib = parseDuK((await this.host.run(['du', '-sxk', root])).stdout);
+      if (kib === undefined) throw new FailedPreconditionError(`cannot read du output for ${root}`);
+      this.measured.add(name);
+      return kib * 1024;
+    }, !this.measured.has(name));
   }
 
   async resizeTerminal(sessionPid: number, rows: number, cols: number): Promise<void> {

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, writeFileSync, chmodSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, writeFileSync, chmodSync } from 'node:fs';
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { hostname as osHostname, machine as osMachine } from 'node:os';
 import { isAbsolute, normalize } from 'node:path';
@@ -14,6 +14,7 @@ import {
 import { checkWindowSize, ProcessTable, type RootedProcess } from '../host-driver.js';
 import { eachLimited } from '../each-limited.js';
 import { ProbeMemo } from '../probe-memo.js';
+import { WorkQueue } from '../work-queue.js';
 import { applySplit, kindsIn, planSplit } from './base-split.js';
 import { parseMountinfo, toMountEntry, type MountInfoEntry } from './mountinfo.js';
 import { parseOsRelease, releaseFromOsRelease } from './os-release.js';
@@ -68,6 +69,10 @@ export class LinuxDriver implements HostDriver {
   private readonly procDir: string;
   private readonly osReleasePath: string;
   private readonly probes = new ProbeMemo();
+  /** Disk-usage walks: one at a time, refreshes resting three times as long as they walked (a quarter of the time at most). */
+  private readonly walks = new WorkQueue(1, 3);
+  /** Containers whose disk use was measured (their next measurement is a refresh, not urgent). */
+  private readonly measured = new Set<string>();
 
   constructor(opts: LinuxDriverOptions) {
     this.runner = opts.runner;
@@ -305,7 +310,7 @@ export class LinuxDriver implements HostDriver {
 
   /** The kernel's table, read fresh each time (the host is the truth). */
   async mountTable(): Promise<MountInfoEntry[]> {
-    return parseMountinfo(readFileSync(`${this.procDir}/self/mountinfo`, 'utf8'));
+    return parseMountinfo(await readFile(`${this.procDir}/self/mountinfo`, 'utf8'));
   }
 
   async mountContainer(name: string): Promise<void> {
@@ -540,14 +545,20 @@ export class LinuxDriver implements HostDriver {
       throw new FailedPreconditionError(`container ${name} still has mounts: ${[...new Set(mounted)].join(', ')}; unmount first`);
     }
     this.probes.forget(name);
+    this.measured.delete(name);
     if (!existsSync(root) && !isSymlink(root)) return;
     await removeTree(root);
   }
 
+  /** One tree walk at a time; a container's first measurement goes before refreshes. */
   async diskUsage(name: string): Promise<number> {
     const root = this.rootOf(name);
-    await this.mustExist(name, root);
-    return measureTree(root);
+    return this.walks.run(async () => {
+      await this.mustExist(name, root);
+      const bytes = await measureTree(root);
+      this.measured.add(name);
+      return bytes;
+    }, !this.measured.has(name));
   }
 
   // --- exec ------------------------------------------------------------------
@@ -583,28 +594,28 @@ export class LinuxDriver implements HostDriver {
 
   async resizeTerminal(sessionPid: number, rows: number, cols: number): Promise<void> {
     checkWindowSize(rows, cols);
-    const pty = this.sessionPty(sessionPid);
+    const pty = await this.sessionPty(sessionPid);
     if (!pty) throw new NotFoundError(`no pseudo-terminal found under session ${sessionPid}`);
     await this.runner.run({ argv: ['stty', '-F', pty, 'rows', String(rows), 'cols', String(cols)], timeoutMs: 5000 });
   }
 
-  /** The /dev/pts slave that a descendant of script(1) (the session's shell) has as stdin. */
-  private sessionPty(sessionPid: number): string | undefined {
+  /** The /dev/pts slave that a descendant of script(1) (the session's shell) has as stdin; /proc read asynchronously. */
+  private async sessionPty(sessionPid: number): Promise<string | undefined> {
     const parentOf = new Map<number, number>();
-    for (const e of readdirSync(this.procDir)) {
-      if (!/^\d+$/.test(e)) continue;
+    const pids = (await readdir(this.procDir)).filter((e) => /^\d+$/.test(e));
+    await eachLimited(pids, PROC_IN_FLIGHT, async (e) => {
       try {
-        const stat = readFileSync(`${this.procDir}/${e}/stat`, 'utf8');
+        const stat = await readFile(`${this.procDir}/${e}/stat`, 'utf8');
         parentOf.set(Number(e), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
       } catch { /* gone */ }
-    }
+    });
     let frontier = [sessionPid];
     for (let depth = 0; depth < 6 && frontier.length; depth++) {
       const next: number[] = [];
       for (const [pid, ppid] of parentOf) if (frontier.includes(ppid)) next.push(pid);
-      for (const pid of next) {
+      for (const pid of next.sort((a, b) => a - b)) {
         try {
-          const link = readlinkSync(`${this.procDir}/${pid}/fd/0`);
+          const link = await readlink(`${this.procDir}/${pid}/fd/0`);
           if (/^\/dev\/pts\/\d+$/.test(link)) return link;
         } catch { /* gone or no fd 0 */ }
       }
@@ -631,7 +642,7 @@ export class LinuxDriver implements HostDriver {
 }
 
 /** /proc reads one process-table scan has outstanding at once. */
-const PROC_IN_FLIGHT = 8;
+const PROC_IN_FLIGHT = 32;
 const HOST_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
 /** Exec and console sessions are interactive; a day is "until the operator leaves". */
 const EXEC_TIMEOUT_MS = 24 * 3600_000;

@@ -14,11 +14,16 @@ import { checkComponent, fdPath } from './safe-path.js';
 // Everything here is asynchronous (libuv's thread pool does the system calls),
 // so a container of a million files never holds up the agent's event loop: a
 // health check or a List answers while it is being removed. Each walk keeps at
-// most IN_FLIGHT calls outstanding, leaving the pool's other threads free.
+// most IN_FLIGHT calls outstanding.
 
 const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
-/** System calls one walk has outstanding at once. */
-const IN_FLIGHT = 4;
+/**
+ * System calls one walk has outstanding at once: enough that the pool's four
+ * threads never wait on the event loop for the next one (on a busy host each
+ * round trip costs a scheduling delay), few enough that another caller's
+ * file access waits behind at most this many short calls.
+ */
+const IN_FLIGHT = 16;
 /** Directory entries read and handled per step, so memory stays flat in a directory of any size. */
 const BATCH = 256;
 /**
