@@ -113,6 +113,8 @@ async function main(): Promise<void> {
     // create, with a cp -a of the template beside it every FLOOR_EVERY creates
     const creates: number[] = [];
     const floors: number[] = [];
+    /** create / cp -a, each copy against the create made right before or after it. */
+    const pairRatios: number[] = [];
     const copyFloor = async (i: number) => {
       const dest = join(floorDir, `copy-${i}`);
       const [fms] = await timed(async () => {
@@ -129,6 +131,7 @@ async function main(): Promise<void> {
       const [ms] = await timed(() => unary(agent.client, 'Create', { name: name(i) }, 120_000));
       creates.push(ms);
       if (sample && i % (2 * FLOOR_EVERY) !== 0) await copyFloor(i);
+      if (sample) pairRatios.push(ms / floors.at(-1)!);
       if ((i + 1) % 100 === 0) process.stderr.write(`created ${i + 1}/${CONTAINERS}\n`);
     }
     const create = summarize(creates);
@@ -155,9 +158,11 @@ async function main(): Promise<void> {
     await agent.stop();
 
     const probe = { startMs: probeStart, endMs: await cpuProbeMs() };
-    const ratio = create.p50 / floor.p50;
+    // The machine's speed drifts within seconds here, so the ratio is taken pair by pair (a create and the
+    // copy made right beside it), and its median reported; the ratio of the two medians is printed too.
+    const ratio = summarize(pairRatios).p50;
     const goals = [
-      { goal: `create at most ${GOALS.createOverFloor}x a plain cp -a of the template (medians)`, met: ratio <= GOALS.createOverFloor, value: ratio },
+      { goal: `create at most ${GOALS.createOverFloor}x a plain cp -a of the template (median of paired ratios)`, met: ratio <= GOALS.createOverFloor, value: ratio },
       { goal: `List p99 under ${GOALS.listP99Ms} ms with ${CONTAINERS} containers, ${RUNNING} running`, met: listRunning.p99 < GOALS.listP99Ms, value: listRunning.p99 },
       { goal: `agent RSS under ${GOALS.rssMb} MB`, met: memory.rssMb < GOALS.rssMb, value: memory.rssMb },
     ];
@@ -165,7 +170,7 @@ async function main(): Promise<void> {
     console.log(`\nOne host: ${CONTAINERS} containers (template: busybox + ${TEMPLATE_FILES} files), ${RUNNING} running httpd; ${cpus().length} CPUs, node ${process.version}\n`);
     console.log(`create (API round trip)   p50 ${f(create.p50)} ms   p90 ${f(create.p90)} ms   p99 ${f(create.p99)} ms   (${create.n} runs)`);
     console.log(`cp -a of the template     p50 ${f(floor.p50)} ms   p90 ${f(floor.p90)} ms   p99 ${f(floor.p99)} ms   (${floor.n} runs)`);
-    console.log(`create / cp -a            ${f(ratio, 2)}x   (goal: at most ${GOALS.createOverFloor}x)`);
+    console.log(`create / cp -a            ${f(ratio, 2)}x, median of ${pairRatios.length} pairs (ratio of the medians: ${f(create.p50 / floor.p50, 2)}x)   (goal: at most ${GOALS.createOverFloor}x)`);
     console.log(`List, all stopped         p50 ${f(listStopped.p50)} ms   p99 ${f(listStopped.p99)} ms   (${listStopped.n} runs)`);
     console.log(`List, ${String(RUNNING).padEnd(2)} running          p50 ${f(listRunning.p50)} ms   p99 ${f(listRunning.p99)} ms   (goal: p99 under ${GOALS.listP99Ms} ms)`);
     console.log(`agent memory              RSS ${f(memory.rssMb)} MB   peak ${f(memory.peakRssMb)} MB   (goal: RSS under ${GOALS.rssMb} MB)\n`);
@@ -179,7 +184,7 @@ async function main(): Promise<void> {
       machine: { cpus: cpus().length, node: process.version, cpuProbe: probe },
       agentNodeArgs: nodeArgs,
       sizes: { containers: CONTAINERS, running: RUNNING, templateFiles: TEMPLATE_FILES, listRuns: LIST_RUNS, smoke: SMOKE },
-      create, cpFloor: floor, createOverFloor: ratio, listStopped, listRunning, memory, goals,
+      create, cpFloor: floor, createOverFloor: ratio, createOverFloorPairs: summarize(pairRatios), listStopped, listRunning, memory, goals,
     };
     const file = join(out, `host-scale-${doc.when.replace(/[:.]/g, '-')}.json`);
     writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`);
