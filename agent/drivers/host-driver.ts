@@ -227,9 +227,25 @@ export function checkWindowSize(rows: number, cols: number): void {
   }
 }
 
-/** Is `target` the container root or somewhere below it? */
+/** Is `target` the container root or somewhere below it? (No string is built: List calls this for every mount of every container.) */
 export function isUnder(target: string, root: string): boolean {
-  return target === root || target.startsWith(root.endsWith('/') ? root : `${root}/`);
+  if (root.endsWith('/')) return target.startsWith(root);
+  return target.startsWith(root) && (target.length === root.length || target.charCodeAt(root.length) === 0x2f);
+}
+
+/** The mounts at or below each container's root, by container name, from one pass over the table. */
+export function mountsByContainer(table: readonly MountEntry[], containersDir: string): Map<string, MountEntry[]> {
+  const prefix = `${containersDir.replace(/\/+$/, '')}/`;
+  const out = new Map<string, MountEntry[]>();
+  for (const m of table) {
+    if (!m.target.startsWith(prefix)) continue;
+    const name = m.target.slice(prefix.length).split('/')[0]!;
+    if (name === '') continue;
+    const list = out.get(name);
+    if (list) list.push(m);
+    else out.set(name, [m]);
+  }
+  return out;
 }
 
 /** Deepest first, so children are unmounted before their parents. */

@@ -8,7 +8,7 @@ import {
   InvalidArgumentError,
   NotFoundError,
 } from '../errors.js';
-import { isUnder, type HostDriver, type InstallSpec, type MountEntry, type ProcessTable, type ProgressSink } from '../drivers/host-driver.js';
+import { isUnder, mountsByContainer, type HostDriver, type InstallSpec, type MountEntry, type ProcessTable, type ProgressSink } from '../drivers/host-driver.js';
 import type { CommandSpec } from '../runner/command-runner.js';
 import type { Logger } from '../log.js';
 import type { Clock } from './clock.js';
@@ -263,10 +263,11 @@ export class Engine {
   async list(): Promise<ContainerView[]> {
     // The mount and process tables are read once per call, not once per container.
     const [mounts, procs] = await Promise.all([this.driver.mounts(), this.driver.processTable()]);
+    const mountsOf = mountsByContainer(mounts, this.driver.layout.containersDir);
     const names = this.store.names();
     return mapLimit(names, this.parallelism, async (n) => {
       const rec = this.store.read(n);
-      return rec ? this.observe(rec, mounts, procs) : undefined;
+      return rec ? this.observe(rec, mountsOf.get(n) ?? [], procs) : undefined;
     }).then((views) => views.filter((v): v is ContainerView => v !== undefined));
   }
 

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { ProcessTable } from '../../../agent/drivers/host-driver.js';
+import { isUnder, mountsByContainer, ProcessTable } from '../../../agent/drivers/host-driver.js';
 
 describe('ProcessTable', () => {
   const DIR = '/q/containers';
@@ -28,5 +28,26 @@ describe('ProcessTable', () => {
     assert.equal(t.fingerprint('db'), '');
     const reused = new ProcessTable(DIR, [{ pid: 30, root: `${DIR}/web`, start: '301' }, { pid: 10, root: `${DIR}/web/var/empty`, start: '100' }]);
     assert.notEqual(reused.fingerprint('web'), t.fingerprint('web'));
+  });
+});
+
+describe('isUnder and mountsByContainer', () => {
+  it('takes the root itself and paths below it, never a sibling that merely shares the prefix', () => {
+    assert.equal(isUnder('/q/containers/web', '/q/containers/web'), true);
+    assert.equal(isUnder('/q/containers/web/sharedfs', '/q/containers/web'), true);
+    assert.equal(isUnder('/q/containers/web/sharedfs', '/q/containers/web/'), true);
+    assert.equal(isUnder('/q/containers/web2', '/q/containers/web'), false);
+    assert.equal(isUnder('/q/containers/we', '/q/containers/web'), false);
+    assert.equal(isUnder('/q/containers', '/q/containers/web'), false);
+  });
+
+  it('groups mounts by container in one pass, as filtering with isUnder per container would', () => {
+    const m = (target: string) => ({ source: 's', target, fstype: 'none', options: [] });
+    const table = [m('/'), m('/q/containers/web/sharedfs'), m('/q/containers/web2/dev'), m('/q/containers/web/dev'), m('/q/containers'), m('/q/containersX/web')];
+    const by = mountsByContainer(table, '/q/containers');
+    for (const name of ['web', 'web2', 'db']) {
+      assert.deepEqual(by.get(name) ?? [], table.filter((e) => isUnder(e.target, `/q/containers/${name}`)));
+    }
+    assert.deepEqual([...by.keys()].sort(), ['web', 'web2']);
   });
 });
