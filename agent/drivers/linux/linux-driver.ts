@@ -555,7 +555,8 @@ export class LinuxDriver implements HostDriver {
     const root = this.rootOf(name);
     return this.walks.run(async () => {
       await this.mustExist(name, root);
-      const bytes = await measureTree(root);
+      const mountPoints = (await this.mountTable()).filter((e) => isUnder(e.mountPoint, root)).map((e) => e.mountPoint);
+      const bytes = await measureTree(root, mountPoints);
       this.measured.add(name);
       return bytes;
     }, !this.measured.has(name));

@@ -1,5 +1,5 @@
 import { constants, type Dirent, type Stats } from 'node:fs';
-import { lstat, open, opendir, readFile, rmdir, unlink, type FileHandle } from 'node:fs/promises';
+import { lstat, open, opendir, readdir, readFile, rmdir, unlink, type FileHandle } from 'node:fs/promises';
 import { FailedPreconditionError } from '../../errors.js';
 import { eachLimited } from '../each-limited.js';
 import { checkComponent, fdPath } from './safe-path.js';
@@ -161,22 +161,51 @@ async function unlinkQuiet(p: string): Promise<void> {
   }
 }
 
+/** A directory whose size is at most this is read with one readdir (a few hundred entries); a bigger one in batches. */
+const SMALL_DIR_BYTES = 64 * 1024;
+/** Subdirectories one usage walk measures side by side (each with its own IN_FLIGHT calls). */
+const PARALLEL_DIRS = 4;
+
+interface UsageWalk {
+  readonly rootDev: number;
+  /** Mount points at or below the root, from the mount table (the root's own excepted). */
+  readonly mountPoints: ReadonlySet<string>;
+  /** Hard-linked files already counted, by dev:ino. */
+  readonly seen: Set<string>;
+  /** Directories being measured beside the one that started them. */
+  side: number;
+}
+
 /**
  * Allocated bytes (st_blocks × 512) of the tree at `path` on its own mount:
  * directories on other mounts are skipped, symlinks are counted but not
  * followed, and hard-linked files are counted once.
+ *
+ * Unlike removal, a miscount is all a race here could cause, so mounts are
+ * told apart without a mount id per directory (four calls each): a directory
+ * on another device, or at a path the mount table lists (`mountPoints`, the
+ * mount points at or below `path`; a bind mount of the same filesystem shares
+ * the device), is not entered. Directories are still opened only through
+ * their parent's descriptor with O_NOFOLLOW, so the walk never leaves the tree.
  */
-export async function measureTree(path: string): Promise<number> {
+export async function measureTree(path: string, mountPoints: Iterable<string> = []): Promise<number> {
   const dir = await openDir(path, path);
-  const seen = new Set<string>();
   try {
-    return (await dir.stat()).blocks * 512 + (await usageOf(dir.fd, path, await mountIdOfAsync(dir.fd), seen));
+    const st = await dir.stat();
+    const walk: UsageWalk = { rootDev: st.dev, mountPoints: new Set([...mountPoints].filter((m) => m !== path)), seen: new Set(), side: 0 };
+    return st.blocks * 512 + (await usageOf(dir.fd, st.size, path, walk));
   } finally {
     await dir.close();
   }
 }
 
-async function usageOf(dirFd: number, shown: string, rootMount: number, seen: Set<string>): Promise<number> {
+/** Every entry of an open directory: one readdir when it is small, else batches. */
+async function listDir(dirFd: number, size: number, fn: (batch: Dirent[]) => Promise<void>): Promise<void> {
+  if (size <= SMALL_DIR_BYTES) await fn(await readdir(fdPath(dirFd), { withFileTypes: true }));
+  else await forEachBatch(dirFd, fn);
+}
+
+async function usageOf(dirFd: number, size: number, shown: string, walk: UsageWalk): Promise<number> {
   let total = 0;
   const statOf = async (name: string) => {
     try {
@@ -189,36 +218,55 @@ async function usageOf(dirFd: number, shown: string, rootMount: number, seen: Se
   const countFile = (st: Stats) => {
     if (st.nlink > 1) {
       const key = `${st.dev}:${st.ino}`;
-      if (seen.has(key)) return;
-      seen.add(key);
+      if (walk.seen.has(key)) return;
+      walk.seen.add(key);
     }
     total += st.blocks * 512;
   };
-  await forEachBatch(dirFd, async (batch) => {
-    // Files a few at a time; then each directory, depth first (as removal does).
+  const measureDir = async (name: string) => {
+    const st = await statOf(name);
+    if (!st) return;
+    if (!st.isDirectory()) { countFile(st); return; }
+    const here = `${shown}/${name}`;
+    if (st.dev !== walk.rootDev || walk.mountPoints.has(here)) return;
+    let child: FileHandle;
+    try {
+      child = await openDir(fdPath(dirFd, name), here);
+    } catch (e) {
+      if (errno(e) === 'ENOENT' || e instanceof FailedPreconditionError) return;
+      throw e;
+    }
+    try {
+      // Read after the await: with directories measured side by side, `total +=` across it would lose their counts.
+      const below = await usageOf(child.fd, st.size, here, walk);
+      total += st.blocks * 512 + below;
+    } finally {
+      await child.close();
+    }
+  };
+  await listDir(dirFd, size, async (batch) => {
     await eachLimited(batch.filter((d) => !d.isDirectory()), IN_FLIGHT, async (d) => {
       const st = await statOf(d.name);
       if (st) countFile(st);
     });
-    for (const d of batch) {
-      if (!d.isDirectory()) continue;
-      const st = await statOf(d.name);
-      if (!st) continue;
-      if (!st.isDirectory()) { countFile(st); continue; }
-      let child: FileHandle;
-      try {
-        child = await openDir(fdPath(dirFd, d.name), `${shown}/${d.name}`);
-      } catch (e) {
-        if (errno(e) === 'ENOENT' || e instanceof FailedPreconditionError) continue;
-        throw e;
+    // Subdirectories depth first; while the walk has room, some of them beside this one (never waiting for room).
+    const beside: Promise<void>[] = [];
+    let settled: PromiseSettledResult<void>[];
+    try {
+      for (const d of batch) {
+        if (!d.isDirectory()) continue;
+        if (walk.side < PARALLEL_DIRS) {
+          walk.side++;
+          beside.push(measureDir(d.name).finally(() => { walk.side--; }));
+        } else {
+          await measureDir(d.name);
+        }
       }
-      try {
-        if ((await mountIdOfAsync(child.fd)) !== rootMount) continue;
-        total += st.blocks * 512 + (await usageOf(child.fd, `${shown}/${d.name}`, rootMount, seen));
-      } finally {
-        await child.close();
-      }
+    } finally {
+      settled = await Promise.allSettled(beside);
     }
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   });
   return total;
 }

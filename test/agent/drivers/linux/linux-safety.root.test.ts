@@ -181,6 +181,26 @@ describe('LinuxDriver safety, for real @root', function () {
       assert.equal(hashTree(host), hash);
     });
 
+    it('measures disk use without counting sharedfs, /dev or a bind mount of the same filesystem inside', async () => {
+      const n = 'du1';
+      const host = makeHostDir(`${s.tmp}/host-du`);
+      writeFileSync(`${host}/big`, Buffer.alloc(2 << 20, 1));
+      await d().createContainer(n);
+      mkdirSync(`${root(n)}/data`);
+      const stopped = await d().diskUsage(n);
+      await d().mountContainer(n);
+      await s.runner.run({ argv: ['mount', '--bind', host, `${root(n)}/data`] });
+      try {
+        assert.equal(statSync(`${root(n)}/data`).dev, statSync(root(n)).dev, 'same filesystem: only the mount table tells');
+        const running = await d().diskUsage(n);
+        assert.ok(Math.abs(running - stopped) < 64 * 1024, `stopped ${stopped} bytes, mounted ${running} bytes`);
+      } finally {
+        await s.runner.run({ argv: ['umount', `${root(n)}/data`] });
+        await d().unmountContainer(n);
+      }
+      await d().removeContainer(n);
+    });
+
     it('deletes a planted symlink to a host directory, not the directory', async () => {
       const n = 'rm2';
       const host = makeHostDir(`${s.tmp}/host-data3`);

@@ -97,6 +97,18 @@ describe('linux safe remover and usage', () => {
     assert.ok(existsSync(`${tmp}/outside/deep/keep`));
   });
 
+  it('adds up every file and directory when it measures several directories side by side', async () => {
+    for (let d = 0; d < 30; d++) {
+      mkdirSync(`${tmp}/victim/d${d}/sub`, { recursive: true });
+      for (let f = 0; f < 5; f++) writeFileSync(`${tmp}/victim/d${d}/${f % 2 ? 'sub/' : ''}f${f}`, Buffer.alloc(8192 * (f + 1), 1));
+    }
+    const expected = (p: string): number => {
+      const st = lstatSync(p);
+      return st.blocks * 512 + (st.isDirectory() ? readdirSync(p).reduce((sum, n) => sum + expected(`${p}/${n}`), 0) : 0);
+    };
+    assert.equal(await measureTree(`${tmp}/victim`), expected(`${tmp}/victim`));
+  });
+
   it('treats a missing tree as already removed', async () => {
     await removeTree(`${tmp}/nope`);
   });
