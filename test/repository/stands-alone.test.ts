@@ -9,7 +9,7 @@ describe('the repository stands on its own (a bare clone tests green)', () => {
   const root = repoRoot();
   const parent = dirname(root);
 
-  it('every tracked file names nothing beside the repository: no ../shared, no reference samples, no path of the checkout\'s parent', function () {
+  it('every tracked file names nothing beside the repository: no sibling folder, no reference samples, no path of the checkout\'s parent', function () {
     if (!existsSync(join(root, '.git'))) this.skip();
     const files = execFileSync('git', ['ls-files', '-z'], { cwd: root, encoding: 'utf8' }).split('\0').filter(Boolean);
     // Built from parts so that this file does not match itself.

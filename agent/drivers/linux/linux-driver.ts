@@ -499,7 +499,7 @@ export class LinuxDriver implements HostDriver {
   }
 
   /**
-   * /proc/PID/root of every process (asynchronously, a few at a time), and for
+   * /proc/PID/root of every process (asynchronously, PROC_IN_FLIGHT at a time), and for
    * those inside the containers directory their start time (/proc/PID/stat
    * field 22), which tells a reused pid apart.
    */
