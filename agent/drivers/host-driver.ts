@@ -142,12 +142,21 @@ export interface HostDriver {
 
   startService(name: string, service: string): Promise<void>;
   stopService(name: string, service: string): Promise<void>;
-  probeService(name: string, service: string): Promise<ServiceProbe>;
+  /**
+   * Whether the service runs, asked of the host (its rc script's status).
+   * Given `procs` (a process table read just before), the driver may answer
+   * with its previous answer for this service instead, as long as the
+   * container's processes are exactly those it had then (pids and start
+   * times) and that answer is young; otherwise, and without `procs`, it asks.
+   */
+  probeService(name: string, service: string, procs?: ProcessTable): Promise<ServiceProbe>;
   /** Whether the container has an rc script for the service. */
   hasServiceScript(name: string, service: string): Promise<boolean>;
 
-  /** Pids of processes whose root directory is the container's root. */
+  /** Pids of processes whose root directory is the container's root or below it (processTable().pidsIn). */
   processesIn(name: string): Promise<number[]>;
+  /** Which processes run in which container, from one read of the host's process table. */
+  processTable(): Promise<ProcessTable>;
   signalProcesses(pids: readonly number[], signal: NodeJS.Signals): Promise<void>;
 
   /**
@@ -169,6 +178,48 @@ export interface HostDriver {
   resizeTerminal(sessionPid: number, rows: number, cols: number): Promise<void>;
 }
 
+/** A process whose root directory is inside the containers directory. */
+export interface RootedProcess {
+  readonly pid: number;
+  /** Its root directory as the host reports it (the container root or a directory below it). */
+  readonly root: string;
+  /** When it started, as the host counts (Linux: clock ticks since boot); empty when unknown. Tells a reused pid apart. */
+  readonly start: string;
+}
+
+/**
+ * The host's processes by container, from one read of its process table, so
+ * that `list` reads the table once per call rather than once per container.
+ * A process whose root is a directory below a container's root (a daemon
+ * that chroots further for privilege separation) belongs to that container.
+ */
+export class ProcessTable {
+  private readonly byName = new Map<string, RootedProcess[]>();
+
+  constructor(containersDir: string, processes: Iterable<RootedProcess>) {
+    const prefix = `${containersDir.replace(/\/+$/, '')}/`;
+    for (const p of processes) {
+      if (!p.root.startsWith(prefix)) continue;
+      const name = p.root.slice(prefix.length).split('/')[0]!;
+      if (name === '') continue;
+      const list = this.byName.get(name);
+      if (list) list.push(p);
+      else this.byName.set(name, [p]);
+    }
+    for (const list of this.byName.values()) list.sort((a, b) => a.pid - b.pid);
+  }
+
+  /** Pids rooted in the container, ascending. */
+  pidsIn(name: string): number[] {
+    return [...new Set((this.byName.get(name) ?? []).map((p) => p.pid))];
+  }
+
+  /** The container's processes as one string: equal strings, the very same processes. */
+  fingerprint(name: string): string {
+    return (this.byName.get(name) ?? []).map((p) => `${p.pid}@${p.start}`).join(' ');
+  }
+}
+
 /** Rows and columns a terminal can sensibly have; anything else is refused before stty sees it. */
 export function checkWindowSize(rows: number, cols: number): void {
   if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 1 || cols < 1 || rows > 1000 || cols > 1000) {
@@ -176,9 +227,25 @@ export function checkWindowSize(rows: number, cols: number): void {
   }
 }
 
-/** Is `target` the container root or somewhere below it? */
+/** Is `target` the container root or somewhere below it? (No string is built: List calls this for every mount of every container.) */
 export function isUnder(target: string, root: string): boolean {
-  return target === root || target.startsWith(root.endsWith('/') ? root : `${root}/`);
+  if (root.endsWith('/')) return target.startsWith(root);
+  return target.startsWith(root) && (target.length === root.length || target.charCodeAt(root.length) === 0x2f);
+}
+
+/** The mounts at or below each container's root, by container name, from one pass over the table. */
+export function mountsByContainer(table: readonly MountEntry[], containersDir: string): Map<string, MountEntry[]> {
+  const prefix = `${containersDir.replace(/\/+$/, '')}/`;
+  const out = new Map<string, MountEntry[]>();
+  for (const m of table) {
+    if (!m.target.startsWith(prefix)) continue;
+    const name = m.target.slice(prefix.length).split('/')[0]!;
+    if (name === '') continue;
+    const list = out.get(name);
+    if (list) list.push(m);
+    else out.set(name, [m]);
+  }
+  return out;
 }
 
 /** Deepest first, so children are unmounted before their parents. */

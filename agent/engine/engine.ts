@@ -9,7 +9,7 @@ import {
   InvalidArgumentError,
   NotFoundError,
 } from '../errors.js';
-import { isUnder, type HostDriver, type InstallSpec, type MountEntry, type ProgressSink } from '../drivers/host-driver.js';
+import { isUnder, mountsByContainer, type HostDriver, type InstallSpec, type MountEntry, type ProcessTable, type ProgressSink } from '../drivers/host-driver.js';
 import type { CommandSpec } from '../runner/command-runner.js';
 import type { Logger } from '../log.js';
 import type { Clock } from './clock.js';
@@ -310,8 +310,10 @@ export class Engine {
   // --- list / get ----------------------------------------------------------------
 
   async list(): Promise<ContainerView[]> {
-    const mounts = await this.driver.mounts();
-    return mapLimit(await this.allNames(), this.parallelism, async (n) => this.view(await this.know(n), mounts));
+    // The mount and process tables are read once per call, not once per container.
+    const [mounts, procs] = await Promise.all([this.driver.mounts(), this.driver.processTable()]);
+    const mountsOf = mountsByContainer(mounts, this.driver.layout.containersDir);
+    return mapLimit(await this.allNames(), this.parallelism, async (n) => this.view(await this.know(n), mountsOf.get(n) ?? [], procs));
   }
 
   async get(rawName: unknown): Promise<ContainerView> {
@@ -361,7 +363,7 @@ export class Engine {
   }
 
   /** What list and get show: a transient state while an operation holds it, else what observe finds. */
-  private async view(known: Known, mounts: readonly MountEntry[]): Promise<ContainerView> {
+  private async view(known: Known, mounts: readonly MountEntry[], procs?: ProcessTable): Promise<ContainerView> {
     const name = known.kind === 'ok' ? known.record.name : known.name;
     const root = this.driver.layout.containerRoot(name);
     const held = this.locks.holder(name);
@@ -397,11 +399,12 @@ export class Engine {
         path: root,
       };
     }
-    return this.observe(known.record, mounts);
+    return this.observe(known.record, mounts, procs);
   }
 
-  /** Compares the state file with the mount and process tables. */
-  private async observe(rec: ContainerRecord, table: readonly MountEntry[]): Promise<ContainerView> {
+  /** Compares the state file with the mount and process tables (the process table is read if not given). */
+  private async observe(rec: ContainerRecord, table: readonly MountEntry[], procs?: ProcessTable): Promise<ContainerView> {
+    procs ??= await this.driver.processTable();
     const root = this.driver.layout.containerRoot(rec.name);
     const mounts = table.filter((m) => isUnder(m.target, root));
     const mounted = new Set(mounts.map((m) => m.target));
@@ -417,7 +420,7 @@ export class Engine {
     }
     for (const s of probeNames) {
       const running = rec.desired === 'running' && exists && problems.length === 0
-        ? await this.driver.probeService(rec.name, s).then((p) => p.running, () => false)
+        ? await this.driver.probeService(rec.name, s, procs).then((p) => p.running, () => false)
         : false;
       services.push({ name: s, running });
       if (rec.desired === 'running' && problems.length === 0 && !running) problems.push(`service ${s} is not running`);
@@ -426,7 +429,7 @@ export class Engine {
 
     if (rec.desired === 'stopped' && !this.consoles.has(rec.name)) {
       if (mounts.length) problems.push(`stopped but still mounted: ${mounts.map((m) => m.target).join(', ')}`);
-      const pids = exists ? await this.driver.processesIn(rec.name).catch(() => []) : [];
+      const pids = exists ? procs.pidsIn(rec.name) : [];
       if (pids.length) problems.push(`stopped but processes still run in it: ${pids.join(' ')}`);
     }
     if (rec.pending && !this.locks.isHeld(rec.name)) {
@@ -592,10 +595,10 @@ export class Engine {
   async delete(sel: Selection, requestId?: string): Promise<ContainerResult[]> {
     const names = await this.select(sel);
     // All preconditions first: a delete -A that would hit a running or busy container deletes nothing.
-    const mounts = await this.driver.mounts();
+    const [mounts, procs] = await Promise.all([this.driver.mounts(), this.driver.processTable()]);
     const refused: Array<{ name: string; refusal: Refusal }> = [];
     for (const name of names) {
-      const refusal = await this.deleteRefusal(name, mounts, false);
+      const refusal = await this.deleteRefusal(name, mounts, procs, false);
       if (refusal) refused.push({ name, refusal });
     }
     if (refused.length) {
@@ -614,7 +617,7 @@ export class Engine {
    * Why a container may not be deleted now, in the words the operator needs,
    * or undefined. `held` is true when the caller holds the container itself.
    */
-  private async deleteRefusal(name: string, mounts: readonly MountEntry[], held: boolean): Promise<Refusal | undefined> {
+  private async deleteRefusal(name: string, mounts: readonly MountEntry[], procs: ProcessTable, held: boolean): Promise<Refusal | undefined> {
     const holder = held ? undefined : this.locks.holder(name);
     if (holder) return { why: `busy ${describeBusy(holder)}`, busy: true };
     if (this.consoles.has(name)) return { why: 'console open', busy: true };
@@ -622,18 +625,19 @@ export class Engine {
     if (known.kind === 'ok') {
       const pending = known.record.pending;
       if (!held && this.recovering && pending) return { why: `recovering an interrupted ${pending.op} since ${pending.since}`, busy: true };
-      const view = await this.observe(known.record, mounts);
+      const view = await this.observe(known.record, mounts, procs);
       if (view.state === 'running') return { why: 'running', busy: false };
       if (known.record.desired === 'running') return { why: `started, but broken: ${view.reason}`, busy: false };
     }
-    const pids = await this.driver.processesIn(name).catch(() => []);
+    const pids = procs.pidsIn(name);
     if (pids.length) return { why: `processes ${pids.join(' ')}`, busy: false };
     return undefined;
   }
 
   private async deleteOne(name: string, requestId?: string): Promise<ContainerResult> {
     // Checked again under the lock: a start or console may have taken the container since delete's first check.
-    const refusal = await this.deleteRefusal(name, await this.driver.mounts(), true);
+    const [mounts, procs] = await Promise.all([this.driver.mounts(), this.driver.processTable()]);
+    const refusal = await this.deleteRefusal(name, mounts, procs, true);
     if (refusal) throw new FailedPreconditionError(`Error; ${name} cannot be deleted: ${refusal.why}; stop it first.`);
     const known = await this.know(name);
     // An unusable state file is kept until the tree is gone: if removal stops half-way, the container still lists.

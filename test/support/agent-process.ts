@@ -22,7 +22,8 @@ export class AgentProcess {
   private child: ResultPromise | undefined;
   private clientCache: AgentServiceClient | undefined;
 
-  constructor(readonly dir: string) {
+  /** `nodeArgs` go before the agent's script (a benchmark passes --cpu-prof). */
+  constructor(readonly dir: string, private readonly nodeArgs: readonly string[] = []) {
     this.socket = join(dir, 'run/qfleetd.sock');
     this.rootDir = join(dir, 'root');
     this.stateDir = join(dir, 'state');
@@ -44,7 +45,7 @@ export class AgentProcess {
   async start(extraArgs: readonly string[] = []): Promise<void> {
     this.child = execa(
       'node',
-      [AGENT_MAIN, '-c', join(this.dir, 'qfleetd.conf'), '--root-dir', this.rootDir, '--state-dir', this.stateDir, '--log-dir', this.logDir,
+      [...this.nodeArgs, AGENT_MAIN, '-c', join(this.dir, 'qfleetd.conf'), '--root-dir', this.rootDir, '--state-dir', this.stateDir, '--log-dir', this.logDir,
         '--socket', this.socket, '--log-file', this.logFile, '--stop-grace-seconds', '3', ...extraArgs],
       { reject: false, stdio: ['ignore', 'ignore', 'pipe'], buffer: { stderr: true } },
     );

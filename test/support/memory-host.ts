@@ -3,6 +3,7 @@ import { FailedPreconditionError } from '../../agent/errors.js';
 import {
   isUnder,
   Layout,
+  ProcessTable,
   type DriverCapabilities,
   type ExecOptions,
   type HostDriver,
@@ -39,6 +40,8 @@ export class MemoryHost implements HostDriver {
   readonly busyTargets = new Set<string>();
   readonly scripts = new Set<string>(['httpd', 'sshd']);
   readonly calls: string[] = [];
+  /** How many times the process table was read. */
+  processTableReads = 0;
 
   constructor(rootDir: string) {
     this.layout = new Layout(rootDir);
@@ -111,7 +114,11 @@ export class MemoryHost implements HostDriver {
     return this.scripts.has(service) && this.layoutExists(name);
   }
   async processesIn(name: string): Promise<number[]> {
-    return [...this.procs].filter(([, p]) => p.container === name).map(([pid]) => pid);
+    return (await this.processTable()).pidsIn(name);
+  }
+  async processTable(): Promise<ProcessTable> {
+    this.processTableReads++;
+    return new ProcessTable(this.layout.containersDir, [...this.procs].map(([pid, p]) => ({ pid, root: this.layout.containerRoot(p.container), start: '' })));
   }
   async signalProcesses(pids: readonly number[], signal: NodeJS.Signals): Promise<void> {
     this.calls.push(`kill -${signal} ${pids.join(' ')}`);

@@ -1,7 +1,7 @@
 import { AlreadyExistsError, CommandFailedError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../errors.js';
 import type { CommandRunner, CommandSpec } from '../../runner/command-runner.js';
 import {
-  Layout, checkWindowSize, deepestFirst, isUnder,
+  Layout, ProcessTable, checkWindowSize, deepestFirst, isUnder,
   type DriverCapabilities, type ExecOptions, type HostDriver, type HostFacts, type InstallSpec,
   type MountEntry, type PreparedBase, type ProgressSink, type ServiceProbe,
 } from '../host-driver.js';
@@ -10,7 +10,9 @@ import { DEFAULT_FETCH_BASE_URL } from './base-split.js';
 import { HostCommands } from './host-commands.js';
 import type { MountTable } from './mount-table.js';
 import { parseDevfsShowsets, parseDuK, parseOnestatus } from './outputs.js';
-import { parseProcstatFiles, pidsRootedWhere } from './procstat.js';
+import { ProbeMemo } from '../probe-memo.js';
+import { WorkQueue } from '../work-queue.js';
+import { parseProcstatFiles, rootedProcesses } from './procstat.js';
 import { firstLine, stripPatchLevel } from './release.js';
 import { assertContainerName, assertEnv, assertHostPath, assertPids, assertServiceName, assertUrl, signalName } from './validate.js';
 
@@ -45,6 +47,11 @@ export class FreeBSDDriver implements HostDriver {
   private readonly logDir: string;
   private readonly devfsRuleset: number;
   private readonly serviceGraceMs: number;
+  private readonly probes = new ProbeMemo();
+  /** du runs: one at a time, refreshes resting three times as long as they ran (a quarter of the time at most). */
+  private readonly walks = new WorkQueue(1, 3);
+  /** Containers whose disk use was measured (their next measurement is a refresh, not urgent). */
+  private readonly measured = new Set<string>();
 
   constructor(opts: FreeBSDDriverOptions) {
     this.layout = new Layout(assertHostPath(opts.rootDir, 'rootDir'));
@@ -225,7 +232,11 @@ export class FreeBSDDriver implements HostDriver {
     return { argv: ['chroot', root, '/usr/sbin/service', assertServiceName(service), verb], cwd: root };
   }
 
-  async probeService(name: string, service: string): Promise<ServiceProbe> {
+  async probeService(name: string, service: string, procs?: ProcessTable): Promise<ServiceProbe> {
+    return this.probes.probe(name, service, procs, () => this.askStatus(name, service));
+  }
+
+  private async askStatus(name: string, service: string): Promise<ServiceProbe> {
     const spec = this.serviceSpec(name, service, 'onestatus');
     const r = await this.host.run(spec.argv, { ...spec, okExitCodes: [1] });
     const out = `${r.stdout}${r.stderr}`;
@@ -273,12 +284,16 @@ export class FreeBSDDriver implements HostDriver {
   // --- processes -----------------------------------------------------------------
 
   async processesIn(name: string): Promise<number[]> {
-    const root = this.root(name);
+    this.root(name); // validates the name
+    return (await this.processTable()).pidsIn(name);
+  }
+
+  /** One `procstat -af`: every process's root directory (its `root` row). */
+  async processTable(): Promise<ProcessTable> {
     const r = await this.host.run(['procstat', '-af'], { okExitCodes: [1] });
     // Processes exiting mid-walk make procstat complain; a listing with its header is still good.
     if (r.exitCode !== 0 && !/\bPID\s+COMM\b/.test(r.stdout)) throw new CommandFailedError(r.argv, r.exitCode, r.stderr);
-    // Nested chroots deeper in the container still hold it.
-    return pidsRootedWhere(parseProcstatFiles(r.stdout), (path) => isUnder(path, root));
+    return new ProcessTable(this.layout.containersDir, rootedProcesses(parseProcstatFiles(r.stdout)));
   }
 
   async signalProcesses(pids: readonly number[], signal: NodeJS.Signals): Promise<void> {
@@ -294,16 +309,23 @@ export class FreeBSDDriver implements HostDriver {
   // --- removal and usage ---------------------------------------------------------
 
   async removeContainer(name: string): Promise<void> {
-    await this.host.removeTree(this.root(name), `container ${name} at`);
+    const root = this.root(name);
+    this.probes.forget(name);
+    this.measured.delete(name);
+    await this.host.removeTree(root, `container ${name} at`);
   }
 
+  /** One du at a time; a container's first measurement goes before refreshes. */
   async diskUsage(name: string): Promise<number> {
     const root = this.root(name);
-    if (!(await this.host.test('-d', root))) throw new NotFoundError(`container ${name} does not exist`);
-    // -x: sharedfs and devfs are mounts, so they are not counted.
-    const kib = parseDuK((await this.host.run(['du', '-sxk', root])).stdout);
-    if (kib === undefined) throw new FailedPreconditionError(`cannot read du output for ${root}`);
-    return kib * 1024;
+    return this.walks.run(async () => {
+      if (!(await this.host.test('-d', root))) throw new NotFoundError(`container ${name} does not exist`);
+      // -x: sharedfs and devfs are mounts, so they are not counted.
+      const kib = parseDuK((await this.host.run(['du', '-sxk', root])).stdout);
+      if (kib === undefined) throw new FailedPreconditionError(`cannot read du output for ${root}`);
+      this.measured.add(name);
+      return kib * 1024;
+    }, !this.measured.has(name));
   }
 
   async resizeTerminal(sessionPid: number, rows: number, cols: number): Promise<void> {

@@ -1,3 +1,5 @@
+import type { RootedProcess } from '../host-driver.js';
+
 /** One row of `procstat -f` / `procstat -af`. */
 export interface ProcstatFileRow {
   readonly pid: number;
@@ -32,4 +34,9 @@ export function pidsRootedWhere(rows: readonly ProcstatFileRow[], match: (rootPa
 /** Pids whose root directory is exactly `root`. */
 export function pidsRootedAt(rows: readonly ProcstatFileRow[], root: string): number[] {
   return pidsRootedWhere(rows, (p) => p === root);
+}
+
+/** Each process's root directory (FD column `root`), trailing slashes dropped; procstat -af gives no start time. */
+export function rootedProcesses(rows: readonly ProcstatFileRow[]): RootedProcess[] {
+  return rows.filter((r) => r.fd === 'root').map((r) => ({ pid: r.pid, root: r.path.replace(/(.)\/+$/, '$1'), start: '' }));
 }

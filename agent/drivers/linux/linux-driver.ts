@@ -1,4 +1,5 @@
-import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, writeFileSync, chmodSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, writeFileSync, chmodSync } from 'node:fs';
+import { readdir, readFile, readlink } from 'node:fs/promises';
 import { hostname as osHostname, machine as osMachine } from 'node:os';
 import { isAbsolute, normalize } from 'node:path';
 import {
@@ -10,12 +11,15 @@ import {
   type DriverCapabilities, type ExecOptions, type HostDriver, type HostFacts, type InstallSpec, type MountEntry,
   type PreparedBase, type ProgressSink, type ServiceProbe,
 } from '../host-driver.js';
-import { checkWindowSize } from '../host-driver.js';
+import { checkWindowSize, ProcessTable, type RootedProcess } from '../host-driver.js';
+import { eachLimited } from '../each-limited.js';
+import { ProbeMemo } from '../probe-memo.js';
+import { WorkQueue } from '../work-queue.js';
 import { applySplit, kindsIn, planSplit } from './base-split.js';
 import { parseMountinfo, toMountEntry, type MountInfoEntry } from './mountinfo.js';
 import { parseOsRelease, releaseFromOsRelease } from './os-release.js';
 import { lstatAt, mountIdOf, openBeneath, readFileBeneath, splitRelative, withDirBeneath } from './safe-path.js';
-import { removeTreeSafely, treeUsage } from './safe-remove.js';
+import { measureTree, removeTree } from './safe-remove.js';
 import { shJoin } from './shell-quote.js';
 
 export interface LinuxDriverOptions {
@@ -64,6 +68,11 @@ export class LinuxDriver implements HostDriver {
   private readonly logDir: string;
   private readonly procDir: string;
   private readonly osReleasePath: string;
+  private readonly probes = new ProbeMemo();
+  /** Disk-usage walks: one at a time, refreshes resting three times as long as they walked (a quarter of the time at most). */
+  private readonly walks = new WorkQueue(1, 3);
+  /** Containers whose disk use was measured (their next measurement is a refresh, not urgent). */
+  private readonly measured = new Set<string>();
 
   constructor(opts: LinuxDriverOptions) {
     this.runner = opts.runner;
@@ -112,7 +121,7 @@ export class LinuxDriver implements HostDriver {
       progress({ phase: spec.method === 'debootstrap' ? 'extract' : 'verify', message: `base release ${release}` });
       return { stagingDir: dir, release };
     } catch (e) {
-      removeTreeSafely(dir);
+      await removeTree(dir);
       throw e;
     }
   }
@@ -155,8 +164,8 @@ export class LinuxDriver implements HostDriver {
       renameSync(base.stagingDir, newTemplate);
     } catch (e) {
       // Nothing installed has changed yet; the half-split base is no use, so both go.
-      removeTreeSafely(work);
-      removeTreeSafely(base.stagingDir);
+      await removeTree(work);
+      await removeTree(base.stagingDir);
       throw e;
     }
     progress({ phase: 'split', message: 'template ready', done: plan.shared.length, total: plan.shared.length });
@@ -176,13 +185,13 @@ export class LinuxDriver implements HostDriver {
     }
     renameSync(newShared, this.layout.sharedfs);
     progress({ phase: 'swap', message: `sharedfs and template of ${base.release} in place` });
-    removeTreeSafely(work);
+    await removeTree(work);
     return { notes };
   }
 
   async discardBase(base: PreparedBase): Promise<void> {
     this.checkStaged(base);
-    removeTreeSafely(base.stagingDir);
+    await removeTree(base.stagingDir);
   }
 
   private checkStaged(base: PreparedBase): void {
@@ -259,7 +268,7 @@ export class LinuxDriver implements HostDriver {
         if (!lstatSync(dir).isDirectory()) continue;
         const users = await this.usersOf(dir);
         if (users === undefined || users.length > 0) continue;
-        removeTreeSafely(dir);
+        await removeTree(dir);
         removed.push(dir);
       } catch {
         /* kept: tried again at the next unmount */
@@ -285,7 +294,7 @@ export class LinuxDriver implements HostDriver {
     try {
       await this.runner.run({ argv: ['cp', '-a', '--', `${this.layout.template}/.`, root], timeoutMs: INSTALL_TIMEOUT_MS });
     } catch (e) {
-      removeTreeSafely(root);
+      await removeTree(root);
       throw e;
     }
   }
@@ -301,7 +310,7 @@ export class LinuxDriver implements HostDriver {
 
   /** The kernel's table, read fresh each time (the host is the truth). */
   async mountTable(): Promise<MountInfoEntry[]> {
-    return parseMountinfo(readFileSync(`${this.procDir}/self/mountinfo`, 'utf8'));
+    return parseMountinfo(await readFile(`${this.procDir}/self/mountinfo`, 'utf8'));
   }
 
   async mountContainer(name: string): Promise<void> {
@@ -450,10 +459,12 @@ export class LinuxDriver implements HostDriver {
     await this.runner.run({ ...this.serviceSpec(name, service, 'stop'), logFile: this.logFile(name) });
   }
 
-  async probeService(name: string, service: string): Promise<ServiceProbe> {
-    if (!(await this.hasServiceScript(name, service))) return { running: false, pids: [] };
-    const r = await this.runner.run({ ...this.serviceSpec(name, service, 'status'), okExitCodes: ANY_NONZERO });
-    return { running: r.exitCode === 0, pids: [] };
+  async probeService(name: string, service: string, procs?: ProcessTable): Promise<ServiceProbe> {
+    return this.probes.probe(name, service, procs, async () => {
+      if (!(await this.hasServiceScript(name, service))) return { running: false, pids: [] };
+      const r = await this.runner.run({ ...this.serviceSpec(name, service, 'status'), okExitCodes: ANY_NONZERO });
+      return { running: r.exitCode === 0, pids: [] };
+    });
   }
 
   async hasServiceScript(name: string, service: string): Promise<boolean> {
@@ -483,20 +494,35 @@ export class LinuxDriver implements HostDriver {
   // --- processes -------------------------------------------------------------
 
   async processesIn(name: string): Promise<number[]> {
-    const root = this.rootOf(name);
-    const pids: number[] = [];
-    for (const entry of readdirSync(this.procDir)) {
-      if (!/^\d+$/.test(entry)) continue;
-      let link: string;
+    this.rootOf(name); // validates the name
+    return (await this.processTable()).pidsIn(name);
+  }
+
+  /**
+   * /proc/PID/root of every process (asynchronously, PROC_IN_FLIGHT at a time), and for
+   * those inside the containers directory their start time (/proc/PID/stat
+   * field 22), which tells a reused pid apart.
+   */
+  async processTable(): Promise<ProcessTable> {
+    const inside = `${this.layout.containersDir}/`;
+    const rooted: RootedProcess[] = [];
+    const pids = (await readdir(this.procDir)).filter((e) => /^\d+$/.test(e));
+    await eachLimited(pids, PROC_IN_FLIGHT, async (entry) => {
+      let root: string;
       try {
-        link = readlinkSync(`${this.procDir}/${entry}/root`);
+        root = await readlink(`${this.procDir}/${entry}/root`);
       } catch {
-        continue; // gone, a zombie, or a kernel thread
+        return; // gone, a zombie, or a kernel thread
       }
-      // Daemons that chroot further (privilege separation into /var/empty, /run/sshd …) are the container's too.
-      if (link === root || link.startsWith(`${root}/`)) pids.push(Number(entry));
-    }
-    return pids.sort((a, b) => a - b);
+      if (!root.startsWith(inside)) return;
+      let start = '';
+      try {
+        const stat = await readFile(`${this.procDir}/${entry}/stat`, 'utf8');
+        start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
+      } catch { /* gone since: still listed, as the root link said */ }
+      rooted.push({ pid: Number(entry), root, start });
+    });
+    return new ProcessTable(this.layout.containersDir, rooted);
   }
 
   async signalProcesses(pids: readonly number[], signal: NodeJS.Signals): Promise<void> {
@@ -518,14 +544,22 @@ export class LinuxDriver implements HostDriver {
     if (mounted.length > 0) {
       throw new FailedPreconditionError(`container ${name} still has mounts: ${[...new Set(mounted)].join(', ')}; unmount first`);
     }
+    this.probes.forget(name);
+    this.measured.delete(name);
     if (!existsSync(root) && !isSymlink(root)) return;
-    removeTreeSafely(root);
+    await removeTree(root);
   }
 
+  /** One tree walk at a time; a container's first measurement goes before refreshes. */
   async diskUsage(name: string): Promise<number> {
     const root = this.rootOf(name);
-    await this.mustExist(name, root);
-    return treeUsage(root);
+    return this.walks.run(async () => {
+      await this.mustExist(name, root);
+      const mountPoints = (await this.mountTable()).filter((e) => isUnder(e.mountPoint, root)).map((e) => e.mountPoint);
+      const bytes = await measureTree(root, mountPoints);
+      this.measured.add(name);
+      return bytes;
+    }, !this.measured.has(name));
   }
 
   // --- exec ------------------------------------------------------------------
@@ -561,28 +595,28 @@ export class LinuxDriver implements HostDriver {
 
   async resizeTerminal(sessionPid: number, rows: number, cols: number): Promise<void> {
     checkWindowSize(rows, cols);
-    const pty = this.sessionPty(sessionPid);
+    const pty = await this.sessionPty(sessionPid);
     if (!pty) throw new NotFoundError(`no pseudo-terminal found under session ${sessionPid}`);
     await this.runner.run({ argv: ['stty', '-F', pty, 'rows', String(rows), 'cols', String(cols)], timeoutMs: 5000 });
   }
 
-  /** The /dev/pts slave that a descendant of script(1) (the session's shell) has as stdin. */
-  private sessionPty(sessionPid: number): string | undefined {
+  /** The /dev/pts slave that a descendant of script(1) (the session's shell) has as stdin; /proc read asynchronously. */
+  private async sessionPty(sessionPid: number): Promise<string | undefined> {
     const parentOf = new Map<number, number>();
-    for (const e of readdirSync(this.procDir)) {
-      if (!/^\d+$/.test(e)) continue;
+    const pids = (await readdir(this.procDir)).filter((e) => /^\d+$/.test(e));
+    await eachLimited(pids, PROC_IN_FLIGHT, async (e) => {
       try {
-        const stat = readFileSync(`${this.procDir}/${e}/stat`, 'utf8');
+        const stat = await readFile(`${this.procDir}/${e}/stat`, 'utf8');
         parentOf.set(Number(e), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
       } catch { /* gone */ }
-    }
+    });
     let frontier = [sessionPid];
     for (let depth = 0; depth < 6 && frontier.length; depth++) {
       const next: number[] = [];
       for (const [pid, ppid] of parentOf) if (frontier.includes(ppid)) next.push(pid);
-      for (const pid of next) {
+      for (const pid of next.sort((a, b) => a - b)) {
         try {
-          const link = readlinkSync(`${this.procDir}/${pid}/fd/0`);
+          const link = await readlink(`${this.procDir}/${pid}/fd/0`);
           if (/^\/dev\/pts\/\d+$/.test(link)) return link;
         } catch { /* gone or no fd 0 */ }
       }
@@ -608,6 +642,8 @@ export class LinuxDriver implements HostDriver {
   }
 }
 
+/** /proc reads one process-table scan has outstanding at once. */
+const PROC_IN_FLIGHT = 32;
 const HOST_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
 /** Exec and console sessions are interactive; a day is "until the operator leaves". */
 const EXEC_TIMEOUT_MS = 24 * 3600_000;

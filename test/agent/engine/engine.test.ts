@@ -281,6 +281,18 @@ describe('Engine (qchroot semantics, on an in-memory host)', () => {
       for (const n of ['zeta', 'Alpha', 'alpha', 'b-2', 'b_1']) await engine.create(n);
       assert.deepEqual((await engine.list()).map((c) => c.name), ['Alpha', 'alpha', 'b-2', 'b_1', 'zeta']);
     });
+
+    it('reads the process table once per call, not once per container, and still sees strays in each', async () => {
+      for (const n of ['a1', 'a2', 'a3']) await engine.create(n);
+      await engine.configure('a2', ['httpd']);
+      await engine.start({ names: ['a2'], all: false });
+      const stray = host.spawnStray('a3');
+      host.processTableReads = 0;
+      const views = await engine.list();
+      assert.equal(host.processTableReads, 1);
+      assert.deepEqual(views.map((v) => v.state), ['stopped', 'running', 'broken']);
+      assert.match(views[2]!.reason, new RegExp(`processes still run in it: ${stray}`));
+    });
   });
 
   describe('console', () => {

@@ -274,6 +274,29 @@ describe('FreeBSDDriver containers (golden transcripts)', () => {
       assert.deepEqual(r.take(), ['procstat -af']);
     });
 
+    it('reads every container\'s processes from one procstat -af', async () => {
+      const r = await new Rig().running();
+      const other = r.host.spawnStray('/q/containers/db');
+      const table = await r.driver.processTable();
+      assert.deepEqual(r.take(), ['procstat -af']);
+      assert.deepEqual(table.pidsIn('web'), [2000]);
+      assert.deepEqual(table.pidsIn('db'), [other]);
+      assert.deepEqual(table.pidsIn('webby'), []);
+    });
+
+    it('answers onestatus from memory while the container has the same processes, and asks again once they change', async () => {
+      const r = await new Rig().running();
+      const svc = `chroot ${C} /usr/sbin/service sshd onestatus`;
+      await r.driver.probeService('web', 'sshd', await r.driver.processTable());
+      await r.driver.probeService('web', 'sshd', await r.driver.processTable());
+      assert.deepEqual(r.take(), ['procstat -af', svc, 'procstat -af'], 'same processes: asked once');
+      r.host.spawnStray(C);
+      await r.driver.probeService('web', 'sshd', await r.driver.processTable());
+      assert.deepEqual(r.take(), ['procstat -af', svc], 'a new process: asked again');
+      await r.driver.probeService('web', 'sshd');
+      assert.deepEqual(r.take(), [svc], 'without a table: always asked');
+    });
+
     it('signals with kill -SIG pid…, tolerating processes that already exited', async () => {
       const r = await new Rig().running();
       const stray = r.host.spawnStray(C);

@@ -239,6 +239,45 @@ describe('LinuxDriver plans (fake runner)', () => {
       assert.deepEqual(await d.processesIn('web1'), [100, 103]);
     });
 
+    it('asks the status script again only when the container\'s processes changed (a pid, or its start time), given a process table', async () => {
+      const proc = `${tmp}/proc`;
+      const root = () => driver.layout.containerRoot('web1');
+      mkdirSync(`${proc}/self`, { recursive: true });
+      mkdirSync(`${root()}/etc/init.d`, { recursive: true });
+      writeFileSync(`${root()}/etc/init.d/httpd`, '#!/bin/sh\n', { mode: 0o755 });
+      /** /proc/PID/root and a /proc/PID/stat whose field 22 (starttime) is `start`. */
+      const setProc = (pid: number, start: number, rootLink = root()) => {
+        mkdirSync(`${proc}/${pid}`, { recursive: true });
+        if (!existsSync(`${proc}/${pid}/root`)) symlinkSync(rootLink, `${proc}/${pid}/root`);
+        writeFileSync(`${proc}/${pid}/stat`, `${pid} (httpd x) S 1 ${pid} ${pid} 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 ${start} 1000 1\n`);
+      };
+      runner.on(['chroot'], { exitCode: 0 });
+      const d = new LinuxDriver({ runner, rootDir: `${tmp}/qfleet`, logDir: `${tmp}/log`, procDir: proc });
+      const asked = () => runner.transcript.filter((t) => t.endsWith('/etc/init.d/httpd status')).length;
+      const probe = async () => (await d.probeService('web1', 'httpd', await d.processTable())).running;
+      setProc(100, 5000);
+      setProc(200, 7000, '/'); // the host's own: no part of the fingerprint
+
+      assert.equal(await probe(), true);
+      assert.equal(await probe(), true);
+      assert.equal(asked(), 1, 'the same processes: the answer holds');
+      setProc(200, 7001, '/');
+      assert.equal(await probe(), true);
+      assert.equal(asked(), 1, 'a change outside the container does not matter');
+      setProc(100, 5001);
+      assert.equal(await probe(), true);
+      assert.equal(asked(), 2, 'pid 100 was reused by another process');
+      setProc(101, 5100);
+      assert.equal(await probe(), true);
+      assert.equal(asked(), 3, 'a process started');
+      rmSync(`${proc}/101`, { recursive: true });
+      assert.equal(await probe(), true);
+      assert.equal(asked(), 4, 'a process exited');
+      await d.probeService('web1', 'httpd');
+      assert.equal(asked(), 5, 'without a table the script is always asked');
+      assert.deepEqual((await d.processTable()).pidsIn('web1'), [100]);
+    });
+
     it('reads the mount table from the configured proc dir', async () => {
       const proc = `${tmp}/proc`;
       mkdirSync(`${proc}/self`, { recursive: true });

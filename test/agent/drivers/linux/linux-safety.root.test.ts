@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { CommandFailedError, FailedPreconditionError } from '../../../../agent/errors.js';
 import { isUnder } from '../../../../agent/drivers/host-driver.js';
-import { removeTreeSafely } from '../../../../agent/drivers/linux/safe-remove.js';
+import { removeTree } from '../../../../agent/drivers/linux/safe-remove.js';
 import { makeRealSetup, type RealSetup } from './real-harness.js';
 
 /** Every path, type, mode, link target and file content below `dir`, hashed (lstat only: never follows). */
@@ -172,13 +172,33 @@ describe('LinuxDriver safety, for real @root', function () {
       await s.runner.run({ argv: ['mount', '--bind', host, `${victim}/a/mnt`] });
       try {
         assert.equal(statSync(`${victim}/a/mnt`).dev, statSync(victim).dev);
-        assert.throws(() => removeTreeSafely(victim), (e: unknown) => e instanceof FailedPreconditionError && e.message.includes(`${victim}/a/mnt`));
+        await assert.rejects(removeTree(victim), (e: unknown) => e instanceof FailedPreconditionError && e.message.includes(`${victim}/a/mnt`));
         assert.equal(hashTree(host), hash);
       } finally {
         await s.runner.run({ argv: ['umount', `${victim}/a/mnt`] });
       }
-      removeTreeSafely(victim);
+      await removeTree(victim);
       assert.equal(hashTree(host), hash);
+    });
+
+    it('measures disk use without counting sharedfs, /dev or a bind mount of the same filesystem inside', async () => {
+      const n = 'du1';
+      const host = makeHostDir(`${s.tmp}/host-du`);
+      writeFileSync(`${host}/big`, Buffer.alloc(2 << 20, 1));
+      await d().createContainer(n);
+      mkdirSync(`${root(n)}/data`);
+      const stopped = await d().diskUsage(n);
+      await d().mountContainer(n);
+      await s.runner.run({ argv: ['mount', '--bind', host, `${root(n)}/data`] });
+      try {
+        assert.equal(statSync(`${root(n)}/data`).dev, statSync(root(n)).dev, 'same filesystem: only the mount table tells');
+        const running = await d().diskUsage(n);
+        assert.ok(Math.abs(running - stopped) < 64 * 1024, `stopped ${stopped} bytes, mounted ${running} bytes`);
+      } finally {
+        await s.runner.run({ argv: ['umount', `${root(n)}/data`] });
+        await d().unmountContainer(n);
+      }
+      await d().removeContainer(n);
     });
 
     it('deletes a planted symlink to a host directory, not the directory', async () => {

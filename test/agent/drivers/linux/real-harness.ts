@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, readlinkSync, readdirSync } from 'node:fs';
 import { LinuxDriver } from '../../../../agent/drivers/linux/linux-driver.js';
 import { parseMountinfo } from '../../../../agent/drivers/linux/mountinfo.js';
-import { removeTreeSafely } from '../../../../agent/drivers/linux/safe-remove.js';
+import { removeTree } from '../../../../agent/drivers/linux/safe-remove.js';
 import { deepestFirst, isUnder } from '../../../../agent/drivers/host-driver.js';
 import { ExecaRunner } from '../../../../agent/runner/execa-runner.js';
 import { makeBusyboxBase, pickTestPort } from '../../../support/busybox-base.js';
@@ -44,5 +44,5 @@ export async function cleanupTree(runner: ExecaRunner, tmp: string): Promise<voi
       await runner.run({ argv: ['umount', '--no-canonicalize', e.target], okExitCodes: [1, 32] }).catch(() => undefined);
     }
   }
-  removeTreeSafely(tmp);
+  await removeTree(tmp);
 }

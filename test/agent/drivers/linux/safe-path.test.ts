@@ -3,7 +3,7 @@ import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, 
 import { tmpdir } from 'node:os';
 import { FailedPreconditionError, InvalidArgumentError } from '../../../../agent/errors.js';
 import { checkComponent, mountIdOf, openBeneath, readFileBeneath, splitRelative } from '../../../../agent/drivers/linux/safe-path.js';
-import { removeTreeSafely, treeUsage } from '../../../../agent/drivers/linux/safe-remove.js';
+import { measureTree, removeTree } from '../../../../agent/drivers/linux/safe-remove.js';
 
 describe('linux safe path walker', () => {
   let tmp: string;
@@ -78,26 +78,48 @@ describe('linux safe remover and usage', () => {
   });
   afterEach(() => rmSync(tmp, { recursive: true, force: true }));
 
-  it('removes symlinks as links and never touches their targets', () => {
+  it('removes symlinks as links and never touches their targets', async () => {
     symlinkSync(`${tmp}/outside`, `${tmp}/victim/abs`);
     symlinkSync('../../outside', `${tmp}/victim/x/rel`);
     symlinkSync('/', `${tmp}/victim/x/y/slash`);
-    removeTreeSafely(`${tmp}/victim`);
+    await removeTree(`${tmp}/victim`);
     assert.equal(existsSync(`${tmp}/victim`), false);
     assert.ok(existsSync(`${tmp}/outside/deep/keep`));
   });
 
-  it('treats a missing tree as already removed', () => {
-    removeTreeSafely(`${tmp}/nope`);
+  it('removes directories of more entries than one read returns, and deep trees, completely', async () => {
+    for (let i = 0; i < 1500; i++) writeFileSync(`${tmp}/victim/x/f${i}`, String(i));
+    let deep = `${tmp}/victim/x/y`;
+    for (let i = 0; i < 40; i++) { deep = `${deep}/d${i}`; mkdirSync(deep); writeFileSync(`${deep}/leaf`, 'z'); }
+    symlinkSync(`${tmp}/outside`, `${deep}/out`);
+    await removeTree(`${tmp}/victim`);
+    assert.equal(existsSync(`${tmp}/victim`), false);
+    assert.ok(existsSync(`${tmp}/outside/deep/keep`));
   });
 
-  it('measures allocated bytes, counting hard links once and not following symlinks', () => {
+  it('adds up every file and directory when it measures several directories side by side', async () => {
+    for (let d = 0; d < 30; d++) {
+      mkdirSync(`${tmp}/victim/d${d}/sub`, { recursive: true });
+      for (let f = 0; f < 5; f++) writeFileSync(`${tmp}/victim/d${d}/${f % 2 ? 'sub/' : ''}f${f}`, Buffer.alloc(8192 * (f + 1), 1));
+    }
+    const expected = (p: string): number => {
+      const st = lstatSync(p);
+      return st.blocks * 512 + (st.isDirectory() ? readdirSync(p).reduce((sum, n) => sum + expected(`${p}/${n}`), 0) : 0);
+    };
+    assert.equal(await measureTree(`${tmp}/victim`), expected(`${tmp}/victim`));
+  });
+
+  it('treats a missing tree as already removed', async () => {
+    await removeTree(`${tmp}/nope`);
+  });
+
+  it('measures allocated bytes, counting hard links once and not following symlinks', async () => {
     writeFileSync(`${tmp}/victim/big`, Buffer.alloc(64 * 1024, 1));
-    const before = treeUsage(`${tmp}/victim`);
+    const before = await measureTree(`${tmp}/victim`);
     assert.ok(before >= 64 * 1024);
     linkSync(`${tmp}/victim/big`, `${tmp}/victim/big2`);
     symlinkSync(`${tmp}/outside`, `${tmp}/victim/link`);
-    const after = treeUsage(`${tmp}/victim`);
+    const after = await measureTree(`${tmp}/victim`);
     assert.ok(after - before < 64 * 1024, 'a hard link and a symlink add (almost) nothing');
   });
 });

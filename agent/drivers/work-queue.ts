@@ -1,0 +1,62 @@
+/**
+ * Runs tasks at most `limit` at a time, urgent ones before the rest, each kind
+ * first come, first served. The drivers measure disk use through one: the
+ * engine refreshes every container's figure in the background, and a
+ * thousand tree walks at once would flood libuv's thread pool (and memory),
+ * holding up every other file access of the agent; a container's first
+ * measurement (a create waits for it) is urgent.
+ *
+ * With `restRatio` r, after a task that is not urgent took t ms the next one
+ * that is not urgent waits r·t ms: background work then takes at most
+ * 1/(1+r) of the time, leaving the rest to what callers wait for.
+ */
+export class WorkQueue {
+  private running = 0;
+  private readonly urgent: (() => void)[] = [];
+  private readonly normal: (() => void)[] = [];
+  /** When the next task that is not urgent may start (performance.now() ms). */
+  private normalNotBefore = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly limit: number, private readonly restRatio = 0) {}
+
+  run<T>(task: () => Promise<T>, urgent = false): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const start = () => {
+        this.running++;
+        const t0 = performance.now();
+        let p: Promise<T>;
+        try { p = task(); } catch (e) { p = Promise.reject(e); }
+        p.then(resolve, reject).finally(() => {
+          this.running--;
+          if (!urgent) this.normalNotBefore = performance.now() + (performance.now() - t0) * this.restRatio;
+          this.next();
+        });
+      };
+      (urgent ? this.urgent : this.normal).push(start);
+      this.next();
+    });
+  }
+
+  /** Tasks waiting to start. */
+  get waiting(): number {
+    return this.urgent.length + this.normal.length;
+  }
+
+  private next(): void {
+    while (this.running < this.limit) {
+      let start = this.urgent.shift();
+      if (!start && this.normal.length) {
+        const wait = this.normalNotBefore - performance.now();
+        if (wait > 0) {
+          // One timer at a time; its wait is bounded by restRatio times the last task's own time.
+          this.timer ??= setTimeout(() => { this.timer = undefined; this.next(); }, Math.ceil(wait));
+          return;
+        }
+        start = this.normal.shift();
+      }
+      if (!start) return;
+      start();
+    }
+  }
+}

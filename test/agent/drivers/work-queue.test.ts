@@ -1,0 +1,46 @@
+import { strict as assert } from 'node:assert';
+import { WorkQueue } from '../../../agent/drivers/work-queue.js';
+
+describe('WorkQueue (the drivers\' disk-usage walks)', () => {
+  /** A task that records its start and ends when released. */
+  function gate(log: string[], name: string) {
+    let release!: () => void;
+    const done = new Promise<void>((r) => { release = r; });
+    return { task: async () => { log.push(name); await done; return name; }, release: () => release() };
+  }
+
+  it('runs at most `limit` at once, then the urgent ones before the rest, each in order', async () => {
+    const q = new WorkQueue(1);
+    const log: string[] = [];
+    const a = gate(log, 'a'); const b = gate(log, 'b'); const c = gate(log, 'c'); const d = gate(log, 'd');
+    const results = [q.run(a.task), q.run(b.task), q.run(c.task, true), q.run(d.task, true)];
+    assert.deepEqual(log, ['a']);
+    assert.equal(q.waiting, 3);
+    for (const g of [a, c, d, b]) { g.release(); await new Promise((r) => setImmediate(r)); }
+    assert.deepEqual(await Promise.all(results), ['a', 'b', 'c', 'd']);
+    assert.deepEqual(log, ['a', 'c', 'd', 'b']);
+  });
+
+  it('passes a failure to its caller and goes on with the next task', async () => {
+    const q = new WorkQueue(1);
+    const failed = q.run(async () => { throw new Error('walk failed'); });
+    const thrown = q.run(() => { throw new Error('threw at once'); });
+    const next = q.run(async () => 'next');
+    await assert.rejects(failed, /walk failed/);
+    await assert.rejects(thrown, /threw at once/);
+    assert.equal(await next, 'next');
+  });
+
+  it('rests between tasks that are not urgent, in proportion to their time, but not before urgent ones', async () => {
+    const q = new WorkQueue(1, 20);
+    const log: string[] = [];
+    await q.run(async () => { await new Promise((r) => setTimeout(r, 5)); log.push('refresh 1'); });
+    const later = q.run(async () => { log.push('refresh 2'); });
+    const urgent = q.run(async () => { log.push('urgent'); }, true);
+    await urgent;
+    assert.deepEqual(log, ['refresh 1', 'urgent'], 'the second refresh rests (about 100 ms) while an urgent task goes at once');
+    assert.equal(q.waiting, 1);
+    await later;
+    assert.deepEqual(log, ['refresh 1', 'urgent', 'refresh 2']);
+  });
+});
