@@ -71,8 +71,13 @@ function num(v: string | number | null | undefined): number {
   return Number.isFinite(n) ? n : 0;
 }
 
+/** The word for a container's state (the table and --json say the same). */
+export function stateWord(s: string): ContainerStateWord {
+  return STATES[s] ?? 'unknown';
+}
+
 export function containerJson(c: Container__Output): ContainerJson {
-  const state = STATES[c.state] ?? 'unknown';
+  const state = stateWord(c.state);
   return {
     name: c.name,
     state,

@@ -1,6 +1,7 @@
 import Table from 'cli-table3';
 import type { Container__Output } from '../proto/gen/qfleet/agent/v1/Container.js';
 import type { ContainerResult__Output } from '../proto/gen/qfleet/agent/v1/ContainerResult.js';
+import { stateWord } from './json-shape.js';
 
 /** A borderless, left-aligned table like ps(1) or qjail list. */
 export function table(head: string[], rows: string[][]): string {
@@ -16,20 +17,7 @@ export function table(head: string[], rows: string[][]): string {
   return t.toString().split('\n').map((l) => l.trimEnd()).join('\n');
 }
 
-const STATE: Record<string, string> = {
-  STATE_STOPPED: 'stopped',
-  STATE_RUNNING: 'running',
-  STATE_BROKEN: 'broken',
-  STATE_CREATING: 'creating',
-  STATE_STARTING: 'starting',
-  STATE_STOPPING: 'stopping',
-  STATE_DELETING: 'deleting',
-  STATE_RECOVERING: 'recovering',
-};
-
-export function stateWord(s: string): string {
-  return STATE[s] ?? 'unknown';
-}
+export { stateWord };
 
 export function humanBytes(bytes: number): string {
   const units = ['B', 'K', 'M', 'G', 'T'];

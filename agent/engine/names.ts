@@ -48,19 +48,13 @@ export function validateNameList(names: readonly unknown[], validate: (n: unknow
   return out;
 }
 
-/** The same rules as a predicate, for listings that skip what cannot be a container. */
-export function isValidContainerName(name: string): boolean {
-  try {
-    validateContainerName(name);
-    return true;
-  } catch {
-    return false;
-  }
-}
+/** The same rules as predicates, for listings that skip what cannot be a container or a service. */
+export const isValidContainerName = (name: string): boolean => passes(validateContainerName, name);
+export const isValidServiceName = (service: string): boolean => passes(validateServiceName, service);
 
-export function isValidServiceName(service: string): boolean {
+function passes(validate: (v: unknown) => string, v: string): boolean {
   try {
-    validateServiceName(service);
+    validate(v);
     return true;
   } catch {
     return false;

@@ -16,7 +16,7 @@ import {
   APT_POLICY_NODEJS, checkAgentSocket, commandLine, debianMajor, DETECT_NODE, DETECT_OS, DETECT_SYSTEMD, DETECT_UID, enableService, hostPaths, installFiles, installNodeApt,
   installNodeFreebsd, installTls, MAKE_STAGE, makeDirs, managedFiles, MIN_NODE_MAJOR, parseAptCandidate, parseNode, parseProbe, parseUname, PROBE_DOAS,
   PROBE_SUDO, probeInstalled, removeStage, restartService, serviceStatus, STAGED, tlsRequest,
-  type Escalation, type HostPaths, type ManagedFile, type OsFamily, type RemoteCommand, type ServiceKind,
+  type Escalation, type HostPaths, type ManagedFile, type ManagedSources, type OsFamily, type RemoteCommand, type ServiceKind,
 } from './plan.js';
 import { certificateVerdict } from './certificate.js';
 import type { HostChanges } from './changes.js';
@@ -38,16 +38,8 @@ export interface HostResult {
   readonly done?: HostChanges;
 }
 
-/** The local files bootstrap uploads. */
-export interface BootstrapArtifacts {
-  readonly bundle: Buffer;
-  readonly cli: Buffer;
-  readonly supervisor: string;
-  readonly rcAgent: string;
-  readonly rcContainers: string;
-  readonly unitAgent: string;
-  readonly unitContainers: string;
-}
+/** The local files bootstrap uploads: the same set the plan renders and compares with the host's. */
+export type BootstrapArtifacts = ManagedSources;
 
 export interface BootstrapOptions {
   /** Opens an authenticated, host-key-checked session (connectSsh, or a fake in tests). */
