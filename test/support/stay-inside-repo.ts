@@ -7,8 +7,8 @@
  *
  * It wraps node:fs's path-taking functions (sync, callback and promise forms)
  * and re-syncs the ESM bindings, so `import { readFileSync } from 'node:fs'`
- * in any test or product module is watched too. Temporary directories are
- * never counted, even when the clone itself sits in one.
+ * in any test or product module is watched too. A clone in a directory of
+ * its own under /tmp (/tmp/ci-1234/qfleet) is watched like any other.
  */
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -19,18 +19,24 @@ import { repoRoot } from './repo-root.js';
 
 const root = repoRoot();
 const parent = dirname(root);
-const exempt = [tmpdir(), '/tmp', '/var/tmp', '/dev/shm'].map((d) => resolve(d));
+const tmpRoots = [tmpdir(), '/tmp', '/var/tmp', '/dev/shm'].map((d) => resolve(d));
+/**
+ * A clone made straight in a temporary directory (/tmp/qfleet) has the tests'
+ * own temporary directories as its siblings: there the guard cannot tell a
+ * reference folder from a test's scratch space, and stands aside.
+ */
+export const guardActive = parent !== dirname(parent) && !tmpRoots.includes(parent);
 const seen = new Map<string, string>();
 
 function inside(path: string, dir: string): boolean {
   return path === dir || path.startsWith(dir.endsWith(sep) ? dir : dir + sep);
 }
 
-/** True for a path beside the repository: under its parent, not under it, not a temporary directory. */
+/** True for a path beside the repository: under its parent, not under it (see guardActive). */
 export function besideRepo(path: string): boolean {
-  if (parent === dirname(parent)) return false; // a clone at /x: its "siblings" are the system itself
+  if (!guardActive) return false; // a clone at /x or /tmp/x: its "siblings" are the system or scratch space
   const p = resolve(path);
-  return inside(p, parent) && !inside(p, root) && !exempt.some((d) => inside(p, d));
+  return inside(p, parent) && !inside(p, root);
 }
 
 function note(arg: unknown): void {
