@@ -6,6 +6,8 @@ export interface Logger {
   info(msg: string, fields?: LogFields): void;
   warn(msg: string, fields?: LogFields): void;
   error(msg: string, fields?: LogFields): void;
+  /** Resolves once every line logged so far is written (call before process.exit: an append in flight is lost by it). */
+  flushed?(): Promise<void>;
 }
 
 /** Lines kept for the file while a write is under way; beyond this the oldest are dropped (and counted). */
@@ -78,6 +80,7 @@ export function jsonLogger(opts: { file?: string; stderr?: boolean } = {}): Logg
     info: (m, f) => write('info', m, f),
     warn: (m, f) => write('warn', m, f),
     error: (m, f) => write('error', m, f),
+    flushed: async () => file?.flushed(),
   };
 }
 

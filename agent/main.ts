@@ -128,9 +128,17 @@ async function serve(cfg: AgentConfig): Promise<void> {
       if (cut.length) log.warn('calls cut short by shutdown; their containers stay marked for recovery at the next start', { calls: cut });
       // Recovery still running is simply interrupted: its markers stay, and the next start takes it up again.
       let open = servers.length;
-      const exit = () => { releasePidfile(); process.exit(0); };
-      for (const s of servers) s.tryShutdown(() => { if (--open === 0) exit(); });
-      setTimeout(() => { for (const s of servers) s.forceShutdown(); exit(); }, 5000).unref();
+      let exiting = false;
+      const exit = async () => {
+        if (exiting) return;
+        exiting = true;
+        releasePidfile();
+        // The log file is appended asynchronously: its last lines (this shutdown's) must reach it first, within a bound.
+        await Promise.race([log.flushed?.(), new Promise((r) => setTimeout(r, 2000).unref())]);
+        process.exit(0);
+      };
+      for (const s of servers) s.tryShutdown(() => { if (--open === 0) void exit(); });
+      setTimeout(() => { for (const s of servers) s.forceShutdown(); void exit(); }, 5000).unref();
     })();
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));

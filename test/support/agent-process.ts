@@ -90,6 +90,11 @@ export class AgentProcess {
     this.resetClient();
   }
 
+  /** Drops the test's connection (a later `client` makes a new one). */
+  closeClient(): void {
+    this.resetClient();
+  }
+
   private resetClient(): void {
     this.clientCache?.close();
     this.clientCache = undefined;

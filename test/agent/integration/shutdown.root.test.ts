@@ -110,6 +110,8 @@ describe('qfleetd: busy containers, SIGTERM and background recovery, for real @r
     assert.equal(cut.code, grpc.status.UNAVAILABLE);
     assert.match(cut.details, /shutting down: the Stop of slow1 did not finish within 2 s\. .*when the agent starts again the stop is finished/);
     await Promise.race([agent.exited, new Promise((_, rej) => setTimeout(() => rej(new Error('agent did not exit')), 15_000))]);
+    // The log file is appended asynchronously; the lines logged just before exit still reach it.
+    assert.match(readFileSync(agent.logFile, 'utf8'), /calls cut short by shutdown.*"method":"Stop","names":\["slow1"\]/);
     const rec = JSON.parse(readFileSync(join(agent.stateDir, 'slow1.json'), 'utf8'));
     assert.equal(rec.pending?.op, 'stop', 'the interrupted stop is marked for recovery');
   });
@@ -137,5 +139,13 @@ describe('qfleetd: busy containers, SIGTERM and background recovery, for real @r
     assert.equal(rec.pending, undefined);
     assert.equal(rec.desired, 'stopped');
     assert.deepEqual(mountsUnder(root('slow1')), []);
+  });
+
+  it('an idle agent on SIGTERM exits at once, its last log lines written to its log file first', async () => {
+    const before = readFileSync(agent.logFile, 'utf8').split('qfleetd shutting down').length;
+    agent.closeClient(); // no connection open: nothing holds the exit back while the last line is being appended
+    await new Promise((r) => setTimeout(r, 200));
+    await agent.stop();
+    assert.equal(readFileSync(agent.logFile, 'utf8').split('qfleetd shutting down').length, before + 1);
   });
 });
