@@ -16,7 +16,7 @@ import type { Clock } from './clock.js';
 import { BaseLock, BusyError, ContainerLocks, describeBusy, type Busy, type BusyOp } from './keyed-lock.js';
 import { MSG } from './messages.js';
 import { isValidContainerName, validateContainerName, validateNameList, validateServiceName } from './names.js';
-import { compareNames, CorruptStateError, StateStore, type ContainerRecord, type PendingOp } from './state-store.js';
+import { compareNames, CorruptStateError, StateStore, type ContainerRecord, type PendingOp, type StateRead } from './state-store.js';
 
 /** Settled states, and the transient ones a container shows while an operation holds it. */
 export type ContainerState = 'stopped' | 'running' | 'broken' | 'creating' | 'starting' | 'stopping' | 'deleting' | 'recovering';
@@ -316,7 +316,8 @@ export class Engine {
     // The mount and process tables are read once per call, not once per container.
     const [mounts, procs, scan] = await Promise.all([this.driver.mounts(), this.driver.processTable(), this.scan()]);
     const mountsOf = mountsByContainer(mounts, this.driver.layout.containersDir);
-    return mapLimit(scan.names, this.parallelism, async (n) => this.view(await this.know(n), mountsOf.get(n) ?? [], procs, scan.entries));
+    const states = await this.store.inspectAll(scan.names);
+    return mapLimit(scan.names, this.parallelism, async (n) => this.view(this.knownFrom(n, states.get(n)!), mountsOf.get(n) ?? [], procs, scan.entries));
   }
 
   async get(rawName: unknown): Promise<ContainerView> {
@@ -364,7 +365,10 @@ export class Engine {
 
   /** The container's record, or why it has none the agent can use. */
   private async know(name: string): Promise<Known> {
-    const state = await this.store.inspect(name);
+    return this.knownFrom(name, await this.store.inspect(name));
+  }
+
+  private knownFrom(name: string, state: StateRead): Known {
     if (state.kind === 'ok') return state;
     const file = this.store.fileOf(name);
     const reason = state.kind === 'corrupt'

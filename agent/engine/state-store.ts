@@ -1,6 +1,8 @@
-import { constants, mkdirSync, type BigIntStats } from 'node:fs';
+import { constants, lstatSync, mkdirSync, type BigIntStats } from 'node:fs';
 import { lstat, open, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { eachLimited } from '../drivers/each-limited.js';
 import { FailedPreconditionError } from '../errors.js';
 import { isValidContainerName, isValidServiceName } from './names.js';
 
@@ -58,6 +60,11 @@ interface FileStamp {
  * Any later change sets ctime to a time past the read, so it shows.
  */
 export const STATE_CACHE_SETTLE_MS = 2000;
+
+/** inspectAll: kept reads checked per event-loop turn (an lstat of a cached inode is a few microseconds). */
+const STAT_SLICE = 64;
+/** inspectAll: files read at once (open, stat, read, close each) when their stamp changed. */
+const READS_IN_FLIGHT = 8;
 
 /**
  * One small JSON file per container, written atomically (temp file, fsync,
@@ -119,6 +126,40 @@ export class StateStore {
     const read: StateRead = typeof parsed === 'string' ? { kind: 'corrupt', reason: parsed } : { kind: 'ok', record: parsed };
     if (BigInt(readAt - STATE_CACHE_SETTLE_MS) * 1_000_000n > stamp.ctimeNs) this.cache.set(name, { stamp, read });
     return read;
+  }
+
+  /**
+   * inspect() of many files, for List. The kept reads are checked with
+   * lstatSync, STAT_SLICE files per event-loop turn: a thousand asynchronous
+   * lstats cost 15-50 ms of thread-pool round trips on a busy 2-core host,
+   * the same synchronously 2-6 ms, and a slice never holds the loop for long.
+   * Only files the agent has read before are stat'ed this way (their inodes
+   * are in memory); the rest, and any whose stamp moved, are read as inspect() does.
+   */
+  async inspectAll(names: readonly string[]): Promise<Map<string, StateRead>> {
+    const out = new Map<string, StateRead>();
+    const toRead: string[] = [];
+    for (let i = 0; i < names.length; i++) {
+      if (i > 0 && i % STAT_SLICE === 0) await nextTurn();
+      const name = names[i]!;
+      const hit = this.cache.get(name);
+      if (hit) {
+        let st: BigIntStats | undefined;
+        try {
+          st = lstatSync(this.fileOf(name), { bigint: true, throwIfNoEntry: false });
+        } catch {
+          st = undefined; // unreadable: the full read says why
+        }
+        if (st && sameStamp(hit.stamp, st)) {
+          out.set(name, hit.read);
+          continue;
+        }
+        this.cache.delete(name);
+      }
+      toRead.push(name);
+    }
+    await eachLimited(toRead, READS_IN_FLIGHT, async (n) => { out.set(n, await this.inspect(n)); });
+    return out;
   }
 
   /** The record, undefined if there is none; a corrupt file throws CorruptStateError. */

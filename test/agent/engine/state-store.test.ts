@@ -168,6 +168,31 @@ describe('StateStore: one JSON file per container', () => {
     assert.deepEqual(await later.inspect('web1'), { kind: 'missing' });
   });
 
+  it('inspectAll answers as inspect does, file by file, kept reads and changes alike', async () => {
+    const later = new StateStore(store.dir, () => Date.now() + 10 * STATE_CACHE_SETTLE_MS);
+    const names = ['web1', 'gone'];
+    for (let i = 0; i < 150; i++) {
+      // More than one slice of stats, and every kind of file.
+      const n = `c${i}`;
+      names.push(n);
+      if (i % 5 === 0) writeFileSync(later.fileOf(n), '{"version":');
+      else if (i % 7 === 0) symlinkSync(store.fileOf('web1'), later.fileOf(n));
+      else await later.write({ ...REAL, name: n });
+    }
+    const each = async () => new Map(await Promise.all(names.map(async (n) => [n, await new StateStore(store.dir).inspect(n)] as const)));
+    assert.deepEqual(await later.inspectAll(names), await each());
+    assert.deepEqual(await later.inspectAll(names), await each(), 'the second time, from kept reads');
+    writeFileSync(later.fileOf('c1'), '');
+    unlinkSync(later.fileOf('c2'));
+    writeFileSync(later.fileOf('c3.new'), JSON.stringify({ ...REAL, name: 'c3', desired: 'stopped' }));
+    renameSync(later.fileOf('c3.new'), later.fileOf('c3'));
+    const after = await later.inspectAll(names);
+    assert.deepEqual(after, await each());
+    assert.deepEqual(after.get('c1'), { kind: 'corrupt', reason: 'it is empty' });
+    assert.deepEqual(after.get('c2'), { kind: 'missing' });
+    assert.equal((after.get('c3') as { record: ContainerRecord }).record.desired, 'stopped');
+  });
+
   it('lists names in ascending order, leaving out temporary files and names no container can have', async () => {
     await store.write({ ...REAL, name: 'app2' });
     writeFileSync(join(store.dir, '.web1.json.123.0.tmp'), '{');
