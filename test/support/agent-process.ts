@@ -24,9 +24,15 @@ export class AgentProcess {
 
   /**
    * `nodeArgs` go before the agent's script (a benchmark passes --cpu-prof);
-   * `script` is the agent to run (a benchmark runs the bundle, as hosts do).
+   * `script` is the agent to run and `env` what it gets besides this process's
+   * environment (a benchmark runs the bundle with the hosts' settings).
    */
-  constructor(readonly dir: string, private readonly nodeArgs: readonly string[] = [], private readonly script: string = AGENT_MAIN) {
+  constructor(
+    readonly dir: string,
+    private readonly nodeArgs: readonly string[] = [],
+    private readonly script: string = AGENT_MAIN,
+    private readonly env: Readonly<Record<string, string>> = {},
+  ) {
     this.socket = join(dir, 'run/qfleetd.sock');
     this.rootDir = join(dir, 'root');
     this.stateDir = join(dir, 'state');
@@ -50,7 +56,7 @@ export class AgentProcess {
       'node',
       [...this.nodeArgs, this.script, '-c', join(this.dir, 'qfleetd.conf'), '--root-dir', this.rootDir, '--state-dir', this.stateDir, '--log-dir', this.logDir,
         '--socket', this.socket, '--log-file', this.logFile, '--stop-grace-seconds', '3', ...extraArgs],
-      { reject: false, stdio: ['ignore', 'ignore', 'pipe'], buffer: { stderr: true } },
+      { reject: false, stdio: ['ignore', 'ignore', 'pipe'], buffer: { stderr: true }, env: { ...this.env } },
     );
     const deadline = Date.now() + 15_000;
     for (;;) {
