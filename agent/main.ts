@@ -12,10 +12,8 @@ import { claimPidfile } from './pidfile.js';
 import { dieWithAgentWrapper, ExecaRunner } from './runner/execa-runner.js';
 import { FailedPreconditionError, InvalidArgumentError } from './errors.js';
 import { Admission } from './server/admission.js';
-import { authInterceptor, ClientAuthorizer } from './server/auth.js';
 import { createAgentServer, listenOnTcpTls, listenOnUnixSocket } from './server/server.js';
 import { loadServerTls, type ServerTlsIdentity } from './tls/credentials.js';
-import { makeAgentCsr } from './tls/csr.js';
 import { packageVersion } from './version.js';
 import { AGENT_SERVICE_NAME } from '../proto/loader.js';
 
@@ -59,6 +57,8 @@ program
   .option('--ip <addr>', 'an IP address of the host (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
   .option('--rotate', 'make a new key even if DIR/agent.key exists')
   .action(async (o: { dir: string; name: string; ip: string[]; rotate?: boolean }) => {
+    // Loaded here only: @peculiar/x509 and its polyfills are megabytes the serving agent never needs.
+    const { makeAgentCsr } = await import('./tls/csr.js');
     const { csrPem, keyPath, newKey } = await makeAgentCsr({ dir: o.dir, name: o.name, ips: o.ip, rotate: Boolean(o.rotate) });
     process.stderr.write(`qfleetd: ${newKey ? 'made a new key' : 'kept the existing key'} ${keyPath}\n`);
     process.stdout.write(csrPem);
@@ -98,6 +98,8 @@ async function serve(cfg: AgentConfig): Promise<void> {
   await listenOnUnixSocket(server, cfg.socket);
   const servers = [server];
   if (tls) {
+    // Loaded only with a TCP listener: client-certificate checks bring @peculiar/x509 (some 18 MB resident).
+    const { authInterceptor, ClientAuthorizer } = await import('./server/auth.js');
     // A separate server, so the interceptor guards every call that arrives over TCP and the socket stays as it was.
     const tcpServer = createAgentServer(deps, { interceptors: [authInterceptor(new ClientAuthorizer(tls.caPem), log)] });
     const tcp = tcpServer.server;

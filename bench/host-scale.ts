@@ -14,7 +14,9 @@
  * Not a test: nothing is asserted; the goals are printed beside the figures and
  * the JSON is saved under bench/results/. QFLEET_BENCH_CPU_PROF=DIR runs the
  * agent with --cpu-prof into DIR; QFLEET_BENCH_NODE_ARGS adds node options for
- * the agent (say "--max-semi-space-size=2"). QFLEET_BENCH_SMOKE=1 runs tiny sizes to check
+ * the agent. The agent is the bundle, run with the environment the service
+ * units give it (deploy/agent-env.ts); QFLEET_BENCH_AGENT_ENV=none runs it
+ * without. QFLEET_BENCH_SMOKE=1 runs tiny sizes to check
  * the plumbing (the figures then mean nothing).
  */
 import { execa } from 'execa';
@@ -23,12 +25,14 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ExecaRunner } from '../agent/runner/execa-runner.js';
+import { AGENT_ENV } from '../deploy/agent-env.js';
 import { AgentProcess } from '../test/support/agent-process.js';
 import { makeBusyboxBase, pickTestPort } from '../test/support/busybox-base.js';
 import { unary } from '../test/support/grpc.js';
 import { cleanupTree } from '../test/agent/drivers/linux/real-harness.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const AGENT_BUNDLE = join(ROOT, 'dist/bundle/qfleetd.js');
 const SMOKE = process.env.QFLEET_BENCH_SMOKE === '1';
 const CONTAINERS = Number(process.env.QFLEET_BENCH_CONTAINERS ?? (SMOKE ? 40 : 1000));
 const RUNNING = Number(process.env.QFLEET_BENCH_RUNNING ?? (SMOKE ? 5 : 50));
@@ -97,7 +101,9 @@ async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'qfleet-host-bench-'));
   const profDir = process.env.QFLEET_BENCH_CPU_PROF;
   const nodeArgs = [...(profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), ...(process.env.QFLEET_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)];
-  const agent = new AgentProcess(join(work, 'agent'), nodeArgs);
+  // The bundle with the hosts' environment, as deploy/linux/qfleetd.service runs it (not dist/agent/main.js).
+  const agentEnv = process.env.QFLEET_BENCH_AGENT_ENV === 'none' ? {} : AGENT_ENV;
+  const agent = new AgentProcess(join(work, 'agent'), nodeArgs, AGENT_BUNDLE, agentEnv);
   const runner = new ExecaRunner();
   const probeStart = await cpuProbeMs();
   const name = (i: number) => `c${String(i).padStart(4, '0')}`;
@@ -182,7 +188,7 @@ async function main(): Promise<void> {
     const doc = {
       when: new Date().toISOString(),
       machine: { cpus: cpus().length, node: process.version, cpuProbe: probe },
-      agentNodeArgs: nodeArgs,
+      agent: AGENT_BUNDLE, agentEnv, agentNodeArgs: nodeArgs,
       sizes: { containers: CONTAINERS, running: RUNNING, templateFiles: TEMPLATE_FILES, listRuns: LIST_RUNS, smoke: SMOKE },
       create, cpFloor: floor, createOverFloor: ratio, createOverFloorPairs: summarize(pairRatios), listStopped, listRunning, memory, goals,
     };

@@ -16,7 +16,7 @@ import type { Clock } from './clock.js';
 import { BaseLock, BusyError, ContainerLocks, describeBusy, type Busy, type BusyOp } from './keyed-lock.js';
 import { MSG } from './messages.js';
 import { isValidContainerName, validateContainerName, validateNameList, validateServiceName } from './names.js';
-import { compareNames, CorruptStateError, StateStore, type ContainerRecord, type PendingOp } from './state-store.js';
+import { compareNames, CorruptStateError, StateStore, type ContainerRecord, type PendingOp, type StateRead } from './state-store.js';
 
 /** Settled states, and the transient ones a container shows while an operation holds it. */
 export type ContainerState = 'stopped' | 'running' | 'broken' | 'creating' | 'starting' | 'stopping' | 'deleting' | 'recovering';
@@ -72,6 +72,9 @@ interface Refusal {
   readonly why: string;
   readonly busy: boolean;
 }
+
+/** What containers/ holds under each name: a real directory, or something else (a symlink, a file). */
+type DirEntries = Map<string, 'dir' | 'other'>;
 
 /** What the agent knows of one container: its record, or why it has none it can use. */
 type Known =
@@ -311,9 +314,10 @@ export class Engine {
 
   async list(): Promise<ContainerView[]> {
     // The mount and process tables are read once per call, not once per container.
-    const [mounts, procs] = await Promise.all([this.driver.mounts(), this.driver.processTable()]);
+    const [mounts, procs, scan] = await Promise.all([this.driver.mounts(), this.driver.processTable(), this.scan()]);
     const mountsOf = mountsByContainer(mounts, this.driver.layout.containersDir);
-    return mapLimit(await this.allNames(), this.parallelism, async (n) => this.view(await this.know(n), mountsOf.get(n) ?? [], procs));
+    const states = await this.store.inspectAll(scan.names);
+    return mapLimit(scan.names, this.parallelism, async (n) => this.view(this.knownFrom(n, states.get(n)!), mountsOf.get(n) ?? [], procs, scan.entries));
   }
 
   async get(rawName: unknown): Promise<ContainerView> {
@@ -329,21 +333,42 @@ export class Engine {
    * delete removes it), in qchroot's ascending order.
    */
   private async allNames(): Promise<string[]> {
-    const names = new Set(await this.store.names());
+    return (await this.scan()).names;
+  }
+
+  /** allNames(), plus what containers/ holds under each name (List uses it instead of a stat per container). */
+  private async scan(): Promise<{ names: string[]; entries: DirEntries }> {
+    const [files, entries] = await Promise.all([this.store.names(), this.containerEntries()]);
+    const names = new Set(files);
+    // Real directories only: a symlink there is not a container, and nothing follows it.
+    for (const [n, kind] of entries) if (kind === 'dir' && isValidContainerName(n)) names.add(n);
+    return { names: [...names].sort(compareNames), entries };
+  }
+
+  private async containerEntries(): Promise<DirEntries> {
+    const entries: DirEntries = new Map();
     try {
-      // Real directories only: a symlink there is not a container, and nothing follows it.
-      for (const d of await readdir(this.driver.layout.containersDir, { withFileTypes: true })) {
-        if (d.isDirectory() && isValidContainerName(d.name)) names.add(d.name);
-      }
+      for (const d of await readdir(this.driver.layout.containersDir, { withFileTypes: true })) entries.set(d.name, d.isDirectory() ? 'dir' : 'other');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
-    return [...names].sort(compareNames);
+    return entries;
+  }
+
+  /** existsSync(root), answered from a scan of containers/ when there is one: only a name that is not a plain directory there needs a look. */
+  private rootExists(name: string, entries?: DirEntries): boolean {
+    const kind = entries?.get(name);
+    if (entries && kind === undefined) return false;
+    if (kind === 'dir') return true;
+    return existsSync(this.driver.layout.containerRoot(name));
   }
 
   /** The container's record, or why it has none the agent can use. */
   private async know(name: string): Promise<Known> {
-    const state = await this.store.inspect(name);
+    return this.knownFrom(name, await this.store.inspect(name));
+  }
+
+  private knownFrom(name: string, state: StateRead): Known {
     if (state.kind === 'ok') return state;
     const file = this.store.fileOf(name);
     const reason = state.kind === 'corrupt'
@@ -363,7 +388,7 @@ export class Engine {
   }
 
   /** What list and get show: a transient state while an operation holds it, else what observe finds. */
-  private async view(known: Known, mounts: readonly MountEntry[], procs?: ProcessTable): Promise<ContainerView> {
+  private async view(known: Known, mounts: readonly MountEntry[], procs?: ProcessTable, entries?: DirEntries): Promise<ContainerView> {
     const name = known.kind === 'ok' ? known.record.name : known.name;
     const root = this.driver.layout.containerRoot(name);
     const held = this.locks.holder(name);
@@ -395,15 +420,19 @@ export class Engine {
         mounts: mounts.filter((m) => isUnder(m.target, root)),
         baseRelease: '',
         createdAt: undefined,
-        diskUsageBytes: existsSync(root) ? await this.diskUsage(name) : 0,
+        diskUsageBytes: this.rootExists(name, entries) ? await this.diskUsage(name) : 0,
         path: root,
       };
     }
-    return this.observe(known.record, mounts, procs);
+    return this.observe(known.record, mounts, procs, entries);
   }
 
-  /** Compares the state file with the mount and process tables (the process table is read if not given). */
-  private async observe(rec: ContainerRecord, table: readonly MountEntry[], procs?: ProcessTable): Promise<ContainerView> {
+  /**
+   * Compares the state file with the mount and process tables (the process
+   * table is read if not given; `entries`, a scan of containers/ made with the
+   * tables, stands for a stat of the container's directory).
+   */
+  private async observe(rec: ContainerRecord, table: readonly MountEntry[], procs?: ProcessTable, entries?: DirEntries): Promise<ContainerView> {
     procs ??= await this.driver.processTable();
     const root = this.driver.layout.containerRoot(rec.name);
     const mounts = table.filter((m) => isUnder(m.target, root));
@@ -411,7 +440,7 @@ export class Engine {
     const probeNames = rec.desired === 'running' ? rec.startedServices : rec.services;
     const services: ServiceView[] = [];
     const problems: string[] = [];
-    const exists = existsSync(root);
+    const exists = this.rootExists(rec.name, entries);
     if (!exists) problems.push(`its directory ${root} is missing`);
 
     if (rec.desired === 'running' && exists) {

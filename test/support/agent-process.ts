@@ -22,8 +22,17 @@ export class AgentProcess {
   private child: ResultPromise | undefined;
   private clientCache: AgentServiceClient | undefined;
 
-  /** `nodeArgs` go before the agent's script (a benchmark passes --cpu-prof). */
-  constructor(readonly dir: string, private readonly nodeArgs: readonly string[] = []) {
+  /**
+   * `nodeArgs` go before the agent's script (a benchmark passes --cpu-prof);
+   * `script` is the agent to run and `env` what it gets besides this process's
+   * environment (a benchmark runs the bundle with the hosts' settings).
+   */
+  constructor(
+    readonly dir: string,
+    private readonly nodeArgs: readonly string[] = [],
+    private readonly script: string = AGENT_MAIN,
+    private readonly env: Readonly<Record<string, string>> = {},
+  ) {
     this.socket = join(dir, 'run/qfleetd.sock');
     this.rootDir = join(dir, 'root');
     this.stateDir = join(dir, 'state');
@@ -45,9 +54,9 @@ export class AgentProcess {
   async start(extraArgs: readonly string[] = []): Promise<void> {
     this.child = execa(
       'node',
-      [...this.nodeArgs, AGENT_MAIN, '-c', join(this.dir, 'qfleetd.conf'), '--root-dir', this.rootDir, '--state-dir', this.stateDir, '--log-dir', this.logDir,
+      [...this.nodeArgs, this.script, '-c', join(this.dir, 'qfleetd.conf'), '--root-dir', this.rootDir, '--state-dir', this.stateDir, '--log-dir', this.logDir,
         '--socket', this.socket, '--log-file', this.logFile, '--stop-grace-seconds', '3', ...extraArgs],
-      { reject: false, stdio: ['ignore', 'ignore', 'pipe'], buffer: { stderr: true } },
+      { reject: false, stdio: ['ignore', 'ignore', 'pipe'], buffer: { stderr: true }, env: { ...this.env } },
     );
     const deadline = Date.now() + 15_000;
     for (;;) {

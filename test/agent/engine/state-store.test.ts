@@ -1,8 +1,8 @@
 import { strict as assert } from 'node:assert';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MAX_STATE_FILE_BYTES, parseRecord, StateStore, type ContainerRecord } from '../../../agent/engine/state-store.js';
+import { MAX_STATE_FILE_BYTES, parseRecord, STATE_CACHE_SETTLE_MS, StateStore, type ContainerRecord } from '../../../agent/engine/state-store.js';
 
 /** A record as the engine writes one mid-start: every field, the optional ones included. */
 const REAL: ContainerRecord = {
@@ -111,6 +111,86 @@ describe('StateStore: one JSON file per container', () => {
     writeFileSync(store.fileOf('web5'), ' '.repeat(MAX_STATE_FILE_BYTES + 1));
     assert.match((await store.inspect('web5') as { reason: string }).reason, /more than a state file's/);
     await assert.rejects(store.read('web2'), /state file of web2 .* is unusable: it is not JSON.*qfleet delete web2/);
+  });
+
+  it('a file changed on disk right after a read is read again, even in place with the same size', async () => {
+    assert.deepEqual(await store.read('web1'), REAL);
+    // Same length, same inode, written at once: the stamps may all match the first read's, so a file this young is never kept.
+    writeFileSync(store.fileOf('web1'), realText.replace('"running"', '"stopped"'));
+    assert.equal(statSync(store.fileOf('web1')).size, Buffer.byteLength(realText));
+    const changed = await store.read('web1');
+    assert.equal(changed?.desired, 'stopped');
+    writeFileSync(store.fileOf('web1'), realText.slice(0, 20));
+    assert.match((await store.inspect('web1') as { reason: string }).reason, /^it is not JSON/);
+  });
+
+  it('a kept read is used only while the file is unchanged: an edit, a replacement, a symlink or a removal is seen', async () => {
+    // A clock past the settling time, so what is read is kept (the same object comes back).
+    const later = new StateStore(store.dir, () => Date.now() + 10 * STATE_CACHE_SETTLE_MS);
+    const first = await later.inspect('web1');
+    assert.equal(await later.inspect('web1'), first, 'an unchanged file is not read again');
+    const file = store.fileOf('web1');
+    /** Rewrites the file in place until its ctime moves on (the file system's clock ticks coarsely). */
+    const rewrite = (text: string) => {
+      const before = statSync(file, { bigint: true }).ctimeNs;
+      for (let i = 0; i < 1000 && statSync(file, { bigint: true }).ctimeNs === before; i++) writeFileSync(file, text);
+      assert.notEqual(statSync(file, { bigint: true }).ctimeNs, before);
+    };
+    // In place, the same size, mtime put back (as near as utimes can): ctime tells.
+    const { atime, mtime } = statSync(file);
+    const sameSize = realText.replace('"running"', '"stopped"');
+    rewrite(sameSize);
+    utimesSync(file, atime, mtime);
+    assert.equal((await later.read('web1'))?.desired, 'stopped');
+    // Corrupted in place.
+    await later.read('web1');
+    rewrite('{"version":');
+    assert.match((await later.inspect('web1') as { reason: string }).reason, /^it is not JSON/);
+    // Replaced by another file (a new inode).
+    writeFileSync(`${file}.new`, realText);
+    renameSync(`${file}.new`, file);
+    assert.deepEqual(await later.read('web1'), REAL);
+    // Replaced by a symlink to a good record.
+    await later.read('web1');
+    writeFileSync(join(dir, 'elsewhere.json'), realText);
+    unlinkSync(file);
+    symlinkSync(join(dir, 'elsewhere.json'), file);
+    assert.deepEqual(await later.inspect('web1'), { kind: 'corrupt', reason: 'it is a symlink' });
+    // Removed.
+    unlinkSync(file);
+    assert.deepEqual(await later.inspect('web1'), { kind: 'missing' });
+    // The store's own write and remove are seen at once.
+    await later.write(REAL);
+    assert.deepEqual(await later.read('web1'), REAL);
+    await later.write({ ...REAL, desired: 'stopped', startedServices: [] });
+    assert.equal((await later.read('web1'))?.desired, 'stopped');
+    await later.remove('web1');
+    assert.deepEqual(await later.inspect('web1'), { kind: 'missing' });
+  });
+
+  it('inspectAll answers as inspect does, file by file, kept reads and changes alike', async () => {
+    const later = new StateStore(store.dir, () => Date.now() + 10 * STATE_CACHE_SETTLE_MS);
+    const names = ['web1', 'gone'];
+    for (let i = 0; i < 150; i++) {
+      // More than one slice of stats, and every kind of file.
+      const n = `c${i}`;
+      names.push(n);
+      if (i % 5 === 0) writeFileSync(later.fileOf(n), '{"version":');
+      else if (i % 7 === 0) symlinkSync(store.fileOf('web1'), later.fileOf(n));
+      else await later.write({ ...REAL, name: n });
+    }
+    const each = async () => new Map(await Promise.all(names.map(async (n) => [n, await new StateStore(store.dir).inspect(n)] as const)));
+    assert.deepEqual(await later.inspectAll(names), await each());
+    assert.deepEqual(await later.inspectAll(names), await each(), 'the second time, from kept reads');
+    writeFileSync(later.fileOf('c1'), '');
+    unlinkSync(later.fileOf('c2'));
+    writeFileSync(later.fileOf('c3.new'), JSON.stringify({ ...REAL, name: 'c3', desired: 'stopped' }));
+    renameSync(later.fileOf('c3.new'), later.fileOf('c3'));
+    const after = await later.inspectAll(names);
+    assert.deepEqual(after, await each());
+    assert.deepEqual(after.get('c1'), { kind: 'corrupt', reason: 'it is empty' });
+    assert.deepEqual(after.get('c2'), { kind: 'missing' });
+    assert.equal((after.get('c3') as { record: ContainerRecord }).record.desired, 'stopped');
   });
 
   it('lists names in ascending order, leaving out temporary files and names no container can have', async () => {
