@@ -17,6 +17,7 @@ import { BaseLock, BusyError, ContainerLocks, describeBusy, type Busy, type Busy
 import { MSG } from './messages.js';
 import { isValidContainerName, validateContainerName, validateNameList, validateServiceName } from './names.js';
 import { compareNames, CorruptStateError, StateStore, type ContainerRecord, type PendingOp, type StateRead } from './state-store.js';
+import { mapLimit } from '../worker-pool.js';
 
 /** Settled states, and the transient ones a container shows while an operation holds it. */
 export type ContainerState = 'stopped' | 'running' | 'broken' | 'creating' | 'starting' | 'stopping' | 'deleting' | 'recovering';
@@ -797,18 +798,4 @@ function failed(name: string, e: unknown): ContainerResult {
 
 function stripError(message: string): string {
   return message.replace(/^Error;\s*/, '');
-}
-
-/** Runs fn over items with at most `limit` in flight; results keep the input order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }

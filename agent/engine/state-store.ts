@@ -2,7 +2,7 @@ import { constants, lstatSync, mkdirSync, type BigIntStats } from 'node:fs';
 import { lstat, open, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { eachLimited } from '../drivers/each-limited.js';
+import { eachLimited } from '../worker-pool.js';
 import { FailedPreconditionError } from '../errors.js';
 import { isValidContainerName, isValidServiceName } from './names.js';
 

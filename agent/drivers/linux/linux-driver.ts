@@ -12,7 +12,7 @@ import {
   type PreparedBase, type ProgressSink, type ServiceProbe,
 } from '../host-driver.js';
 import { checkWindowSize, ProcessTable, type RootedProcess } from '../host-driver.js';
-import { eachLimited } from '../each-limited.js';
+import { eachLimited } from '../../worker-pool.js';
 import { ProbeMemo } from '../probe-memo.js';
 import { WorkQueue } from '../work-queue.js';
 import { applySplit, kindsIn, planSplit } from './base-split.js';

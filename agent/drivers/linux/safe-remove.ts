@@ -1,7 +1,7 @@
 import { constants, type Dirent, type Stats } from 'node:fs';
 import { lstat, open, opendir, readdir, readFile, rmdir, unlink, type FileHandle } from 'node:fs/promises';
 import { FailedPreconditionError } from '../../errors.js';
-import { eachLimited } from '../each-limited.js';
+import { eachLimited } from '../../worker-pool.js';
 import { checkComponent, fdPath } from './safe-path.js';
 
 // Removing and measuring a tree that a container (untrusted) could have shaped:
