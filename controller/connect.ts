@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { checkServerIdentity, createSecureContext, type PeerCertificate, type SecureContext } from 'node:tls';
 import type { ClientFactory } from './fleet/client-factory.js';
-import type { HostTarget } from './fleet/host-target.js';
+import { unbracket, type HostTarget } from './fleet/host-target.js';
 import { PkiError } from './pki/errors.js';
 import { UsageError } from './context.js';
 import { h2UnaryClient } from './h2-unary-client.js';
@@ -133,6 +133,3 @@ export function mtlsClientFactory(pkiDir: string, opts: MtlsFactoryOptions = {})
  */
 const FLEET_CHANNEL_OPTIONS: grpc.ChannelOptions = { 'grpc.enable_channelz': 0, 'grpc.use_local_subchannel_pool': 1 };
 
-function unbracket(a: string): string {
-  return a.replace(/^\[(.*)\]$/, '$1');
-}

@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
 import { isIP } from 'node:net';
 import { checkServerIdentity } from 'node:tls';
+import { unbracket } from '../fleet/host-target.js';
 
 /** How to reach one agent's health service over mutual TLS. */
 export interface MtlsEndpoint {
@@ -39,7 +40,7 @@ export function mtlsHealthClient(ep: MtlsEndpoint): grpc.Client {
       return undefined;
     },
   });
-  const a = ep.address.replace(/^\[(.*)\]$/, '$1');
+  const a = unbracket(ep.address);
   // SNI carries a name (an IP there is not allowed, RFC 6066); the check above covers every name.
   const sni = ep.certNames.find((n) => isIP(n) === 0);
   return new HealthClient(isIP(a) === 6 ? `[${a}]:${ep.port}` : `${a}:${ep.port}`, creds, sni ? { 'grpc.ssl_target_name_override': sni } : {});

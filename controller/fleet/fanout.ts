@@ -3,7 +3,7 @@ import type { AgentServiceClient } from '../../proto/gen/qfleet/agent/v1/AgentSe
 import { isIP } from 'node:net';
 import type { ClientFactory, Dial } from './client-factory.js';
 import { systemClock, type Clock } from './clock.js';
-import type { HostTarget } from './host-target.js';
+import { unbracket, type HostTarget } from './host-target.js';
 import { NameError, preferredAddress, type NameResolver } from './resolve.js';
 
 /**
@@ -113,7 +113,7 @@ class ClientError extends Error {}
 
 /** Does this host's name need resolving before it is dialled? */
 export function needsResolving(host: HostTarget): boolean {
-  return host.connection !== 'local' && isIP(host.address.replace(/^\[(.*)\]$/, '$1')) === 0;
+  return host.connection !== 'local' && isIP(unbracket(host.address)) === 0;
 }
 
 async function runOne<T>(host: HostTarget, work: (call: HostCall) => Promise<T>, opts: FanoutOptions, deadlineAt: number, clock: Clock): Promise<HostOutcome<T>> {

@@ -41,3 +41,8 @@ export const RETIRED_SOCKET_VAR = 'qfleet_socket';
 
 /** With no inventory, the target is the local agent over its unix socket. */
 export const LOCAL_HOST_NAME = 'localhost';
+
+/** An address without the brackets an IPv6 literal wears in `[::1]:7443`, URLs and inventories. */
+export function unbracket(address: string): string {
+  return address.replace(/^\[(.*)\]$/, '$1');
+}

@@ -9,6 +9,7 @@ import { AGENT_ROLE, CLIENT_ROLES, ROLE_ORGANIZATION, type ClientRole } from './
 import { EC_P256, x509 } from './x509.js';
 
 import { PkiError } from './errors.js';
+import { unbracket } from '../fleet/host-target.js';
 // Kept in its own module so that connecting to agents never loads the X.509 code.
 export { PkiError };
 
@@ -227,7 +228,7 @@ export async function issueClientFiles(
 export function agentSubjectAltNames(names: readonly string[]): { type: 'dns' | 'ip'; value: string }[] {
   const out: { type: 'dns' | 'ip'; value: string }[] = [];
   for (const raw of names) {
-    const n = raw.trim().replace(/^\[(.*)\]$/, '$1');
+    const n = unbracket(raw.trim());
     if (isIP(n)) {
       if (!out.some((s) => s.type === 'ip' && s.value === n)) out.push({ type: 'ip', value: n });
       continue;
