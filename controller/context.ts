@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Command } from 'commander';
-import { connectUnix, defaultSocket, isServiceError, requestId, type AgentServiceClient } from './client.js';
+import { connectUnix, defaultSocket, requestId, type AgentServiceClient } from './client.js';
+import { isServiceError } from './transport/call.js';
 import type { ClientFactory } from './fleet/client-factory.js';
 import { systemClock, type Clock } from './fleet/clock.js';
 import { DEFAULT_FORKS, formatSeconds, HostTimeoutError, needsResolving, type HostOutcome } from './fleet/fanout.js';

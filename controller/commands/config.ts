@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
-import { call } from '../client.js';
+import { call } from '../transport/call.js';
 import { action } from '../context.js';
 import { configPlan, dryRun } from '../fleet/plan.js';
 import { runChanging } from '../fleet/report.js';
-import type { ConfigureResponse__Output } from '../../proto/gen/qfleet/agent/v1/ConfigureResponse.js';
 import { containerJson } from '../json-shape.js';
 
 export function register(program: Command): void {
@@ -17,7 +16,7 @@ export function register(program: Command): void {
         if (ctx.dryRun) return dryRun(ctx, 'config', (cs) => configPlan(name, services, cs));
         return runChanging(
           ctx,
-          ({ client, timeoutMs, signal }) => call<object, ConfigureResponse__Output>(client, client.Configure, { requestId: ctx.requestId, name, services }, timeoutMs, signal),
+          ({ client, timeoutMs, signal }) => call(client, 'Configure', { requestId: ctx.requestId, name, services }, timeoutMs, signal),
           {
             text: () => (services.length ? `${name}: services set to ${services.join(' ')}.` : `${name}: services cleared.`),
             json: (r) => ({ container: r.container ? containerJson(r.container) : null }),

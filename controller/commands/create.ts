@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
-import { call } from '../client.js';
+import { call } from '../transport/call.js';
 import { action } from '../context.js';
 import { createPlan, dryRun } from '../fleet/plan.js';
 import { runChanging } from '../fleet/report.js';
-import type { CreateResponse__Output } from '../../proto/gen/qfleet/agent/v1/CreateResponse.js';
 import { containerJson } from '../json-shape.js';
 
 export function register(program: Command): void {
@@ -16,7 +15,7 @@ export function register(program: Command): void {
         if (ctx.dryRun) return dryRun(ctx, 'create', (cs) => createPlan(name, cs));
         return runChanging(
           ctx,
-          ({ client, timeoutMs, signal }) => call<object, CreateResponse__Output>(client, client.Create, { requestId: ctx.requestId, name }, timeoutMs, signal),
+          ({ client, timeoutMs, signal }) => call(client, 'Create', { requestId: ctx.requestId, name }, timeoutMs, signal),
           {
             text: (r) => `Chroot container ${name} created at ${r.container?.path ?? '?'}.`,
             json: (r) => ({ container: r.container ? containerJson(r.container) : null }),

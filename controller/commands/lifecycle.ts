@@ -1,4 +1,4 @@
-import { call } from '../client.js';
+import { call } from '../transport/call.js';
 import type { CliContext } from '../context.js';
 import { boundedSeconds, LIMITS } from '../durations.js';
 import { dryRun, lifecyclePlan } from '../fleet/plan.js';
@@ -6,7 +6,6 @@ import { runChanging } from '../fleet/report.js';
 import { needsList, parseSelection, resolveSelection } from '../fleet/selection.js';
 import { renderResults } from '../render.js';
 import type { ContainerResult__Output } from '../../proto/gen/qfleet/agent/v1/ContainerResult.js';
-import type { ListResponse__Output } from '../../proto/gen/qfleet/agent/v1/ListResponse.js';
 import { resultJson } from '../json-shape.js';
 
 /** start, stop and delete may run long on a host (services, unmounts, removal). */
@@ -39,14 +38,14 @@ export async function runLifecycle(
     async ({ client, timeoutMs, signal }) => {
       let names: string[] = sel.kind === 'names' ? [...sel.exact] : [];
       if (needsList(sel)) {
-        const listed = await call<object, ListResponse__Output>(client, client.List, {}, timeoutMs, signal);
+        const listed = await call(client, 'List', {}, timeoutMs, signal);
         const r = resolveSelection(sel, listed.containers.map((c) => c.name));
         // Exact names the host lacks still go to the agent, which says so in its own words.
         names = [...r.names, ...r.missing];
         if (!names.length) return { results: [], unmatched: sel.prefixes.map((p) => `${p}=`) };
       }
       const req = { requestId: ctx.requestId, names, all: sel.kind === 'all', ...(graceSeconds ? { graceSeconds } : {}) };
-      const res = await call<object, { results: ContainerResult__Output[] }>(client, client[verb], req, timeoutMs, signal);
+      const res = await call(client, verb, req, timeoutMs, signal);
       return { results: res.results };
     },
     {

@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
-import { call } from '../client.js';
+import { call } from '../transport/call.js';
 import { action } from '../context.js';
 import { printOutcomes, runFleet } from '../fleet/report.js';
 import { renderContainers, renderFleetContainers } from '../render.js';
-import type { ListResponse__Output } from '../../proto/gen/qfleet/agent/v1/ListResponse.js';
 import { containerJson } from '../json-shape.js';
 
 export function register(program: Command): void {
@@ -14,7 +13,7 @@ export function register(program: Command): void {
       action(program, async (ctx) => {
         const outcomes = await runFleet(
           ctx,
-          ({ client, timeoutMs, signal }) => call<object, ListResponse__Output>(client, client.List, {}, timeoutMs, signal),
+          ({ client, timeoutMs, signal }) => call(client, 'List', {}, timeoutMs, signal),
           { timeoutMs: ctx.timeoutMs },
         );
         if (!ctx.fleet() || ctx.json) {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { call } from '../client.js';
+import { call } from '../transport/call.js';
 import { action } from '../context.js';
 import { printOutcomes, runFleet } from '../fleet/report.js';
 import { packageVersion } from '../version.js';
@@ -25,7 +25,7 @@ export function register(program: Command): void {
     .description("qfleet's version and each agent's: host OS, release, driver, installed base")
     .action(
       action(program, async (ctx) => {
-        const outcomes = await runFleet(ctx, ({ client, timeoutMs, signal }) => call<object, VersionResponse__Output>(client, client.Version, {}, timeoutMs, signal), {
+        const outcomes = await runFleet(ctx, ({ client, timeoutMs, signal }) => call(client, 'Version', {}, timeoutMs, signal), {
           timeoutMs: ctx.timeoutMs,
         });
         if (!ctx.json && (ctx.fleet() || outcomes[0]?.status === 'ok')) ctx.out(`qfleet ${packageVersion()}`);

@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import { isServiceError } from '../transport/call.js';
 import type { AgentServiceClient } from '../../proto/gen/qfleet/agent/v1/AgentService.js';
 import { isIP } from 'node:net';
 import type { ClientFactory, Dial } from './client-factory.js';
@@ -69,10 +70,6 @@ export class HostTimeoutError extends Error {
 export function formatSeconds(ms: number): string {
   const s = ms / 1000;
   return `${Number.isInteger(s) ? s : s.toFixed(1)}s`;
-}
-
-function isServiceError(e: unknown): e is grpc.ServiceError {
-  return typeof e === 'object' && e !== null && 'code' in e && typeof (e as { code: unknown }).code === 'number' && 'details' in e;
 }
 
 /** Classifies an error the work threw into the host's status and reason. */

@@ -1,6 +1,5 @@
 import type { Container__Output } from '../../proto/gen/qfleet/agent/v1/Container.js';
-import type { ListResponse__Output } from '../../proto/gen/qfleet/agent/v1/ListResponse.js';
-import { call } from '../client.js';
+import { call } from '../transport/call.js';
 import { EXIT, type CliContext } from '../context.js';
 import { renderPlan, stateWord, type PlanRow } from '../render.js';
 import type { HostTarget } from './host-target.js';
@@ -20,7 +19,7 @@ export type Step = Omit<PlanRow, 'host'>;
  * state, action, problem}]}.
  */
 export async function dryRun(ctx: CliContext, verb: string, plan: (containers: readonly Container__Output[]) => Step[], hosts?: readonly HostTarget[]): Promise<number> {
-  const outcomes = await runFleet(ctx, ({ client, timeoutMs, signal }) => call<object, ListResponse__Output>(client, client.List, {}, timeoutMs, signal), {
+  const outcomes = await runFleet(ctx, ({ client, timeoutMs, signal }) => call(client, 'List', {}, timeoutMs, signal), {
     timeoutMs: ctx.timeoutMs,
     ...(hosts ? { hosts } : {}),
   });

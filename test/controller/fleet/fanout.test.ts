@@ -3,7 +3,7 @@ import { strict as assert } from 'node:assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { call } from '../../../controller/client.js';
+import { call } from '../../../controller/transport/call.js';
 import type { ClientFactory } from '../../../controller/fleet/client-factory.js';
 import type { Clock } from '../../../controller/fleet/clock.js';
 import { classify, fanOut, type HostCall } from '../../../controller/fleet/fanout.js';
@@ -119,7 +119,7 @@ describe('fleet: fan-out', () => {
     try {
       const out = await fanOut(
         [localTarget(join(dir, 'nobody.sock'))],
-        ({ client, timeoutMs, signal }) => call<object, unknown>(client, client.List, {}, timeoutMs, signal),
+        ({ client, timeoutMs, signal }) => call(client, 'List', {}, timeoutMs, signal),
         { factory: unixSocketFactory(), forks: 1, timeoutMs: 10_000 },
       );
       assert.equal(out[0]!.status, 'unreachable', out[0]!.error);
@@ -138,7 +138,7 @@ describe('fleet: fan-out', () => {
     const { proto } = loadAgentProto();
     const tcp: ClientFactory = (h) => new proto.qfleet.agent.v1.AgentService(`${h.address}:${h.agentPort}`, grpc.credentials.createInsecure());
     const out = await fanOut([{ ...host('closed'), address: '127.0.0.1', agentPort: port }],
-      ({ client, timeoutMs, signal }) => call<object, unknown>(client, client.Version, {}, timeoutMs, signal),
+      ({ client, timeoutMs, signal }) => call(client, 'Version', {}, timeoutMs, signal),
       { factory: tcp, forks: 1, timeoutMs: 10_000 });
     assert.equal(out[0]!.status, 'unreachable', out[0]!.error);
   });
