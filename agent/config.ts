@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
+import { PRIVATE_BIND_SUFFIX, unixSocketExcess, unixSocketLimits } from '../common/socket-path.js';
 import { InvalidArgumentError } from './errors.js';
 
 export type OsName = 'freebsd' | 'linux';
@@ -119,36 +120,18 @@ function checkPath(key: string, v: string): void {
   }
 }
 
-/**
- * The longest unix socket path, in bytes without the terminating NUL:
- * sockaddr_un.sun_path is 108 bytes on Linux and 104 on FreeBSD. A longer
- * path is not refused by bind(2) through Node: it is silently cut short, and
- * a socket appears at the truncated path.
- */
-export const UNIX_SOCKET_PATH_MAX: Readonly<Record<OsName, number>> = { linux: 107, freebsd: 103 };
-
-/**
- * What agent/server/server.ts's listenOnUnixSocket binds first, beside the
- * socket, before renaming it into place: DIR/.qfleetd-bind-XXXXXX/sock.
- */
-const PRIVATE_BIND_SUFFIX = '/.qfleetd-bind-XXXXXX/sock';
-
 /** Refuses a socket path a unix socket cannot have, before anything is made. */
 export function checkSocketLength(socket: string, os: OsName): void {
-  const max = UNIX_SOCKET_PATH_MAX[os];
-  const bytes = Buffer.byteLength(socket);
-  const dir = dirname(socket);
-  const dirMax = max - PRIVATE_BIND_SUFFIX.length;
-  const system = os === 'freebsd' ? 'FreeBSD' : 'Linux';
-  if (bytes > max) {
+  const excess = unixSocketExcess(socket, os, true);
+  if (!excess) return;
+  const { system, path: max, directory: dirMax } = unixSocketLimits(os);
+  if (excess.what === 'path') {
     throw new InvalidArgumentError(
-      `socket ${JSON.stringify(socket)} is ${bytes} bytes long; a unix socket path can have at most ${max} on ${system}: choose a shorter path (e.g. ${defaults(os).socket}).`,
+      `socket ${JSON.stringify(socket)} is ${excess.bytes} bytes long; a unix socket path can have at most ${max} on ${system}: choose a shorter path (e.g. ${defaults(os).socket}).`,
     );
   }
-  if (Buffer.byteLength(dir) > dirMax) {
-    throw new InvalidArgumentError(
-      `socket ${JSON.stringify(socket)} is in a directory too long for a unix socket: qfleetd binds it first in a private directory beside it ` +
-        `(${dir}${PRIVATE_BIND_SUFFIX}), which can have at most ${max} bytes on ${system}, so the directory can have at most ${dirMax}; choose a shorter path (e.g. ${defaults(os).socket}).`,
-    );
-  }
+  throw new InvalidArgumentError(
+    `socket ${JSON.stringify(socket)} is in a directory too long for a unix socket: qfleetd binds it first in a private directory beside it ` +
+      `(${dirname(socket)}${PRIVATE_BIND_SUFFIX}), which can have at most ${max} bytes on ${system}, so the directory can have at most ${dirMax}; choose a shorter path (e.g. ${defaults(os).socket}).`,
+  );
 }

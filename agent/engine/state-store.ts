@@ -1,7 +1,8 @@
 import { constants, lstatSync, mkdirSync, type BigIntStats } from 'node:fs';
-import { lstat, open, readdir, rename, unlink } from 'node:fs/promises';
+import { lstat, open, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { syncDirectory, writeFileAtomic } from '../../common/atomic-write.js';
 import { eachLimited } from '../worker-pool.js';
 import { FailedPreconditionError } from '../errors.js';
 import { isValidContainerName, isValidServiceName } from './names.js';
@@ -67,8 +68,8 @@ const STAT_SLICE = 64;
 const READS_IN_FLIGHT = 8;
 
 /**
- * One small JSON file per container, written atomically (temp file, fsync,
- * rename, fsync of the directory) so a crash leaves the old or the new file.
+ * One small JSON file per container, written atomically (common/atomic-write.ts:
+ * temp file, fsync, rename, fsync of the directory) so a crash leaves the old or the new file.
  * All file I/O is asynchronous: an fsync never holds the agent's event loop.
  * A file that is empty, truncated, not JSON or of the wrong shape is reported
  * as corrupt with the reason, never thrown past the container it belongs to.
@@ -80,7 +81,6 @@ const READS_IN_FLIGHT = 8;
  * different stamp and is read again; the agent's own writes drop the entry.
  */
 export class StateStore {
-  private seq = 0;
   private readonly cache = new Map<string, { readonly stamp: FileStamp; readonly read: StateRead }>();
 
   constructor(readonly dir: string, private readonly now: () => number = Date.now) {
@@ -180,19 +180,7 @@ export class StateStore {
 
   async write(rec: ContainerRecord): Promise<void> {
     this.cache.delete(rec.name);
-    const tmp = join(this.dir, `.${rec.name}.json.${process.pid}.${this.seq++}.tmp`);
-    const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-    try {
-      await fh.writeFile(`${JSON.stringify(rec, null, 2)}\n`);
-      await fh.sync();
-    } catch (e) {
-      await fh.close().catch(() => undefined);
-      await unlink(tmp).catch(() => undefined);
-      throw e;
-    }
-    await fh.close();
-    await rename(tmp, this.fileOf(rec.name));
-    await this.syncDir();
+    await writeFileAtomic(this.fileOf(rec.name), `${JSON.stringify(rec, null, 2)}\n`, { mode: 0o600 });
   }
 
   async remove(name: string): Promise<void> {
@@ -202,7 +190,7 @@ export class StateStore {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
-    await this.syncDir();
+    await syncDirectory(this.dir);
   }
 
   /** Temp files a crash left between write and rename: never a container's state, safe to drop. */
@@ -210,11 +198,6 @@ export class StateStore {
     const stale = (await readdir(this.dir)).filter((f) => f.startsWith('.') && f.endsWith('.tmp'));
     for (const f of stale) await unlink(join(this.dir, f)).catch(() => undefined);
     return stale;
-  }
-
-  private async syncDir(): Promise<void> {
-    const fh = await open(this.dir, constants.O_RDONLY | constants.O_DIRECTORY);
-    try { await fh.sync(); } finally { await fh.close(); }
   }
 }
 

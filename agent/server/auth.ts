@@ -3,8 +3,8 @@ import { X509Certificate } from 'node:crypto';
 import { AGENT_SERVICE_NAME } from '../../proto/loader.js';
 import { PermissionDeniedError, UnauthenticatedError, type QfleetError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { isClientRole, OID_CLIENT_AUTH, ROLE_ORGANIZATION, type ClientRole } from '../tls/roles.js';
-import { x509 } from '../tls/x509.js';
+import { isClientRole, OID_CLIENT_AUTH, ROLE_ORGANIZATION, type ClientRole } from '../../common/roles.js';
+import { x509 } from '../../common/x509.js';
 import { toServiceError } from './status.js';
 
 /**

@@ -1,9 +1,10 @@
 import { createPrivateKey, createPublicKey, webcrypto } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync, fsyncSync, openSync, closeSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
+import { writeFileAtomicSync } from '../../common/atomic-write.js';
+import { EC_P256, generateKeyPair, isDnsName, x509 } from '../../common/x509.js';
 import { InvalidArgumentError } from '../errors.js';
-import { EC_P256, x509 } from './x509.js';
 
 /** File names in the agent's TLS directory (what bootstrap uploads beside the key). */
 export const AGENT_TLS_FILES = { key: 'agent.key', cert: 'agent.crt', ca: 'ca.crt' } as const;
@@ -24,7 +25,7 @@ export interface TlsRequestOptions {
  */
 export async function makeAgentCsr(opts: TlsRequestOptions): Promise<{ csrPem: string; keyPath: string; newKey: boolean }> {
   const name = opts.name.trim().toLowerCase();
-  if (!/^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$/.test(name)) {
+  if (!isDnsName(name)) {
     throw new InvalidArgumentError(`--name ${JSON.stringify(opts.name)} is not a host name.`);
   }
   const ips = [...(opts.ips ?? [])];
@@ -36,9 +37,9 @@ export async function makeAgentCsr(opts: TlsRequestOptions): Promise<{ csrPem: s
   let keys: webcrypto.CryptoKeyPair;
   const newKey = opts.rotate || !existsSync(keyPath);
   if (newKey) {
-    keys = (await webcrypto.subtle.generateKey(EC_P256, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
-    const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
-    writeSecret(keyPath, toPem(pkcs8, 'PRIVATE KEY'));
+    const made = await generateKeyPair();
+    keys = made.keys;
+    writeFileAtomicSync(keyPath, made.keyPem, { mode: 0o600 });
   } else {
     if ((statSync(keyPath).mode & 0o077) !== 0) chmodSync(keyPath, 0o600);
     keys = await importKeyPair(readFileSync(keyPath, 'utf8'));
@@ -65,24 +66,4 @@ async function importKeyPair(pem: string): Promise<webcrypto.CryptoKeyPair> {
   const privateKey = await webcrypto.subtle.importKey('pkcs8', pkcs8, EC_P256, false, ['sign']);
   const publicKey = await webcrypto.subtle.importKey('spki', spki, EC_P256, true, ['verify']);
   return { privateKey, publicKey } as webcrypto.CryptoKeyPair;
-}
-
-export function toPem(der: Buffer, label: string): string {
-  const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
-  return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
-}
-
-/** Writes a secret atomically: a 0600 temp file, fsync, rename. */
-export function writeSecret(path: string, data: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  if (existsSync(tmp)) unlinkSync(tmp);
-  const fd = openSync(tmp, 'wx', 0o600);
-  try {
-    writeFileSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  chmodSync(tmp, 0o600);
-  renameSync(tmp, path);
 }

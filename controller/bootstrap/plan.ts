@@ -4,6 +4,7 @@
  * tests assert the exact command lines for FreeBSD and Linux.
  */
 import { posix } from 'node:path';
+import { unixSocketExcess, unixSocketLimits } from '../../common/socket-path.js';
 import type { HostTarget } from '../fleet/host-target.js';
 
 export type OsFamily = 'freebsd' | 'linux';
@@ -86,19 +87,11 @@ export function hostPaths(os: OsFamily, vars: Readonly<Record<string, unknown>>)
   };
 }
 
-/** The longest unix socket path in bytes, less its NUL (sun_path: 108 on Linux, 104 on FreeBSD), as agent/config.ts has it. */
-export const UNIX_SOCKET_PATH_MAX: Readonly<Record<OsFamily, number>> = { linux: 107, freebsd: 103 };
-
-/** The agent would refuse this socket (agent/config.ts checkSocketLength): say so before anything is installed. */
+/** The agent would refuse this socket (agent/config.ts checkSocketLength, the same rule): say so before anything is installed. */
 export function checkAgentSocket(os: OsFamily, socket: string): void {
-  const max = UNIX_SOCKET_PATH_MAX[os];
-  // The agent binds first in DIR/.qfleetd-bind-XXXXXX/sock beside the socket, then renames it into place.
-  const dirMax = max - '/.qfleetd-bind-XXXXXX/sock'.length;
-  if (Buffer.byteLength(socket) > max || Buffer.byteLength(posix.dirname(socket)) > dirMax) {
-    throw new Error(
-      `the agent's socket ${socket} is too long for a unix socket on ${os === 'freebsd' ? 'FreeBSD' : 'Linux'}: at most ${max} bytes, in a directory of at most ${dirMax}`,
-    );
-  }
+  if (!unixSocketExcess(socket, os, true)) return;
+  const { system, path, directory } = unixSocketLimits(os);
+  throw new Error(`the agent's socket ${socket} is too long for a unix socket on ${system}: at most ${path} bytes, in a directory of at most ${directory}`);
 }
 
 /** The agent's config file (qjail.conf-style `name="value"` lines). */

@@ -2,11 +2,11 @@ import { createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
+import { AGENT_ROLE, CLIENT_ROLES, ROLE_ORGANIZATION, type ClientRole } from '../../common/roles.js';
+import { EC_P256, generateKeyPair, isDnsName, x509 } from '../../common/x509.js';
 import { anyExists, ensurePrivateDir, writePublicFile, writeSecretFile } from './files.js';
 import { clientNameProblem } from './client-name.js';
 import { PKI_FILES, pkiPath } from './paths.js';
-import { AGENT_ROLE, CLIENT_ROLES, ROLE_ORGANIZATION, type ClientRole } from './roles.js';
-import { EC_P256, x509 } from './x509.js';
 
 import { PkiError } from './errors.js';
 import { unbracket } from '../fleet/host-target.js';
@@ -21,8 +21,6 @@ export const AGENT_DAYS = 365;
 export const CLIENT_DAYS = 365;
 export const OPERATOR_NAME = 'qfleet-controller';
 
-type KeyPair = webcrypto.CryptoKeyPair;
-
 export interface LoadedCa {
   readonly cert: x509.X509Certificate;
   readonly certPem: string;
@@ -32,17 +30,6 @@ export interface LoadedCa {
 export interface IssuedPem {
   readonly certPem: string;
   readonly keyPem: string;
-}
-
-/** A fresh ECDSA P-256 key pair and its PKCS#8 PEM. */
-export async function generateKeyPair(): Promise<{ keys: KeyPair; keyPem: string }> {
-  const keys = (await webcrypto.subtle.generateKey(EC_P256, true, ['sign', 'verify'])) as KeyPair;
-  const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
-  return { keys, keyPem: pem(der, 'PRIVATE KEY') };
-}
-
-function pem(der: Buffer, label: string): string {
-  return `-----BEGIN ${label}-----\n${der.toString('base64').replace(/(.{64})(?!$)/g, '$1\n')}\n-----END ${label}-----\n`;
 }
 
 /** A positive 128-bit serial number (hex), as RFC 5280 asks: unique and unpredictable. */
@@ -234,7 +221,7 @@ export function agentSubjectAltNames(names: readonly string[]): { type: 'dns' | 
       continue;
     }
     const dns = n.toLowerCase().replace(/\.$/, '');
-    if (!/^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$/.test(dns)) {
+    if (!isDnsName(dns)) {
       throw new PkiError(`${JSON.stringify(raw)} is neither a DNS name nor an IP address.`);
     }
     if (!out.some((s) => s.type === 'dns' && s.value === dns)) out.push({ type: 'dns', value: dns });

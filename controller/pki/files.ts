@@ -1,4 +1,5 @@
-import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { writeFileAtomicSync } from '../../common/atomic-write.js';
 
 /** A directory only its owner can enter (created 0700; an existing one is tightened to 0700). */
 export function ensurePrivateDir(dir: string): void {
@@ -6,29 +7,14 @@ export function ensurePrivateDir(dir: string): void {
   chmodSync(dir, 0o700);
 }
 
-/** Writes a file atomically (temp file in the same directory, fsync, rename) with the given mode. */
-export function writeFileAtomic(path: string, data: string, mode: number): void {
-  const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-  const fd = openSync(tmp, 'wx', mode);
-  try {
-    writeFileSync(fd, data);
-    fsyncSync(fd);
-  } catch (e) {
-    closeSync(fd);
-    unlinkSync(tmp);
-    throw e;
-  }
-  closeSync(fd);
-  chmodSync(tmp, mode);
-  renameSync(tmp, path);
-}
-
+/** A key: written atomically, mode 0600. */
 export function writeSecretFile(path: string, data: string): void {
-  writeFileAtomic(path, data, 0o600);
+  writeFileAtomicSync(path, data, { mode: 0o600 });
 }
 
+/** A certificate: written atomically, mode 0644. */
 export function writePublicFile(path: string, data: string): void {
-  writeFileAtomic(path, data, 0o644);
+  writeFileAtomicSync(path, data, { mode: 0o644 });
 }
 
 export function anyExists(paths: readonly string[]): string[] {

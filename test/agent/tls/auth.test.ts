@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { ClientAuthorizer, type AuthContext } from '../../../agent/server/auth.js';
 import { PermissionDeniedError, UnauthenticatedError } from '../../../agent/errors.js';
 import { caFromPem, createCaCertificate, initPki, issueCertificate, loadCa, makeClientCertificate, type LoadedCa } from '../../../controller/pki/ca.js';
-import { x509 } from '../../../controller/pki/x509.js';
+import { generateKeyPair, x509 } from '../../../common/x509.js';
 
 const DAY = 86_400_000;
 const LIST = '/qfleet.agent.v1.AgentService/List';
@@ -59,12 +59,10 @@ describe('ClientAuthorizer (the per-call check behind the TLS handshake)', funct
 
   let agentCert: AuthContext;
   before(async () => {
-    const { generateKeyPair } = await import('../../../controller/pki/ca.js');
     const { keys } = await generateKeyPair();
     agentCert = peer(await issueCertificate(ca, { publicKey: keys.publicKey, subject: 'O=qfleet, OU=agent, CN=web1', extendedKeyUsages: [x509.ExtendedKeyUsage.serverAuth] }));
   });
   it('refuses a certificate without clientAuth (an agent certificate) and one with no role, a foreign role or two roles', async () => {
-    const { generateKeyPair } = await import('../../../controller/pki/ca.js');
     const { keys } = await generateKeyPair();
     const make = async (subject: string, eku: string) => peer(await issueCertificate(ca, { publicKey: keys.publicKey, subject, extendedKeyUsages: [eku] }));
     const clientAuth = x509.ExtendedKeyUsage.clientAuth;

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { makeAgentCsr } from '../../../agent/tls/csr.js';
 import { signClientCsrFiles } from '../../../controller/pki/ca.js';
-import { x509 } from '../../../controller/pki/x509.js';
+import { x509 } from '../../../common/x509.js';
 import { agentService } from '../../../proto/agent-service.js';
 import { codeOf, unary } from '../../support/grpc.js';
 import { startTlsAgent, type TlsAgentFixture } from '../../support/mtls.js';

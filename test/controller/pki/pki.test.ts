@@ -3,12 +3,10 @@ import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as agentRoles from '../../../agent/tls/roles.js';
 import { makeAgentCsr } from '../../../agent/tls/csr.js';
 import { initPki, issueClientFiles, PkiError, signAgentCsr } from '../../../controller/pki/ca.js';
 import { configDir, defaultPkiDir } from '../../../controller/pki/paths.js';
-import * as controllerRoles from '../../../controller/pki/roles.js';
-import { x509 } from '../../../controller/pki/x509.js';
+import { generateKeyPair, x509 } from '../../../common/x509.js';
 
 const mode = (p: string) => statSync(p).mode & 0o777;
 
@@ -72,12 +70,6 @@ describe('controller PKI', function () {
     await assert.rejects(issueClientFiles(pki, 'bad name', { role: 'operator', outDir: out }), /client name/);
   });
 
-  it('agent and controller agree on the role encoding', () => {
-    assert.deepEqual(agentRoles.CLIENT_ROLES, controllerRoles.CLIENT_ROLES);
-    assert.equal(agentRoles.ROLE_ORGANIZATION, controllerRoles.ROLE_ORGANIZATION);
-    assert.equal(agentRoles.AGENT_ROLE, controllerRoles.AGENT_ROLE);
-  });
-
   describe('signAgentCsr', () => {
     let csrPem: string;
     before(async () => {
@@ -107,7 +99,7 @@ describe('controller PKI', function () {
     });
 
     it('ignores a CSR that asks for a client role: the subject is the controller\'s, never the CSR\'s', async () => {
-      const { keys } = await import('../../../controller/pki/ca.js').then((m) => m.generateKeyPair());
+      const { keys } = await generateKeyPair();
       const evil = await x509.Pkcs10CertificateRequestGenerator.create({
         name: 'O=qfleet, OU=operator, CN=evil',
         keys,

@@ -1,6 +1,6 @@
 /**
- * How a client certificate carries its role (the controller's PKI writes the
- * same encoding, controller/pki/roles.ts; a test checks the two agree):
+ * How a client certificate carries its role: the controller's PKI writes this
+ * encoding (controller/pki/ca.ts) and the agent reads it (agent/server/auth.ts):
  *
  *   subject  O=qfleet, OU=<role>, CN=<who>
  *   extendedKeyUsage  clientAuth
