@@ -1,8 +1,9 @@
 /**
- * `qfleet bootstrap`: installs and starts the agent on hosts over SSH, all in
- * parallel (bounded), each host ending ok or failed with the reason; one
- * host's failure never stops the others. Re-running upgrades in place and
- * changes only what differs: see HostBootstrap.run.
+ * `qfleet bootstrap`: installs and starts the agent on hosts over SSH, through
+ * the fan-out every command uses (fleet/fanout.ts): --forks at a time, one
+ * deadline, each host ending ok, failed, unreachable or timed out with the
+ * reason; one host's failure never stops the others. Re-running upgrades in
+ * place and changes only what differs: see HostBootstrap.run.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -10,7 +11,11 @@ import { isIP } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pkiPath, signAgentCsr } from '../pki/index.js';
+import { fanOut, HostError, type HostCall, type HostOutcome, type HostStatus } from '../fleet/fanout.js';
+import type { Dial } from '../fleet/client-factory.js';
+import type { Clock } from '../fleet/clock.js';
 import type { HostTarget } from '../fleet/host-target.js';
+import type { NameResolver } from '../fleet/resolve.js';
 import { mtlsHealthClient, waitServing } from './health.js';
 import {
   APT_POLICY_NODEJS, checkAgentSocket, commandLine, debianMajor, DETECT_NODE, DETECT_OS, DETECT_SYSTEMD, DETECT_UID, enableService, hostPaths, installFiles, installNodeApt,
@@ -20,13 +25,10 @@ import {
 } from './plan.js';
 import { certificateVerdict } from './certificate.js';
 import type { HostChanges } from './changes.js';
-import type { ExecResult, RemoteSession, SshTarget } from './ssh.js';
+import { RemoteTimeoutError, type ExecResult, type RemoteSession, type SshTarget } from './ssh.js';
 
+/** What one host's bootstrap found and did; a host that failed has what it got to (BootstrapFailure). */
 export interface HostResult {
-  readonly host: string;
-  readonly status: 'ok' | 'failed';
-  /** Why it failed (the step and the remote command's error). */
-  readonly reason?: string;
   /** e.g. "FreeBSD 14.1-RELEASE amd64" */
   readonly system?: string;
   readonly node?: string;
@@ -42,15 +44,22 @@ export interface HostResult {
 export type BootstrapArtifacts = ManagedSources;
 
 export interface BootstrapOptions {
-  /** Opens an authenticated, host-key-checked session (connectSsh, or a fake in tests). */
-  readonly connect: (target: SshTarget) => Promise<RemoteSession>;
+  /** Opens an authenticated, host-key-checked session (connectSsh, or a fake in tests); the signal aborts when the host's deadline falls. */
+  readonly connect: (target: SshTarget, signal?: AbortSignal) => Promise<RemoteSession>;
   readonly artifacts: BootstrapArtifacts;
   /** The controller's PKI (qfleet pki init): signs agent CSRs; its client certificate checks health. */
   readonly pkiDir: string;
   /** SSH login when the inventory gives none. */
   readonly defaultUser: string;
-  /** Hosts worked on at once. */
+  /** Hosts worked on at once (default 20: an SSH session and an upload each). */
   readonly forks?: number;
+  /** The deadline of the whole bootstrap, from its start (default BOOTSTRAP_TIMEOUT_MS): a host still at work then ends timed out. */
+  readonly timeoutMs?: number;
+  readonly clock?: Clock;
+  /** Resolves host names before SSH dials them (the CLI's killable child); without it ssh2 looks them up. */
+  readonly resolver?: NameResolver;
+  /** Called as each host ends. */
+  readonly onSettled?: (o: HostOutcome<HostResult>) => void;
   /** Bound on waiting for health SERVING over mutual TLS. */
   readonly healthTimeoutMs?: number;
   /** Bound on one remote command (a package install can take minutes). */
@@ -105,6 +114,8 @@ export class HostBootstrap {
     private readonly host: HostTarget,
     private readonly s: RemoteSession,
     private readonly opts: BootstrapOptions,
+    /** The host's deadline (epoch ms) and its abort: nothing more is run on the host once it falls. */
+    private readonly deadline: { readonly at: number; readonly signal?: AbortSignal; readonly now: () => number } = { at: Infinity, now: Date.now },
   ) {}
 
   private step(what: string): void {
@@ -113,6 +124,7 @@ export class HostBootstrap {
   }
 
   private async exec(cmd: RemoteCommand, stdin?: string): Promise<ExecResult> {
+    if (this.deadline.signal?.aborted) throw new HostError('abandoned: the deadline fell', 'timed out');
     const line = commandLine(cmd, this.esc);
     return this.s.exec(line, { timeoutMs: this.opts.commandTimeoutMs ?? 600_000, ...(stdin !== undefined ? { stdin } : {}) });
   }
@@ -195,7 +207,8 @@ export class HostBootstrap {
 
     // 7. Health over mutual TLS.
     if (this.opts.waitHealthy) await this.opts.waitHealthy(h);
-    else await waitMtlsServing(h, this.opts.pkiDir, this.opts.healthTimeoutMs ?? 60_000);
+    // Never past the host's deadline: the fan-out has given up on it by then.
+    else await waitMtlsServing(h, this.opts.pkiDir, Math.min(this.opts.healthTimeoutMs ?? 60_000, Math.max(0, this.deadline.at - this.deadline.now())));
     this.step(`health SERVING over mutual TLS on ${h.address}:${h.agentPort}`);
   }
 
@@ -276,42 +289,105 @@ function sha256(data: Buffer | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-export function sshTargetOf(h: HostTarget, defaultUser: string): SshTarget {
-  return { name: h.name, address: h.address, port: h.sshPort, user: h.sshUser ?? defaultUser };
+export function sshTargetOf(h: HostTarget, defaultUser: string, dial?: Dial): SshTarget {
+  return { name: h.name, address: h.address, port: h.sshPort, user: h.sshUser ?? defaultUser, ...(dial ? { dial: dial.ip } : {}) };
 }
 
-/** Bootstraps every host, `forks` at a time; resolves with one result per host, in the order given. */
-export async function bootstrapHosts(hosts: readonly HostTarget[], opts: BootstrapOptions): Promise<HostResult[]> {
+/** With no --timeout, how long bootstrap may take (a Node install from packages included). */
+export const BOOTSTRAP_TIMEOUT_MS = 30 * 60_000;
+
+/** A host whose bootstrap did not end ok: why, its status, and what it got to (steps, facts). */
+export class BootstrapFailure extends HostError {
+  constructor(
+    message: string,
+    status: Exclude<HostStatus, 'ok'>,
+    readonly partial: Partial<HostResult> & { readonly steps: readonly string[] },
+    options?: ErrorOptions,
+  ) {
+    super(message, status, options);
+  }
+}
+
+/**
+ * One host's SSH connection, as the fan-out's "client": made when the host's
+ * turn comes (with the address the resolver found), opened by the work, and
+ * closed by the fan-out when the host ends, also when its deadline falls in
+ * the middle of a step (the remote command's channel closes with it).
+ */
+export class SshConnection {
+  private session?: RemoteSession;
+  private closed = false;
+  constructor(readonly target: SshTarget, private readonly connect: BootstrapOptions['connect']) {}
+
+  async open(signal?: AbortSignal): Promise<RemoteSession> {
+    const s = await this.connect(this.target, signal);
+    // Closed while connecting (the deadline fell): nobody will use it.
+    if (this.closed) s.close();
+    else this.session = s;
+    return s;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.session?.close();
+  }
+}
+
+/**
+ * How a connection error ends the host: `unreachable` when nothing answered
+ * on the SSH port (refused, no route, no such name), `timed out` when the
+ * handshake did not complete in time, else `failed` (a refused host key or
+ * login: the host answered and said no).
+ */
+export function connectStatus(e: unknown): Exclude<HostStatus, 'ok'> {
+  const err = e as { level?: string; code?: string };
+  if (err.level === 'client-timeout') return 'timed out';
+  if (err.level === 'client-socket' || err.level === 'client-dns') return 'unreachable';
+  if (typeof err.code === 'string' && /^(ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|EHOSTDOWN|ENOTFOUND|EAI_AGAIN|ECONNRESET)$/.test(err.code)) return 'unreachable';
+  return 'failed';
+}
+
+/**
+ * Bootstraps every host through the fan-out: `forks` at a time, under one
+ * deadline; resolves with one outcome per host, in the order given. A host's
+ * result is its HostResult when ok; else the outcome's error says why and its
+ * cause (a BootstrapFailure) carries the steps taken.
+ */
+export async function bootstrapHosts(hosts: readonly HostTarget[], opts: BootstrapOptions): Promise<HostOutcome<HostResult>[]> {
   for (const f of ['caCert', 'caKey', 'clientCert', 'clientKey'] as const) {
     if (!existsSync(pkiPath(opts.pkiDir, f))) throw new Error(`${pkiPath(opts.pkiDir, f)} is missing: run qfleet pki init first`);
   }
-  const results: HostResult[] = new Array(hosts.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < hosts.length) {
-      const i = next++;
-      results[i] = await bootstrapOne(hosts[i]!, opts);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.forks ?? 20, hosts.length)) }, worker));
-  return results;
+  const now = opts.clock ? () => opts.clock!.now() : Date.now;
+  return fanOut(hosts, (call: HostCall<SshConnection>) => bootstrapOne(call, opts, now), {
+    factory: (h, dial) => new SshConnection(sshTargetOf(h, opts.defaultUser, dial), opts.connect),
+    forks: opts.forks ?? 20,
+    timeoutMs: opts.timeoutMs ?? BOOTSTRAP_TIMEOUT_MS,
+    clock: opts.clock,
+    resolver: opts.resolver,
+    onSettled: opts.onSettled as ((o: HostOutcome<unknown>) => void) | undefined,
+  });
 }
 
-async function bootstrapOne(h: HostTarget, opts: BootstrapOptions): Promise<HostResult> {
-  let session: RemoteSession | undefined;
-  let hb: HostBootstrap | undefined;
-  try {
-    session = await opts.connect(sshTargetOf(h, opts.defaultUser));
-    hb = new HostBootstrap(h, session, opts);
-    await hb.run();
-    return { host: h.name, status: 'ok', system: hb.system, node: hb.nodeDesc, service: hb.service, paths: hb.paths, steps: hb.steps, done: hb.done };
-  } catch (e) {
+async function bootstrapOne(call: HostCall<SshConnection>, opts: BootstrapOptions, now: () => number): Promise<HostResult> {
+  const h = call.host;
+  const fail = (e: unknown, status: Exclude<HostStatus, 'ok'>, hb?: HostBootstrap): never => {
     const reason = e instanceof Error ? e.message : String(e);
     opts.onProgress?.(h.name, `failed: ${reason}`);
-    return {
-      host: h.name, status: 'failed', reason, system: hb?.system, node: hb?.nodeDesc, service: hb?.service, paths: hb?.paths, steps: hb?.steps ?? [], done: hb?.done,
-    };
-  } finally {
-    session?.close();
+    throw new BootstrapFailure(reason, status, {
+      system: hb?.system, node: hb?.nodeDesc, service: hb?.service, paths: hb?.paths, steps: hb?.steps ?? [], done: hb?.done,
+    }, { cause: e });
+  };
+  let session: RemoteSession;
+  try {
+    session = await call.client.open(call.signal);
+  } catch (e) {
+    return fail(e, connectStatus(e));
   }
+  const hb = new HostBootstrap(h, session, opts, { at: now() + call.timeoutMs, signal: call.signal, now });
+  try {
+    await hb.run();
+  } catch (e) {
+    return fail(e, e instanceof HostError ? e.status : e instanceof RemoteTimeoutError ? 'timed out' : 'failed', hb);
+  }
+  return { system: hb.system, node: hb.nodeDesc, service: hb.service, paths: hb.paths, steps: hb.steps, done: hb.done };
 }

@@ -55,10 +55,16 @@ export class HostKeyError extends Error {
   }
 }
 
+/** A remote command ran past its time limit (and was killed). */
+export class RemoteTimeoutError extends Error {}
+
 export interface SshTarget {
   /** Inventory name; looked up in known_hosts as well as the address. */
   readonly name: string;
+  /** Looked up in known_hosts (and recorded there by --accept-new); dialled unless `dial` is given. */
   readonly address: string;
+  /** The IP the address resolved to, when the caller resolved it (the fan-out does, in a killable child): dialled instead. */
+  readonly dial?: string;
   readonly port: number;
   readonly user: string;
 }
@@ -72,7 +78,7 @@ const SUPPORTED_HOST_KEY_TYPES: readonly ServerHostKeyAlgorithm[] = [
  * Unknown key: refused unless policy.acceptNew (then appended). Changed or
  * revoked key: always refused.
  */
-export async function connectSsh(target: SshTarget, auth: SshAuth, policy: HostKeyPolicy, readyTimeoutMs = 20_000): Promise<RemoteSession> {
+export async function connectSsh(target: SshTarget, auth: SshAuth, policy: HostKeyPolicy, readyTimeoutMs = 20_000, signal?: AbortSignal): Promise<RemoteSession> {
   const names = [...new Set([hostLookupName(target.address, target.port), hostLookupName(target.name, target.port)])];
   const entries = readKnownHostsFiles(policy.knownHostsFiles);
   const known = knownKeyTypes(entries, names);
@@ -82,7 +88,7 @@ export async function connectSsh(target: SshTarget, auth: SshAuth, policy: HostK
   let hostKeyFailure: HostKeyError | undefined;
 
   const config: ConnectConfig = {
-    host: target.address,
+    host: target.dial ?? target.address,
     port: target.port,
     username: target.user,
     readyTimeout: readyTimeoutMs,
@@ -138,6 +144,9 @@ export async function connectSsh(target: SshTarget, auth: SshAuth, policy: HostK
     // on, not once: after a failed handshake the socket can still report a reset, which must not go uncaught.
     client.on('error', (e) => done(e));
     client.once('close', () => done(new Error('connection closed during the handshake')));
+    // The host's deadline fell while connecting: stop now rather than at readyTimeout.
+    signal?.addEventListener('abort', () => done(new Error('connection abandoned: the deadline fell')), { once: true });
+    if (signal?.aborted) return done(new Error('connection abandoned: the deadline fell'));
     try {
       client.connect(config);
     } catch (e) {
@@ -208,7 +217,7 @@ class Ssh2Session implements RemoteSession {
           // keep running as root after the host is reported failed. Servers without signal support ignore it.
           try { stream.signal('KILL'); } catch { /* the channel may already be gone */ }
           stream.close();
-          reject(new Error(`remote command timed out after ${Math.round(timeoutMs / 1000)} s: ${commandLine}`));
+          reject(new RemoteTimeoutError(`remote command timed out after ${Math.round(timeoutMs / 1000)} s: ${commandLine}`));
         }, timeoutMs);
         stream.on('data', (d: Buffer) => out.push(d));
         stream.stderr.on('data', (d: Buffer) => errb.push(d));

@@ -5,10 +5,9 @@ import type { HostResult } from '../bootstrap/bootstrap.js';
 import { describeChanges } from '../bootstrap/changes.js';
 import type { SshTarget } from '../bootstrap/ssh.js';
 import { parseHostSpec } from '../bootstrap/targets.js';
-import type { AgentServiceClient } from '../client.js';
-import { action, EXIT, UsageError, type CliContext } from '../context.js';
+import { action, exitCodeOf, UsageError, type CliContext } from '../context.js';
 import { boundedSeconds, LIMITS } from '../durations.js';
-import { fanOut, type HostOutcome } from '../fleet/fanout.js';
+import type { HostOutcome } from '../fleet/fanout.js';
 import type { HostTarget } from '../fleet/host-target.js';
 import { problem, progressLine } from '../fleet/report.js';
 import { byCodePoint } from '../fleet/selection.js';
@@ -70,20 +69,18 @@ export function resolveBootstrapTargets(args: readonly string[], g: { inventory?
   return [...fromInv, ...direct.map((a) => parseHostSpec(a))];
 }
 
-/** With no --timeout, how long one host's bootstrap may take (a Node install from packages included). */
-export const BOOTSTRAP_TIMEOUT_MS = 30 * 60_000;
-
 /**
- * Every host through the common fan-out: its --forks (default 20 here: each
- * host is an SSH session and an upload), its one deadline (--timeout, which
- * then bounds the command), its names resolved in the killable child (a name
- * whose DNS never answers fails there, before SSH is tried). Each host's result
- * is printed as it ends, a progress line and the steps on a terminal; then
- * `N of M hosts bootstrapped`.
+ * Every host through the common fan-out (bootstrapHosts): its --forks
+ * (default 20 here: each host is an SSH session and an upload), its one
+ * deadline (--timeout, which then bounds the command), its names resolved in
+ * the killable child (a name whose DNS never answers fails there, before SSH
+ * is tried) and dialled at the address found. Each host ends ok, failed,
+ * unreachable or timed out; its line is printed as it ends, a progress line
+ * and the steps on a terminal; then `N of M hosts bootstrapped`.
  */
 async function runBootstrap(ctx: CliContext, hosts: readonly HostTarget[], flags: BootstrapFlags): Promise<number> {
   // ssh2 and the X.509 code load only when bootstrap runs, not at every qfleet start.
-  const [{ bootstrapHosts, loadArtifacts }, { connectSsh, defaultKnownHostsFiles }] = await Promise.all([
+  const [{ bootstrapHosts, BootstrapFailure, BOOTSTRAP_TIMEOUT_MS, loadArtifacts }, { connectSsh, defaultKnownHostsFiles }] = await Promise.all([
     import('../bootstrap/bootstrap.js'),
     import('../bootstrap/ssh.js'),
   ]);
@@ -95,24 +92,19 @@ async function runBootstrap(ctx: CliContext, hosts: readonly HostTarget[], flags
     if (!existsSync(pkiPath(pkiDir, f))) throw new Error(`bootstrap: ${pkiPath(pkiDir, f)} is missing: run qfleet pki init first`);
   }
   const artifacts = loadArtifacts(flags.bundle ? { bundle: flags.bundle } : {});
-  const opts = {
-    connect: (t: SshTarget) => connectSsh(t, auth, { knownHostsFiles, acceptNew: Boolean(flags.acceptNew) }),
-    artifacts,
-    pkiDir,
-    defaultUser: flags.user ?? userInfo().username,
-    forks: 1,
-    healthTimeoutMs: boundedSeconds(flags.healthTimeout ?? '60', '--health-timeout', LIMITS.healthTimeoutSeconds, { min: 1 }) * 1000,
-    onProgress: (host: string, step: string) => ctx.note(`${host}: ${step}`),
-  };
-  const fleetForks = bootstrapForks(ctx);
   const waiting = hosts.map((h) => h.name);
   let done = 0;
   const draw = () => ctx.status(progressLine(done, hosts.length, waiting));
   draw();
-  const outcomes = await fanOut(hosts, async ({ host }) => (await bootstrapHosts([host], opts))[0]!, {
-    // Bootstrap speaks SSH, not the agent API: no agent client is made; the fan-out gives the deadline, names and order.
-    factory: () => ({ close: () => undefined }) as unknown as AgentServiceClient,
-    forks: fleetForks,
+  const outcomes = await bootstrapHosts(hosts, {
+    connect: (t: SshTarget, signal?: AbortSignal) => connectSsh(t, auth, { knownHostsFiles, acceptNew: Boolean(flags.acceptNew) }, undefined, signal),
+    artifacts,
+    pkiDir,
+    defaultUser: flags.user ?? userInfo().username,
+    healthTimeoutMs: boundedSeconds(flags.healthTimeout ?? '60', '--health-timeout', LIMITS.healthTimeoutSeconds, { min: 1 }) * 1000,
+    onProgress: (host: string, step: string) => ctx.note(`${host}: ${step}`),
+    // bootstrap's own default of 20 hosts at once (an SSH session and an upload each), unless --forks says otherwise.
+    forks: ctx.forksGiven ? ctx.forks : 20,
     timeoutMs: ctx.longTimeoutMs(BOOTSTRAP_TIMEOUT_MS),
     clock: ctx.clock,
     resolver: ctx.resolver(),
@@ -121,35 +113,28 @@ async function runBootstrap(ctx: CliContext, hosts: readonly HostTarget[], flags
       waiting.splice(waiting.indexOf(o.host.name), 1);
       if (ctx.json) return;
       ctx.status('');
-      ctx.out(bootstrapLine(o as HostOutcome<HostResult>));
+      ctx.out(bootstrapLine(o));
       draw();
     },
   });
   ctx.status('');
-  const ok = (o: HostOutcome<HostResult>) => o.status === 'ok' && o.result?.status === 'ok';
   const sorted = [...outcomes].sort((a, b) => byCodePoint(a.host.name, b.host.name));
   if (ctx.json) {
     ctx.out(JSON.stringify(sorted.map((o) => {
       const r = o.result;
-      if (r && r.status === 'ok') return { host: o.host.name, status: 'ok', result: { system: r.system, node: r.node, service: r.service, done: r.done, steps: r.steps } };
-      if (r) return { host: o.host.name, status: 'failed', error: r.reason, steps: r.steps };
-      return { host: o.host.name, status: o.status, error: o.error ?? o.status, steps: [] };
+      if (o.status === 'ok' && r) return { host: o.host.name, status: 'ok', result: { system: r.system, node: r.node, service: r.service, done: r.done, steps: r.steps } };
+      return { host: o.host.name, status: o.status, error: o.error ?? o.status, steps: o.cause instanceof BootstrapFailure ? o.cause.partial.steps : [] };
     })));
   } else {
-    const bad = outcomes.filter((o) => !ok(o)).length;
+    const bad = outcomes.filter((o) => o.status !== 'ok').length;
     ctx.out(`${outcomes.length - bad} of ${outcomes.length} hosts bootstrapped${bad ? `; ${bad} failed` : ''}`);
   }
-  return outcomes.every(ok) ? EXIT.ok : EXIT.failed;
+  return exitCodeOf(outcomes);
 }
 
-/** One host's line: `web1: ok (Linux 6.1 x86_64; node v22 at /usr/bin/node; systemd): unchanged` or `web1: FAILED: why`. */
+/** One host's line: `web1: ok (Linux 6.1 x86_64; node v22 at /usr/bin/node; systemd): unchanged`, or `web1: FAILED: why` (`FAILED: unreachable: why`, ...). */
 function bootstrapLine(o: HostOutcome<HostResult>): string {
   const r = o.result;
-  if (r?.status === 'ok') return `${o.host.name}: ok (${r.system}; node ${r.node}; ${r.service}): ${r.done ? describeChanges(r.done) : 'done'}`;
-  return `${o.host.name}: FAILED: ${r ? r.reason : problem(o)}`;
-}
-
-/** bootstrap's own default of 20 hosts at once (an SSH session and an upload each), unless --forks says otherwise. */
-function bootstrapForks(ctx: CliContext): number {
-  return ctx.forksGiven ? ctx.forks : 20;
+  if (o.status === 'ok' && r) return `${o.host.name}: ok (${r.system}; node ${r.node}; ${r.service}): ${r.done ? describeChanges(r.done) : 'done'}`;
+  return `${o.host.name}: FAILED: ${problem(o)}`;
 }

@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { isServiceError } from '../transport/call.js';
 import type { AgentServiceClient } from '../../proto/gen/qfleet/agent/v1/AgentService.js';
 import { isIP } from 'node:net';
-import type { ClientFactory, Dial } from './client-factory.js';
+import type { Dial } from './client-factory.js';
 import { systemClock, type Clock } from './clock.js';
 import { unbracket, type HostTarget } from './host-target.js';
 import { NameError, preferredAddress, type NameResolver } from './resolve.js';
@@ -36,18 +36,24 @@ export interface HostOutcome<T> {
   readonly cause?: unknown;
 }
 
-/** What the work for one host gets. */
-export interface HostCall {
+/** What the work for one host gets: its client is an agent's, or whatever the factory makes (bootstrap: an SSH connection). */
+export interface HostCall<C = AgentServiceClient> {
   readonly host: HostTarget;
-  readonly client: AgentServiceClient;
+  readonly client: C;
   /** Milliseconds the host has left: pass as the gRPC deadline (Date.now() + timeoutMs). */
   readonly timeoutMs: number;
   /** Aborted when the host's deadline falls: cancel streams and calls on it. */
   readonly signal: AbortSignal;
 }
 
-export interface FanoutOptions {
-  readonly factory: ClientFactory;
+/** What a fan-out closes when the host ends, early (its deadline fell) or not. */
+export interface Closable {
+  close(): void;
+}
+
+export interface FanoutOptions<C extends Closable = AgentServiceClient> {
+  /** Makes the host's client (a ClientFactory for agents): closed when the host ends. */
+  readonly factory: (host: HostTarget, dial?: Dial) => C;
   /** How many hosts at once (at least 1). */
   readonly forks: number;
   /** The deadline of the whole fan-out, from its start: every host has ended by then. */
@@ -60,6 +66,16 @@ export interface FanoutOptions {
 }
 
 export const DEFAULT_FORKS = 50;
+
+/**
+ * A host's failure that already knows its status: work that speaks no gRPC
+ * (bootstrap over SSH) says so when a host cannot be reached or timed out.
+ */
+export class HostError extends Error {
+  constructor(message: string, readonly status: Exclude<HostStatus, 'ok'>, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
 
 export class HostTimeoutError extends Error {
   constructor(readonly timeoutMs: number) {
@@ -75,6 +91,7 @@ export function formatSeconds(ms: number): string {
 /** Classifies an error the work threw into the host's status and reason. */
 export function classify(e: unknown, timeoutMs: number): Pick<HostOutcome<never>, 'status' | 'error' | 'code'> {
   if (e instanceof HostTimeoutError) return { status: 'timed out', error: e.message };
+  if (e instanceof HostError) return { status: e.status, error: e.message };
   if (isServiceError(e)) {
     const code = grpc.status[e.code] ?? String(e.code);
     // grpc-js ends its connection errors with an empty "Resolution note: ".
@@ -86,7 +103,11 @@ export function classify(e: unknown, timeoutMs: number): Pick<HostOutcome<never>
 }
 
 /** Runs `work` on every host; resolves with one outcome per host, in the hosts' order. Never rejects for a host's failure. */
-export async function fanOut<T>(hosts: readonly HostTarget[], work: (call: HostCall) => Promise<T>, opts: FanoutOptions): Promise<HostOutcome<T>[]> {
+export async function fanOut<T, C extends Closable = AgentServiceClient>(
+  hosts: readonly HostTarget[],
+  work: (call: HostCall<C>) => Promise<T>,
+  opts: FanoutOptions<C>,
+): Promise<HostOutcome<T>[]> {
   const clock = opts.clock ?? systemClock;
   const forks = Math.max(1, Math.floor(opts.forks));
   const outcomes: HostOutcome<T>[] = new Array(hosts.length);
@@ -113,13 +134,13 @@ export function needsResolving(host: HostTarget): boolean {
   return host.connection !== 'local' && isIP(unbracket(host.address)) === 0;
 }
 
-async function runOne<T>(host: HostTarget, work: (call: HostCall) => Promise<T>, opts: FanoutOptions, deadlineAt: number, clock: Clock): Promise<HostOutcome<T>> {
+async function runOne<T, C extends Closable>(host: HostTarget, work: (call: HostCall<C>) => Promise<T>, opts: FanoutOptions<C>, deadlineAt: number, clock: Clock): Promise<HostOutcome<T>> {
   const total = opts.timeoutMs;
   const timeoutMs = deadlineAt - clock.now();
   if (timeoutMs <= 0) {
     return { host, status: 'timed out', error: `not contacted: the ${formatSeconds(total)} deadline fell before its turn (--forks ${opts.forks})` };
   }
-  let client: AgentServiceClient | undefined;
+  let client: C | undefined;
   const abort = new AbortController();
   let timer: unknown;
   const deadline = new Promise<never>((_, reject) => {
@@ -160,7 +181,7 @@ async function runOne<T>(host: HostTarget, work: (call: HostCall) => Promise<T>,
   } finally {
     clock.clearTimeout(timer);
     try {
-      (client as AgentServiceClient | undefined)?.close();
+      (client as C | undefined)?.close();
     } catch { /* already closed */ }
   }
 }

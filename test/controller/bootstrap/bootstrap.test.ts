@@ -64,11 +64,11 @@ describe('bootstrap re-runs: only what changed is uploaded, the agent restarts o
   }
 
   async function run(s: FakeSession, extra: Partial<BootstrapOptions> = {}) {
-    const [r] = await bootstrapHosts([web1], {
+    const [o] = await bootstrapHosts([web1], {
       connect: async () => s, artifacts: ARTIFACTS, pkiDir, defaultUser: 'root', waitHealthy: async () => undefined, ...extra,
     });
-    assert.equal(r!.status, 'ok', r!.reason);
-    return { r: r!, uploaded: s.uploads.map((u) => u.path.split('/').pop()), restarted: s.lines.some((l) => /qfleetd-supervise restart /.test(l)) };
+    assert.equal(o!.status, 'ok', o!.error);
+    return { r: o!.result!, uploaded: s.uploads.map((u) => u.path.split('/').pop()), restarted: s.lines.some((l) => /qfleetd-supervise restart /.test(l)) };
   }
 
   it('nothing changed and the agent runs: nothing uploaded, installed or restarted; "unchanged"', async () => {
@@ -129,10 +129,11 @@ describe('bootstrap re-runs: only what changed is uploaded, the agent restarts o
 
   it("the host's name changed in the inventory: re-issued for the new name", async () => {
     const s = session(installedAs(ARTIFACTS));
-    const [r] = await bootstrapHosts([{ ...web1, name: 'web1-new' }], {
+    const [o] = await bootstrapHosts([{ ...web1, name: 'web1-new' }], {
       connect: async () => s, artifacts: ARTIFACTS, pkiDir, defaultUser: 'root', waitHealthy: async () => undefined,
     });
-    assert.equal(r!.status, 'ok', r!.reason);
+    assert.equal(o!.status, 'ok', o!.error);
+    const r = o!.result;
     assert.match(r!.done!.certificateReissued!, /^its names changed \(DNS:web1, IP Address:192\.0\.2\.10; now DNS:web1-new, IP Address:192\.0\.2\.10\)$/);
     assert.equal(r!.done!.agent, 'restarted');
   });
@@ -148,11 +149,11 @@ describe('bootstrap re-runs: only what changed is uploaded, the agent restarts o
   it('a socket host var the agent would refuse fails that host before anything is read or installed', async () => {
     const s = session('{}');
     const long = `/run/${'x'.repeat(120)}/qfleetd.sock`;
-    const [r] = await bootstrapHosts([{ ...web1, vars: { ...web1.vars, qfleet_agent_socket_path: long } }], {
+    const [o] = await bootstrapHosts([{ ...web1, vars: { ...web1.vars, qfleet_agent_socket_path: long } }], {
       connect: async () => s, artifacts: ARTIFACTS, pkiDir, defaultUser: 'root', waitHealthy: async () => undefined,
     });
-    assert.equal(r!.status, 'failed');
-    assert.equal(r!.reason, `the agent's socket ${long} is too long for a unix socket on Linux: at most 107 bytes, in a directory of at most 81`);
+    assert.equal(o!.status, 'failed');
+    assert.equal(o!.error, `the agent's socket ${long} is too long for a unix socket on Linux: at most 107 bytes, in a directory of at most 81`);
     assert.deepEqual(s.lines, ['uname -s -r -m', 'id -u']);
     assert.deepEqual(s.uploads, []);
   });

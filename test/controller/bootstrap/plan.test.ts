@@ -115,8 +115,9 @@ describe('bootstrap plan (command lines as data)', () => {
       [/tls-request/, { stdout: csrPem }],
       [/./, {}],
     ]);
-    const [r] = await bootstrapHosts([host('web1', '192.0.2.10')], options(s));
-    assert.equal(r!.status, 'ok', r!.reason);
+    const [o] = await bootstrapHosts([host('web1', '192.0.2.10')], options(s));
+    assert.equal(o!.status, 'ok', o!.error);
+    const r = o!.result;
     assert.equal(r!.service, 'rc.d');
     const T = '/tmp/qfleet-bootstrap.AbC123';
     assert.deepEqual(shown(s.lines), [
@@ -183,8 +184,9 @@ describe('bootstrap plan (command lines as data)', () => {
       [/tls-request/, { stdout: csrPem }],
       [/./, {}],
     ]);
-    const [r] = await bootstrapHosts([host('web1', 'web1.example', {}, 'root')], options(s));
-    assert.equal(r!.status, 'ok', r!.reason);
+    const [o] = await bootstrapHosts([host('web1', 'web1.example', {}, 'root')], options(s));
+    assert.equal(o!.status, 'ok', o!.error);
+    const r = o!.result;
     assert.equal(r!.service, 'systemd');
     const tail = s.lines.slice(s.lines.indexOf('/usr/bin/node /usr/local/lib/qfleet/qfleetd.js tls-request --dir /etc/qfleet/tls --name web1'));
     assert.deepEqual(tail, [
@@ -215,8 +217,9 @@ describe('bootstrap plan (command lines as data)', () => {
       [/tls-request/, { stdout: csrPem }],
       [/./, {}],
     ]);
-    const [r] = await bootstrapHosts([host('db1', '192.0.2.20', { qfleet_install_dir: '/opt/qfleet' })], options(s));
-    assert.equal(r!.status, 'ok', r!.reason);
+    const [o] = await bootstrapHosts([host('db1', '192.0.2.20', { qfleet_install_dir: '/opt/qfleet' })], options(s));
+    assert.equal(o!.status, 'ok', o!.error);
+    const r = o!.result;
     assert.equal(r!.service, 'supervised');
     assert.ok(s.lines.includes('doas -n install -m 0755 /tmp/qfleet-bootstrap.y2/qfleetd-supervise /opt/qfleet/qfleetd-supervise.new'));
     assert.equal(s.lines.at(-1), 'doas -n /opt/qfleet/qfleetd-supervise restart /run/qfleetd-supervise.pid /var/log/qfleetd.log /usr/local/bin/node /opt/qfleet/qfleetd.js /etc/qfleet/qfleetd.conf');
@@ -240,12 +243,13 @@ describe('bootstrap plan (command lines as data)', () => {
     ]);
     const rs = await bootstrapHosts([host('old', '192.0.2.30'), host('new', '192.0.2.31'), host('down', '192.0.2.32')],
       options((n) => {
-        if (n === 'down') throw new Error('connect ECONNREFUSED 192.0.2.32:22');
+        // As ssh2 reports a refused connection.
+        if (n === 'down') throw Object.assign(new Error('connect ECONNREFUSED 192.0.2.32:22'), { code: 'ECONNREFUSED', level: 'client-socket' });
         return n === 'old' ? old : good;
       }));
-    assert.deepEqual(rs.map((r) => [r.host, r.status]), [['old', 'failed'], ['new', 'ok'], ['down', 'failed']]);
-    assert.match(rs[0]!.reason!, /Node\.js 20 or newer is needed; the host has no node and apt offers nodejs 18\.19\.0\+dfsg-6~deb12u2, too old: add a newer Node\.js/);
-    assert.match(rs[2]!.reason!, /ECONNREFUSED/);
+    assert.deepEqual(rs.map((o) => [o.host.name, o.status]), [['old', 'failed'], ['new', 'ok'], ['down', 'unreachable']]);
+    assert.match(rs[0]!.error!, /Node\.js 20 or newer is needed; the host has no node and apt offers nodejs 18\.19\.0\+dfsg-6~deb12u2, too old: add a newer Node\.js/);
+    assert.match(rs[2]!.error!, /ECONNREFUSED/);
   });
 
   it('a failing remote command names the step, the command line and its stderr; the staging dir is removed', async () => {
@@ -259,9 +263,9 @@ describe('bootstrap plan (command lines as data)', () => {
       [/^install -d -m 0700/, { code: 1, stderr: 'install: cannot create directory: Read-only file system' }],
       [/./, {}],
     ]);
-    const [r] = await bootstrapHosts([host('ro', '192.0.2.40')], options(s));
-    assert.equal(r!.status, 'failed');
-    assert.equal(r!.reason, 'make directories: `install -d -m 0700 /etc/qfleet/tls` exited 1: install: cannot create directory: Read-only file system');
+    const [o] = await bootstrapHosts([host('ro', '192.0.2.40')], options(s));
+    assert.equal(o!.status, 'failed');
+    assert.equal(o!.error, 'make directories: `install -d -m 0700 /etc/qfleet/tls` exited 1: install: cannot create directory: Read-only file system');
     assert.equal(s.lines.at(-1), 'rm -rf -- /tmp/qfleet-bootstrap.q9');
   });
 

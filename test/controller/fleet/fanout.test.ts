@@ -5,30 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { call } from '../../../controller/transport/call.js';
 import type { ClientFactory } from '../../../controller/fleet/client-factory.js';
-import type { Clock } from '../../../controller/fleet/clock.js';
 import { classify, fanOut, type HostCall } from '../../../controller/fleet/fanout.js';
 import type { HostTarget } from '../../../controller/fleet/host-target.js';
 import { NameError, type NameResolver } from '../../../controller/fleet/resolve.js';
 import { localTarget } from '../../../controller/fleet/targets.js';
 import { unixSocketFactory } from '../../../controller/fleet/transport.js';
 import type { AgentServiceClient } from '../../../proto/gen/qfleet/agent/v1/AgentService.js';
-
-/** A clock that only moves when the test says so. */
-class ManualClock implements Clock {
-  private t = 0;
-  private timers: { at: number; fn: () => void; id: number }[] = [];
-  private ids = 0;
-  now() { return this.t; }
-  setTimeout(fn: () => void, ms: number) { const id = ++this.ids; this.timers.push({ at: this.t + ms, fn, id }); return id; }
-  clearTimeout(h: unknown) { this.timers = this.timers.filter((x) => x.id !== h); }
-  get pending() { return this.timers.length; }
-  advance(ms: number) {
-    this.t += ms;
-    const due = this.timers.filter((x) => x.at <= this.t);
-    this.timers = this.timers.filter((x) => x.at > this.t);
-    for (const x of due) x.fn();
-  }
-}
+import { ManualClock } from '../../support/manual-clock.js';
 
 const host = (name: string): HostTarget => ({ name, address: name, sshPort: 22, sshUser: undefined, agentPort: 7443, vars: {} });
 
