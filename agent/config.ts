@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
+import { AGENT_DEFAULTS, AGENT_TLS_FILES, type AgentDefaults } from '../common/agent-layout.js';
 import { PRIVATE_BIND_SUFFIX, unixSocketExcess, unixSocketLimits } from '../common/socket-path.js';
 import { InvalidArgumentError } from './errors.js';
 
@@ -27,11 +28,9 @@ export interface AgentConfig {
   readonly tlsCa: string;
 }
 
-/** DESIGN.md's per-OS defaults. */
-export function defaults(os: OsName): { configFile: string; base: string; stateDir: string; socket: string; logDir: string; tlsDir: string } {
-  return os === 'freebsd'
-    ? { configFile: '/usr/local/etc/qfleetd.conf', base: '/usr/qfleet', stateDir: '/var/db/qfleet', socket: '/var/run/qfleetd.sock', logDir: '/var/log/qfleet', tlsDir: '/usr/local/etc/qfleet/tls' }
-    : { configFile: '/etc/qfleet/qfleetd.conf', base: '/var/lib/qfleet', stateDir: '/var/lib/qfleet/state', socket: '/run/qfleetd.sock', logDir: '/var/log/qfleet', tlsDir: '/etc/qfleet/tls' };
+/** DESIGN.md's per-OS defaults (the same table bootstrap installs by). */
+export function defaults(os: OsName): AgentDefaults {
+  return AGENT_DEFAULTS[os];
 }
 
 const KEYS = ['zone', 'root_dir', 'state_dir', 'log_dir', 'socket', 'log_file', 'stop_grace_seconds', 'shutdown_grace_seconds', 'listen', 'tls_cert', 'tls_key', 'tls_ca'] as const;
@@ -87,9 +86,9 @@ export function loadConfig(src: ConfigSources): AgentConfig {
     stopGraceSeconds: Number(get('stop_grace_seconds') ?? 10),
     shutdownGraceSeconds: Number(get('shutdown_grace_seconds') ?? 30),
     listen: get('listen') ?? '',
-    tlsCert: get('tls_cert') ?? join(d.tlsDir, 'agent.crt'),
-    tlsKey: get('tls_key') ?? join(d.tlsDir, 'agent.key'),
-    tlsCa: get('tls_ca') ?? join(d.tlsDir, 'ca.crt'),
+    tlsCert: get('tls_cert') ?? join(d.tlsDir, AGENT_TLS_FILES.cert),
+    tlsKey: get('tls_key') ?? join(d.tlsDir, AGENT_TLS_FILES.key),
+    tlsCa: get('tls_ca') ?? join(d.tlsDir, AGENT_TLS_FILES.ca),
   };
   const paths = { root_dir: cfg.rootDir, state_dir: cfg.stateDir, log_dir: cfg.logDir, socket: cfg.socket, tls_cert: cfg.tlsCert, tls_key: cfg.tlsKey, tls_ca: cfg.tlsCa };
   for (const [k, v] of Object.entries(paths)) checkPath(k, v);

@@ -16,7 +16,8 @@ import { silentLogger } from '../agent/log.js';
 import { authInterceptor, ClientAuthorizer } from '../agent/server/auth.js';
 import { createAgentServer, listenOnTcpTls } from '../agent/server/server.js';
 import { loadServerTls } from '../agent/tls/credentials.js';
-import { AGENT_TLS_FILES, makeAgentCsr } from '../agent/tls/csr.js';
+import { AGENT_TLS_FILES } from '../common/agent-layout.js';
+import { makeAgentCsr } from '../agent/tls/csr.js';
 import { ExecaRunner } from '../agent/runner/execa-runner.js';
 import { MemoryHost } from '../test/support/memory-host.js';
 

@@ -2,12 +2,11 @@ import { createPrivateKey, createPublicKey, webcrypto } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
+import { AGENT_TLS_FILES } from '../../common/agent-layout.js';
 import { writeFileAtomicSync } from '../../common/atomic-write.js';
 import { EC_P256, generateKeyPair, isDnsName, x509 } from '../../common/x509.js';
 import { InvalidArgumentError } from '../errors.js';
 
-/** File names in the agent's TLS directory (what bootstrap uploads beside the key). */
-export const AGENT_TLS_FILES = { key: 'agent.key', cert: 'agent.crt', ca: 'ca.crt' } as const;
 
 export interface TlsRequestOptions {
   readonly dir: string;

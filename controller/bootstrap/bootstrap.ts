@@ -285,6 +285,7 @@ async function waitMtlsServing(h: HostTarget, pkiDir: string, timeoutMs: number)
   }
 }
 
+// Hex, as the host's probe (plan.ts probeInstalled) prints its files' digests; ssh.ts's is a key fingerprint, base64 as OpenSSH shows it.
 function sha256(data: Buffer | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
@@ -347,6 +348,13 @@ export function connectStatus(e: unknown): Exclude<HostStatus, 'ok'> {
   return 'failed';
 }
 
+/** Bootstrap signs with the CA and checks health with the controller's certificate: all four files must be there. */
+export function requirePki(pkiDir: string): void {
+  for (const f of ['caCert', 'caKey', 'clientCert', 'clientKey'] as const) {
+    if (!existsSync(pkiPath(pkiDir, f))) throw new Error(`bootstrap: ${pkiPath(pkiDir, f)} is missing: run qfleet pki init first`);
+  }
+}
+
 /**
  * Bootstraps every host through the fan-out: `forks` at a time, under one
  * deadline; resolves with one outcome per host, in the order given. A host's
@@ -354,9 +362,7 @@ export function connectStatus(e: unknown): Exclude<HostStatus, 'ok'> {
  * cause (a BootstrapFailure) carries the steps taken.
  */
 export async function bootstrapHosts(hosts: readonly HostTarget[], opts: BootstrapOptions): Promise<HostOutcome<HostResult>[]> {
-  for (const f of ['caCert', 'caKey', 'clientCert', 'clientKey'] as const) {
-    if (!existsSync(pkiPath(opts.pkiDir, f))) throw new Error(`${pkiPath(opts.pkiDir, f)} is missing: run qfleet pki init first`);
-  }
+  requirePki(opts.pkiDir);
   const now = opts.clock ? () => opts.clock!.now() : Date.now;
   return fanOut(hosts, (call: HostCall<SshConnection>) => bootstrapOne(call, opts, now), {
     factory: (h, dial) => new SshConnection(sshTargetOf(h, opts.defaultUser, dial), opts.connect),

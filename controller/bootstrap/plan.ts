@@ -4,6 +4,7 @@
  * tests assert the exact command lines for FreeBSD and Linux.
  */
 import { posix } from 'node:path';
+import { AGENT_DEFAULTS, AGENT_TLS_FILES } from '../../common/agent-layout.js';
 import { unixSocketExcess, unixSocketLimits } from '../../common/socket-path.js';
 import type { HostTarget } from '../fleet/host-target.js';
 
@@ -53,9 +54,9 @@ export interface HostPaths {
   readonly supervisorPidfile: string;
 }
 
-/** Defaults as the agent has them (agent/config.ts), and qfleet_* host vars over them. */
+/** Defaults as the agent has them (common/agent-layout.ts), and qfleet_* host vars over them. */
 export function hostPaths(os: OsFamily, vars: Readonly<Record<string, unknown>>): HostPaths {
-  const fb = os === 'freebsd';
+  const agent = AGENT_DEFAULTS[os];
   const v = (k: string, d: string): string => {
     const x = vars[k];
     if (x === undefined || x === null || x === '') return d;
@@ -66,21 +67,22 @@ export function hostPaths(os: OsFamily, vars: Readonly<Record<string, unknown>>)
     return s.replace(/\/+$/, '') || '/';
   };
   const installDir = v('qfleet_install_dir', '/usr/local/lib/qfleet');
-  const tlsDir = v('qfleet_tls_dir', fb ? '/usr/local/etc/qfleet/tls' : '/etc/qfleet/tls');
-  const socket = v('qfleet_agent_socket_path', fb ? '/var/run/qfleetd.sock' : '/run/qfleetd.sock');
+  const tlsDir = v('qfleet_tls_dir', agent.tlsDir);
+  const socket = v('qfleet_agent_socket_path', agent.socket);
   return {
     installDir,
     bundle: posix.join(installDir, 'qfleetd.js'),
     cli: posix.join(installDir, 'qfleet.js'),
     supervisor: posix.join(installDir, 'qfleetd-supervise'),
-    config: v('qfleet_config', fb ? '/usr/local/etc/qfleetd.conf' : '/etc/qfleet/qfleetd.conf'),
+    config: v('qfleet_config', agent.configFile),
     tlsDir,
-    tlsCert: posix.join(tlsDir, 'agent.crt'),
-    tlsKey: posix.join(tlsDir, 'agent.key'),
-    tlsCa: posix.join(tlsDir, 'ca.crt'),
-    rootDir: v('qfleet_root_dir', fb ? '/usr/qfleet/default' : '/var/lib/qfleet/default'),
-    stateDir: v('qfleet_state_dir', fb ? '/var/db/qfleet' : '/var/lib/qfleet/state'),
-    logDir: v('qfleet_log_dir', '/var/log/qfleet'),
+    tlsCert: posix.join(tlsDir, AGENT_TLS_FILES.cert),
+    tlsKey: posix.join(tlsDir, AGENT_TLS_FILES.key),
+    tlsCa: posix.join(tlsDir, AGENT_TLS_FILES.ca),
+    // The default zone's root, as the agent's root_dir default is for it.
+    rootDir: v('qfleet_root_dir', posix.join(agent.base, 'default')),
+    stateDir: v('qfleet_state_dir', agent.stateDir),
+    logDir: v('qfleet_log_dir', agent.logDir),
     socket,
     agentLog: v('qfleet_agent_log', '/var/log/qfleetd.log'),
     supervisorPidfile: posix.join(posix.dirname(socket), 'qfleetd-supervise.pid'),
@@ -182,8 +184,8 @@ export const STAGED = {
   unitAgent: 'qfleetd.service',
   unitContainers: 'qfleet-containers.service',
   startRecord: 'qfleetd.start',
-  cert: 'agent.crt',
-  ca: 'ca.crt',
+  cert: AGENT_TLS_FILES.cert,
+  ca: AGENT_TLS_FILES.ca,
 } as const;
 
 export function makeDirs(p: HostPaths): RemoteCommand[] {

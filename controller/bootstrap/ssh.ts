@@ -196,6 +196,7 @@ function typeMismatch(names: readonly string[], entries: readonly KnownHostEntry
   );
 }
 
+// A host key's fingerprint as OpenSSH prints it (SHA256:base64, no padding), unlike bootstrap.ts's hex file digests.
 function sha256(b: Buffer): string {
   return createHash('sha256').update(b).digest('base64').replace(/=+$/, '');
 }

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import type { HostResult } from '../bootstrap/bootstrap.js';
 import { describeChanges } from '../bootstrap/changes.js';
@@ -12,7 +11,7 @@ import type { HostTarget } from '../fleet/host-target.js';
 import { problem, progressLine } from '../fleet/report.js';
 import { byCodePoint } from '../fleet/selection.js';
 import { resolveTargets } from '../fleet/targets.js';
-import { defaultPkiDir, pkiPath } from '../pki/paths.js';
+import { defaultPkiDir } from '../pki/paths.js';
 
 interface BootstrapFlags {
   acceptNew?: boolean;
@@ -80,7 +79,7 @@ export function resolveBootstrapTargets(args: readonly string[], g: { inventory?
  */
 async function runBootstrap(ctx: CliContext, hosts: readonly HostTarget[], flags: BootstrapFlags): Promise<number> {
   // ssh2 and the X.509 code load only when bootstrap runs, not at every qfleet start.
-  const [{ bootstrapHosts, BootstrapFailure, BOOTSTRAP_TIMEOUT_MS, loadArtifacts }, { connectSsh, defaultKnownHostsFiles }] = await Promise.all([
+  const [{ bootstrapHosts, BootstrapFailure, BOOTSTRAP_TIMEOUT_MS, loadArtifacts, requirePki }, { connectSsh, defaultKnownHostsFiles }] = await Promise.all([
     import('../bootstrap/bootstrap.js'),
     import('../bootstrap/ssh.js'),
   ]);
@@ -88,9 +87,7 @@ async function runBootstrap(ctx: CliContext, hosts: readonly HostTarget[], flags
   const auth = flags.identity ? { identityFile: flags.identity } : { agentSocket: process.env.SSH_AUTH_SOCK };
   if (!auth.identityFile && !auth.agentSocket) throw new UsageError('bootstrap: no SSH credentials: give --identity FILE or start an ssh-agent (SSH_AUTH_SOCK)');
   const pkiDir = flags.pkiDir ?? defaultPkiDir();
-  for (const f of ['caCert', 'caKey', 'clientCert', 'clientKey'] as const) {
-    if (!existsSync(pkiPath(pkiDir, f))) throw new Error(`bootstrap: ${pkiPath(pkiDir, f)} is missing: run qfleet pki init first`);
-  }
+  requirePki(pkiDir); // before the bundle is read: the PKI is the first thing to set up
   const artifacts = loadArtifacts(flags.bundle ? { bundle: flags.bundle } : {});
   const waiting = hosts.map((h) => h.name);
   let done = 0;
