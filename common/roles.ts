@@ -21,3 +21,8 @@ export const OID_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 export function isClientRole(s: string): s is ClientRole {
   return (CLIENT_ROLES as readonly string[]).includes(s);
 }
+
+/** The subject a certificate of `role` for `cn` carries (cn is checked by the caller: it goes in unescaped). */
+export function roleSubject(role: ClientRole | typeof AGENT_ROLE, cn: string): string {
+  return `O=${ROLE_ORGANIZATION}, OU=${role}, CN=${cn}`;
+}

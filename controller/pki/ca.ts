@@ -2,7 +2,7 @@ import { createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
-import { AGENT_ROLE, CLIENT_ROLES, ROLE_ORGANIZATION, type ClientRole } from '../../common/roles.js';
+import { AGENT_ROLE, isClientRole, roleSubject, ROLE_ORGANIZATION, type ClientRole } from '../../common/roles.js';
 import { EC_P256, generateKeyPair, isDnsName, x509 } from '../../common/x509.js';
 import { anyExists, ensurePrivateDir, writePublicFile, writeSecretFile } from './files.js';
 import { clientNameProblem } from './client-name.js';
@@ -136,11 +136,11 @@ export async function makeClientCertificate(
   opts: { role: ClientRole; days?: number; notBefore?: Date; notAfter?: Date },
 ): Promise<IssuedPem> {
   checkClientName(name);
-  if (!CLIENT_ROLES.includes(opts.role)) throw new PkiError(`unknown role ${opts.role}.`);
+  if (!isClientRole(opts.role)) throw new PkiError(`unknown role ${opts.role}.`);
   const { keys, keyPem } = await generateKeyPair();
   const certPem = await issueCertificate(ca, {
     publicKey: keys.publicKey,
-    subject: `O=${ROLE_ORGANIZATION}, OU=${opts.role}, CN=${name}`,
+    subject: roleSubject(opts.role, name),
     extendedKeyUsages: [x509.ExtendedKeyUsage.clientAuth],
     days: opts.days ?? CLIENT_DAYS,
     notBefore: opts.notBefore,
@@ -279,7 +279,7 @@ export async function signAgentCsr(
   const ca = await loadCa(pkiDir);
   const certPem = await issueCertificate(ca, {
     publicKey,
-    subject: `O=${ROLE_ORGANIZATION}, OU=${AGENT_ROLE}, CN=${sans[0]!.value}`,
+    subject: roleSubject(AGENT_ROLE, sans[0]!.value),
     extendedKeyUsages: [x509.ExtendedKeyUsage.serverAuth],
     subjectAltNames: sans,
     days: opts.days ?? AGENT_DAYS,
@@ -300,7 +300,7 @@ export async function signClientCsrFiles(
   opts: { role: ClientRole; days?: number; outDir?: string; force?: boolean },
 ): Promise<Omit<IssuedFiles, 'key'>> {
   checkClientName(name);
-  if (!CLIENT_ROLES.includes(opts.role)) throw new PkiError(`unknown role ${opts.role}.`);
+  if (!isClientRole(opts.role)) throw new PkiError(`unknown role ${opts.role}.`);
   const publicKey = await verifiedCsrKey(
     csr,
     'qfleet client certificates',
@@ -319,7 +319,7 @@ export async function signClientCsrFiles(
   }
   const certPem = await issueCertificate(ca, {
     publicKey,
-    subject: `O=${ROLE_ORGANIZATION}, OU=${opts.role}, CN=${name}`,
+    subject: roleSubject(opts.role, name),
     extendedKeyUsages: [x509.ExtendedKeyUsage.clientAuth],
     days: opts.days ?? CLIENT_DAYS,
   });
