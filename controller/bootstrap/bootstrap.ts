@@ -378,7 +378,8 @@ async function bootstrapOne(call: HostCall<SshConnection>, opts: BootstrapOption
   const h = call.host;
   const fail = (e: unknown, status: Exclude<HostStatus, 'ok'>, hb?: HostBootstrap): never => {
     const reason = e instanceof Error ? e.message : String(e);
-    opts.onProgress?.(h.name, `failed: ${reason}`);
+    // After the deadline the fan-out has already reported the host timed out: no second word on it.
+    if (!call.signal.aborted) opts.onProgress?.(h.name, `failed: ${reason}`);
     throw new BootstrapFailure(reason, status, {
       system: hb?.system, node: hb?.nodeDesc, service: hb?.service, paths: hb?.paths, steps: hb?.steps ?? [], done: hb?.done,
     }, { cause: e });
