@@ -5,12 +5,12 @@ import { join, posix } from 'node:path';
 import { repoRoot } from '../support/repo-root.js';
 
 /**
- * Who may import whom (docs/architecture.md): the agent and the controller
- * never import each other, they meet in proto/; both may import common/, and
- * common/ imports neither, nor anything else of the repository: only node:
- * built-ins and the npm packages the product depends on.
+ * Who may import whom: the agent and the controller never import each other,
+ * they meet in proto/ (the contract) and both may import common/. common/
+ * imports nothing else of the repository: only node: built-ins and the npm
+ * packages the product depends on; proto/ imports neither side either.
  */
-const ROOMS = ['agent', 'controller', 'common'] as const;
+const ROOMS = ['agent', 'controller', 'common', 'proto'] as const;
 type Room = (typeof ROOMS)[number];
 
 export interface SourceFile {
@@ -53,6 +53,7 @@ export function violations(files: readonly SourceFile[], dependencies: ReadonlyS
       if (spec.startsWith('.')) {
         const to = posix.normalize(posix.join(posix.dirname(f.path), spec)).split('/')[0];
         if (from === 'common' && to !== 'common') out.push(`${where}: common/ imports nothing of the repository outside it`);
+        else if (from === 'proto' && to !== 'proto' && to !== 'common') out.push(`${where}: proto/ imports neither the agent nor the controller`);
         else if (from === 'agent' && to === 'controller') out.push(`${where}: the agent never imports the controller (share it through common/)`);
         else if (from === 'controller' && to === 'agent') out.push(`${where}: the controller never imports the agent (share it through common/)`);
       } else if (from === 'common' && !spec.startsWith('node:') && !builtinModules.includes(spec) && !dependencies.has(packageOf(spec))) {
@@ -75,7 +76,7 @@ function sources(root: string): SourceFile[] {
   return out;
 }
 
-describe('who imports whom: agent and controller never each other; common/ neither, and only node: and npm packages', () => {
+describe('who imports whom: agent and controller never each other; common/ and proto/ neither; common/ only node: and npm packages', () => {
   const deps = new Set(['@peculiar/x509', 'reflect-metadata']);
 
   it('finds every form of import, with its line', () => {
@@ -104,6 +105,7 @@ describe('who imports whom: agent and controller never each other; common/ neith
       { path: 'agent/engine/x.ts', text: "import { ok } from '../../common/roles.js';\nimport { bad } from '../../controller/pki/ca.js';" },
       { path: 'controller/fleet/y.ts', text: "import { ok } from '../../proto/agent-service.js';\n\nconst m = await import('../../agent/tls/csr.js');" },
       { path: 'common/z.ts', text: "import 'reflect-metadata';\nimport { x } from 'node:fs';\nimport { y } from '../agent/errors.js';\nimport { z } from 'left-pad';\nimport { w } from './sibling.js';" },
+      { path: 'proto/loader.ts', text: "import { a } from '../common/x509.js';\nimport { b } from '../agent/errors.js';" },
       { path: 'test/anything.ts', text: "import { a } from '../agent/x.js';\nimport { c } from '../controller/y.js';" },
     ], deps);
     assert.deepEqual(found, [
@@ -111,6 +113,7 @@ describe('who imports whom: agent and controller never each other; common/ neith
       'controller/fleet/y.ts:3: imports ../../agent/tls/csr.js: the controller never imports the agent (share it through common/)',
       'common/z.ts:3: imports ../agent/errors.js: common/ imports nothing of the repository outside it',
       "common/z.ts:4: imports left-pad: common/ imports only node: built-ins and the packages in package.json's dependencies",
+      'proto/loader.ts:2: imports ../agent/errors.js: proto/ imports neither the agent nor the controller',
     ]);
   });
 
