@@ -37,6 +37,7 @@ export function loadServerTls(files: TlsFiles): ServerTlsIdentity {
   const certPem = read('certificate (tls_cert)', files.cert);
   const keyPem = read('key (tls_key)', files.key);
   const caPem = read('CA certificate (tls_ca)', files.ca);
+  // Refused, not tightened: a key the operator placed is theirs to fix (tls-request tightens only the key it made).
   if ((statSync(files.key).mode & 0o077) !== 0) {
     throw new FailedPreconditionError(`the TLS key ${files.key} is readable by others; chmod 600 it.`);
   }
