@@ -360,7 +360,8 @@ describe('FreeBSDDriver containers (golden transcripts)', () => {
             ' 4243 sh                text v r r-------   -       - -   /sharedfs/bin/sh',
             ' 4243 sh                   0 v c rw------   4    1024 -   /dev/pts/7',
           ].join('\n'),
-        });
+        })
+        .on(['stty', '-f', '/dev/pts/7']);
       const d = new FreeBSDDriver({ runner, rootDir: '/q', logDir: LOG });
       await d.resizeTerminal(4242, 50, 132);
       assert.deepEqual(runner.transcript, ['pgrep -P 4242', 'procstat -f 4243', 'stty -f /dev/pts/7 rows 50 cols 132']);

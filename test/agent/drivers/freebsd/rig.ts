@@ -28,7 +28,7 @@ export class Rig {
         }
         return undefined;
       })
-      .handle(this.host.handler);
+      .handle(this.host.handler, 'the simulated FreeBSD host');
     this.driver = new FreeBSDDriver({ runner: this.runner, rootDir: ROOT, logDir: LOG, ...driverOpts });
   }
 
