@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../../../agent/errors.js';
 import { SimulatedFreeBSD } from './simulated-host.js';
 import { C, DOWNLOAD, quiet, Rig, S1 } from './rig.js';
+import { sample } from './samples.js';
 
 // Golden transcripts: the exact FreeBSD command lines each install verb runs,
 // answered by the simulated host (and by overrides for the failure cases).
@@ -99,6 +100,29 @@ describe('FreeBSDDriver install (golden transcripts)', () => {
       const update = r.runner.calls.find((c) => c.argv[0] === 'freebsd-update');
       assert.deepEqual(update?.argv, FREEBSD_UPDATE(S1, '14.1-RELEASE').split(' '));
       assert.deepEqual(update?.env, { PATH: '/sbin:/bin:/usr/sbin:/usr/bin', PAGER: '/bin/cat' }, 'no pager waits for a key');
+    });
+
+    it("passes freebsd-update only options its usage lists, each with the argument the usage names", async () => {
+      const text = sample('freebsd-update.txt');
+      const usage = text.slice(text.indexOf('$ freebsd-update\n'), text.indexOf('showconfig')).split('\n');
+      // "  -b basedir   -- …" and "  --currently-running release": option, then its argument unless "--" follows.
+      const known = new Map<string, boolean>();
+      for (const l of usage) {
+        const m = /^\s+(--?[A-Za-z-]+)(?:\s+(\S+))?/.exec(l);
+        if (m && m[1] !== '--') known.set(m[1]!, m[2] !== undefined && m[2] !== '--');
+      }
+      const commands = usage.map((l) => /^  ([a-zA-Z]+)\s+-- /.exec(l)?.[1]).filter((c): c is string => !!c);
+      const argv = FREEBSD_UPDATE(S1, '14.1-RELEASE').split(' ').slice(1);
+      for (let i = 0; i < argv.length; i++) {
+        const a = argv[i]!;
+        if (a.startsWith('-')) {
+          assert.ok(known.has(a), `${a} is in the usage`);
+          if (known.get(a)) i++;
+        } else {
+          assert.ok(commands.includes(a), `${a} is a command`);
+        }
+      }
+      assert.deepEqual(argv.slice(-2), ['fetch', 'install']);
     });
 
     it('refuses, naming the fix, when freebsd-update fails, and leaves nothing', async () => {
