@@ -13,7 +13,7 @@ import { parseDevfsShowsets, parseDuK, parseOnestatus } from './outputs.js';
 import { ProbeMemo } from '../probe-memo.js';
 import { WorkQueue } from '../work-queue.js';
 import { parseProcstatFiles, rootedProcesses } from './procstat.js';
-import { firstLine, parseRelease, stripPatchLevel } from './release.js';
+import { baseBehindKernel, firstLine, parseRelease, stripPatchLevel } from './release.js';
 import { assertContainerName, assertEnv, assertHostPath, assertPids, assertServiceName, assertUrl, signalName } from './validate.js';
 
 export interface FreeBSDDriverOptions {
@@ -123,6 +123,12 @@ export class FreeBSDDriver implements HostDriver {
 
   installedRelease(): Promise<string | undefined> {
     return this.installer.installedRelease();
+  }
+
+  /** A base at a lower -pN than the running kernel (uname -r, read once) misses fixes the host has. */
+  async baseBehind(baseRelease: string): Promise<string | undefined> {
+    if (baseRelease === '') return undefined;
+    return baseBehindKernel(await this.hostRelease(), baseRelease);
   }
 
   // --- containers ----------------------------------------------------------------

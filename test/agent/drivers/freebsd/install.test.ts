@@ -398,6 +398,18 @@ describe('FreeBSDDriver install (golden transcripts)', () => {
       assert.deepEqual(r.take(), []);
     });
 
+    it('reports a base behind the running kernel (version and list show it), reading uname -r once', async () => {
+      // freebsd-update offered -p3 only (the host's kernel came from elsewhere, at -p5).
+      const r = await new Rig({ release: '14.1-RELEASE-p5', latestPatch: 3 }).installed();
+      const base = (await r.driver.installedRelease())!;
+      assert.equal(base, '14.1-RELEASE-p3');
+      r.take();
+      assert.equal(await r.driver.baseBehind(base), "base 14.1-RELEASE-p3 is behind the running kernel 14.1-RELEASE-p5: run qfleet install to bring it to the host's patch level");
+      assert.equal(await r.driver.baseBehind('14.1-RELEASE-p5'), undefined);
+      assert.equal(await r.driver.baseBehind(''), undefined, 'no base, nothing to say');
+      assert.deepEqual(r.take(), ['uname -r']);
+    });
+
     it('has no release before install (one test -f), and reads sharedfs/bin/freebsd-version after', async () => {
       const r = new Rig();
       assert.equal(await r.driver.installedRelease(), undefined);
