@@ -81,9 +81,11 @@ export class FreeBSDDriver implements HostDriver {
 
   /**
    * Options for the sharedfs nullfs mount. `nocover` (refuse a mount point that
-   * is already a mount) and `emptydir` (refuse a non-empty one) are mount(8)
-   * options from FreeBSD 13.0 on (r352614, Sept 2019, in head before 13 branched);
-   * older releases get `ro` alone.
+   * is already a mount: EBUSY) and `emptydir` (refuse a non-empty one: ENOTEMPTY)
+   * came with r352614 (Sept 2019, in head before stable/13 branched, so 13.0 on):
+   * sbin/mount/mntopts.h puts MOPT_NOCOVER and MOPT_EMPTYDIR in MOPT_STDOPTS, which
+   * mount_nullfs parses with getmntopts(3). Where they are missing getmntopts
+   * refuses an unknown option, so older releases get `ro` alone.
    */
   private async nullfsOptions(): Promise<string> {
     const major = parseRelease(await this.hostRelease())?.major ?? 0;
@@ -204,9 +206,10 @@ export class FreeBSDDriver implements HostDriver {
 
     if (needShared) await this.host.run(['mount_nullfs', '-o', nullfsOptions, this.layout.sharedfs, sharedTarget]);
     if (needDev) {
-      // The ruleset is the mount's own from its first moment, as jail(8) mounts it: it also
-      // hides device nodes created later. `devfs rule applyset` after a plain mount would only
-      // filter the nodes that exist at that moment, and leave a window with none hidden.
+      // The ruleset is the mount's own from its first moment (sys/fs/devfs/devfs_vfsops.c sets
+      // the "ruleset" option's number as the mount's ruleset before any node is there), as jail(8)
+      // mounts it: it also hides device nodes created later. `devfs rule applyset` after a plain
+      // mount only filters the nodes that exist at that moment, and leaves a window with none hidden.
       await this.host.run(['mount', '-t', 'devfs', '-o', `ruleset=${this.devfsRuleset}`, 'devfs', devTarget]);
     }
 
