@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { CommandFailedError } from '../../agent/errors.js';
-import { FakeRunner, UnexpectedCommandError } from './fake-runner.js';
+import { checkUnexpectedCommands, FakeRunner, UnexpectedCommandError } from './fake-runner.js';
 
 // The runner every driver test scripts: it answers only what it was told, so a
 // test cannot pass on a command it never meant to allow.
@@ -19,6 +19,7 @@ describe('FakeRunner', () => {
       e instanceof UnexpectedCommandError && !(e instanceof CommandFailedError) &&
       e.message.includes('unexpected command: rm -rf /') && e.message.includes('uname -r …') && e.message.includes('simulated host'));
     assert.deepEqual(r.unexpected, ['rm -rf /']);
+    r.unexpected.splice(0); // provoked on purpose
   });
 
   it('rejects every command when it was told nothing', async () => {
@@ -26,6 +27,14 @@ describe('FakeRunner', () => {
     await assert.rejects(r.run({ argv: ['true'] }), /told about: \(nothing\)/);
     assert.throws(() => r.spawn({ argv: ['sh'] }), UnexpectedCommandError);
     assert.deepEqual(r.unexpected, ['true', 'sh']);
+    r.unexpected.splice(0); // provoked on purpose
+  });
+
+  it('fails the test afterwards when the code under test swallowed the rejection (a cleanup that catches everything)', async () => {
+    const r = new FakeRunner();
+    await r.run({ argv: ['chflags', '-R', '0', '/q'] }).catch(() => undefined);
+    assert.throws(checkUnexpectedCommands, /unexpected command\(s\) during this test, even if the code under test caught them: chflags -R 0 \/q/);
+    assert.doesNotThrow(checkUnexpectedCommands, 'reported once, then forgotten');
   });
 
   it('turns a scripted non-zero exit into CommandFailedError unless the caller accepts that code', async () => {

@@ -27,14 +27,22 @@ export class UnexpectedCommandError extends Error {
  * the first handler returning a reply wins. A command no handler answers
  * rejects with UnexpectedCommandError (naming the argv and what the runner was
  * told), so a test can never pass on a default answer it did not mean to give;
- * `unexpected` keeps them too, for code that catches every error.
+ * `unexpected` keeps them too, and a root afterEach hook fails the test that
+ * ran them even when the code under test caught the rejection (cleanup paths do).
  * `transcript` is what golden tests compare against.
  */
 export class FakeRunner implements CommandRunner {
+  /** Every runner made, so the hook below can fail a test whose code swallowed the rejection. */
+  static readonly made = new Set<FakeRunner>();
+
   readonly calls: CommandSpec[] = [];
-  /** Commands no handler answered, one line each, in order. */
+  /** Commands no handler answered, one line each, in order; a test that means to provoke one empties it. */
   readonly unexpected: string[] = [];
   private readonly handlers: { handler: FakeHandler; what: string }[] = [];
+
+  constructor() {
+    FakeRunner.made.add(this);
+  }
 
   /** Answer commands whose argv starts with `prefix` (exit 0 and no output when no reply is given). */
   on(prefix: readonly string[], reply: FakeReply | ((spec: CommandSpec) => FakeReply) = {}): this {
@@ -93,3 +101,13 @@ export class FakeRunner implements CommandRunner {
     };
   }
 }
+
+/** Fails the test during which any runner met a command it was not told about (and forgets them, for the next test). */
+export function checkUnexpectedCommands(): void {
+  const seen: string[] = [];
+  for (const r of FakeRunner.made) seen.push(...r.unexpected.splice(0));
+  if (seen.length > 0) throw new Error(`FakeRunner: unexpected command(s) during this test, even if the code under test caught them: ${seen.join('; ')}`);
+}
+
+// Registered once, on mocha's root suite, when a test file first imports this module.
+if (typeof afterEach === 'function') afterEach(checkUnexpectedCommands);
