@@ -18,6 +18,8 @@ export interface ContainerJson {
   services: Array<{ name: string; running: boolean }>;
   mounts: Array<{ source: string; target: string; fstype: string; options: string[] }>;
   baseRelease: string | null;
+  /** Why baseRelease is behind the host's running kernel (FreeBSD -pN); null when it is not. */
+  baseBehind: string | null;
   created: string | null;
   /** While an operation holds it (transient states): since when. */
   busySince: string | null;
@@ -85,6 +87,7 @@ export function containerJson(c: Container__Output): ContainerJson {
     services: c.services.map((s) => ({ name: s.name, running: s.state === 'STATE_RUNNING' })),
     mounts: c.mounts.map((m) => ({ source: m.source, target: m.target, fstype: m.fstype, options: [...m.options] })),
     baseRelease: c.baseRelease || null,
+    baseBehind: c.baseBehind || null,
     created: rfc3339(c.createTime),
     busySince: rfc3339(c.busySince),
     diskUsageBytes: num(c.diskUsageBytes),
@@ -106,6 +109,8 @@ export interface VersionJson {
   driver: string;
   hostname: string;
   baseRelease: string | null;
+  /** Why the installed base is behind the host's running kernel (FreeBSD -pN); null when it is not. */
+  baseBehind: string | null;
   rootDir: string;
   capabilities: { installMethods: string[]; namespaces: boolean; sparseImages: boolean; ipAliases: boolean; console: boolean };
 }
@@ -121,6 +126,7 @@ export function versionJson(v: VersionResponse__Output): VersionJson {
     driver: v.driver,
     hostname: v.hostname,
     baseRelease: v.baseRelease || null,
+    baseBehind: v.baseBehind || null,
     rootDir: v.rootDir,
     capabilities: {
       installMethods: (c?.installMethods ?? []).map((m) => String(m).replace(/^INSTALL_METHOD_/, '').toLowerCase()),

@@ -32,6 +32,11 @@ function created(c: Container__Output): string {
   return secs ? new Date(secs * 1000).toISOString().slice(0, 16).replace('T', ' ') : '-';
 }
 
+/** The base release, marked when it is behind the host's kernel (a missing -pN). */
+function release(c: Container__Output): string {
+  return c.baseRelease ? `${c.baseRelease}${c.baseBehind ? ' (behind kernel)' : ''}` : '-';
+}
+
 function services(c: Container__Output): string {
   if (!c.services.length) return '-';
   return c.services.map((s) => (s.state === 'STATE_RUNNING' ? s.name : c.state === 'STATE_STOPPED' ? s.name : `${s.name}(down)`)).join(',');
@@ -43,7 +48,7 @@ export function renderContainers(containers: readonly Container__Output[], opts:
   const head = [...(opts.host ? ['HOST'] : []), 'NAME', 'STATE', 'SERVICES', 'RELEASE', 'CREATED', 'DISK', 'PATH'];
   const rows = containers.map((c) => [
     ...(opts.host ? [opts.host(c)] : []),
-    c.name, stateWord(c.state), services(c), c.baseRelease || '-', created(c), humanBytes(Number(c.diskUsageBytes)), c.path,
+    c.name, stateWord(c.state), services(c), release(c), created(c), humanBytes(Number(c.diskUsageBytes)), c.path,
   ]);
   const notes = containers.filter((c) => c.state === 'STATE_BROKEN').map((c) => `${c.name}: broken: ${c.reason}`);
   return [table(head, rows), ...notes].join('\n');
@@ -61,7 +66,7 @@ export function renderFleetContainers(rows: readonly { host: string; container: 
   const sorted = [...rows].sort((a, b) => cmp(a.host, b.host) || cmp(a.container.name, b.container.name));
   const head = ['HOST', 'NAME', 'STATE', 'SERVICES', 'RELEASE', 'CREATED', 'DISK', 'PATH'];
   const body = sorted.map(({ host, container: c }) => [
-    host, c.name, stateWord(c.state), services(c), c.baseRelease || '-', created(c), humanBytes(Number(c.diskUsageBytes)), c.path,
+    host, c.name, stateWord(c.state), services(c), release(c), created(c), humanBytes(Number(c.diskUsageBytes)), c.path,
   ]);
   const notes = sorted.filter((r) => r.container.state === 'STATE_BROKEN').map((r) => `${r.host}: ${r.container.name}: broken: ${r.container.reason}`);
   return [table(head, body), ...notes].join('\n');

@@ -124,6 +124,12 @@ export interface HostDriver {
   discardBase(base: PreparedBase): Promise<void>;
   /** Release of the installed sharedfs, or undefined when install never ran. */
   installedRelease(): Promise<string | undefined>;
+  /**
+   * Why a base of `baseRelease` is behind the host's running kernel (FreeBSD: a
+   * lower -pN), or undefined when it is not. Optional: a driver without patch
+   * levels leaves it out.
+   */
+  baseBehind?(baseRelease: string): Promise<string | undefined>;
 
   // --- containers --------------------------------------------------------------
   /** Copies the template to a new container root and wires it to sharedfs (mount point + symlinks). */

@@ -1,6 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { AgentServiceHandlers } from '../../proto/gen/qfleet/agent/v1/AgentService.js';
 import type { ExecRequest__Output } from '../../proto/gen/qfleet/agent/v1/ExecRequest.js';
+import type { Container } from '../../proto/gen/qfleet/agent/v1/Container.js';
 import type { ExecResponse } from '../../proto/gen/qfleet/agent/v1/ExecResponse.js';
 import type { Engine, ExecSession } from '../engine/engine.js';
 import { resolveInstallSpec } from '../engine/install-spec.js';
@@ -63,6 +64,7 @@ export function makeHandlers(deps: HandlerDeps): AgentServiceHandlers {
     Version: unary(async () => {
       const facts = await driver.facts();
       const caps = driver.capabilities();
+      const baseRelease = (await driver.installedRelease()) ?? '';
       return {
         agentVersion: deps.agentVersion,
         apiRevision: API_REVISION,
@@ -78,8 +80,9 @@ export function makeHandlers(deps: HandlerDeps): AgentServiceHandlers {
           ipAliases: caps.ipAliases,
           console: caps.console,
         },
-        baseRelease: (await driver.installedRelease()) ?? '',
+        baseRelease,
         rootDir: driver.layout.rootDir,
+        baseBehind: (await driver.baseBehind?.(baseRelease)) ?? '',
       };
     }),
 
@@ -118,7 +121,7 @@ export function makeHandlers(deps: HandlerDeps): AgentServiceHandlers {
     },
 
     Create: mutating('Create', async (req) => ({ container: containerToProto(await engine.create(req.name, req.requestId)) })),
-    List: unary(async () => ({ containers: (await engine.list()).map(containerToProto) })),
+    List: unary(async () => ({ containers: await withBaseBehind(driver, (await engine.list()).map(containerToProto)) })),
     Get: unary(async (req) => ({ container: containerToProto(await engine.get(req.name)) })),
     Start: mutating('Start', async (req) => ({
       results: (await engine.start({ names: req.names, all: req.all }, req.requestId)).map(resultToProto),
@@ -255,4 +258,12 @@ function runExec(call: grpc.ServerDuplexStream<ExecRequest__Output, ExecResponse
     child?.kill('SIGHUP');
     if (!child) void session?.end();
   });
+}
+
+/** Marks containers whose base is behind the host's kernel; asks the driver once per distinct release. */
+async function withBaseBehind(driver: Engine['hostDriver'], containers: Container[]): Promise<Container[]> {
+  if (!driver.baseBehind) return containers;
+  const byRelease = new Map<string, Promise<string | undefined>>();
+  const behind = (r: string) => byRelease.get(r) ?? byRelease.set(r, driver.baseBehind!(r)).get(r)!;
+  return Promise.all(containers.map(async (c) => ({ ...c, baseBehind: (await behind(c.baseRelease ?? '')) ?? '' })));
 }

@@ -93,6 +93,7 @@ export function loadArtifacts(opts: { bundle?: string; cli?: string; root?: stri
     supervisor: read('deploy/linux/qfleetd-supervise'),
     rcAgent: read('deploy/freebsd/rc.d/qfleetd'),
     rcContainers: read('deploy/freebsd/rc.d/qfleet'),
+    newsyslog: read('deploy/freebsd/newsyslog.conf.d/qfleetd.conf'),
     unitAgent: read('deploy/linux/qfleetd.service'),
     unitContainers: read('deploy/linux/qfleet-containers.service'),
   };

@@ -181,6 +181,7 @@ export const STAGED = {
   supervisor: 'qfleetd-supervise',
   rcAgent: 'rc.qfleetd',
   rcContainers: 'rc.qfleet',
+  newsyslog: 'newsyslog.qfleetd.conf',
   unitAgent: 'qfleetd.service',
   unitContainers: 'qfleet-containers.service',
   startRecord: 'qfleetd.start',
@@ -208,6 +209,8 @@ export interface ManagedFile {
   /** Mode given to install(1). */
   readonly mode: string;
   readonly data: Buffer | string;
+  /** Its directory may not exist yet (install -d first). */
+  readonly makeDir?: boolean;
   /**
    * A change takes effect only when the agent restarts (its bundle, config,
    * supervisor, rc script or unit, and how it is started); the CLI and the
@@ -223,6 +226,8 @@ export interface ManagedSources {
   readonly supervisor: string;
   readonly rcAgent: string;
   readonly rcContainers: string;
+  /** newsyslog.conf(5) rule for the agent's output (deploy/freebsd/newsyslog.conf.d/qfleetd.conf). */
+  readonly newsyslog: string;
   readonly unitAgent: string;
   readonly unitContainers: string;
 }
@@ -249,6 +254,7 @@ export function managedFiles(kind: ServiceKind, p: HostPaths, node: string, src:
       ? [
         { staged: STAGED.rcAgent, dest: `${FREEBSD_RC_DIR}/qfleetd`, mode: '0555', data: src.rcAgent, restartsAgent: true },
         { staged: STAGED.rcContainers, dest: `${FREEBSD_RC_DIR}/qfleet`, mode: '0555', data: src.rcContainers, restartsAgent: false },
+        { staged: STAGED.newsyslog, dest: FREEBSD_NEWSYSLOG_CONF, mode: '0644', data: renderNewsyslog(src.newsyslog, p), makeDir: true, restartsAgent: false },
       ]
       : []),
     ...(kind === 'systemd'
@@ -262,7 +268,7 @@ export function managedFiles(kind: ServiceKind, p: HostPaths, node: string, src:
 }
 
 export function installFiles(stage: string, files: readonly ManagedFile[]): RemoteCommand[] {
-  return files.flatMap((f) => installFile(stage, f.staged, f.dest, f.mode));
+  return files.flatMap((f) => [...(f.makeDir ? [root('install', '-d', '-m', '0755', posix.dirname(f.dest))] : []), ...installFile(stage, f.staged, f.dest, f.mode)]);
 }
 
 /**
@@ -310,6 +316,8 @@ export function installTls(stage: string, p: HostPaths): RemoteCommand[] {
 export type ServiceKind = 'rc.d' | 'systemd' | 'supervised';
 
 export const FREEBSD_RC_DIR = '/usr/local/etc/rc.d';
+/** Included by FreeBSD's /etc/newsyslog.conf (`<include> /usr/local/etc/newsyslog.conf.d/[!.]*.conf`). */
+export const FREEBSD_NEWSYSLOG_CONF = '/usr/local/etc/newsyslog.conf.d/qfleetd.conf';
 export const SYSTEMD_DIR = '/etc/systemd/system';
 
 /** Enables the agent (and the containers' boot service) without starting or restarting anything. */
@@ -359,6 +367,11 @@ function replaceLine(text: string, prefix: string, line: string): string {
   if (i < 0) throw new Error(`template has no ${prefix} line`);
   lines[i] = line;
   return lines.join('\n');
+}
+
+/** The newsyslog rule with the host's agent log (qfleet_agent_log) in place of the default. */
+export function renderNewsyslog(template: string, p: HostPaths): string {
+  return template.split('\n').map((l) => (l.startsWith('/var/log/qfleetd.log ') ? p.agentLog + l.slice('/var/log/qfleetd.log'.length) : l)).join('\n');
 }
 
 export function renderAgentUnit(template: string, node: string, p: HostPaths): string {

@@ -10,6 +10,7 @@ function describe(v: VersionResponse__Output): string {
   const lines = [
     `qfleetd ${v.agentVersion} (API ${v.apiRevision}) on ${v.hostname}: ${v.os} ${v.release} ${v.machine}, driver ${v.driver}`,
     `base: ${v.baseRelease || 'not installed (run qfleet install)'}; root ${v.rootDir}`,
+    ...(v.baseBehind ? [`warning: ${v.baseBehind}`] : []),
   ];
   const caps = v.capabilities;
   if (caps) {

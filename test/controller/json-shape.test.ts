@@ -13,6 +13,7 @@ const running: Container__Output = {
   diskUsageBytes: '77824',
   path: '/var/lib/qfleet/default/containers/web1',
   busySince: null,
+  baseBehind: '',
 };
 
 describe('qfleet --json: its own stable shape (docs/json.md)', () => {
@@ -24,6 +25,7 @@ describe('qfleet --json: its own stable shape (docs/json.md)', () => {
       services: [{ name: 'httpd', running: true }],
       mounts: [{ source: '/var/lib/qfleet/default/sharedfs', target: '/var/lib/qfleet/default/containers/web1/sharedfs', fstype: 'none', options: ['ro'] }],
       baseRelease: 'debian 12',
+      baseBehind: null,
       created: '2026-11-28T08:02:42.336Z',
       busySince: null,
       diskUsageBytes: 77824,
@@ -65,11 +67,17 @@ describe('qfleet --json: its own stable shape (docs/json.md)', () => {
     const v = versionJson({
       agentVersion: '0.1.0', apiRevision: 1, os: 'Linux', release: 'debian 12', machine: 'x86_64', driver: 'linux', hostname: 'h1',
       capabilities: { installMethods: ['INSTALL_METHOD_DIRECTORY', 'INSTALL_METHOD_TARBALL'], namespaces: false, sparseImages: false, ipAliases: false, console: true },
-      baseRelease: '', rootDir: '/var/lib/qfleet/default',
+      baseRelease: '', rootDir: '/var/lib/qfleet/default', baseBehind: '',
     });
     assert.deepEqual(v.capabilities.installMethods, ['directory', 'tarball']);
     assert.equal(v.baseRelease, null);
+    assert.equal(v.baseBehind, null);
     assert.equal(v.capabilities.console, true);
+  });
+
+  it('a FreeBSD base behind the running kernel says why', () => {
+    const why = 'base 14.1-RELEASE-p3 is behind the running kernel 14.1-RELEASE-p5: run qfleet install to bring it to the host\'s patch level';
+    assert.equal(containerJson({ ...running, baseRelease: '14.1-RELEASE-p3', baseBehind: why }).baseBehind, why);
   });
 
   it('times: unset or zero is null, not 1970', () => {

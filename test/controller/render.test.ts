@@ -28,6 +28,12 @@ describe('render', () => {
     assert.match(renderContainers([c('a')]).split('\n')[0]!, /^NAME\s+STATE/);
   });
 
+  it('marks a release behind the host kernel (a FreeBSD base missing the host -pN)', () => {
+    const old = { ...c('a'), baseRelease: '14.1-RELEASE-p3', baseBehind: 'base 14.1-RELEASE-p3 is behind the running kernel 14.1-RELEASE-p5' };
+    assert.match(renderContainers([old, c('b')]), /^a\s+stopped\s+-\s+14\.1-RELEASE-p3 \(behind kernel\)\s+-/m);
+    assert.match(renderContainers([c('b')]), /^b\s+stopped\s+-\s+debian 12\s+-/m);
+  });
+
   it('dry-run plan: a table and a closing line counting what would be touched and what would fail', () => {
     const out = renderPlan([
       { host: 'h1', container: 'web1', state: 'stopped', action: 'start httpd', problem: '' },

@@ -5,7 +5,7 @@ import {
   type DriverCapabilities, type ExecOptions, type HostDriver, type HostFacts, type InstallSpec,
   type MountEntry, type PreparedBase, type ProgressSink, type ServiceProbe,
 } from '../host-driver.js';
-import { BaseInstaller } from './base-install.js';
+import { BaseInstaller, type PinnedManifests } from './base-install.js';
 import { DEFAULT_FETCH_BASE_URL } from './base-split.js';
 import { HostCommands } from './host-commands.js';
 import type { MountTable } from './mount-table.js';
@@ -13,7 +13,7 @@ import { parseDevfsShowsets, parseDuK, parseOnestatus } from './outputs.js';
 import { ProbeMemo } from '../probe-memo.js';
 import { WorkQueue } from '../work-queue.js';
 import { parseProcstatFiles, rootedProcesses } from './procstat.js';
-import { firstLine, stripPatchLevel } from './release.js';
+import { baseBehindKernel, firstLine, parseRelease, stripPatchLevel } from './release.js';
 import { assertContainerName, assertEnv, assertHostPath, assertPids, assertServiceName, assertUrl, signalName } from './validate.js';
 
 export interface FreeBSDDriverOptions {
@@ -24,6 +24,8 @@ export interface FreeBSDDriverOptions {
   readonly logDir: string;
   /** Default https://download.freebsd.org/releases; an InstallSpec mirror overrides it. */
   readonly fetchBaseUrl?: string;
+  /** sha256 of MANIFEST by its URL: the only way a plain-http mirror is accepted. */
+  readonly pinnedManifests?: PinnedManifests;
   /** devfs ruleset applied to each container's /dev; 4 = devfsrules_jail. */
   readonly devfsRuleset?: number;
   /** Upper bound for an rc script's onestart/onestop (rc.subr waits for pids to exit). */
@@ -35,8 +37,8 @@ const CONTAINER_PATH = '/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local
 const RC_DIRS = ['etc/rc.d', 'usr/local/etc/rc.d'] as const;
 
 /**
- * qchroot/qjail on FreeBSD: a read-only nullfs sharedfs, a copied template per
- * container, devfs with a ruleset, services through their rc.d scripts. Every
+ * qchroot/qjail on FreeBSD: a read-only nullfs sharedfs, a template extracted per
+ * container, devfs mounted with a ruleset, services through their rc.d scripts. Every
  * host operation is a command through the injected runner.
  */
 export class FreeBSDDriver implements HostDriver {
@@ -62,7 +64,32 @@ export class FreeBSDDriver implements HostDriver {
     }
     this.serviceGraceMs = opts.serviceGraceMs ?? 90_000;
     this.host = new HostCommands(opts.runner);
-    this.installer = new BaseInstaller(this.host, this.layout, assertUrl(opts.fetchBaseUrl ?? DEFAULT_FETCH_BASE_URL));
+    this.installer = new BaseInstaller(this.host, this.layout, assertUrl(opts.fetchBaseUrl ?? DEFAULT_FETCH_BASE_URL), opts.pinnedManifests);
+  }
+
+  /** `uname -r`, read once: the running kernel changes only with a reboot, which restarts the agent. */
+  private kernelRelease?: Promise<string>;
+  private hostRelease(): Promise<string> {
+    if (!this.kernelRelease) {
+      const read = this.host.run(['uname', '-r']).then((r) => firstLine(r.stdout));
+      // A failed read is not remembered.
+      read.catch(() => { if (this.kernelRelease === read) this.kernelRelease = undefined; });
+      this.kernelRelease = read;
+    }
+    return this.kernelRelease;
+  }
+
+  /**
+   * Options for the sharedfs nullfs mount. `nocover` (refuse a mount point that
+   * is already a mount: EBUSY) and `emptydir` (refuse a non-empty one: ENOTEMPTY)
+   * came with r352614 (Sept 2019, in head before stable/13 branched, so 13.0 on):
+   * sbin/mount/mntopts.h puts MOPT_NOCOVER and MOPT_EMPTYDIR in MOPT_STDOPTS, which
+   * mount_nullfs parses with getmntopts(3). Where they are missing getmntopts
+   * refuses an unknown option, so older releases get `ro` alone.
+   */
+  private async nullfsOptions(): Promise<string> {
+    const major = parseRelease(await this.hostRelease())?.major ?? 0;
+    return major >= 13 ? 'ro,nocover,emptydir' : 'ro';
   }
 
   // --- host ----------------------------------------------------------------------
@@ -100,6 +127,12 @@ export class FreeBSDDriver implements HostDriver {
     return this.installer.installedRelease();
   }
 
+  /** A base at a lower -pN than the running kernel (uname -r, read once) misses fixes the host has. */
+  async baseBehind(baseRelease: string): Promise<string | undefined> {
+    if (baseRelease === '') return undefined;
+    return baseBehindKernel(await this.hostRelease(), baseRelease);
+  }
+
   // --- containers ----------------------------------------------------------------
 
   private root(name: string): string {
@@ -113,9 +146,18 @@ export class FreeBSDDriver implements HostDriver {
       throw new FailedPreconditionError(`no template at ${this.layout.template}: install a base first`);
     }
     await this.host.run(['mkdir', '-p', this.layout.containersDir]);
+    const archive = this.installer.templateArchive;
+    const hasArchive = await this.host.test('-f', archive);
     try {
       // The template already carries the /sharedfs mount point and the symlinks into it.
-      await this.host.run(['cp', '-a', this.layout.template, root]);
+      if (hasArchive) {
+        // tar -x as root with -p: hard links stay links, modes, owners and file flags (schg) are restored.
+        await this.host.run(['mkdir', root]);
+        await this.host.run(['tar', '-xpf', archive, '-C', root], { timeoutMs: 30 * 60_000 });
+      } else {
+        // A base installed before the archive existed: cp -a keeps flags and symlinks (not hard links).
+        await this.host.run(['cp', '-a', this.layout.template, root]);
+      }
     } catch (err) {
       await this.host.removeTree(root, 'container').catch(() => undefined);
       throw err;
@@ -160,17 +202,15 @@ export class FreeBSDDriver implements HostDriver {
       }
     }
 
-    if (needShared) await this.host.run(['mount_nullfs', '-o', 'ro', this.layout.sharedfs, sharedTarget]);
+    const nullfsOptions = needShared ? await this.nullfsOptions() : '';
+
+    if (needShared) await this.host.run(['mount_nullfs', '-o', nullfsOptions, this.layout.sharedfs, sharedTarget]);
     if (needDev) {
-      await this.host.run(['mount', '-t', 'devfs', 'devfs', devTarget]);
-      try {
-        await this.host.run(['devfs', '-m', devTarget, 'rule', '-s', String(this.devfsRuleset), 'applyset']);
-      } catch (err) {
-        // An unrestricted /dev must not stay in a container: take back the mount just made.
-        await this.host.run(['umount', devTarget]).catch(() => undefined);
-        const detail = err instanceof CommandFailedError ? err.stderr.trim() : String(err);
-        throw new FailedPreconditionError(`cannot apply devfs ruleset ${this.devfsRuleset} to ${devTarget} (${detail}); devfs was unmounted again`);
-      }
+      // The ruleset is the mount's own from its first moment (sys/fs/devfs/devfs_vfsops.c sets
+      // the "ruleset" option's number as the mount's ruleset before any node is there), as jail(8)
+      // mounts it: it also hides device nodes created later. `devfs rule applyset` after a plain
+      // mount only filters the nodes that exist at that moment, and leaves a window with none hidden.
+      await this.host.run(['mount', '-t', 'devfs', '-o', `ruleset=${this.devfsRuleset}`, 'devfs', devTarget]);
     }
 
     // mount(8) resolves the mount point itself: confirm from the kernel where things landed.

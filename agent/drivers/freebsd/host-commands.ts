@@ -2,6 +2,7 @@ import { FailedPreconditionError } from '../../errors.js';
 import type { CommandResult, CommandRunner, CommandSpec } from '../../runner/command-runner.js';
 import { isUnder } from '../host-driver.js';
 import { parseMountLibxo, parseMountP, type MountTable } from './mount-table.js';
+import { parseSysctlInt } from './outputs.js';
 import { firstLine } from './release.js';
 
 /**
@@ -56,10 +57,33 @@ export class HostCommands {
     ];
   }
 
+  /** `sysctl -n kern.securelevel`, read each time: it can be raised while the host runs (never lowered). */
+  async securelevel(): Promise<number> {
+    const out = (await this.run(['sysctl', '-n', 'kern.securelevel'])).stdout;
+    const level = parseSysctlInt(out);
+    if (level === undefined) throw new FailedPreconditionError(`cannot read kern.securelevel (sysctl printed ${JSON.stringify(out.trim())})`);
+    return level;
+  }
+
+  /**
+   * Refuses `doing` at kern.securelevel >= 1: securelevel(7) forbids clearing (and setting)
+   * the schg flags a FreeBSD base carries, so chflags, rm and tar -xp would fail half-way.
+   */
+  async assertFlagsClearable(doing: string): Promise<void> {
+    const level = await this.securelevel();
+    if (level >= 1) {
+      throw new FailedPreconditionError(
+        `cannot ${doing}: kern.securelevel is ${level}, and at securelevel 1 or more the schg flags of a FreeBSD base cannot be changed; ` +
+        `the securelevel cannot be lowered while the host runs: set kern_securelevel_enable="NO" in /etc/rc.conf and reboot`,
+      );
+    }
+  }
+
   /**
    * Removes a tree that may hold schg files (a base does): refuses while anything
-   * is mounted below it, then `chflags -R -x 0` and `rm -rf -x` (neither crosses
-   * a mount point; chflags -R ignores symlinks found in its walk).
+   * is mounted below it or while the securelevel forbids clearing flags, then
+   * `chflags -R -x 0` and `rm -rf -x` (neither crosses a mount point; chflags -R
+   * ignores symlinks found in its walk).
    */
   async removeTree(path: string, what: string): Promise<void> {
     const mounted = HostCommands.mountsUnder(await this.mountTable(), path);
@@ -67,6 +91,7 @@ export class HostCommands {
       throw new FailedPreconditionError(`${what} ${path} still has mounted filesystems: ${mounted.join(', ')}; unmount them first`);
     }
     if (!(await this.test('-e', path))) return;
+    await this.assertFlagsClearable(`remove ${what} ${path}`);
     await this.run(['chflags', '-R', '-x', '0', path]);
     await this.run(['rm', '-rf', '-x', path]);
   }

@@ -30,3 +30,13 @@ export function parseDevfsShowsets(output: string): number[] {
 export function parseLsLines(output: string): string[] {
   return output.split('\n').filter((l) => l !== '');
 }
+
+/**
+ * One integer sysctl: `sysctl -n NAME` prints the value alone, `sysctl NAME`
+ * prints "NAME: value"; both are read (the first line only).
+ */
+export function parseSysctlInt(output: string): number | undefined {
+  const line = output.split('\n').find((l) => l.trim() !== '') ?? '';
+  const m = /^(?:[A-Za-z0-9_.%]+:\s*)?(-?\d+)\s*$/.exec(line.trim());
+  return m ? Number(m[1]) : undefined;
+}

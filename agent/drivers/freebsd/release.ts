@@ -44,3 +44,16 @@ export function parseUnameA(line: string): { sysname: string; nodename: string; 
   if (f.length < 5) return undefined;
   return { sysname: f[0]!, nodename: f[1]!, release: f[2]!, machine: f[f.length - 1]! };
 }
+
+/**
+ * Why a base's userland (its freebsd-version -u) is behind the host's running
+ * kernel (uname -r), or undefined when it is not: the same release at a lower
+ * -pN misses security fixes the host has. A different release is qchroot's
+ * "same release" rule, reported elsewhere; unparsable strings say nothing.
+ */
+export function baseBehindKernel(kernel: string, base: string): string | undefined {
+  const k = parseRelease(kernel);
+  const b = parseRelease(base);
+  if (!k || !b || k.version !== b.version || k.branch !== b.branch || b.patch >= k.patch) return undefined;
+  return `base ${base.trim()} is behind the running kernel ${kernel.trim()}: run qfleet install to bring it to the host's patch level`;
+}

@@ -13,7 +13,7 @@ import { FakeSession, type Reply } from './fake-session.js';
 
 const ARTIFACTS: BootstrapArtifacts = {
   bundle: Buffer.from('// agent bundle v1'), cli: Buffer.from('// cli bundle v1'), supervisor: '#!/bin/sh\n# supervisor\n',
-  rcAgent: '#!/bin/sh\n', rcContainers: '#!/bin/sh\n', unitAgent: '[Service]\nExecStart=x\n', unitContainers: '[Service]\nExecStart=x\nExecStop=y\n',
+  rcAgent: '#!/bin/sh\n', rcContainers: '#!/bin/sh\n', newsyslog: '/var/log/qfleetd.log root:wheel 600 7 10240 * JC /var/run/qfleetd.pid\n', unitAgent: '[Service]\nExecStart=x\n', unitContainers: '[Service]\nExecStart=x\nExecStop=y\n',
 };
 const DAY = 86_400_000;
 const PROBE = / -e 'const fs=/;

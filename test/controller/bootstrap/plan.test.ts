@@ -14,6 +14,7 @@ import { makeAgentCsr } from '../../../agent/tls/csr.js';
 const ARTIFACTS: BootstrapArtifacts = {
   bundle: Buffer.from('// agent bundle'), cli: Buffer.from('// cli bundle'), supervisor: '#!/bin/sh\n',
   rcAgent: '#!/bin/sh\n# rc qfleetd\n', rcContainers: '#!/bin/sh\n# rc qfleet\n',
+  newsyslog: '# rotation\n/var/log/qfleetd.log    root:wheel      600  7     10240 *     JC    /var/run/qfleetd.pid\n',
   unitAgent: '[Service]\nExecStart=/usr/bin/node /usr/local/lib/qfleet/qfleetd.js --config /etc/qfleet/qfleetd.conf\n',
   unitContainers: "[Service]\nExecStartPre=/bin/sh -c 'test -S /run/qfleetd.sock'\nExecStart=x\nExecStop=y\n",
 };
@@ -142,6 +143,9 @@ describe('bootstrap plan (command lines as data)', () => {
       'sudo -n -- mv -f /usr/local/etc/rc.d/qfleetd.new /usr/local/etc/rc.d/qfleetd',
       `sudo -n -- install -m 0555 ${T}/rc.qfleet /usr/local/etc/rc.d/qfleet.new`,
       'sudo -n -- mv -f /usr/local/etc/rc.d/qfleet.new /usr/local/etc/rc.d/qfleet',
+      'sudo -n -- install -d -m 0755 /usr/local/etc/newsyslog.conf.d',
+      `sudo -n -- install -m 0644 ${T}/newsyslog.qfleetd.conf /usr/local/etc/newsyslog.conf.d/qfleetd.conf.new`,
+      'sudo -n -- mv -f /usr/local/etc/newsyslog.conf.d/qfleetd.conf.new /usr/local/etc/newsyslog.conf.d/qfleetd.conf',
       `sudo -n -- install -m 0644 ${T}/qfleetd.start /usr/local/lib/qfleet/qfleetd.start.new`,
       'sudo -n -- mv -f /usr/local/lib/qfleet/qfleetd.start.new /usr/local/lib/qfleet/qfleetd.start',
       'sudo -n -- /usr/local/bin/node /usr/local/lib/qfleet/qfleetd.js tls-request --dir /usr/local/etc/qfleet/tls --name web1 --ip 192.0.2.10',
@@ -155,12 +159,12 @@ describe('bootstrap plan (command lines as data)', () => {
       'sudo -n -- service qfleetd restart',
     ]);
     assert.deepEqual(s.uploads.map((u) => [u.path.slice(T.length + 1), u.mode.toString(8)]), [
-      ['qfleetd.js', '644'], ['qfleet.js', '644'], ['qfleetd.conf', '644'], ['rc.qfleetd', '644'], ['rc.qfleet', '644'], ['qfleetd.start', '644'],
+      ['qfleetd.js', '644'], ['qfleet.js', '644'], ['qfleetd.conf', '644'], ['rc.qfleetd', '644'], ['rc.qfleet', '644'], ['newsyslog.qfleetd.conf', '644'], ['qfleetd.start', '644'],
       ['agent.crt', '644'], ['ca.crt', '644'],
     ]);
     assert.deepEqual(r!.done, { updated: [
       '/usr/local/lib/qfleet/qfleetd.js', '/usr/local/lib/qfleet/qfleet.js', '/usr/local/etc/qfleetd.conf', '/usr/local/etc/rc.d/qfleetd', '/usr/local/etc/rc.d/qfleet',
-      '/usr/local/lib/qfleet/qfleetd.start',
+      '/usr/local/etc/newsyslog.conf.d/qfleetd.conf', '/usr/local/lib/qfleet/qfleetd.start',
     ], certificateReissued: 'none installed', agent: 'restarted' });
     // How the agent is started is recorded beside it, so that a change there restarts it too.
     assert.equal(s.uploads.find((u) => u.path.endsWith('qfleetd.start'))!.data, [

@@ -14,11 +14,22 @@ const MUTATING = /^(mount_nullfs|mount -t|devfs -m|umount|chflags|rm|mv|cp|kill|
 
 describe('FreeBSDDriver containers (golden transcripts)', () => {
   describe('createContainer', () => {
-    it('copies the template (cp -a keeps flags and the /sharedfs links)', async () => {
+    it('extracts the template archive made at install (tar -xpf keeps hard links and file flags)', async () => {
       const r = await new Rig().installed();
       await r.driver.createContainer('web');
-      assert.deepEqual(r.take(), ['test -e /q/containers/web', 'test -d /q/template', 'mkdir -p /q/containers', 'cp -a /q/template /q/containers/web']);
+      assert.deepEqual(r.take(), [
+        'test -e /q/containers/web', 'test -d /q/template', 'mkdir -p /q/containers', 'test -f /q/template.tar',
+        'mkdir /q/containers/web', 'tar -xpf /q/template.tar -C /q/containers/web',
+      ]);
       assert.deepEqual(r.host.fs.get(`${C}/usr/sbin`), { kind: 'link', target: '/sharedfs/usr/sbin' });
+      assert.deepEqual(r.host.fs.get(`${C}/var/empty/.keep`), { kind: 'file', data: '', schg: true }, 'schg survives');
+    });
+
+    it('copies the template with cp -a when the base was installed before the archive existed', async () => {
+      const r = await new Rig().installed();
+      r.host.fs.delete('/q/template.tar');
+      await r.driver.createContainer('web');
+      assert.deepEqual(r.take().slice(-2), ['test -f /q/template.tar', 'cp -a /q/template /q/containers/web']);
     });
 
     it('refuses an existing container (ALREADY_EXISTS) and a missing template (install first)', async () => {
@@ -38,17 +49,35 @@ describe('FreeBSDDriver containers (golden transcripts)', () => {
       `realpath ${C}/sharedfs`,
       `realpath ${C}/dev`,
       'devfs rule showsets',
-      `mount_nullfs -o ro /q/sharedfs ${C}/sharedfs`,
-      `mount -t devfs devfs ${C}/dev`,
-      `devfs -m ${C}/dev rule -s 4 applyset`,
+      'uname -r',
+      `mount_nullfs -o ro,nocover,emptydir /q/sharedfs ${C}/sharedfs`,
+      `mount -t devfs -o ruleset=4 devfs ${C}/dev`,
       MOUNT,
     ];
 
-    it('checks mount points with realpath first, mounts sharedfs ro and devfs with ruleset 4, then re-reads the table', async () => {
+    it('checks mount points with realpath first, mounts sharedfs ro (nocover, emptydir) and devfs with ruleset 4 as a mount option, then re-reads the table', async () => {
       const r = await new Rig().created();
       await r.driver.mountContainer('web');
       assert.deepEqual(r.take(), MOUNT_ALL);
       assert.match(r.host.mountP(), /^\/q\/sharedfs\t\t\/q\/containers\/web\/sharedfs nullfs\tro\t\t0 0$/m);
+      // The ruleset belongs to the mount from the start (devfs nodes created later stay hidden); no applyset afterwards.
+      assert.equal(r.host.mountList.find((m) => m.target === `${C}/dev`)?.ruleset, 4);
+    });
+
+    it('mounts sharedfs with ro alone on a release before 13.0 (no nocover/emptydir), reading uname -r once', async () => {
+      const r = await new Rig({ release: '12.4-RELEASE-p9', libxo: false }).created();
+      await r.driver.mountContainer('web');
+      assert.ok(r.take().includes(`mount_nullfs -o ro /q/sharedfs ${C}/sharedfs`));
+      await r.driver.unmountContainer('web');
+      await r.driver.mountContainer('web');
+      assert.deepEqual(r.take().filter((l) => l.startsWith('uname')), [], 'the kernel release is read once per agent');
+    });
+
+    it('refuses (emptydir) to mount sharedfs over files planted in its mount point, which the mount would hide', async () => {
+      const r = await new Rig().created();
+      r.host.writeFile(`${C}/sharedfs/planted`, 'x\n');
+      await assert.rejects(r.driver.mountContainer('web'), /mount_nullfs: .*sharedfs: Directory not empty/);
+      assert.deepEqual(r.host.mountedUnder(C), []);
     });
 
     it('mounts only what is missing', async () => {
@@ -59,14 +88,14 @@ describe('FreeBSDDriver containers (golden transcripts)', () => {
       await r.driver.mountContainer('web');
       assert.deepEqual(r.take(), [
         'test -d /q/containers/web', MOUNT, `realpath ${C}/dev`, 'devfs rule showsets',
-        `mount -t devfs devfs ${C}/dev`, `devfs -m ${C}/dev rule -s 4 applyset`, MOUNT,
+        `mount -t devfs -o ruleset=4 devfs ${C}/dev`, MOUNT,
       ]);
     });
 
     it('applies the configured ruleset', async () => {
       const r = await new Rig({ rulesets: [1, 2, 3, 4, 42] }, { devfsRuleset: 42 }).created();
       await r.driver.mountContainer('web');
-      assert.ok(r.take().includes(`devfs -m ${C}/dev rule -s 42 applyset`));
+      assert.ok(r.take().includes(`mount -t devfs -o ruleset=42 devfs ${C}/dev`));
     });
 
     for (const [what, target, link] of [
@@ -91,16 +120,14 @@ describe('FreeBSDDriver containers (golden transcripts)', () => {
     it('refuses when the devfs ruleset is not loaded, before mounting anything', async () => {
       const r = await new Rig({ rulesets: [1, 2, 3] }).created();
       await assert.rejects(r.driver.mountContainer('web'), (e: unknown) => e instanceof FailedPreconditionError && /ruleset 4 is not loaded/.test(e.message));
-      assert.deepEqual(r.take(), MOUNT_ALL.slice(0, 5));
+      assert.deepEqual(r.take(), MOUNT_ALL.slice(0, 5), 'refused before uname -r and any mount');
       assert.deepEqual(r.host.mountedUnder(C), []);
     });
 
-    it('takes devfs back off when applyset fails (ioctl DEVFSIO_SAPPLY: No such process)', async () => {
-      const r = (await new Rig().created()).when(['devfs', '-m'], { exitCode: 1, stderr: 'devfs: ioctl DEVFSIO_SAPPLY: No such process\n' });
-      await assert.rejects(r.driver.mountContainer('web'), (e: unknown) =>
-        e instanceof FailedPreconditionError && e.message.includes('devfs: ioctl DEVFSIO_SAPPLY: No such process') && /devfs was unmounted again/.test(e.message));
-      assert.deepEqual(r.take(), [...MOUNT_ALL.slice(0, 8), `umount ${C}/dev`]);
-      assert.deepEqual(r.host.mountedUnder(C), [`${C}/sharedfs`], 'an unrestricted /dev never stays in the container');
+    it('never runs devfs applyset (it filters only the nodes that exist when it runs)', async () => {
+      const r = await new Rig().created();
+      await r.driver.mountContainer('web');
+      assert.deepEqual(r.take().filter((l) => l.startsWith('devfs -m')), []);
     });
 
     it('refuses a foreign filesystem already mounted on the sharedfs mount point', async () => {
@@ -318,13 +345,23 @@ describe('FreeBSDDriver containers (golden transcripts)', () => {
   });
 
   describe('removeContainer and diskUsage', () => {
-    it('removes a stopped container: mount check, chflags -R -x 0, rm -rf -x', async () => {
+    it('removes a stopped container: mount check, securelevel, chflags -R -x 0, rm -rf -x', async () => {
       const r = await new Rig().created();
       await r.driver.removeContainer('web');
-      assert.deepEqual(r.take(), [MOUNT, `test -e ${C}`, `chflags -R -x 0 ${C}`, `rm -rf -x ${C}`]);
+      assert.deepEqual(r.take(), [MOUNT, `test -e ${C}`, 'sysctl -n kern.securelevel', `chflags -R -x 0 ${C}`, `rm -rf -x ${C}`]);
       assert.equal(r.host.resolve(C)?.node, undefined);
       await r.driver.removeContainer('web');
       assert.deepEqual(r.take(), [MOUNT, `test -e ${C}`], 'already gone: nothing to do');
+    });
+
+    it('refuses at kern.securelevel >= 1 before chflags, saying why and how to lower it', async () => {
+      const r = await new Rig().created();
+      r.host.securelevel = 1; // raised after boot (kern_securelevel_enable); it can only go up while running
+      await assert.rejects(r.driver.removeContainer('web'), (e: unknown) =>
+        e instanceof FailedPreconditionError && e.message.includes(`cannot remove container web at ${C}: kern.securelevel is 1`) &&
+        e.message.includes('schg flags') && e.message.includes('kern_securelevel_enable="NO"'));
+      assert.deepEqual(r.take(), [MOUNT, `test -e ${C}`, 'sysctl -n kern.securelevel']);
+      assert.equal(r.host.fs.get(`${C}/var/empty/.keep`)?.kind, 'file', 'nothing removed');
     });
 
     it('refuses while anything is mounted in it, naming the mounts, and removes nothing', async () => {
@@ -360,7 +397,8 @@ describe('FreeBSDDriver containers (golden transcripts)', () => {
             ' 4243 sh                text v r r-------   -       - -   /sharedfs/bin/sh',
             ' 4243 sh                   0 v c rw------   4    1024 -   /dev/pts/7',
           ].join('\n'),
-        });
+        })
+        .on(['stty', '-f', '/dev/pts/7']);
       const d = new FreeBSDDriver({ runner, rootDir: '/q', logDir: LOG });
       await d.resizeTerminal(4242, 50, 132);
       assert.deepEqual(runner.transcript, ['pgrep -P 4242', 'procstat -f 4243', 'stty -f /dev/pts/7 rows 50 cols 132']);

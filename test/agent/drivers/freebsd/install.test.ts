@@ -2,29 +2,47 @@ import { strict as assert } from 'node:assert';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../../../agent/errors.js';
 import { SimulatedFreeBSD } from './simulated-host.js';
 import { C, DOWNLOAD, quiet, Rig, S1 } from './rig.js';
+import { sample } from './samples.js';
 
 // Golden transcripts: the exact FreeBSD command lines each install verb runs,
 // answered by the simulated host (and by overrides for the failure cases).
 
 const DIST = 'https://download.freebsd.org/releases/amd64/amd64/14.1-RELEASE';
 
+/** freebsd-update(8) on the staged tree, as Bastille's `update` runs it on a release (usr/local/share/bastille/update.sh). */
+const FREEBSD_UPDATE = (dir: string, from: string) =>
+  `freebsd-update --not-running-from-cron -b ${dir}/tree -d ${dir}/freebsd-update -f ${dir}/tree/etc/freebsd-update.conf --currently-running ${from} fetch install`;
+
+/** Reads the tree's release, the host's userland, and patches the tree when it is behind. */
+const PATCH = (dir: string) => [
+  `sh ${dir}/tree/bin/freebsd-version -u`,
+  'freebsd-version -u',
+  `mkdir -p ${dir}/freebsd-update`,
+  FREEBSD_UPDATE(dir, '14.1-RELEASE'),
+  `sh ${dir}/tree/bin/freebsd-version -u`,
+];
+
 const PREPARE_DOWNLOAD = [
   'uname -r',
   'uname -m',
   'uname -p',
+  'sysctl -n kern.securelevel',
   'mkdir -p /q/.staging',
   'mktemp -d /q/.staging/base.XXXXXXXX',
   `fetch -a -T 60 -o ${S1}/MANIFEST ${DIST}/MANIFEST`,
   `cat ${S1}/MANIFEST`,
   `fetch -a -T 60 -o ${S1}/base.txz ${DIST}/base.txz`,
   `sha256 -q ${S1}/base.txz`,
+  `fetch -a -T 60 -o ${S1}/lib32.txz ${DIST}/lib32.txz`,
+  `sha256 -q ${S1}/lib32.txz`,
   `mkdir ${S1}/tree`,
   `tar -xpf ${S1}/base.txz -C ${S1}/tree`,
-  `sh ${S1}/tree/bin/freebsd-version -u`,
+  `tar -xpf ${S1}/lib32.txz -C ${S1}/tree`,
+  ...PATCH(S1),
 ];
 
-/** What cleaning up a staging directory runs: check mounts, clear flags, remove. */
-const CLEANUP = (dir: string) => ['mount -p --libxo json', `test -e ${dir}`, `chflags -R -x 0 ${dir}`, `rm -rf -x ${dir}`];
+/** What cleaning up a staging directory runs: check mounts, the securelevel, clear flags, remove. */
+const CLEANUP = (dir: string) => ['mount -p --libxo json', `test -e ${dir}`, 'sysctl -n kern.securelevel', `chflags -R -x 0 ${dir}`, `rm -rf -x ${dir}`];
 
 describe('FreeBSDDriver install (golden transcripts)', () => {
   describe('facts', () => {
@@ -48,13 +66,72 @@ describe('FreeBSDDriver install (golden transcripts)', () => {
   });
 
   describe('prepareBase: download', () => {
-    it('reads uname, fetches MANIFEST and base.txz, checks the sha256, extracts, reads the release', async () => {
+    it('reads uname, fetches MANIFEST, base.txz and lib32.txz, checks each sha256, extracts, patches to the host level', async () => {
       const r = new Rig();
       const phases: string[] = [];
       const base = await r.driver.prepareBase(DOWNLOAD, (e) => phases.push(e.phase));
-      assert.deepEqual(base, { stagingDir: S1, release: '14.1-RELEASE' });
+      assert.deepEqual(base, { stagingDir: S1, release: '14.1-RELEASE-p5' }, "the base's freebsd-version -u after freebsd-update, -pN included");
       assert.deepEqual(r.take(), PREPARE_DOWNLOAD);
-      assert.deepEqual(phases, ['fetch', 'fetch', 'verify', 'extract']);
+      assert.deepEqual(phases, ['fetch', 'fetch', 'verify', 'fetch', 'verify', 'extract', 'extract', 'fetch']);
+      assert.equal(r.host.fs.get(`${S1}/tree/usr/lib32/libc.so.7`)?.kind, 'file', 'lib32.txz is extracted into the same tree');
+    });
+
+    it('fetches no lib32.txz where MANIFEST lists none, and runs no freebsd-update when the host is at -p0', async () => {
+      const r = new Rig({ release: '14.1-RELEASE', machine: 'riscv', arch: 'riscv64' });
+      const base = await r.driver.prepareBase(DOWNLOAD, quiet);
+      assert.equal(base.release, '14.1-RELEASE');
+      const t = r.take();
+      assert.deepEqual(t.filter((l) => /lib32|freebsd-update/.test(l)), []);
+      assert.deepEqual(t.slice(-2), [`sh ${S1}/tree/bin/freebsd-version -u`, 'freebsd-version -u']);
+    });
+
+    it('refuses a lib32.txz whose sha256 differs from MANIFEST, before extracting anything', async () => {
+      const r = new Rig();
+      r.host.remote.set(`${DIST}/lib32.txz`, 'tampered\n');
+      await assert.rejects(r.driver.prepareBase(DOWNLOAD, quiet), (e: unknown) =>
+        e instanceof FailedPreconditionError && e.message.startsWith(`lib32.txz from ${DIST} has sha256 ${SimulatedFreeBSD.sha256('tampered\n')}`));
+      assert.deepEqual(r.take(), [...PREPARE_DOWNLOAD.slice(0, 12), ...CLEANUP(S1)]);
+    });
+
+    it('brings the base to the newest patch freebsd-update offers, telling it the release the tree holds', async () => {
+      const r = new Rig({ release: '14.1-RELEASE-p3', userland: '14.1-RELEASE-p5', latestPatch: 6 });
+      const base = await r.driver.prepareBase(DOWNLOAD, quiet);
+      assert.equal(base.release, '14.1-RELEASE-p6');
+      const update = r.runner.calls.find((c) => c.argv[0] === 'freebsd-update');
+      assert.deepEqual(update?.argv, FREEBSD_UPDATE(S1, '14.1-RELEASE').split(' '));
+      assert.deepEqual(update?.env, { PATH: '/sbin:/bin:/usr/sbin:/usr/bin', PAGER: '/bin/cat' }, 'no pager waits for a key');
+    });
+
+    it("passes freebsd-update only options its usage lists, each with the argument the usage names", async () => {
+      const text = sample('freebsd-update.txt');
+      const usage = text.slice(text.indexOf('$ freebsd-update\n'), text.indexOf('showconfig')).split('\n');
+      // "  -b basedir   -- …" and "  --currently-running release": option, then its argument unless "--" follows.
+      const known = new Map<string, boolean>();
+      for (const l of usage) {
+        const m = /^\s+(--?[A-Za-z-]+)(?:\s+(\S+))?/.exec(l);
+        if (m && m[1] !== '--') known.set(m[1]!, m[2] !== undefined && m[2] !== '--');
+      }
+      const commands = usage.map((l) => /^  ([a-zA-Z]+)\s+-- /.exec(l)?.[1]).filter((c): c is string => !!c);
+      const argv = FREEBSD_UPDATE(S1, '14.1-RELEASE').split(' ').slice(1);
+      for (let i = 0; i < argv.length; i++) {
+        const a = argv[i]!;
+        if (a.startsWith('-')) {
+          assert.ok(known.has(a), `${a} is in the usage`);
+          if (known.get(a)) i++;
+        } else {
+          assert.ok(commands.includes(a), `${a} is a command`);
+        }
+      }
+      assert.deepEqual(argv.slice(-2), ['fetch', 'install']);
+    });
+
+    it('refuses, naming the fix, when freebsd-update fails, and leaves nothing', async () => {
+      const r = new Rig().when(['freebsd-update'], { exitCode: 1, stdout: 'No mirrors remaining, giving up.\n' });
+      await assert.rejects(r.driver.prepareBase(DOWNLOAD, quiet), (e: unknown) =>
+        e instanceof FailedPreconditionError && /from 14\.1-RELEASE to the host's 14\.1-RELEASE-p5/.test(e.message) &&
+        e.message.includes('No mirrors remaining') && /install from a directory already at 14\.1-RELEASE-p5/.test(e.message));
+      assert.deepEqual(r.take().slice(-5), CLEANUP(S1));
+      assert.equal(r.host.resolve(S1)?.node, undefined);
     });
 
     it('uses uname -m and -p for the path (arm64/aarch64) and a mirror when one is given', async () => {
@@ -62,8 +139,31 @@ describe('FreeBSDDriver install (golden transcripts)', () => {
       const r = new Rig({ machine: 'arm64', arch: 'aarch64', mirror });
       await r.driver.prepareBase({ method: 'download', source: '', mirror: `${mirror}/` }, quiet);
       const t = r.take();
-      assert.equal(t[5], `fetch -a -T 60 -o ${S1}/MANIFEST ${mirror}/arm64/aarch64/14.1-RELEASE/MANIFEST`);
-      assert.equal(t[7], `fetch -a -T 60 -o ${S1}/base.txz ${mirror}/arm64/aarch64/14.1-RELEASE/base.txz`);
+      assert.equal(t[6], `fetch -a -T 60 -o ${S1}/MANIFEST ${mirror}/arm64/aarch64/14.1-RELEASE/MANIFEST`);
+      assert.equal(t[8], `fetch -a -T 60 -o ${S1}/base.txz ${mirror}/arm64/aarch64/14.1-RELEASE/base.txz`);
+    });
+
+    it('refuses a plain-http mirror before creating anything, naming https as the fix', async () => {
+      const mirror = 'http://mirror.example.org/pub/FreeBSD/releases';
+      const r = new Rig({ mirror });
+      await assert.rejects(r.driver.prepareBase({ method: 'download', source: '', mirror }, quiet), (e: unknown) =>
+        e instanceof FailedPreconditionError && e.message.includes(`refusing the plain-http mirror ${mirror}`) &&
+        e.message.includes('proves nothing') && e.message.includes('use an https:// mirror'));
+      assert.deepEqual(r.take(), ['uname -r', 'uname -m', 'uname -p']);
+    });
+
+    it('accepts a plain-http mirror whose MANIFEST digest is pinned, and checks MANIFEST against it first', async () => {
+      const mirror = 'http://mirror.example.org/pub/FreeBSD/releases';
+      const url = `${mirror}/amd64/amd64/14.1-RELEASE/MANIFEST`;
+      const host = new SimulatedFreeBSD({ mirror });
+      const pin = SimulatedFreeBSD.sha256(host.remote.get(url)!);
+      const r = new Rig({ mirror }, { pinnedManifests: { [url]: pin } });
+      await r.driver.prepareBase({ method: 'download', source: '', mirror }, quiet);
+      assert.deepEqual(r.take().slice(6, 9), [`fetch -a -T 60 -o ${S1}/MANIFEST ${url}`, `sha256 -q ${S1}/MANIFEST`, `cat ${S1}/MANIFEST`]);
+
+      const tampered = new Rig({ mirror }, { pinnedManifests: { [url]: pin } });
+      tampered.host.remote.set(url, 'base.txz\tdeadbeef\n');
+      await assert.rejects(tampered.driver.prepareBase({ method: 'download', source: '', mirror }, quiet), /the digest pinned for it says/);
     });
 
     it('reports a release the mirror does not have ("Not Found") as NOT_FOUND and leaves nothing', async () => {
@@ -72,7 +172,7 @@ describe('FreeBSDDriver install (golden transcripts)', () => {
       await assert.rejects(r.driver.prepareBase(DOWNLOAD, quiet), (e: unknown) =>
         e instanceof NotFoundError && e.message.includes('fetch: https://download.freebsd.org/releases/amd64/amd64/12.1-RELEASE/MANIFEST: Not Found'));
       assert.deepEqual(r.take(), [
-        'uname -r', 'uname -m', 'uname -p', 'mkdir -p /q/.staging', 'mktemp -d /q/.staging/base.XXXXXXXX',
+        'uname -r', 'uname -m', 'uname -p', 'sysctl -n kern.securelevel', 'mkdir -p /q/.staging', 'mktemp -d /q/.staging/base.XXXXXXXX',
         `fetch -a -T 60 -o ${S1}/MANIFEST https://download.freebsd.org/releases/amd64/amd64/12.1-RELEASE/MANIFEST`,
         'mount -p --libxo json', // 12.x mount(8) has no libxo: falls back to text, once
         'mount -p',
@@ -88,7 +188,7 @@ describe('FreeBSDDriver install (golden transcripts)', () => {
         e instanceof FailedPreconditionError &&
         e.message.includes(`sha256 ${SimulatedFreeBSD.sha256('tampered\n')}`) &&
         e.message.includes(`MANIFEST says ${SimulatedFreeBSD.sha256(r.host.tarball('14.1-RELEASE'))}`));
-      assert.deepEqual(r.take(), [...PREPARE_DOWNLOAD.slice(0, 9), ...CLEANUP(S1)]);
+      assert.deepEqual(r.take(), [...PREPARE_DOWNLOAD.slice(0, 10), ...CLEANUP(S1)], 'nothing extracted, lib32 not even fetched');
       assert.equal(r.host.resolve(S1)?.node, undefined);
     });
 
@@ -96,7 +196,14 @@ describe('FreeBSDDriver install (golden transcripts)', () => {
       const r = new Rig();
       r.host.remote.set(`${DIST}/MANIFEST`, 'kernel.txz\tf05c0a74f101ee5638185c36003ed4d3dd6972826de6a64d91ec5cd0fdd3a0a6\t877\tkernel\t"Kernel (MANDATORY)"\ton\n');
       await assert.rejects(r.driver.prepareBase(DOWNLOAD, quiet), /lists no base\.txz/);
-      assert.deepEqual(r.take(), [...PREPARE_DOWNLOAD.slice(0, 7), ...CLEANUP(S1)]);
+      assert.deepEqual(r.take(), [...PREPARE_DOWNLOAD.slice(0, 8), ...CLEANUP(S1)]);
+    });
+
+    it('refuses at kern.securelevel >= 1 before creating anything (tar -xp could not set the schg flags, nor chflags clear them)', async () => {
+      const r = new Rig({ securelevel: 2 });
+      await assert.rejects(r.driver.prepareBase(DOWNLOAD, quiet), (e: unknown) =>
+        e instanceof FailedPreconditionError && e.message.startsWith('cannot install a base: kern.securelevel is 2'));
+      assert.deepEqual(r.take(), ['uname -r', 'uname -m', 'uname -p', 'sysctl -n kern.securelevel']);
     });
 
     it('refuses to download for a host that is not on a -RELEASE, before creating anything', async () => {
@@ -111,27 +218,31 @@ describe('FreeBSDDriver install (golden transcripts)', () => {
       const r = new Rig();
       r.host.writeFile('/var/tmp/base.txz', r.host.tarball('14.1-RELEASE'));
       const base = await r.driver.prepareBase({ method: 'tarball', source: '/var/tmp/base.txz', mirror: '' }, quiet);
-      assert.equal(base.release, '14.1-RELEASE');
+      assert.equal(base.release, '14.1-RELEASE-p5');
       assert.deepEqual(r.take(), [
-        'mkdir -p /q/.staging', 'mktemp -d /q/.staging/base.XXXXXXXX', `mkdir ${S1}/tree`,
-        `tar -xpf /var/tmp/base.txz -C ${S1}/tree`, `sh ${S1}/tree/bin/freebsd-version -u`,
+        'sysctl -n kern.securelevel', 'mkdir -p /q/.staging', 'mktemp -d /q/.staging/base.XXXXXXXX', `mkdir ${S1}/tree`,
+        `tar -xpf /var/tmp/base.txz -C ${S1}/tree`, ...PATCH(S1),
       ]);
     });
 
-    it('copies a directory tree preserving flags and symlinks (cp -a)', async () => {
+    it('copies a directory tree through an archive (hard links stay links, flags kept), and patches nothing already current', async () => {
       const r = new Rig();
-      r.host.populateBase('/srv/base-14.1', '14.1-RELEASE');
-      await r.driver.prepareBase({ method: 'directory', source: '/srv/base-14.1', mirror: '' }, quiet);
+      r.host.populateBase('/srv/base-14.1', '14.1-RELEASE-p5');
+      const base = await r.driver.prepareBase({ method: 'directory', source: '/srv/base-14.1', mirror: '' }, quiet);
+      assert.equal(base.release, '14.1-RELEASE-p5');
       assert.deepEqual(r.take(), [
-        'mkdir -p /q/.staging', 'mktemp -d /q/.staging/base.XXXXXXXX', `cp -a /srv/base-14.1 ${S1}/tree`, `sh ${S1}/tree/bin/freebsd-version -u`,
+        'sysctl -n kern.securelevel', 'mkdir -p /q/.staging', 'mktemp -d /q/.staging/base.XXXXXXXX',
+        `tar -cpf ${S1}/source.tar -C /srv/base-14.1 .`, `mkdir ${S1}/tree`, `tar -xpf ${S1}/source.tar -C ${S1}/tree`,
+        `sh ${S1}/tree/bin/freebsd-version -u`, 'freebsd-version -u',
       ]);
+      assert.deepEqual(r.host.fs.get(`${S1}/tree/rescue/rescue`), { kind: 'file', data: 'ELF rescue\n', schg: true });
     });
 
     it('refuses a tree that is not a FreeBSD base and removes the copy', async () => {
       const r = new Rig();
       r.host.mkdirP('/srv/empty');
       await assert.rejects(r.driver.prepareBase({ method: 'directory', source: '/srv/empty', mirror: '' }, quiet), /not a FreeBSD base/);
-      assert.deepEqual(r.take().slice(-4), CLEANUP(S1));
+      assert.deepEqual(r.take().slice(-5), CLEANUP(S1));
     });
 
     it('refuses sources with whitespace and unknown methods before running anything', async () => {
@@ -140,7 +251,7 @@ describe('FreeBSDDriver install (golden transcripts)', () => {
       await assert.rejects(r.driver.prepareBase({ method: 'tarball', source: 'base.txz', mirror: '' }, quiet), InvalidArgumentError);
       await assert.rejects(r.driver.prepareBase({ method: 'debootstrap', source: 'bookworm', mirror: '' }, quiet), InvalidArgumentError);
       await assert.rejects(r.driver.prepareBase({ method: 'download', source: '', mirror: 'ftp://x y' }, quiet), InvalidArgumentError);
-      assert.deepEqual(r.take().filter((l) => !l.startsWith('uname')), []);
+      assert.deepEqual(r.take().filter((l) => !l.startsWith('uname')), [], 'refused before even the securelevel is read');
     });
   });
 
@@ -149,13 +260,14 @@ describe('FreeBSDDriver install (golden transcripts)', () => {
       `ls -A ${S1}/tree`,
       `ls -A ${S1}/tree/usr`,
       `mkdir -p ${S1}/sharedfs/usr`,
-      ...['bin', 'lib', 'libexec', 'sbin', 'usr/bin', 'usr/include', 'usr/lib', 'usr/lib32', 'usr/libdata', 'usr/libexec', 'usr/sbin', 'usr/share']
+      ...['bin', 'boot', 'lib', 'libexec', 'rescue', 'sbin', 'usr/bin', 'usr/include', 'usr/lib', 'usr/lib32', 'usr/libdata', 'usr/libexec', 'usr/sbin', 'usr/share']
         .map((d) => `mv ${S1}/tree/${d} ${S1}/sharedfs/${d}`),
       `mv ${S1}/tree/usr/src ${S1}/unused-usr-src`,
       `mkdir -p ${S1}/sharedfs/usr/src ${S1}/sharedfs/usr/ports`,
       `mkdir ${S1}/tree/sharedfs`,
-      `ln -s /sharedfs/bin /sharedfs/lib /sharedfs/libexec /sharedfs/sbin ${S1}/tree`,
+      `ln -s /sharedfs/bin /sharedfs/boot /sharedfs/lib /sharedfs/libexec /sharedfs/rescue /sharedfs/sbin ${S1}/tree`,
       `ln -s /sharedfs/usr/bin /sharedfs/usr/include /sharedfs/usr/lib /sharedfs/usr/lib32 /sharedfs/usr/libdata /sharedfs/usr/libexec /sharedfs/usr/sbin /sharedfs/usr/share /sharedfs/usr/src /sharedfs/usr/ports ${S1}/tree/usr`,
+      `tar -cpf ${S1}/template.tar -C ${S1}/tree .`,
     ];
 
     it('splits qjail-style into sharedfs and template and swaps them in by rename', async () => {
@@ -169,21 +281,27 @@ describe('FreeBSDDriver install (golden transcripts)', () => {
         'mount -p --libxo json',
         'test -e /q/sharedfs',
         'test -e /q/template',
+        'test -e /q/template.tar',
         'mkdir -p /q/containers',
         `mv ${S1}/sharedfs /q/sharedfs`,
         `mv ${S1}/tree /q/template`,
+        `mv ${S1}/template.tar /q/template.tar`,
         ...CLEANUP(S1),
       ]);
       assert.deepEqual(phases, ['split', 'swap']);
       // The result: links into /sharedfs, an empty mount point, empty usr/src and usr/ports.
       const h = r.host;
       assert.deepEqual(h.fs.get('/q/template/bin'), { kind: 'link', target: '/sharedfs/bin' });
+      assert.deepEqual(h.fs.get('/q/template/rescue'), { kind: 'link', target: '/sharedfs/rescue' }, 'rescue (one binary, ~150 names) is shared');
+      assert.deepEqual(h.fs.get('/q/template/boot'), { kind: 'link', target: '/sharedfs/boot' });
+      assert.equal(h.fs.get('/q/sharedfs/rescue/rescue')?.kind, 'file');
+      assert.equal(h.fs.get('/q/template.tar')?.kind, 'file');
       assert.deepEqual(h.fs.get('/q/template/usr/ports'), { kind: 'link', target: '/sharedfs/usr/ports' });
       assert.deepEqual(h.fs.get('/q/template/sharedfs'), { kind: 'dir' });
       assert.equal(h.fs.get('/q/template/etc/rc.d/cron')?.kind, 'file');
       assert.equal(h.fs.get('/q/sharedfs/usr/sbin/service')?.kind, 'file');
       assert.equal([...h.fs.keys()].filter((k) => k.startsWith('/q/sharedfs/usr/src/') || k.startsWith('/q/sharedfs/usr/ports/')).length, 0);
-      assert.equal(await r.driver.installedRelease(), '14.1-RELEASE');
+      assert.equal(await r.driver.installedRelease(), '14.1-RELEASE-p5');
     });
 
     it('replaces an unused previous sharedfs and template and removes them (chflags, rm -x)', async () => {
@@ -192,15 +310,18 @@ describe('FreeBSDDriver install (golden transcripts)', () => {
       const S2 = base.stagingDir;
       r.take();
       assert.deepEqual(await r.driver.activateBase(base, quiet), { notes: [] });
-      assert.deepEqual(r.take().slice(-12), [
+      assert.deepEqual(r.take().slice(-16), [
         'mount -p --libxo json',
         'test -e /q/sharedfs',
         'test -e /q/template',
+        'test -e /q/template.tar',
         'mkdir -p /q/containers',
         `mv /q/sharedfs ${S2}/old-sharedfs`,
         `mv ${S2}/sharedfs /q/sharedfs`,
         `mv /q/template ${S2}/old-template`,
         `mv ${S2}/tree /q/template`,
+        `mv /q/template.tar ${S2}/old-template.tar`,
+        `mv ${S2}/template.tar /q/template.tar`,
         ...CLEANUP(S2),
       ]);
     });
@@ -214,11 +335,13 @@ describe('FreeBSDDriver install (golden transcripts)', () => {
       const { notes } = await r.driver.activateBase(base, quiet);
       assert.equal(notes.length, 1);
       assert.match(notes[0]!, new RegExp(`kept at ${kept}: still mounted at ${C}/sharedfs`));
-      assert.deepEqual(r.take().slice(-10), [
+      assert.deepEqual(r.take().slice(-13), [
         `mv /q/sharedfs ${S2}/old-sharedfs`,
         `mv ${S2}/sharedfs /q/sharedfs`,
         `mv /q/template ${S2}/old-template`,
         `mv ${S2}/tree /q/template`,
+        `mv /q/template.tar ${S2}/old-template.tar`,
+        `mv ${S2}/template.tar /q/template.tar`,
         'mkdir -p /q/.retired',
         `mv ${S2}/old-sharedfs ${kept}`,
         ...CLEANUP(S2),
@@ -232,18 +355,22 @@ describe('FreeBSDDriver install (golden transcripts)', () => {
       const base = await r.driver.prepareBase(DOWNLOAD, quiet);
       const S2 = base.stagingDir;
       r.take();
-      r.when(['mv', `${S2}/tree`, '/q/template'], { exitCode: 1, stderr: `mv: rename ${S2}/tree to /q/template: No space left on device\n` });
+      r.when(['mv', `${S2}/template.tar`, '/q/template.tar'], { exitCode: 1, stderr: `mv: rename ${S2}/template.tar to /q/template.tar: No space left on device\n` });
       await assert.rejects(r.driver.activateBase(base, quiet), /No space left on device/);
-      assert.deepEqual(r.take().slice(-7), [
+      assert.deepEqual(r.take().slice(-11), [
         `mv /q/sharedfs ${S2}/old-sharedfs`,
         `mv ${S2}/sharedfs /q/sharedfs`,
         `mv /q/template ${S2}/old-template`,
         `mv ${S2}/tree /q/template`,
+        `mv /q/template.tar ${S2}/old-template.tar`,
+        `mv ${S2}/template.tar /q/template.tar`,
+        `mv ${S2}/old-template.tar /q/template.tar`,
+        `mv /q/template ${S2}/tree`,
         `mv ${S2}/old-template /q/template`,
         `mv /q/sharedfs ${S2}/sharedfs`,
         `mv ${S2}/old-sharedfs /q/sharedfs`,
       ]);
-      assert.equal(await r.driver.installedRelease(), '14.1-RELEASE');
+      assert.equal(await r.driver.installedRelease(), '14.1-RELEASE-p5');
       assert.equal(r.host.fs.get('/q/template/etc/rc.d/cron')?.kind, 'file');
     });
 
@@ -271,12 +398,24 @@ describe('FreeBSDDriver install (golden transcripts)', () => {
       assert.deepEqual(r.take(), []);
     });
 
+    it('reports a base behind the running kernel (version and list show it), reading uname -r once', async () => {
+      // freebsd-update offered -p3 only (the host's kernel came from elsewhere, at -p5).
+      const r = await new Rig({ release: '14.1-RELEASE-p5', latestPatch: 3 }).installed();
+      const base = (await r.driver.installedRelease())!;
+      assert.equal(base, '14.1-RELEASE-p3');
+      r.take();
+      assert.equal(await r.driver.baseBehind(base), "base 14.1-RELEASE-p3 is behind the running kernel 14.1-RELEASE-p5: run qfleet install to bring it to the host's patch level");
+      assert.equal(await r.driver.baseBehind('14.1-RELEASE-p5'), undefined);
+      assert.equal(await r.driver.baseBehind(''), undefined, 'no base, nothing to say');
+      assert.deepEqual(r.take(), ['uname -r']);
+    });
+
     it('has no release before install (one test -f), and reads sharedfs/bin/freebsd-version after', async () => {
       const r = new Rig();
       assert.equal(await r.driver.installedRelease(), undefined);
       assert.deepEqual(r.take(), ['test -f /q/sharedfs/bin/freebsd-version']);
       await r.installed();
-      assert.equal(await r.driver.installedRelease(), '14.1-RELEASE');
+      assert.equal(await r.driver.installedRelease(), '14.1-RELEASE-p5');
       assert.deepEqual(r.take(), ['test -f /q/sharedfs/bin/freebsd-version', 'sh /q/sharedfs/bin/freebsd-version -u']);
     });
   });

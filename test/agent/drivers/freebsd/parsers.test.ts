@@ -2,9 +2,9 @@ import { strict as assert } from 'node:assert';
 import { parseManifest } from '../../../../agent/drivers/freebsd/manifest.js';
 import { parseMdconfigList } from '../../../../agent/drivers/freebsd/mdconfig.js';
 import { parseMountLibxo, parseMountP } from '../../../../agent/drivers/freebsd/mount-table.js';
-import { parseDevfsShowsets, parseDuK, parseOnestatus, parseSha256q } from '../../../../agent/drivers/freebsd/outputs.js';
+import { parseDevfsShowsets, parseDuK, parseOnestatus, parseSha256q, parseSysctlInt } from '../../../../agent/drivers/freebsd/outputs.js';
 import { parseProcstatFiles, pidsRootedAt } from '../../../../agent/drivers/freebsd/procstat.js';
-import { parseFreebsdVersionKru, parseRelease, parseUnameA, stripPatchLevel } from '../../../../agent/drivers/freebsd/release.js';
+import { baseBehindKernel, parseFreebsdVersionKru, parseRelease, parseUnameA, stripPatchLevel } from '../../../../agent/drivers/freebsd/release.js';
 import { putfsent } from './putfsent.js';
 import { block, sample } from './samples.js';
 
@@ -38,6 +38,19 @@ describe('FreeBSD output parsers (real captures)', () => {
         assert.equal(m.length, 9);
         assert.equal(m.find((e) => e.file === 'base.txz')?.sha256, sha);
         assert.ok(m.every((e) => /^[0-9a-f]{64}$/.test(e.sha256) && e.nfiles > 0));
+      });
+    }
+
+    for (const [file, sha] of [
+      ['MANIFEST-14.1-RELEASE-amd64.txt', '238972769de2ce2d432edc9b56c9870e021905497eb7a11945b48726e714b477'],
+      ['MANIFEST-14.1-RELEASE-arm64.txt', 'ea7456d83d41ddeb21569e297d330b401bc6766937f760f2549fddf49bcfe66a'],
+      ['MANIFEST-13.2-RELEASE-amd64.txt', 'c6f2d6958a33fbd190cc3d5e9b1c6b0f89d898083f3e511a1894e22147e4b99e'],
+    ] as const) {
+      it(`finds lib32.txz, apart from lib32-dbg.txz, in ${file}`, () => {
+        const m = parseManifest(sample(file));
+        assert.equal(m.find((e) => e.file === 'lib32.txz')?.sha256, sha);
+        assert.equal(m.find((e) => e.file === 'lib32.txz')?.dist, 'lib32');
+        assert.equal(m.find((e) => e.file === 'lib32-dbg.txz')?.selected, false);
       });
     }
 
@@ -144,6 +157,42 @@ describe('FreeBSD output parsers (real captures)', () => {
       assert.deepEqual(parseFreebsdVersionKru(block(text, '# version: FreeBSD 13.2-RELEASE-p4').slice(1).join('\n')), {
         kernel: '13.2-RELEASE-p4', running: '13.2-RELEASE-p4', userland: '13.2-RELEASE-p4',
       });
+    });
+  });
+
+  describe('a base behind the running kernel', () => {
+    it('reads freebsd-version before and after freebsd-update (14.3-RELEASE -> -p2): the unpatched base is behind', () => {
+      const text = sample('freebsd-update.txt');
+      const before = parseFreebsdVersionKru(block(text, '# version: FreeBSD 14.3-RELEASE').slice(1, 4).join('\n'))!;
+      const after = parseFreebsdVersionKru(block(text.slice(text.indexOf('14.3-RELEASE\n\n')), '% freebsd-version -kru').join('\n'))!;
+      assert.equal(after.userland, '14.3-RELEASE-p2');
+      assert.match(baseBehindKernel(after.running, before.userland)!, /^base 14\.3-RELEASE is behind the running kernel 14\.3-RELEASE-p2: run qfleet install/);
+      assert.equal(baseBehindKernel(after.running, after.userland), undefined);
+    });
+
+    it('says nothing for a base ahead of the kernel (a userland-only patch), another release, or unparsable text', () => {
+      const [, k, u] = block(sample('uname-freebsd-version.txt'), '$ uname -a; freebsd-version -ku') as [string, string, string];
+      assert.equal(baseBehindKernel(k, u), undefined, '14.4-RELEASE-p10 on both sides');
+      assert.equal(baseBehindKernel('14.1-RELEASE-p3', '14.1-RELEASE-p5'), undefined);
+      assert.equal(baseBehindKernel('14.2-RELEASE-p1', '14.1-RELEASE'), undefined);
+      assert.equal(baseBehindKernel('15.0-CURRENT', 'x'), undefined);
+    });
+  });
+
+  describe('sysctl kern.securelevel', () => {
+    it('reads the value from a `sysctl -a` screen line and from `sysctl kern.securelevel`', () => {
+      const text = sample('sysctl-securelevel.txt');
+      const screen = text.slice(text.indexOf('% sysctl -a'), text.indexOf('kern.hostname: server1'));
+      const line = screen.split('\n').find((l) => l.startsWith('kern.securelevel:'))!;
+      assert.equal(parseSysctlInt(line), -1);
+      assert.equal(parseSysctlInt(block(text, '# sysctl kern.securelevel').join('\n')), -1);
+    });
+
+    it('reads the bare value `sysctl -n` prints, and nothing else', () => {
+      assert.equal(parseSysctlInt('1\n'), 1);
+      assert.equal(parseSysctlInt('-1\n'), -1);
+      assert.equal(parseSysctlInt('sysctl: unknown oid \'kern.securelevel\'\n'), undefined);
+      assert.equal(parseSysctlInt(''), undefined);
     });
   });
 

@@ -1,4 +1,4 @@
-import { FreeBSDDriver } from '../../../../agent/drivers/freebsd/freebsd-driver.js';
+import { FreeBSDDriver, type FreeBSDDriverOptions } from '../../../../agent/drivers/freebsd/freebsd-driver.js';
 import type { InstallSpec, ProgressSink } from '../../../../agent/drivers/host-driver.js';
 import { FakeRunner, type FakeHandler, type FakeReply } from '../../../support/fake-runner.js';
 import { SimulatedFreeBSD, type SimulatedHostOptions } from './simulated-host.js';
@@ -18,7 +18,7 @@ export class Rig {
   readonly driver: FreeBSDDriver;
   private readonly overrides: FakeHandler[] = [];
 
-  constructor(opts: SimulatedHostOptions = {}, driverOpts: { devfsRuleset?: number } = {}) {
+  constructor(opts: SimulatedHostOptions = {}, driverOpts: Partial<Omit<FreeBSDDriverOptions, 'runner' | 'rootDir' | 'logDir'>> = {}) {
     this.host = new SimulatedFreeBSD(opts);
     this.runner = new FakeRunner()
       .handle((spec) => {
@@ -28,7 +28,7 @@ export class Rig {
         }
         return undefined;
       })
-      .handle(this.host.handler);
+      .handle(this.host.handler, 'the simulated FreeBSD host');
     this.driver = new FreeBSDDriver({ runner: this.runner, rootDir: ROOT, logDir: LOG, ...driverOpts });
   }
 

@@ -8,8 +8,8 @@ import { putfsent } from './putfsent.js';
  * the freebsd driver runs: a file tree (dirs, files, symlinks, schg flags), a
  * mount table printed by putfsent()'s TAB rule (or libxo JSON on 14+), devfs
  * rulesets, rc.d services with pids, and procstat rows. Messages follow the
- * captures in test/fixtures/freebsd. Unknown commands exit 127 so the model
- * notices when the driver starts doing something it does not know.
+ * captures in test/fixtures/freebsd. Unknown commands get no answer, so the
+ * FakeRunner fails the test when the driver starts doing something the model does not know.
  */
 
 type Node = { kind: 'dir' } | { kind: 'file'; data: string; schg?: boolean } | { kind: 'link'; target: string };
@@ -45,6 +45,12 @@ export interface SimulatedHostOptions {
   /** devfs rulesets loaded; default 1-4 (devfsrules_hide_all … devfsrules_jail). */
   readonly rulesets?: readonly number[];
   readonly mirror?: string;
+  /** Host userland (`freebsd-version -u`); default: the release (uname -r). */
+  readonly userland?: string;
+  /** Newest patch level freebsd-update offers for the release; default: the host's. */
+  readonly latestPatch?: number;
+  /** kern.securelevel; default -1 (the default of a fresh install). */
+  readonly securelevel?: number;
 }
 
 const ok = (stdout = ''): FakeReply => ({ stdout, exitCode: 0 });
@@ -68,6 +74,9 @@ export class SimulatedFreeBSD {
   readonly remote = new Map<string, string>();
   /** Log files that rc output was sent to. */
   readonly logFiles: string[] = [];
+  hostUserland: string;
+  latestPatch: number;
+  securelevel: number;
   private nextPid = 2000;
   private tempCounter = 0;
 
@@ -78,6 +87,9 @@ export class SimulatedFreeBSD {
     this.hostname = opts.hostname ?? 'fbsd1.example.net';
     this.libxo = opts.libxo ?? Number(this.release.split('.')[0]) >= 14;
     this.rulesets = new Set(opts.rulesets ?? [1, 2, 3, 4]);
+    this.hostUserland = opts.userland ?? this.release;
+    this.latestPatch = opts.latestPatch ?? Number(/-p(\d+)$/.exec(this.release)?.[1] ?? 0);
+    this.securelevel = opts.securelevel ?? -1;
     this.fs.set('/', { kind: 'dir' });
     for (const d of ['/dev', '/etc', '/tmp', '/usr', '/usr/local', '/var', '/var/tmp', '/var/log', '/home']) this.fs.set(d, { kind: 'dir' });
     this.mountList.push(
@@ -88,7 +100,19 @@ export class SimulatedFreeBSD {
     const dist = `${opts.mirror ?? 'https://download.freebsd.org/releases'}/${this.machine}/${this.arch}/${this.userland}`;
     const tarball = this.tarball(this.userland);
     this.remote.set(`${dist}/base.txz`, tarball);
-    this.remote.set(`${dist}/MANIFEST`, SimulatedFreeBSD.manifest(tarball));
+    // Real MANIFESTs list lib32.txz on amd64 and (14.x) arm64; see test/fixtures/freebsd/MANIFEST-*.
+    const lib32 = this.hasLib32 ? this.lib32Tarball(this.userland) : undefined;
+    if (lib32 !== undefined) this.remote.set(`${dist}/lib32.txz`, lib32);
+    this.remote.set(`${dist}/MANIFEST`, SimulatedFreeBSD.manifest(tarball, lib32));
+  }
+
+  get hasLib32(): boolean {
+    return this.machine === 'amd64' || this.machine === 'arm64';
+  }
+
+  /** Contents standing in for a lib32.txz of `release`. */
+  lib32Tarball(release: string): string {
+    return `SIMULATED-LIB32 ${release} ${this.machine}\n`;
   }
 
   /** The release a freshly extracted base.txz reports (no -pN: that comes from freebsd-update). */
@@ -105,12 +129,13 @@ export class SimulatedFreeBSD {
     return createHash('sha256').update(data).digest('hex');
   }
 
-  static manifest(baseTxz: string): string {
+  static manifest(baseTxz: string, lib32Txz?: string): string {
     const line = (f: string, sha: string, n: number, d: string, desc: string, on: string) => `${f}\t${sha}\t${n}\t${d}\t"${desc}"\t${on}\n`;
     return (
       line('base-dbg.txz', 'd4fd842ddfe0dd9aaa634d2c1dea1934e526a1367a6f9bf675ae08efd560c3df', 1702, 'base_dbg', 'Base system (Debugging)', 'off') +
       line('base.txz', SimulatedFreeBSD.sha256(baseTxz), 29832, 'base', 'Base system (MANDATORY)', 'on') +
-      line('kernel.txz', 'f05c0a74f101ee5638185c36003ed4d3dd6972826de6a64d91ec5cd0fdd3a0a6', 877, 'kernel', 'Kernel (MANDATORY)', 'on')
+      line('kernel.txz', 'f05c0a74f101ee5638185c36003ed4d3dd6972826de6a64d91ec5cd0fdd3a0a6', 877, 'kernel', 'Kernel (MANDATORY)', 'on') +
+      (lib32Txz === undefined ? '' : line('lib32.txz', SimulatedFreeBSD.sha256(lib32Txz), 730, 'lib32', '32-bit compatibility libraries', 'on'))
     );
   }
 
@@ -185,7 +210,7 @@ export class SimulatedFreeBSD {
   /** Populates `dir` as a base.txz of `release` would (a few representative entries). */
   populateBase(dir: string, release: string): void {
     const dirs = [
-      'bin', 'dev', 'etc', 'etc/rc.d', 'lib', 'libexec', 'media', 'mnt', 'proc', 'root', 'sbin', 'tmp', 'usr', 'usr/bin',
+      'bin', 'boot', 'dev', 'etc', 'etc/rc.d', 'lib', 'libexec', 'media', 'mnt', 'proc', 'rescue', 'root', 'sbin', 'tmp', 'usr', 'usr/bin',
       'usr/include', 'usr/lib', ...(this.machine === 'amd64' ? ['usr/lib32'] : []), 'usr/libdata', 'usr/libexec', 'usr/obj',
       'usr/sbin', 'usr/share', 'usr/share/man', 'usr/src', 'usr/tests', 'var', 'var/db', 'var/empty', 'var/log', 'var/run',
     ];
@@ -200,6 +225,10 @@ export class SimulatedFreeBSD {
     this.writeFile(`${dir}/usr/sbin/service`, '#!/bin/sh\n');
     this.writeFile(`${dir}/usr/sbin/cron`, 'ELF cron\n');
     this.writeFile(`${dir}/etc/rc.subr`, '# rc.subr\n');
+    this.writeFile(`${dir}/etc/freebsd-update.conf`, 'Components src world kernel\n');
+    this.writeFile(`${dir}/boot/loader`, 'ELF loader\n');
+    // One binary under many names in a real base (hard links; the model has no link count).
+    this.writeFile(`${dir}/rescue/rescue`, 'ELF rescue\n', true);
     this.writeFile(`${dir}/etc/rc.d/cron`, '#!/bin/sh\n# PROVIDE: cron\n');
     this.writeFile(`${dir}/etc/rc.d/sshd`, '#!/bin/sh\n# PROVIDE: sshd\n');
     this.writeFile(`${dir}/etc/login.conf`, 'default:\\\n');
@@ -236,7 +265,7 @@ export class SimulatedFreeBSD {
 
   // --- commands ----------------------------------------------------------------------
 
-  exec(spec: CommandSpec): FakeReply {
+  exec(spec: CommandSpec): FakeReply | undefined {
     const [cmd, ...a] = spec.argv;
     switch (cmd) {
       case 'uname': return this.uname(a);
@@ -248,6 +277,9 @@ export class SimulatedFreeBSD {
       case 'tar': return this.tar(a);
       case 'cp': return this.cp(a);
       case 'sh': return this.sh(a);
+      case 'freebsd-version': return a.join(' ') === '-u' ? ok(`${this.hostUserland}\n`) : this.unknown(spec);
+      case 'freebsd-update': return this.freebsdUpdate(a, spec);
+      case 'sysctl': return a.join(' ') === '-n kern.securelevel' ? ok(`${this.securelevel}\n`) : this.unknown(spec);
       case 'ls': return this.ls(a);
       case 'mv': return this.mv(a);
       case 'ln': return this.ln(a);
@@ -267,8 +299,9 @@ export class SimulatedFreeBSD {
     }
   }
 
-  private unknown(spec: CommandSpec): FakeReply {
-    return fail(`simulated host: unknown command: ${spec.argv.join(' ')}`, 127);
+  /** A command the model does not know: no answer, so the FakeRunner fails the test naming it. */
+  private unknown(_spec: CommandSpec): undefined {
+    return undefined;
   }
 
   private uname(a: string[]): FakeReply {
@@ -332,16 +365,58 @@ export class SimulatedFreeBSD {
     return f ? ok(`${SimulatedFreeBSD.sha256(f.data)}\n`) : fail(`sha256: ${a[1]}: No such file or directory`);
   }
 
-  private tar(a: string[]): FakeReply {
-    const [flags, archive, c, dir] = a;
-    if (flags !== '-xpf' || c !== '-C' || !archive || !dir) return fail('tar: unsupported invocation in the simulated host');
+  private tar(a: string[]): FakeReply | undefined {
+    const [flags, archive, c, dir, dot] = a;
+    if (flags === '-cpf' && archive && c === '-C' && dir && dot === '.' && a.length === 5) return this.tarCreate(archive, dir);
+    if (flags !== '-xpf' || c !== '-C' || !archive || !dir || a.length !== 4) return undefined;
     const f = this.file(archive);
     if (!f) return fail(`tar: Error opening archive: Failed to open '${archive}'`);
-    if (this.resolve(dir)?.node?.kind !== 'dir') return fail(`tar: could not chdir to '${dir}'`);
+    const d = this.resolve(dir);
+    if (d?.node?.kind !== 'dir') return fail(`tar: could not chdir to '${dir}'`);
+    if (f.data.startsWith(SimulatedFreeBSD.TAR)) {
+      const entries = JSON.parse(f.data.slice(SimulatedFreeBSD.TAR.length)) as [string, Node][];
+      for (const [rel, node] of entries) this.fs.set(d.store + rel, { ...node });
+      return ok();
+    }
+    const lib32 = /^SIMULATED-LIB32 (\S+) /.exec(f.data);
+    if (lib32) {
+      this.writeFile(`${d.ns}/usr/lib32/libc.so.7`, 'ELF32 libc\n', true);
+      return ok();
+    }
     const m = /^SIMULATED-BASE (\S+) /.exec(f.data);
     if (!m) return fail('tar: Error opening archive: Unrecognized archive format');
-    this.populateBase(this.resolve(dir)!.ns, m[1]!);
+    this.populateBase(d.ns, m[1]!);
     return ok();
+  }
+
+  static readonly TAR = 'SIMULATED-TAR\n';
+
+  /** `tar -cpf ARCHIVE -C DIR .`: the subtree as stored (modes and flags included), symlinks not followed. */
+  private tarCreate(archive: string, dir: string): FakeReply {
+    const d = this.resolve(dir);
+    if (d?.node?.kind !== 'dir') return fail(`tar: could not chdir to '${dir}'`);
+    const entries = this.keysUnder(d.store).filter((k) => k !== d.store).map((k) => [k.slice(d.store.length), this.fs.get(k)!] as const);
+    if (this.resolve(parent(archive))?.node?.kind !== 'dir') return fail(`tar: Failed to open '${archive}'`);
+    this.writeFile(archive, SimulatedFreeBSD.TAR + JSON.stringify(entries));
+    return ok();
+  }
+
+  /** What `freebsd-update -b TREE … --currently-running R fetch install` leaves: the tree at the newest patch of R. */
+  private freebsdUpdate(a: string[], spec: CommandSpec): FakeReply | undefined {
+    const at = (flag: string) => { const i = a.indexOf(flag); return i >= 0 ? a[i + 1] : undefined; };
+    const tree = at('-b');
+    const running = at('--currently-running');
+    const work = at('-d');
+    if (!tree || !running || !work || !a.includes('--not-running-from-cron') || a.slice(-2).join(' ') !== 'fetch install') return undefined;
+    if (spec.env?.PAGER !== '/bin/cat') return fail('simulated host: freebsd-update would wait in less(1) for a key', 99);
+    if (this.resolve(work)?.node?.kind !== 'dir') return fail('', 1, `freebsd-update: Directory does not exist or is not writable: ${work}\n`);
+    const script = this.file(`${tree}/bin/freebsd-version`);
+    if (!script) return undefined;
+    const release = running.replace(/-p\d+$/, '');
+    const patched = this.latestPatch > 0 ? `${release}-p${this.latestPatch}` : release;
+    this.writeFile(`${tree}/bin/freebsd-version`, `#!/bin/sh\nUSERLAND_VERSION="${patched}"\n`);
+    // Not a capture: the driver reads no output from freebsd-update.
+    return ok(`simulated freebsd-update: ${running} -> ${patched}\n`);
   }
 
   private copyTree(fromStore: string, toStore: string): void {
@@ -434,27 +509,33 @@ export class SimulatedFreeBSD {
     const d = this.resolve(dst);
     if (s?.node?.kind !== 'dir') return fail(`mount_nullfs: ${src}: No such file or directory`);
     if (d?.node?.kind !== 'dir') return fail(`mount_nullfs: ${dst}: No such file or directory`);
-    this.mountList.push({ source: s.ns, target: d.ns, fstype: 'nullfs', options: opts.split(','), store: s.store });
+    const list = opts.split(',');
+    // nocover/emptydir are checks at mount time (MNT_CMDFLAGS), not options the table shows. Error wording not confirmed.
+    if (list.includes('nocover') && this.mountList.some((m) => m.target === d.ns)) return fail(`mount_nullfs: ${dst}: Device busy`);
+    if (list.includes('emptydir') && [...this.fs.keys()].some((k) => parent(k) === d.store && k !== d.store)) return fail(`mount_nullfs: ${dst}: Directory not empty`);
+    this.mountList.push({ source: s.ns, target: d.ns, fstype: 'nullfs', options: list.filter((x) => x !== 'nocover' && x !== 'emptydir'), store: s.store });
     return ok();
   }
 
-  private mount(a: string[]): FakeReply {
+  private mount(a: string[]): FakeReply | undefined {
     const args = a.join(' ');
     if (args === '-p') return ok(this.mountP());
     if (args === '-p --libxo json') {
       return this.libxo ? ok(this.mountPJson()) : fail('mount: illegal option -- -\nusage: mount [-adflpruvw] [-F fstab] [-o options] [-t ufs | external_type]');
     }
-    const [t, type, dev, dst] = a;
-    if (t === '-t' && type === 'devfs' && dev === 'devfs' && dst && a.length === 4) {
+    const [t, type, o, opts, dev, dst] = a;
+    const rs = /^ruleset=(\d+)$/.exec(opts ?? '');
+    if (t === '-t' && type === 'devfs' && o === '-o' && rs && dev === 'devfs' && dst && a.length === 6) {
       const d = this.resolve(dst);
       if (d?.node?.kind !== 'dir') return fail(`mount: ${dst}: No such file or directory`);
-      this.mountList.push({ source: 'devfs', target: d.ns, fstype: 'devfs', options: ['rw'] });
+      // devfs(5): the mount's ruleset from the start; an unknown number makes an empty ruleset (hides nothing).
+      this.mountList.push({ source: 'devfs', target: d.ns, fstype: 'devfs', options: ['rw'], ruleset: Number(rs[1]) });
       return ok();
     }
-    return fail(`simulated host: unsupported mount ${args}`, 127);
+    return undefined;
   }
 
-  private devfs(a: string[]): FakeReply {
+  private devfs(a: string[]): FakeReply | undefined {
     if (a.join(' ') === 'rule showsets') return ok([...this.rulesets].sort((x, y) => x - y).map((n) => `${n}\n`).join(''));
     const [m, mp, rule, s, n, verb] = a;
     if (m === '-m' && rule === 'rule' && s === '-s' && verb === 'applyset' && mp && n) {
@@ -464,7 +545,7 @@ export class SimulatedFreeBSD {
       mnt.ruleset = Number(n);
       return ok();
     }
-    return fail(`simulated host: unsupported devfs ${a.join(' ')}`, 127);
+    return undefined;
   }
 
   private umount(a: string[]): FakeReply {
@@ -480,12 +561,12 @@ export class SimulatedFreeBSD {
     return ok();
   }
 
-  private chroot(a: string[], spec: CommandSpec): FakeReply {
+  private chroot(a: string[], spec: CommandSpec): FakeReply | undefined {
     const [newroot, cmd, service, verb] = a;
     const r = newroot ? this.resolve(newroot) : undefined;
     if (r?.node?.kind !== 'dir') return fail(`chroot: ${newroot}: No such file or directory`);
     const root = r.ns;
-    if (cmd !== '/usr/sbin/service' || !service || !verb || a.length !== 4) return fail(`simulated host: unsupported chroot ${a.join(' ')}`, 127);
+    if (cmd !== '/usr/sbin/service' || !service || !verb || a.length !== 4) return undefined;
     if (this.resolve(cmd, true, root)?.node?.kind !== 'file') return fail(`chroot: ${cmd}: No such file or directory`);
     const script = ['/etc/rc.d', '/usr/local/etc/rc.d'].some((d) => this.resolve(`${d}/${service}`, true, root)?.node?.kind === 'file');
     if (!script) {

@@ -121,6 +121,7 @@ describe('LinuxDriver plans (fake runner)', () => {
     });
 
     it('starts through the init script in a chroot, with a minimal env and output to the container log', async () => {
+      runner.on(['chroot', root(), '/etc/init.d/httpd', 'start']);
       await driver.startService('web1', 'httpd');
       const c = runner.calls[0]!;
       assert.deepEqual(c.argv, ['chroot', root(), '/etc/init.d/httpd', 'start']);
@@ -130,6 +131,7 @@ describe('LinuxDriver plans (fake runner)', () => {
     });
 
     it('stops the same way', async () => {
+      runner.on(['chroot', root(), '/etc/init.d/httpd', 'stop']);
       await driver.stopService('web1', 'httpd');
       assert.deepEqual(runner.transcript, [`chroot ${root()} /etc/init.d/httpd stop`]);
       assert.equal(runner.calls[0]!.logFile, `${tmp}/log/web1.log`);
