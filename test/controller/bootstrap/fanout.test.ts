@@ -13,7 +13,7 @@ import { FakeSession, HANG, type Reply } from './fake-session.js';
 
 const ARTIFACTS: BootstrapArtifacts = {
   bundle: Buffer.from('// agent'), cli: Buffer.from('// cli'), supervisor: '#!/bin/sh\n',
-  rcAgent: '#!/bin/sh\n', rcContainers: '#!/bin/sh\n', unitAgent: '[Service]\n', unitContainers: '[Service]\n',
+  rcAgent: '#!/bin/sh\n', rcContainers: '#!/bin/sh\n', newsyslog: '/var/log/qfleetd.log root:wheel 600 7 10240 * JC /var/run/qfleetd.pid\n', unitAgent: '[Service]\n', unitContainers: '[Service]\n',
 };
 const host = (name: string, address = name): HostTarget => ({ name, address, sshPort: 22, sshUser: 'root', agentPort: 7443, vars: { qfleet_service: 'supervised' } });
 const tick = async (n = 20) => { for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r)); };
