@@ -90,7 +90,7 @@ describe('Engine (qchroot semantics, on an in-memory host)', () => {
 
     it('starts: mounts, starts each service, reports running', async () => {
       assert.deepEqual(await engine.start({ names: ['web1'], all: false }), [
-        { name: 'web1', outcome: 'started', message: 'Start chroot completed.' },
+        { name: 'web1', outcome: 'started', message: 'Start chroot completed.', state: 'stopped' },
       ]);
       const v = await engine.get('web1');
       assert.equal(v.state, 'running');
