@@ -75,7 +75,7 @@ export interface PlanRow {
   readonly host: string;
   /** The container, or '-' for a host-wide action (install) or a host that did not answer. */
   readonly container: string;
-  /** Its state now, from the host's list ('-' when unknown or absent). */
+  /** Its state as the agent found it when it checked ('-' when unknown, or when it does not exist). */
   readonly state: string;
   readonly action: string;
   /** Why this step would fail (missing, exists, running, host unreachable); empty when it would go ahead. */
