@@ -8,6 +8,7 @@ import { StateStore } from '../../../agent/engine/state-store.js';
 import type { Clock } from '../../../agent/engine/clock.js';
 import { silentLogger } from '../../../agent/log.js';
 import { MemoryHost } from '../../support/memory-host.js';
+import { gate } from './gate.js';
 
 function fakeClock(): Clock {
   let t = Date.parse('2026-11-23T12:00:00Z');
@@ -192,51 +193,42 @@ describe('Engine with validateOnly: the same checks, no change', () => {
   describe('locks', () => {
     it('a container held by an operation: the same busy refusal, and the holder is not disturbed', async () => {
       const orig = host.mountContainer.bind(host);
-      let open!: () => void;
-      const gate = new Promise<void>((r) => (open = r));
-      let mounting!: () => void;
-      const reached = new Promise<void>((r) => (mounting = r));
-      host.mountContainer = async (n: string) => { mounting(); await gate; return orig(n); };
+      const g = gate();
+      host.mountContainer = async (n: string) => { await g.pass(); return orig(n); };
       const started = engine.start({ names: ['web1'], all: false }, 'req-1');
-      await reached;
+      await g.reached;
       const [planned] = await engine.start({ names: ['web1'], all: false }, undefined, V);
       assert.equal(planned?.outcome, 'failed');
       assert.equal(planned?.error?.reason, 'busy');
       assert.deepEqual(planned?.error?.fields, { container: 'web1', op: 'starting', since: '2026-11-23T12:00:00.000Z', request_id: 'req-1' });
       await assert.rejects(engine.validateConsole('web1'), (e: Error) => asQfleetError(e).reason === 'busy');
-      open();
+      g.open();
       assert.equal((await started)[0]?.outcome, 'started');
     });
 
     it('takes no lock: a real call made while a validate-only one is checking goes ahead', async () => {
       const orig = host.mounts.bind(host);
-      let open!: () => void;
-      const gate = new Promise<void>((r) => (open = r));
-      let reading!: () => void;
-      const reached = new Promise<void>((r) => (reading = r));
-      host.mounts = async () => { host.mounts = orig; reading(); await gate; return orig(); };
+      const g = gate();
+      host.mounts = async () => { host.mounts = orig; await g.pass(); return orig(); };
       const planned = engine.start({ names: ['web1'], all: false }, undefined, V);
-      await reached;
+      await g.reached;
       const [real] = await engine.start({ names: ['web1'], all: false });
       assert.equal(real?.outcome, 'started');
-      open();
+      g.open();
       await planned;
     });
 
     it('install while a create copies the template: refused the same way', async () => {
       const orig = host.createContainer.bind(host);
-      let open!: () => void;
-      const gate = new Promise<void>((r) => (open = r));
-      let copying!: () => void;
-      const reached = new Promise<void>((r) => (copying = r));
-      host.createContainer = async (n: string) => { copying(); await gate; return orig(n); };
+      const g = gate();
+      host.createContainer = async (n: string) => { await g.pass(); return orig(n); };
       const created = engine.create('web3');
-      await reached;
+      await g.reached;
       const planned = await settle(engine.install(spec, false, () => undefined, V));
       const done = await settle(engine.install(spec, false, () => undefined));
       assert.equal(planned.error?.reason, 'busy');
       assert.deepEqual(planned.error, done.error);
-      open();
+      g.open();
       await created;
     });
   });
