@@ -114,6 +114,15 @@ dead:
     assert.deepEqual((await unary(a.client, 'Get', { name: 'web1' })).container.services.map((x: { name: string }) => x.name), ['httpd'], 'nothing set');
   });
 
+  it('--dry-run install: each agent checks the source and its base; nothing is unpacked', async () => {
+    let r = await q('-H', 'web', '--dry-run', 'install', dir);
+    assert.equal(r.exitCode, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, new RegExp(`^alpha\\s+-\\s+-\\s+install from ${dir} \\(sharedfs, template\\)\\s+-$`, 'm'));
+    r = await q('-H', 'alpha', '--dry-run', '--json', 'install', join(dir, 'nothing-here'));
+    assert.equal(r.exitCode, 1);
+    assert.match(JSON.parse(r.stdout)[0].result.steps[0].problem, /^Error; install source .*nothing-here does not exist on the agent's host\.$/);
+  });
+
   it('starts web= (prefix) on every host: web, web1, web2 but never xweb', async () => {
     const r = await q('-H', 'web', 'start', 'web=');
     assert.equal(r.exitCode, 0, r.stderr);
