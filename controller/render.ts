@@ -80,6 +80,8 @@ export interface PlanRow {
   readonly action: string;
   /** Why this step would fail (missing, exists, running, host unreachable); empty when it would go ahead. */
   readonly problem: string;
+  /** Why, as the agent's ErrorDetail says it (not-found, running, busy, ...), when the agent said. */
+  readonly reason?: string;
 }
 
 export function renderPlan(rows: readonly PlanRow[], verb: string): string {

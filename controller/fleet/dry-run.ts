@@ -1,7 +1,7 @@
 import type { ContainerResult__Output } from '../../proto/gen/qfleet/agent/v1/ContainerResult.js';
 import type { ExecResponse__Output } from '../../proto/gen/qfleet/agent/v1/ExecResponse.js';
 import type { ExecStart } from '../../proto/gen/qfleet/agent/v1/ExecStart.js';
-import { errorDetailOf } from '../agent-error.js';
+import { errorDetailOf, reasonWord } from '../agent-error.js';
 import { EXIT, type CliContext } from '../context.js';
 import { renderPlan, stateWord, type PlanRow } from '../render.js';
 import { call } from '../transport/call.js';
@@ -25,7 +25,7 @@ export const VALIDATE_ONLY_API = 2;
  *
  * Text: a table HOST CONTAINER STATE ACTION PROBLEM and a closing `Dry run: …`
  * line. --json: the fleet array, each host's result {action, steps: [{container,
- * state, action, problem}]}. Exit 0 when every step would go ahead, 1 when a
+ * state, action, problem, reason}]}. Exit 0 when every step would go ahead, 1 when a
  * host did not answer or a step would fail. `container` and `action`: the one
  * container a command is about and what it would do (create, config, exec),
  * for the step of a refusal that names no container, or of an old agent.
@@ -64,7 +64,8 @@ export async function dryRun(
     }
     const steps = o.result.length ? o.result : [{ container: '-', state: '-', action: 'none (no container matches)', problem: '' }];
     rows.push(...steps.map((s) => ({ host: o.host.name, ...s })));
-    return { host: o.host.name, status: o.status, result: { action: verb, steps } };
+    // --json: every step says its reason, null when none was given (a step that would go ahead).
+    return { host: o.host.name, status: o.status, result: { action: verb, steps: steps.map((s) => ({ ...s, reason: s.reason ?? null })) } };
   });
   if (ctx.json) ctx.out(JSON.stringify(perHost));
   else ctx.out(renderPlan(rows, verb));
@@ -82,7 +83,7 @@ function refusalSteps(action: string, e: unknown, container: string | undefined)
   if (!d) return undefined;
   const message = (e as { details: string }).details;
   const named = d.fields.containers ? d.fields.containers.split(',') : [d.fields.container ?? container ?? '-'];
-  return named.map((n) => ({ container: n, state: d.fields.state ?? '-', action, problem: message }));
+  return named.map((n) => ({ container: n, state: d.fields.state ?? '-', action, problem: message, reason: d.reason }));
 }
 
 /** What the agent's results say a start, stop or delete would do to each container. */
@@ -92,6 +93,7 @@ export function resultSteps(verb: string, results: readonly ContainerResult__Out
     state: r.state && r.state !== 'STATE_UNSPECIFIED' ? stateWord(r.state) : (r.error?.fields.state ?? '-'),
     action: actionOf(verb, r),
     problem: r.outcome === 'OUTCOME_FAILED' ? r.message : '',
+    ...(r.outcome === 'OUTCOME_FAILED' && r.error ? { reason: reasonWord(r.error.reason) } : {}),
   }));
 }
 

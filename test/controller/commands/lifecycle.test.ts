@@ -88,11 +88,11 @@ dead:
     assert.deepEqual(doc.map((h) => [h.host, h.status]), [['alpha', 'ok'], ['beta', 'ok'], ['gamma', 'unreachable']]);
     // The agent refuses the whole delete, as it would the real one: web1 would not be deleted either.
     assert.deepEqual(doc[0].result, { action: 'delete', steps: [
-      { container: 'nosuch', state: '-', action: 'delete', problem: 'Error; no such chroot container: nosuch.' },
+      { container: 'nosuch', state: '-', action: 'delete', problem: 'Error; no such chroot container: nosuch.', reason: 'not-found' },
     ] });
     const ok = await q('-H', 'alpha', '--dry-run', '--json', 'delete', 'web1');
     assert.equal(ok.exitCode, 0, ok.stdout);
-    assert.deepEqual(JSON.parse(ok.stdout)[0].result.steps, [{ container: 'web1', state: 'stopped', action: 'delete', problem: '' }]);
+    assert.deepEqual(JSON.parse(ok.stdout)[0].result.steps, [{ container: 'web1', state: 'stopped', action: 'delete', problem: '', reason: null }]);
     assert.ok((await names(a)).includes('web1:stopped'), 'nothing deleted');
   });
 

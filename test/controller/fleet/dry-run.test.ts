@@ -4,6 +4,8 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAgentProto } from '../../../proto/loader.js';
+import type { ContainerResult__Output } from '../../../proto/gen/qfleet/agent/v1/ContainerResult.js';
+import { resultSteps } from '../../../controller/fleet/dry-run.js';
 import { qfleet, writeInventory } from '../support/agents.js';
 
 /**
@@ -46,4 +48,24 @@ describe('--dry-run against an agent that predates validate_only', function () {
       assert.deepEqual(asked, []);
     });
   }
+});
+
+describe('--dry-run steps from the agent\'s validate-only results', () => {
+  const r = (name: string, outcome: string, message: string, state = 'STATE_STOPPED', error: unknown = null) =>
+    ({ name, outcome, message, state, error }) as unknown as ContainerResult__Output;
+
+  it('ACTION from the outcome, STATE as the agent found it, PROBLEM and reason from a failure', () => {
+    assert.deepEqual(resultSteps('start', [
+      r('web1', 'OUTCOME_WOULD_CHANGE', 'start httpd sshd'),
+      r('web2', 'OUTCOME_ALREADY_STARTED', 'Error; Chroot is already started.', 'STATE_RUNNING'),
+      r('bare', 'OUTCOME_BYPASSED', 'Bypassed; No service configured yet'),
+      r('web3', 'OUTCOME_FAILED', 'Error; web3 is broken (x); stop it to clean up, then start it.', 'STATE_UNSPECIFIED',
+        { reason: 'REASON_BROKEN', fields: { container: 'web3', state: 'broken' } }),
+    ]), [
+      { container: 'web1', state: 'stopped', action: 'start httpd sshd', problem: '' },
+      { container: 'web2', state: 'running', action: 'none (already started)', problem: '' },
+      { container: 'bare', state: 'stopped', action: 'none (no service configured)', problem: '' },
+      { container: 'web3', state: 'broken', action: 'start', problem: 'Error; web3 is broken (x); stop it to clean up, then start it.', reason: 'broken' },
+    ]);
+  });
 });
