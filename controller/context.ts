@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Command } from 'commander';
 import { connectUnix, defaultSocket, requestId, type AgentServiceClient } from './client.js';
 import { isServiceError } from './transport/call.js';
+import { errorDetailOf } from './agent-error.js';
 import type { ClientFactory } from './fleet/client-factory.js';
 import { systemClock, type Clock } from './fleet/clock.js';
 import { DEFAULT_FORKS, formatSeconds, HostTimeoutError, needsResolving, type HostOutcome } from './fleet/fanout.js';
@@ -211,6 +212,38 @@ function connectedBy(client: AgentServiceClient, deadlineAt: number): Promise<vo
   });
 }
 
+/**
+ * How the agent's refusal is printed, by its reason (agent.proto's
+ * ErrorDetail): the agent's own words when they are qchroot's `Error; …` line
+ * (a refusal the operator acts on), else said to be the agent's or its host's
+ * failure. Exhaustive over the reasons this qfleet knows; a newer one prints
+ * as the agent's failure.
+ */
+const AGENT_LINE: Record<string, ((message: string) => string) | undefined> = {
+  'invalid-argument': (m) => m,
+  'name-invalid': (m) => m,
+  'not-found': (m) => m,
+  'already-exists': (m) => m,
+  busy: (m) => m,
+  running: (m) => m,
+  stopped: (m) => m,
+  broken: (m) => m,
+  'no-base': (m) => m,
+  'release-mismatch': (m) => m,
+  'no-service-script': (m) => m,
+  precondition: (m) => m,
+  'shutting-down': (m) => m,
+  unauthenticated: (m) => `qfleet: the agent refused this client: ${m}`,
+  'permission-denied': (m) => `qfleet: the agent refused this client: ${m}`,
+  'command-failed': (m) => `qfleet: a command failed on the agent's host: ${m}`,
+  internal: (m) => `qfleet: the agent failed: ${m}`,
+};
+
+/** The line for an agent's error that carries a detail. */
+export function agentErrorLine(reason: string, message: string): string {
+  return (AGENT_LINE[reason] ?? AGENT_LINE.internal!)(message);
+}
+
 /** Prints a failure the way an operator can act on it and returns the exit code (the single-host, no-inventory form). */
 export function reportError(ctx: Pick<CliContext, 'err' | 'socket'>, e: unknown, where = ctx.socket): number {
   if (e instanceof UsageError || e instanceof TargetError || e instanceof SelectionError) {
@@ -226,6 +259,13 @@ export function reportError(ctx: Pick<CliContext, 'err' | 'socket'>, e: unknown,
     return EXIT.failed;
   }
   if (isServiceError(e)) {
+    const usage = e.code === grpc.status.INVALID_ARGUMENT ? EXIT.usage : EXIT.failed;
+    const detail = errorDetailOf(e);
+    if (detail) {
+      ctx.err(agentErrorLine(detail.reason, e.details));
+      return usage;
+    }
+    // No detail: the status came from the transport, a proxy, or an agent before API 2.
     if (e.code === grpc.status.UNAVAILABLE) {
       ctx.err(`qfleet: cannot reach the agent at ${where}: is qfleetd running? (${e.details})`);
       return EXIT.failed;
@@ -234,8 +274,8 @@ export function reportError(ctx: Pick<CliContext, 'err' | 'socket'>, e: unknown,
       ctx.err(`qfleet: the agent at ${where} did not answer in time.`);
       return EXIT.failed;
     }
-    ctx.err(e.details.startsWith('Error;') ? e.details : `qfleet: ${e.details}`);
-    return e.code === grpc.status.INVALID_ARGUMENT ? EXIT.usage : EXIT.failed;
+    ctx.err(`qfleet: ${e.details}`);
+    return usage;
   }
   ctx.err(`qfleet: ${e instanceof Error ? e.message : String(e)}`);
   return EXIT.failed;

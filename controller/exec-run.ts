@@ -24,7 +24,7 @@ export async function runExecOn(ctx: CliContext, host: HostTarget, start: ExecSt
   } catch (e) {
     if (!ctx.json) return reportError(ctx, e, ctx.where(host));
     const c = e instanceof ConnectError ? { status: 'unreachable' as const, error: e.message } : classify(e, ctx.timeoutMs);
-    ctx.out(fleetJson([{ host, ...c }]));
+    ctx.out(fleetJson([{ host, ...c, cause: e }]));
     return EXIT.failed;
   } finally {
     client?.close();

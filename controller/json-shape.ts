@@ -27,7 +27,7 @@ export interface ContainerJson {
   path: string;
 }
 
-export type OutcomeWord = 'started' | 'bypassed' | 'already-started' | 'stopped' | 'already-stopped' | 'deleted' | 'failed' | 'unknown';
+export type OutcomeWord = 'started' | 'bypassed' | 'already-started' | 'stopped' | 'already-stopped' | 'deleted' | 'failed' | 'would-change' | 'unknown';
 
 export interface ResultJson {
   name: string;
@@ -57,6 +57,8 @@ const OUTCOMES: Record<string, OutcomeWord> = {
   OUTCOME_ALREADY_STOPPED: 'already-stopped',
   OUTCOME_DELETED: 'deleted',
   OUTCOME_FAILED: 'failed',
+  // Only in answers to validate_only (qfleet --dry-run), which change nothing.
+  OUTCOME_WOULD_CHANGE: 'would-change',
 };
 
 const CHANGED: ReadonlySet<OutcomeWord> = new Set(['started', 'stopped', 'deleted']);

@@ -2,6 +2,7 @@ import Table from 'cli-table3';
 import type { Container__Output } from '../proto/gen/qfleet/agent/v1/Container.js';
 import type { ContainerResult__Output } from '../proto/gen/qfleet/agent/v1/ContainerResult.js';
 import { stateWord } from './json-shape.js';
+import { byCodePoint } from './fleet/selection.js';
 
 /** A borderless, left-aligned table like ps(1) or qjail list. */
 export function table(head: string[], rows: string[][]): string {
@@ -42,16 +43,31 @@ function services(c: Container__Output): string {
   return c.services.map((s) => (s.state === 'STATE_RUNNING' ? s.name : c.state === 'STATE_STOPPED' ? s.name : `${s.name}(down)`)).join(',');
 }
 
-/** qfleet list: one row per container, ascending name, broken reasons underneath. */
-export function renderContainers(containers: readonly Container__Output[], opts: { host?: (c: Container__Output) => string } = {}): string {
-  if (containers.length === 0) return 'No chroot containers.';
-  const head = [...(opts.host ? ['HOST'] : []), 'NAME', 'STATE', 'SERVICES', 'RELEASE', 'CREATED', 'DISK', 'PATH'];
-  const rows = containers.map((c) => [
-    ...(opts.host ? [opts.host(c)] : []),
+/** One row of the container table: a container, and the host it is on when an inventory is in use. */
+export interface ContainerRow {
+  readonly host?: string;
+  readonly container: Container__Output;
+}
+
+/**
+ * qfleet list: one row per container, broken reasons underneath. What differs
+ * with hosts, on purpose: a HOST column and host-prefixed notes; and the rows
+ * are sorted by host then name, since hosts answer in any order (one agent's
+ * answer is already in name order, and the local form keeps it as it came).
+ */
+export function renderContainers(rows: readonly ContainerRow[]): string {
+  if (rows.length === 0) return 'No chroot containers.';
+  const fleet = rows.some((r) => r.host !== undefined);
+  const shown = fleet ? [...rows].sort((a, b) => byCodePoint(a.host ?? '', b.host ?? '') || byCodePoint(a.container.name, b.container.name)) : rows;
+  const head = [...(fleet ? ['HOST'] : []), 'NAME', 'STATE', 'SERVICES', 'RELEASE', 'CREATED', 'DISK', 'PATH'];
+  const body = shown.map(({ host, container: c }) => [
+    ...(fleet ? [host ?? '-'] : []),
     c.name, stateWord(c.state), services(c), release(c), created(c), humanBytes(Number(c.diskUsageBytes)), c.path,
   ]);
-  const notes = containers.filter((c) => c.state === 'STATE_BROKEN').map((c) => `${c.name}: broken: ${c.reason}`);
-  return [table(head, rows), ...notes].join('\n');
+  const notes = shown
+    .filter((r) => r.container.state === 'STATE_BROKEN')
+    .map((r) => `${fleet ? `${r.host ?? '-'}: ` : ''}${r.container.name}: broken: ${r.container.reason}`);
+  return [table(head, body), ...notes].join('\n');
 }
 
 /** One line per container, as qchroot prints them. */
@@ -59,29 +75,18 @@ export function renderResults(results: readonly ContainerResult__Output[]): stri
   return results.map((r) => `${r.name}: ${r.message}`).join('\n');
 }
 
-/** qfleet list over several hosts: ONE table with a HOST column, sorted by host then name. */
-export function renderFleetContainers(rows: readonly { host: string; container: Container__Output }[]): string {
-  if (rows.length === 0) return 'No chroot containers.';
-  const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-  const sorted = [...rows].sort((a, b) => cmp(a.host, b.host) || cmp(a.container.name, b.container.name));
-  const head = ['HOST', 'NAME', 'STATE', 'SERVICES', 'RELEASE', 'CREATED', 'DISK', 'PATH'];
-  const body = sorted.map(({ host, container: c }) => [
-    host, c.name, stateWord(c.state), services(c), release(c), created(c), humanBytes(Number(c.diskUsageBytes)), c.path,
-  ]);
-  const notes = sorted.filter((r) => r.container.state === 'STATE_BROKEN').map((r) => `${r.host}: ${r.container.name}: broken: ${r.container.reason}`);
-  return [table(head, body), ...notes].join('\n');
-}
-
 /** One row of a --dry-run plan: a container a command would touch on a host, or why it could not. */
 export interface PlanRow {
   readonly host: string;
   /** The container, or '-' for a host-wide action (install) or a host that did not answer. */
   readonly container: string;
-  /** Its state now, from the host's list ('-' when unknown or absent). */
+  /** Its state as the agent found it when it checked ('-' when unknown, or when it does not exist). */
   readonly state: string;
   readonly action: string;
   /** Why this step would fail (missing, exists, running, host unreachable); empty when it would go ahead. */
   readonly problem: string;
+  /** Why, as the agent's ErrorDetail says it (not-found, running, busy, ...), when the agent said. */
+  readonly reason?: string;
 }
 
 export function renderPlan(rows: readonly PlanRow[], verb: string): string {

@@ -8,13 +8,15 @@ import {
   FailedPreconditionError,
   InvalidArgumentError,
   NotFoundError,
+  type ErrorFields,
+  type Reason,
 } from '../errors.js';
 import { isUnder, mountsByContainer, type HostDriver, type InstallSpec, type MountEntry, type ProcessTable, type ProgressSink } from '../drivers/host-driver.js';
 import type { CommandSpec } from '../runner/command-runner.js';
 import type { Logger } from '../log.js';
 import type { Clock } from './clock.js';
 import { BaseLock, BusyError, ContainerLocks, describeBusy, type Busy, type BusyOp } from './keyed-lock.js';
-import { MSG } from './messages.js';
+import { MSG, PLAN } from './messages.js';
 import { isValidContainerName, validateContainerName, validateNameList, validateServiceName } from './names.js';
 import { compareNames, CorruptStateError, StateStore, type ContainerRecord, type PendingOp, type StateRead } from './state-store.js';
 import { mapLimit } from '../worker-pool.js';
@@ -43,12 +45,26 @@ export interface ContainerView {
   readonly busy?: Busy;
 }
 
-export type Outcome = 'started' | 'bypassed' | 'already-started' | 'stopped' | 'already-stopped' | 'deleted' | 'failed';
+/** 'would-change' answers a validate-only call only: the call would change the container (the message says how). */
+export type Outcome = 'started' | 'bypassed' | 'already-started' | 'stopped' | 'already-stopped' | 'deleted' | 'failed' | 'would-change';
 
 export interface ContainerResult {
   readonly name: string;
   readonly outcome: Outcome;
   readonly message: string;
+  /** The state the engine found the container in when it decided; absent when it did not need to look. */
+  readonly state?: ContainerState;
+  /** Why it failed (outcome 'failed'), as errors say it. */
+  readonly error?: { readonly reason: Reason; readonly fields: Readonly<Record<string, string>> };
+}
+
+/**
+ * validateOnly: run the checks the call makes (the same code, up to the first
+ * change) and answer what it would do. No lock is taken (one another operation
+ * holds refuses it as it would the call), nothing is written, mounted or spawned.
+ */
+export interface RunOptions {
+  readonly validateOnly?: boolean;
 }
 
 /** Which containers a start/stop/delete targets: some names, or every one (-A). */
@@ -224,7 +240,13 @@ export class Engine {
 
   // --- install --------------------------------------------------------------
 
-  async install(spec: InstallSpec, force: boolean, progress: ProgressSink): Promise<InstallOutcome> {
+  async install(spec: InstallSpec, force: boolean, progress: ProgressSink, opts: RunOptions = {}): Promise<InstallOutcome> {
+    if (opts.validateOnly) {
+      // Everything after taking the base changes the host (prepareBase fetches and unpacks), so the check ends here;
+      // the release is known, and compared with the host's, only once the base is unpacked.
+      this.base.checkExclusive();
+      return { baseRelease: '', notes: [] };
+    }
     return this.base.tryExclusive({ since: this.clock.now() }, async () => {
       const host = await this.driver.facts();
       const prepared = await this.driver.prepareBase(spec, progress);
@@ -233,6 +255,7 @@ export class Engine {
         throw new FailedPreconditionError(
           `Error; the base is ${prepared.release} but this host runs ${host.release}. ` +
             'qchroot requires the host and sharedfs to run the same release: upgrade the host first, or install with --force.',
+          { reason: 'release-mismatch', fields: { base_release: prepared.release, host_release: host.release } },
         );
       }
       try {
@@ -248,23 +271,16 @@ export class Engine {
 
   // --- create / configure ------------------------------------------------------
 
-  async create(rawName: unknown, requestId?: string): Promise<ContainerView> {
+  async create(rawName: unknown, requestId?: string, opts: RunOptions = {}): Promise<ContainerView> {
     const name = validateContainerName(rawName);
+    if (opts.validateOnly) {
+      this.base.checkShared();
+      this.refuseIfHeld(name);
+      return this.plannedView(name, await this.createChecks(name));
+    }
     const created = await this.base.tryShared(() =>
       this.locks.tryRun(name, this.busy('creating', requestId), async () => {
-        const state = await this.store.inspect(name);
-        if (state.kind === 'ok') throw new AlreadyExistsError(`Error; chroot container ${name} already exists.`);
-        if (state.kind === 'corrupt') {
-          throw new AlreadyExistsError(`Error; chroot container ${name} already exists (broken: its state file is unusable, ${state.reason}); delete it first.`);
-        }
-        if (existsSync(this.driver.layout.containerRoot(name))) {
-          throw new AlreadyExistsError(
-            `Error; ${this.driver.layout.containerRoot(name)} already exists but has no state file; ` +
-              `delete it (qfleet delete ${name}) or move it away before creating ${name}.`,
-          );
-        }
-        const baseRelease = await this.driver.installedRelease();
-        if (!baseRelease) throw new FailedPreconditionError('Error; no base is installed on this host: run qfleet install first.');
+        const baseRelease = await this.createChecks(name);
         const rec: ContainerRecord = {
           version: 1,
           name,
@@ -293,22 +309,63 @@ export class Engine {
     return this.get(created);
   }
 
-  async configure(rawName: unknown, rawServices: readonly unknown[], requestId?: string): Promise<ContainerView> {
+  /** Why `name` cannot be created now, thrown; else the base release it would be created from. */
+  private async createChecks(name: string): Promise<string> {
+    const exists = { reason: 'already-exists', fields: { container: name } } as const;
+    const state = await this.store.inspect(name);
+    if (state.kind === 'ok') throw new AlreadyExistsError(`Error; chroot container ${name} already exists.`, exists);
+    if (state.kind === 'corrupt') {
+      throw new AlreadyExistsError(`Error; chroot container ${name} already exists (broken: its state file is unusable, ${state.reason}); delete it first.`, exists);
+    }
+    if (existsSync(this.driver.layout.containerRoot(name))) {
+      throw new AlreadyExistsError(
+        `Error; ${this.driver.layout.containerRoot(name)} already exists but has no state file; ` +
+          `delete it (qfleet delete ${name}) or move it away before creating ${name}.`,
+        exists,
+      );
+    }
+    const baseRelease = await this.driver.installedRelease();
+    if (!baseRelease) throw new FailedPreconditionError('Error; no base is installed on this host: run qfleet install first.', { reason: 'no-base' });
+    return baseRelease;
+  }
+
+  /** The container a create would make, as create would show it. */
+  private plannedView(name: string, baseRelease: string): ContainerView {
+    return {
+      name, state: 'stopped', reason: '', services: [], mounts: [], baseRelease, createdAt: undefined, diskUsageBytes: 0, path: this.driver.layout.containerRoot(name),
+    };
+  }
+
+  async configure(rawName: unknown, rawServices: readonly unknown[], requestId?: string, opts: RunOptions = {}): Promise<ContainerView> {
     const name = validateContainerName(rawName);
     const services = validateNameList(rawServices, validateServiceName, 'service');
+    if (opts.validateOnly) {
+      this.refuseIfHeld(name);
+      await this.configureChecks(name, services);
+      const view = await this.get(name);
+      const running = new Set(view.services.filter((s) => s.running).map((s) => s.name));
+      return { ...view, services: services.map((s) => ({ name: s, running: running.has(s) })) };
+    }
     await this.locks.tryRun(name, this.busy('configuring', requestId), async () => {
-      const rec = await this.mustRead(name);
-      const missing: string[] = [];
-      for (const s of services) if (!(await this.driver.hasServiceScript(name, s))) missing.push(s);
-      if (missing.length > 0) {
-        throw new FailedPreconditionError(
-          `Error; ${name} has no rc script for ${missing.join(', ')}: install the service in the container first (qfleet console ${name}).`,
-        );
-      }
+      const rec = await this.configureChecks(name, services);
       await this.save({ ...rec, services });
       this.log.info('configured services', { container: name, services, requestId });
     });
     return this.get(name);
+  }
+
+  /** The container's record, if its services can be set to these. */
+  private async configureChecks(name: string, services: readonly string[]): Promise<ContainerRecord> {
+    const rec = await this.mustRead(name);
+    const missing: string[] = [];
+    for (const s of services) if (!(await this.driver.hasServiceScript(name, s))) missing.push(s);
+    if (missing.length > 0) {
+      throw new FailedPreconditionError(
+        `Error; ${name} has no rc script for ${missing.join(', ')}: install the service in the container first (qfleet console ${name}).`,
+        { reason: 'no-service-script', fields: { container: name, services: missing.join(',') } },
+      );
+    }
+    return rec;
   }
 
   // --- list / get ----------------------------------------------------------------
@@ -324,7 +381,7 @@ export class Engine {
   async get(rawName: unknown): Promise<ContainerView> {
     const name = validateContainerName(rawName);
     const known = await this.know(name);
-    if (known.kind === 'unusable' && !(await this.exists(name))) throw new NotFoundError(`Error; no such chroot container: ${name}.`);
+    if (known.kind === 'unusable' && !(await this.exists(name))) throw notFound([name]);
     return this.view(known, await this.driver.mounts());
   }
 
@@ -504,22 +561,27 @@ export class Engine {
 
   // --- start / stop ----------------------------------------------------------------
 
-  async start(sel: Selection, requestId?: string): Promise<ContainerResult[]> {
+  async start(sel: Selection, requestId?: string, opts: RunOptions = {}): Promise<ContainerResult[]> {
     const names = await this.select(sel);
     return mapLimit(names, this.parallelism, (name) =>
-      this.locks.tryRun(name, this.busy('starting', requestId), () => this.startOne(name, requestId)).catch((e) => failed(name, e)),
+      this.holding(name, this.busy('starting', requestId), opts, () => this.startOne(name, requestId, opts)).catch((e) => failed(name, e)),
     );
   }
 
-  private async startOne(name: string, requestId?: string): Promise<ContainerResult> {
+  private async startOne(name: string, requestId: string | undefined, opts: RunOptions): Promise<ContainerResult> {
     const rec = await this.mustRead(name);
-    if (rec.services.length === 0) return { name, outcome: 'bypassed', message: MSG.bypassed };
-    if (this.consoles.has(name)) throw new AbortedError(`Error; a console session is open on ${name}; exit it first.`);
-    const view = await this.observe(rec, await this.driver.mounts());
-    if (view.state === 'running') return { name, outcome: 'already-started', message: MSG.alreadyStarted };
-    if (rec.desired === 'stopped' && view.state === 'broken') {
-      throw new FailedPreconditionError(`Error; ${name} is broken (${view.reason}); stop it to clean up, then start it.`);
+    if (rec.services.length === 0) {
+      // Nothing to do either way; a validate-only answer also says the state, for the operator's table.
+      const state = opts.validateOnly ? (await this.observe(rec, await this.driver.mounts())).state : undefined;
+      return { name, outcome: 'bypassed', message: MSG.bypassed, ...(state ? { state } : {}) };
     }
+    if (this.consoles.has(name)) throw consoleOpen(name);
+    const view = await this.observe(rec, await this.driver.mounts());
+    if (view.state === 'running') return { name, outcome: 'already-started', message: MSG.alreadyStarted, state: view.state };
+    if (rec.desired === 'stopped' && view.state === 'broken') {
+      throw new FailedPreconditionError(`Error; ${name} is broken (${view.reason}); stop it to clean up, then start it.`, stateRefusal(name, view.state));
+    }
+    if (opts.validateOnly) return { name, outcome: 'would-change', message: PLAN.start(rec.services), state: view.state };
 
     // Broken-while-running (e.g. after a reboot) is repaired by mounting and starting what is missing.
     const started: ContainerRecord = { ...rec, desired: 'running', startedServices: rec.services, pending: this.pending('start', requestId) };
@@ -543,39 +605,41 @@ export class Engine {
         this.log.error('rollback of a failed start failed', { container: name, error: asQfleetError(re).message });
         await this.save({ ...started, pending: undefined });
       }
-      return { name, outcome: 'failed', message: `Error; ${stripError(err.message)}` };
+      return { ...failed(name, err), state: view.state };
     }
     await this.save({ ...started, pending: undefined });
     this.log.info('started container', { container: name, services: rec.services, requestId });
-    return { name, outcome: 'started', message: MSG.started };
+    return { name, outcome: 'started', message: MSG.started, state: view.state };
   }
 
-  async stop(sel: Selection, graceMs: number | undefined, requestId?: string): Promise<ContainerResult[]> {
+  async stop(sel: Selection, graceMs: number | undefined, requestId?: string, opts: RunOptions = {}): Promise<ContainerResult[]> {
     if (graceMs !== undefined && (!Number.isInteger(graceMs) || graceMs < 0 || graceMs > MAX_GRACE_MS)) {
       throw new InvalidArgumentError(`Error; the stop grace period must be 0 to ${MAX_GRACE_MS / 1000} seconds.`);
     }
     const names = await this.select(sel);
     return mapLimit(names, this.parallelism, (name) =>
-      this.locks.tryRun(name, this.busy('stopping', requestId), () => this.stopOne(name, graceMs ?? this.graceMs, requestId)).catch((e) => failed(name, e)),
+      this.holding(name, this.busy('stopping', requestId), opts, () => this.stopOne(name, graceMs ?? this.graceMs, requestId, opts)).catch((e) => failed(name, e)),
     );
   }
 
-  private async stopOne(name: string, graceMs: number, requestId?: string): Promise<ContainerResult> {
-    if (this.consoles.has(name)) throw new AbortedError(`Error; a console session is open on ${name}; exit it first.`);
+  private async stopOne(name: string, graceMs: number, requestId: string | undefined, opts: RunOptions): Promise<ContainerResult> {
+    if (this.consoles.has(name)) throw consoleOpen(name);
     const known = await this.know(name);
     if (known.kind === 'unusable') {
+      if (opts.validateOnly) return { name, outcome: 'would-change', message: PLAN.stopUnusable, state: 'broken' };
       // No record says which services run: signal whatever is rooted in it and unmount, so it can be deleted.
       await this.bringDown({ name, services: [], startedServices: [] }, graceMs);
       this.log.info('stopped a container whose state is unusable', { container: name, reason: known.reason, requestId });
-      return { name, outcome: 'stopped', message: `${MSG.stopped} It stays broken (${known.reason}); delete it or restore the file.` };
+      return { name, outcome: 'stopped', message: `${MSG.stopped} It stays broken (${known.reason}); delete it or restore the file.`, state: 'broken' };
     }
     const rec = known.record;
     const view = await this.observe(rec, await this.driver.mounts());
     if (view.state === 'stopped') {
       return rec.services.length === 0
-        ? { name, outcome: 'bypassed', message: MSG.bypassed }
-        : { name, outcome: 'already-stopped', message: MSG.alreadyStopped };
+        ? { name, outcome: 'bypassed', message: MSG.bypassed, state: view.state }
+        : { name, outcome: 'already-stopped', message: MSG.alreadyStopped, state: view.state };
     }
+    if (opts.validateOnly) return { name, outcome: 'would-change', message: PLAN.stop, state: view.state };
     await this.save({ ...rec, pending: this.pending('stop', requestId) });
     try {
       await this.bringDown(rec, graceMs);
@@ -586,7 +650,7 @@ export class Engine {
     }
     await this.save({ ...rec, desired: 'stopped', startedServices: [], pending: undefined });
     this.log.info('stopped container', { container: name, requestId });
-    return { name, outcome: 'stopped', message: MSG.stopped };
+    return { name, outcome: 'stopped', message: MSG.stopped, state: view.state };
   }
 
   /**
@@ -622,7 +686,7 @@ export class Engine {
 
   // --- delete --------------------------------------------------------------------
 
-  async delete(sel: Selection, requestId?: string): Promise<ContainerResult[]> {
+  async delete(sel: Selection, requestId?: string, opts: RunOptions = {}): Promise<ContainerResult[]> {
     const names = await this.select(sel);
     // All preconditions first: a delete -A that would hit a running or busy container deletes nothing.
     const [mounts, procs] = await Promise.all([this.driver.mounts(), this.driver.processTable()]);
@@ -633,8 +697,20 @@ export class Engine {
     }
     if (refused.length) {
       const message = `Error; stop these chroot containers before deleting: ${refused.map((r) => `${r.name} (${r.refusal.why})`).join(', ')}. Nothing was deleted.`;
+      const fields = { containers: refused.map((r) => r.name).join(',') };
       // Only busy containers in the way: a retry later may work, so ABORTED; anything else needs the operator.
-      throw refused.every((r) => r.refusal.busy) ? new AbortedError(message) : new FailedPreconditionError(message);
+      throw refused.every((r) => r.refusal.busy)
+        ? new AbortedError(message, { reason: 'busy', fields })
+        : new FailedPreconditionError(message, { reason: 'running', fields });
+    }
+    if (opts.validateOnly) {
+      // deleteOne checks again under the lock; with no lock taken here, the check above is that check.
+      const results: ContainerResult[] = [];
+      for (const name of names) {
+        const { state } = await this.view(await this.know(name), mounts, procs);
+        results.push({ name, outcome: 'would-change', message: PLAN.delete, state });
+      }
+      return results;
     }
     const results: ContainerResult[] = [];
     for (const name of names) {
@@ -668,7 +744,12 @@ export class Engine {
     // Checked again under the lock: a start or console may have taken the container since delete's first check.
     const [mounts, procs] = await Promise.all([this.driver.mounts(), this.driver.processTable()]);
     const refusal = await this.deleteRefusal(name, mounts, procs, true);
-    if (refusal) throw new FailedPreconditionError(`Error; ${name} cannot be deleted: ${refusal.why}; stop it first.`);
+    if (refusal) {
+      throw new FailedPreconditionError(`Error; ${name} cannot be deleted: ${refusal.why}; stop it first.`, {
+        reason: refusal.busy ? 'busy' : 'running',
+        fields: { containers: name },
+      });
+    }
     const known = await this.know(name);
     // An unusable state file is kept until the tree is gone: if removal stops half-way, the container still lists.
     if (known.kind === 'ok') await this.save({ ...known.record, pending: this.pending('delete', requestId) });
@@ -685,14 +766,27 @@ export class Engine {
 
   /** A command in a started container. */
   async exec(rawName: unknown, argv: readonly string[], opts: { tty: boolean; env: Record<string, string>; rows?: number; cols?: number }): Promise<ExecSession> {
+    const { name } = await this.execChecks(rawName, argv);
+    const spec = this.driver.execSpec(name, { argv, tty: opts.tty, console: false, env: opts.env, rows: opts.rows, cols: opts.cols });
+    return { spec, end: async () => undefined };
+  }
+
+  /** exec with validate_only: exec's checks, and the container the command would run in; nothing runs. */
+  async validateExec(rawName: unknown, argv: readonly string[]): Promise<ContainerView> {
+    return this.execChecks(rawName, argv);
+  }
+
+  private async execChecks(rawName: unknown, argv: readonly string[]): Promise<ContainerView> {
     const name = validateContainerName(rawName);
     if (argv.length === 0) throw new InvalidArgumentError('Error; exec needs a command to run.');
     const view = await this.get(name);
     if (view.state !== 'running') {
-      throw new FailedPreconditionError(`Error; ${name} is ${view.state}${view.reason ? ` (${view.reason})` : ''}; exec needs a started chroot.`);
+      throw new FailedPreconditionError(
+        `Error; ${name} is ${view.state}${view.reason ? ` (${view.reason})` : ''}; exec needs a started chroot.`,
+        stateRefusal(name, view.state),
+      );
     }
-    const spec = this.driver.execSpec(name, { argv, tty: opts.tty, console: false, env: opts.env, rows: opts.rows, cols: opts.cols });
-    return { spec, end: async () => undefined };
+    return view;
   }
 
   /**
@@ -706,14 +800,7 @@ export class Engine {
   ): Promise<ExecSession> {
     const name = validateContainerName(rawName);
     const rec = await this.locks.tryRun(name, this.busy('console', requestId), async () => {
-      const r = await this.mustRead(name);
-      if (this.consoles.has(name)) throw new AbortedError(`Error; a console session is already open on ${name}.`);
-      const view = await this.observe(r, await this.driver.mounts());
-      if (view.state !== 'stopped') {
-        throw new FailedPreconditionError(
-          `Error; ${name} is ${view.state}; qchroot console needs a stopped chroot (use qfleet exec ${name} -- sh on a started one).`,
-        );
-      }
+      const { rec: r } = await this.consoleChecks(name);
       await this.save({ ...r, pending: this.pending('console', requestId) });
       this.consoles.add(name);
       try {
@@ -745,7 +832,45 @@ export class Engine {
     };
   }
 
+  /** console with validate_only: console's checks without taking the container, and the container it would open; nothing is mounted. */
+  async validateConsole(rawName: unknown): Promise<ContainerView> {
+    const name = validateContainerName(rawName);
+    this.refuseIfHeld(name);
+    return (await this.consoleChecks(name)).view;
+  }
+
+  private async consoleChecks(name: string): Promise<{ rec: ContainerRecord; view: ContainerView }> {
+    const rec = await this.mustRead(name);
+    if (this.consoles.has(name)) {
+      throw new AbortedError(`Error; a console session is already open on ${name}.`, { reason: 'busy', fields: { container: name, op: 'console' } });
+    }
+    const view = await this.observe(rec, await this.driver.mounts());
+    if (view.state !== 'stopped') {
+      throw new FailedPreconditionError(
+        `Error; ${name} is ${view.state}; qchroot console needs a stopped chroot (use qfleet exec ${name} -- sh on a started one).`,
+        stateRefusal(name, view.state),
+      );
+    }
+    return { rec, view };
+  }
+
   // --- helpers ----------------------------------------------------------------------
+
+  /**
+   * The container's lock for the operation, or, validating only, the refusal
+   * tryRun would give when another operation holds it, without taking it: a
+   * dry run never makes a real call find its container busy.
+   */
+  private async holding<T>(name: string, busy: Busy, opts: RunOptions, fn: () => Promise<T>): Promise<T> {
+    if (!opts.validateOnly) return this.locks.tryRun(name, busy, fn);
+    this.refuseIfHeld(name);
+    return fn();
+  }
+
+  private refuseIfHeld(name: string): void {
+    const held = this.locks.holder(name);
+    if (held) throw new BusyError(name, held);
+  }
 
   /** Resolves a selection to existing names: invalid names fail as a whole, before any work. */
   private async select(sel: Selection): Promise<string[]> {
@@ -755,7 +880,7 @@ export class Engine {
     const names = validateNameList(sel.names, validateContainerName, 'chroot container');
     const unknown: string[] = [];
     for (const n of names) if (!(await this.exists(n))) unknown.push(n);
-    if (unknown.length) throw new NotFoundError(`Error; no such chroot container: ${unknown.join(', ')}.`);
+    if (unknown.length) throw notFound(unknown);
     return names;
   }
 
@@ -767,9 +892,9 @@ export class Engine {
   private async mustRead(name: string): Promise<ContainerRecord> {
     const known = await this.know(name);
     if (known.kind === 'unusable') {
-      if (!(await this.exists(name))) throw new NotFoundError(`Error; no such chroot container: ${name}.`);
+      if (!(await this.exists(name))) throw notFound([name]);
       if (known.corrupt !== undefined) throw new CorruptStateError(name, this.store.fileOf(name), known.corrupt);
-      throw new FailedPreconditionError(`Error; ${known.reason}: delete it (qfleet delete ${name}) or move it away.`);
+      throw new FailedPreconditionError(`Error; ${known.reason}: delete it (qfleet delete ${name}) or move it away.`, stateRefusal(name, 'broken'));
     }
     const rec = known.record;
     if (this.recovering && rec.pending) {
@@ -793,7 +918,22 @@ export class Engine {
 }
 
 function failed(name: string, e: unknown): ContainerResult {
-  return { name, outcome: 'failed', message: `Error; ${stripError(asQfleetError(e).message)}` };
+  const err = asQfleetError(e);
+  return { name, outcome: 'failed', message: `Error; ${stripError(err.message)}`, error: { reason: err.reason, fields: err.fields } };
+}
+
+function notFound(names: readonly string[]): NotFoundError {
+  return new NotFoundError(`Error; no such chroot container: ${names.join(', ')}.`, { fields: { containers: names.join(',') } });
+}
+
+function consoleOpen(name: string): AbortedError {
+  return new AbortedError(`Error; a console session is open on ${name}; exit it first.`, { reason: 'busy', fields: { container: name, op: 'console' } });
+}
+
+/** The detail of a refusal that is about the container's state: the reason says which state stands in the way. */
+function stateRefusal(container: string, state: ContainerState): { reason: Reason; fields: ErrorFields } {
+  const reason: Reason = state === 'running' ? 'running' : state === 'stopped' ? 'stopped' : state === 'broken' ? 'broken' : 'busy';
+  return { reason, fields: { container, state } };
 }
 
 function stripError(message: string): string {

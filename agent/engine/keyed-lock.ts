@@ -12,7 +12,10 @@ export interface Busy {
 /** Another operation holds the container; the caller may retry when it is done. */
 export class BusyError extends AbortedError {
   constructor(readonly container: string, readonly busy: Busy) {
-    super(`Error; ${container} is busy ${describeBusy(busy)}; try again when that is done.`);
+    super(`Error; ${container} is busy ${describeBusy(busy)}; try again when that is done.`, {
+      reason: 'busy',
+      fields: { container, op: busy.op, since: busy.since.toISOString(), request_id: busy.requestId },
+    });
   }
 }
 
@@ -81,17 +84,35 @@ export class BaseLock {
   private readers = 0;
   private writer: { readonly since: Date } | undefined;
 
-  async tryShared<T>(fn: () => Promise<T>): Promise<T> {
+  /** What tryShared would refuse, without taking the base (validate-only calls). */
+  checkShared(): void {
     if (this.writer) {
-      throw new AbortedError(`Error; a base install is running (since ${this.writer.since.toISOString()}); create containers when it is done.`);
+      throw new AbortedError(`Error; a base install is running (since ${this.writer.since.toISOString()}); create containers when it is done.`, {
+        fields: { op: 'installing', since: this.writer.since.toISOString() },
+      });
     }
+  }
+
+  /** What tryExclusive would refuse, without taking the base (validate-only calls). */
+  checkExclusive(): void {
+    if (this.writer) {
+      throw new AbortedError(`Error; another install is running (since ${this.writer.since.toISOString()}); run install again when it is done.`, {
+        fields: { op: 'installing', since: this.writer.since.toISOString() },
+      });
+    }
+    if (this.readers > 0) {
+      throw new AbortedError(`Error; ${this.readers} create(s) are copying the template; run install again when they are done.`, { fields: { op: 'creating' } });
+    }
+  }
+
+  async tryShared<T>(fn: () => Promise<T>): Promise<T> {
+    this.checkShared();
     this.readers++;
     try { return await fn(); } finally { this.readers--; }
   }
 
   async tryExclusive<T>(busy: { readonly since: Date }, fn: () => Promise<T>): Promise<T> {
-    if (this.writer) throw new AbortedError(`Error; another install is running (since ${this.writer.since.toISOString()}); run install again when it is done.`);
-    if (this.readers > 0) throw new AbortedError(`Error; ${this.readers} create(s) are copying the template; run install again when they are done.`);
+    this.checkExclusive();
     this.writer = busy;
     try { return await fn(); } finally { this.writer = undefined; }
   }

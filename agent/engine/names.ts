@@ -1,5 +1,8 @@
 import { InvalidArgumentError } from '../errors.js';
 
+/** The detail of every name refusal: which name (a long one cut short). */
+const NAME_INVALID = (name: string) => ({ reason: 'name-invalid', fields: { name } }) as const;
+
 /** Long enough to be meaningful, short enough to be a hostname label. */
 export const MAX_NAME_LENGTH = 63;
 
@@ -9,20 +12,20 @@ export const MAX_NAME_LENGTH = 63;
  */
 export function validateContainerName(name: unknown): string {
   if (typeof name !== 'string' || name.length === 0) {
-    throw new InvalidArgumentError('Error; a chroot container name is required.');
+    throw new InvalidArgumentError('Error; a chroot container name is required.', NAME_INVALID(''));
   }
   const shown = JSON.stringify(name.length > 40 ? `${name.slice(0, 40)}…` : name);
   if (name.length > MAX_NAME_LENGTH) {
-    throw new InvalidArgumentError(`Error; chroot container name ${shown} is ${name.length} characters long; the limit is ${MAX_NAME_LENGTH}.`);
+    throw new InvalidArgumentError(`Error; chroot container name ${shown} is ${name.length} characters long; the limit is ${MAX_NAME_LENGTH}.`, NAME_INVALID(name.slice(0, 80)));
   }
   if (!/^[A-Za-z0-9_-]+$/.test(name)) {
-    throw new InvalidArgumentError(`Error; chroot container name ${shown} may contain only letters, digits, dash and underscore.`);
+    throw new InvalidArgumentError(`Error; chroot container name ${shown} may contain only letters, digits, dash and underscore.`, NAME_INVALID(name));
   }
   if (/^[0-9]+$/.test(name)) {
-    throw new InvalidArgumentError(`Error; chroot container name ${shown} is all numeric, which is invalid.`);
+    throw new InvalidArgumentError(`Error; chroot container name ${shown} is all numeric, which is invalid.`, NAME_INVALID(name));
   }
   if (name.startsWith('-')) {
-    throw new InvalidArgumentError(`Error; chroot container name ${shown} may not begin with a dash.`);
+    throw new InvalidArgumentError(`Error; chroot container name ${shown} may not begin with a dash.`, NAME_INVALID(name));
   }
   return name;
 }
@@ -32,6 +35,7 @@ export function validateServiceName(service: unknown): string {
   if (typeof service !== 'string' || !/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/.test(service) || service.includes('..')) {
     throw new InvalidArgumentError(
       `Error; service name ${JSON.stringify(service)} is invalid: use the name of the service's rc script (letters, digits, '_', '-', '.').`,
+      { reason: 'name-invalid', fields: { name: typeof service === 'string' ? service : '' } },
     );
   }
   return service;

@@ -34,10 +34,11 @@ export type StateRead =
 
 /** A state file that cannot be used: the container is `broken`, and only stop and delete work on it. */
 export class CorruptStateError extends FailedPreconditionError {
-  constructor(readonly container: string, readonly file: string, readonly reason: string) {
+  constructor(readonly container: string, readonly file: string, readonly why: string) {
     super(
-      `Error; the state file of ${container} (${file}) is unusable: ${reason}. ` +
+      `Error; the state file of ${container} (${file}) is unusable: ${why}. ` +
         `Delete the container (qfleet delete ${container}) or restore the file from a backup.`,
+      { reason: 'broken', fields: { container, state: 'broken' } },
     );
   }
 }

@@ -2,7 +2,9 @@ import type { Container } from '../../proto/gen/qfleet/agent/v1/Container.js';
 import type { ContainerResult } from '../../proto/gen/qfleet/agent/v1/ContainerResult.js';
 import type { InstallProgress } from '../../proto/gen/qfleet/agent/v1/InstallProgress.js';
 import type { InstallMethod } from '../../proto/gen/qfleet/agent/v1/InstallMethod.js';
+import type { ErrorDetail } from '../../proto/gen/qfleet/agent/v1/ErrorDetail.js';
 import type { ContainerResult as EngineResult, ContainerState, ContainerView, Outcome } from '../engine/engine.js';
+import type { Reason } from '../errors.js';
 import type { InstallMethodName, InstallProgressEvent } from '../drivers/host-driver.js';
 
 // Engine values ↔ proto messages. Pure functions, so the wire format is tested without a server.
@@ -46,10 +48,42 @@ const OUTCOME: Record<Outcome, NonNullable<ContainerResult['outcome']>> = {
   'already-stopped': 'OUTCOME_ALREADY_STOPPED',
   deleted: 'OUTCOME_DELETED',
   failed: 'OUTCOME_FAILED',
+  'would-change': 'OUTCOME_WOULD_CHANGE',
 };
 
 export function resultToProto(r: EngineResult): ContainerResult {
-  return { name: r.name, outcome: OUTCOME[r.outcome], message: r.message };
+  return {
+    name: r.name,
+    outcome: OUTCOME[r.outcome],
+    message: r.message,
+    state: r.state ? STATE[r.state] : 'STATE_UNSPECIFIED',
+    ...(r.error ? { error: detailToProto(r.error.reason, r.error.fields) } : {}),
+  };
+}
+
+/** The reasons' names in agent.proto's ErrorDetail.Reason (exhaustive: a new reason must be named there). */
+const REASONS: Record<Reason, NonNullable<ErrorDetail['reason']>> = {
+  'invalid-argument': 'REASON_INVALID_ARGUMENT',
+  'name-invalid': 'REASON_NAME_INVALID',
+  'not-found': 'REASON_NOT_FOUND',
+  'already-exists': 'REASON_ALREADY_EXISTS',
+  busy: 'REASON_BUSY',
+  running: 'REASON_RUNNING',
+  stopped: 'REASON_STOPPED',
+  broken: 'REASON_BROKEN',
+  'no-base': 'REASON_NO_BASE',
+  'release-mismatch': 'REASON_RELEASE_MISMATCH',
+  'no-service-script': 'REASON_NO_SERVICE_SCRIPT',
+  precondition: 'REASON_PRECONDITION',
+  'shutting-down': 'REASON_SHUTTING_DOWN',
+  unauthenticated: 'REASON_UNAUTHENTICATED',
+  'permission-denied': 'REASON_PERMISSION_DENIED',
+  'command-failed': 'REASON_COMMAND_FAILED',
+  internal: 'REASON_INTERNAL',
+};
+
+export function detailToProto(reason: Reason, fields: Readonly<Record<string, string>>): ErrorDetail {
+  return { reason: REASONS[reason], fields: { ...fields } };
 }
 
 const PHASE = {

@@ -12,7 +12,8 @@ import { containerToProto, methodFromProto, methodToProto, progressToProto, resu
 import { Admission, type Admitted, type CallInfo } from './admission.js';
 import { toServiceError } from './status.js';
 
-export const API_REVISION = 1;
+/** 2: mutating requests take validate_only (an agent before 2 would ignore it and act), errors carry an ErrorDetail. */
+export const API_REVISION = 2;
 
 export interface HandlerDeps {
   readonly engine: Engine;
@@ -108,10 +109,10 @@ export function makeHandlers(deps: HandlerDeps): AgentServiceHandlers {
           { method: methodFromProto(req.method), source: req.source, mirror: req.mirror },
           driver.capabilities(),
         );
-        log.info('install requested', { requestId: req.requestId, method: spec.method, source: spec.source });
+        log.info('install requested', { requestId: req.requestId, method: spec.method, source: spec.source, validateOnly: req.validateOnly });
         const out = await engine.install(spec, req.force, (e) => {
           if (!call.cancelled) call.write({ progress: progressToProto(e) });
-        });
+        }, { validateOnly: req.validateOnly });
         if (ended) return;
         call.write({
           result: { baseRelease: out.baseRelease, sharedfsPath: driver.layout.sharedfs, templatePath: driver.layout.template, notes: [...out.notes] },
@@ -120,21 +121,23 @@ export function makeHandlers(deps: HandlerDeps): AgentServiceHandlers {
       })().catch((err) => end(err));
     },
 
-    Create: mutating('Create', async (req) => ({ container: containerToProto(await engine.create(req.name, req.requestId)) })),
+    Create: mutating('Create', async (req) => ({ container: containerToProto(await engine.create(req.name, req.requestId, { validateOnly: req.validateOnly })) })),
     List: unary(async () => ({ containers: await withBaseBehind(driver, (await engine.list()).map(containerToProto)) })),
     Get: unary(async (req) => ({ container: containerToProto(await engine.get(req.name)) })),
     Start: mutating('Start', async (req) => ({
-      results: (await engine.start({ names: req.names, all: req.all }, req.requestId)).map(resultToProto),
+      results: (await engine.start({ names: req.names, all: req.all }, req.requestId, { validateOnly: req.validateOnly })).map(resultToProto),
     })),
     Stop: mutating('Stop', async (req) => ({
-      results: (await engine.stop({ names: req.names, all: req.all }, req.graceSeconds ? req.graceSeconds * 1000 : undefined, req.requestId)).map(
-        resultToProto,
-      ),
+      results: (
+        await engine.stop({ names: req.names, all: req.all }, req.graceSeconds ? req.graceSeconds * 1000 : undefined, req.requestId, { validateOnly: req.validateOnly })
+      ).map(resultToProto),
     })),
     Delete: mutating('Delete', async (req) => ({
-      results: (await engine.delete({ names: req.names, all: req.all }, req.requestId)).map(resultToProto),
+      results: (await engine.delete({ names: req.names, all: req.all }, req.requestId, { validateOnly: req.validateOnly })).map(resultToProto),
     })),
-    Configure: mutating('Configure', async (req) => ({ container: containerToProto(await engine.configure(req.name, req.services, req.requestId)) })),
+    Configure: mutating('Configure', async (req) => ({
+      container: containerToProto(await engine.configure(req.name, req.services, req.requestId, { validateOnly: req.validateOnly })),
+    })),
 
     Exec: (call) => runExec(call, deps, admission),
   };
@@ -178,6 +181,17 @@ function runExec(call: grpc.ServerDuplexStream<ExecRequest__Output, ExecResponse
     const env = Object.fromEntries(Object.entries(start.env ?? {}));
     if (Object.keys(env).length > MAX_ENV || Object.keys(env).some((k) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(k))) {
       throw new InvalidArgumentError('Error; exec environment names must be shell identifiers (at most 64 of them).');
+    }
+    if (start.validateOnly) {
+      // The checks the command would pass, and the container it would run in; nothing is spawned or mounted.
+      const view = start.console ? await deps.engine.validateConsole(start.name) : await deps.engine.validateExec(start.name, start.argv);
+      ticket.done();
+      if (!finished) {
+        finished = true;
+        call.write({ validated: containerToProto(view) });
+        call.end();
+      }
+      return;
     }
     const size = start.size ? { rows: start.size.rows || undefined, cols: start.size.cols || undefined } : {};
     session = start.console

@@ -1,5 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { asQfleetError, type ErrorKind } from '../errors.js';
+import { encodeStatusDetails, STATUS_DETAILS_KEY } from '../../proto/error-detail.js';
+import { detailToProto } from './convert.js';
 
 /** The one mapping from the agent's error taxonomy to gRPC status codes. */
 const CODES: Record<ErrorKind, grpc.status> = {
@@ -15,9 +17,15 @@ const CODES: Record<ErrorKind, grpc.status> = {
   internal: grpc.status.INTERNAL,
 };
 
+/**
+ * A QfleetError as the status grpc-js sends: the code, the message as it is
+ * (qchroot's wording), and the ErrorDetail in the grpc-status-details-bin
+ * trailer (grpc-js sends an error's metadata as trailers).
+ */
 export function toServiceError(err: unknown): grpc.ServiceError {
   const e = asQfleetError(err);
+  const code = CODES[e.kind];
   const metadata = new grpc.Metadata();
-  metadata.set('qfleet-error-kind', e.kind);
-  return Object.assign(new Error(e.message), { code: CODES[e.kind], details: e.message, metadata });
+  metadata.set(STATUS_DETAILS_KEY, encodeStatusDetails(code, e.message, detailToProto(e.reason, e.fields)));
+  return Object.assign(new Error(e.message), { code, details: e.message, metadata });
 }

@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { call } from '../transport/call.js';
 import { action } from '../context.js';
-import { configPlan, dryRun } from '../fleet/plan.js';
+import { dryRun } from '../fleet/dry-run.js';
 import { runChanging } from '../fleet/report.js';
-import { containerJson } from '../json-shape.js';
+import { containerJson, stateWord } from '../json-shape.js';
 
 export function register(program: Command): void {
   program
@@ -13,7 +13,13 @@ export function register(program: Command): void {
     .argument('[services...]')
     .action(
       action(program, async (ctx, name: string, services: string[]) => {
-        if (ctx.dryRun) return dryRun(ctx, 'config', (cs) => configPlan(name, services, cs));
+        if (ctx.dryRun) {
+          const what = services.length ? `config: services ${services.join(' ')}` : 'config: clear services';
+          return dryRun(ctx, 'config', async ({ client, timeoutMs, signal }) => {
+            const r = await call(client, 'Configure', { requestId: ctx.requestId, name, services, validateOnly: true }, timeoutMs, signal);
+            return [{ container: name, state: r.container ? stateWord(r.container.state) : '-', action: what, problem: '' }];
+          }, { container: name, action: what });
+        }
         return runChanging(
           ctx,
           ({ client, timeoutMs, signal }) => call(client, 'Configure', { requestId: ctx.requestId, name, services }, timeoutMs, signal),

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { action } from '../context.js';
 import { runExecOn } from '../exec-run.js';
 import { oneContainer } from '../fleet/one-container.js';
-import { dryRun, execPlan } from '../fleet/plan.js';
+import { dryRun, execSteps } from '../fleet/dry-run.js';
 
 export function register(program: Command): void {
   program
@@ -12,8 +12,9 @@ export function register(program: Command): void {
     .action(
       action(program, async (ctx, arg: string) => {
         const { host, name } = oneContainer(ctx, arg);
-        if (ctx.dryRun) return dryRun(ctx, 'console', (cs) => execPlan(name, true, [], cs), [host]);
-        return runExecOn(ctx, host, { name, argv: [], tty: Boolean(process.stdin.isTTY) && !ctx.json, console: true, env: { TERM: process.env.TERM ?? 'vt100' } });
+        const start = { name, argv: [], tty: Boolean(process.stdin.isTTY) && !ctx.json, console: true, env: { TERM: process.env.TERM ?? 'vt100' } };
+        if (ctx.dryRun) return dryRun(ctx, 'console', (c) => execSteps(c, start, 'console'), { hosts: [host], container: name, action: 'console' });
+        return runExecOn(ctx, host, start);
       }),
     );
 }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { call } from '../transport/call.js';
 import { action } from '../context.js';
-import { createPlan, dryRun } from '../fleet/plan.js';
+import { dryRun } from '../fleet/dry-run.js';
 import { runChanging } from '../fleet/report.js';
 import { containerJson } from '../json-shape.js';
 
@@ -12,7 +12,12 @@ export function register(program: Command): void {
     .argument('<name>')
     .action(
       action(program, async (ctx, name: string) => {
-        if (ctx.dryRun) return dryRun(ctx, 'create', (cs) => createPlan(name, cs));
+        if (ctx.dryRun) {
+          return dryRun(ctx, 'create', async ({ client, timeoutMs, signal }) => {
+            await call(client, 'Create', { requestId: ctx.requestId, name, validateOnly: true }, timeoutMs, signal);
+            return [{ container: name, state: '-', action: 'create', problem: '' }];
+          }, { container: name });
+        }
         return runChanging(
           ctx,
           ({ client, timeoutMs, signal }) => call(client, 'Create', { requestId: ctx.requestId, name }, timeoutMs, signal),

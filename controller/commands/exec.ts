@@ -2,7 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { action } from '../context.js';
 import { runExecOn } from '../exec-run.js';
 import { oneContainer } from '../fleet/one-container.js';
-import { dryRun, execPlan } from '../fleet/plan.js';
+import { dryRun, execSteps } from '../fleet/dry-run.js';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -32,10 +32,12 @@ export function register(program: Command): void {
     .action(
       action(program, async (ctx, arg: string, argv: string[], opts: { tty?: boolean; env?: Record<string, string> }) => {
         const { host, name } = oneContainer(ctx, arg);
-        if (ctx.dryRun) return dryRun(ctx, 'exec', (cs) => execPlan(name, false, argv, cs), [host]);
         const env: Record<string, string> = { ...opts.env };
         if (opts.tty && process.env.TERM) env.TERM ??= process.env.TERM;
-        return runExecOn(ctx, host, { name, argv, tty: Boolean(opts.tty), console: false, env });
+        const start = { name, argv, tty: Boolean(opts.tty), console: false, env };
+        const what = `exec ${argv.join(' ')}`;
+        if (ctx.dryRun) return dryRun(ctx, 'exec', (c) => execSteps(c, start, what), { hosts: [host], container: name, action: what });
+        return runExecOn(ctx, host, start);
       }),
     );
 }

@@ -1,7 +1,9 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Command } from 'commander';
 import { action } from '../context.js';
-import { dryRun } from '../fleet/plan.js';
+import { dryRun } from '../fleet/dry-run.js';
+import type { HostCall } from '../fleet/fanout.js';
+import type { InstallRequest } from '../../proto/gen/qfleet/agent/v1/InstallRequest.js';
 import { runChanging } from '../fleet/report.js';
 import type { InstallResponse__Output } from '../../proto/gen/qfleet/agent/v1/InstallResponse.js';
 import type { InstallResult__Output } from '../../proto/gen/qfleet/agent/v1/InstallResult.js';
@@ -29,25 +31,18 @@ export function register(program: Command): void {
         } as const;
         if (ctx.dryRun) {
           const what = opts.debootstrap ? `debootstrap ${opts.debootstrap}` : source ? `from ${source}` : 'the release base';
-          return dryRun(ctx, 'install', () => [{ container: '-', state: '-', action: `install ${what} (sharedfs, template)`, problem: '' }]);
+          const action = `install ${what} (sharedfs, template)`;
+          return dryRun(ctx, 'install', async (c) => {
+            await installOn(c, { ...req, validateOnly: true }, () => undefined);
+            return [{ container: '-', state: '-', action, problem: '' }];
+          }, { action });
         }
         const fleet = ctx.fleet();
         // Progress is for a person at a terminal: stderr only, and only when it is a TTY.
         const progress = (host: string, line: string) => ctx.note(fleet ? `${host}: ${line}` : line);
         return runChanging(
           ctx,
-          ({ host, client, timeoutMs, signal }) =>
-            new Promise<InstallResult__Output>((resolve, reject) => {
-              const stream = client.Install(req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs });
-              signal.addEventListener('abort', () => stream.cancel(), { once: true });
-              let res: InstallResult__Output | undefined;
-              stream.on('data', (m: InstallResponse__Output) => {
-                if (m.progress) progress(host.name, `${m.progress.phase.replace('PHASE_', '').toLowerCase()}: ${m.progress.message}`);
-                if (m.result) res = m.result;
-              });
-              stream.on('error', reject);
-              stream.on('end', () => (res ? resolve(res) : reject(new Error('the agent ended the install without a result'))));
-            }),
+          (c) => installOn(c, req, (line) => progress(c.host.name, line)),
           {
             json: installJson,
             text: (r) => [`Install of ${r.baseRelease} completed: sharedfs ${r.sharedfsPath}, template ${r.templatePath}.`, ...r.notes.map((n) => `Note: ${n}`)].join('\n'),
@@ -56,4 +51,19 @@ export function register(program: Command): void {
         );
       }),
     );
+}
+
+/** One host's Install stream: its progress lines to `progress`, its result at the end (a validate-only one has no progress). */
+function installOn({ client, timeoutMs, signal }: HostCall, req: InstallRequest, progress: (line: string) => void): Promise<InstallResult__Output> {
+  return new Promise<InstallResult__Output>((resolve, reject) => {
+    const stream = client.Install(req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs });
+    signal.addEventListener('abort', () => stream.cancel(), { once: true });
+    let res: InstallResult__Output | undefined;
+    stream.on('data', (m: InstallResponse__Output) => {
+      if (m.progress) progress(`${m.progress.phase.replace('PHASE_', '').toLowerCase()}: ${m.progress.message}`);
+      if (m.result) res = m.result;
+    });
+    stream.on('error', reject);
+    stream.on('end', () => (res ? resolve(res) : reject(new Error('the agent ended the install without a result'))));
+  });
 }

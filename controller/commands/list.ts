@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { call } from '../transport/call.js';
 import { action } from '../context.js';
 import { printOutcomes, runFleet } from '../fleet/report.js';
-import { renderContainers, renderFleetContainers } from '../render.js';
+import { renderContainers } from '../render.js';
 import { containerJson } from '../json-shape.js';
 
 export function register(program: Command): void {
@@ -17,12 +17,12 @@ export function register(program: Command): void {
           { timeoutMs: ctx.timeoutMs },
         );
         if (!ctx.fleet() || ctx.json) {
-          return printOutcomes(ctx, outcomes, { text: (r) => renderContainers(r.containers), json: (r) => ({ containers: r.containers.map(containerJson) }) });
+          return printOutcomes(ctx, outcomes, { text: (r) => renderContainers(r.containers.map((container) => ({ container }))), json: (r) => ({ containers: r.containers.map(containerJson) }) });
         }
         // One table for the whole fleet, then the summary of hosts that did not answer;
         // when none did, only the summary: "No chroot containers." would claim what nobody said.
         const rows = outcomes.flatMap((o) => (o.result ? o.result.containers.map((container) => ({ host: o.host.name, container })) : []));
-        if (outcomes.some((o) => o.result !== undefined)) ctx.out(renderFleetContainers(rows));
+        if (outcomes.some((o) => o.result !== undefined)) ctx.out(renderContainers(rows));
         return printOutcomes(ctx, outcomes, { text: () => undefined, summary: true });
       }),
     );

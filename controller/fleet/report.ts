@@ -1,3 +1,4 @@
+import { errorDetailOf } from '../agent-error.js';
 import { EXIT, exitCodeOf, reportError, type CliContext } from '../context.js';
 import { fanOut, type HostCall, type HostOutcome } from './fanout.js';
 import type { HostTarget } from './host-target.js';
@@ -49,7 +50,8 @@ export function finalOutcome<T>(o: HostOutcome<T>, p: Pick<FleetPrint<T>, 'faile
  * --json: ONE JSON document, an array with one object per host, sorted by
  * host: {"host", "status": "ok"|"failed"|"unreachable"|"timed out", "result"
  * (qfleet's own shape of the answer, docs/json.md), "error" and "code" (why
- * not ok, and the gRPC status name when the agent gave one)}. The same with
+ * not ok, and the gRPC status name when the agent gave one), "reason" and
+ * "fields" (the agent's ErrorDetail, null and {} without one)}. The same with
  * or without an inventory.
  */
 export function fleetJson<T>(outcomes: readonly HostOutcome<T>[], p: Pick<FleetPrint<T>, 'json' | 'failedInside'> = {}): string {
@@ -60,10 +62,16 @@ export function fleetJson<T>(outcomes: readonly HostOutcome<T>[], p: Pick<FleetP
         host: o.host.name,
         status: o.status,
         ...(o.result !== undefined ? { result: p.json ? p.json(o.result) : o.result } : {}),
-        ...(o.status !== 'ok' ? { error: o.error ?? o.status, code: o.code ?? null } : {}),
+        ...(o.status !== 'ok' ? { error: o.error ?? o.status, code: o.code ?? null, ...reasonJson(o.cause) } : {}),
       };
     }),
   );
+}
+
+/** The agent's reason and fields for a host's error, for tools: null and {} when it gave none. */
+export function reasonJson(cause: unknown): { reason: string | null; fields: Record<string, string> } {
+  const d = errorDetailOf(cause);
+  return d ? { reason: d.reason, fields: { ...d.fields } } : { reason: null, fields: {} };
 }
 
 /** Did the host's agent answer (with a result, or with an error of its own such as NOT_FOUND)? */

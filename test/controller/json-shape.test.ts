@@ -53,14 +53,17 @@ describe('qfleet --json: its own stable shape (docs/json.md)', () => {
   });
 
   it('results say whether anything changed: no-ops keep qchroot\'s words and changed=false', () => {
-    assert.deepEqual(resultJson({ name: 'web1', outcome: 'OUTCOME_STARTED', message: 'Start chroot completed.' }), { name: 'web1', outcome: 'started', changed: true, message: 'Start chroot completed.' });
-    assert.deepEqual(resultJson({ name: 'web1', outcome: 'OUTCOME_ALREADY_STARTED', message: 'Error; Chroot is already started.' }), {
+    assert.deepEqual(resultJson({ state: 'STATE_UNSPECIFIED', error: null, name: 'web1', outcome: 'OUTCOME_STARTED', message: 'Start chroot completed.' }), { name: 'web1', outcome: 'started', changed: true, message: 'Start chroot completed.' });
+    assert.deepEqual(resultJson({ state: 'STATE_UNSPECIFIED', error: null, name: 'web1', outcome: 'OUTCOME_ALREADY_STARTED', message: 'Error; Chroot is already started.' }), {
       name: 'web1', outcome: 'already-started', changed: false, message: 'Error; Chroot is already started.',
     });
-    assert.equal(resultJson({ name: 'web1', outcome: 'OUTCOME_ALREADY_STOPPED', message: '' }).changed, false);
-    assert.equal(resultJson({ name: 'web1', outcome: 'OUTCOME_BYPASSED', message: '' }).changed, false);
-    assert.equal(resultJson({ name: 'web1', outcome: 'OUTCOME_FAILED', message: '' }).changed, false);
-    assert.equal(resultJson({ name: 'web1', outcome: 'OUTCOME_DELETED', message: '' }).changed, true);
+    assert.equal(resultJson({ state: 'STATE_UNSPECIFIED', error: null, name: 'web1', outcome: 'OUTCOME_ALREADY_STOPPED', message: '' }).changed, false);
+    assert.equal(resultJson({ state: 'STATE_UNSPECIFIED', error: null, name: 'web1', outcome: 'OUTCOME_BYPASSED', message: '' }).changed, false);
+    assert.equal(resultJson({ state: 'STATE_UNSPECIFIED', error: null, name: 'web1', outcome: 'OUTCOME_FAILED', message: '' }).changed, false);
+    assert.equal(resultJson({ state: 'STATE_UNSPECIFIED', error: null, name: 'web1', outcome: 'OUTCOME_DELETED', message: '' }).changed, true);
+    assert.deepEqual(resultJson({ state: 'STATE_RUNNING', error: null, name: 'web1', outcome: 'OUTCOME_WOULD_CHANGE', message: 'stop' }), {
+      name: 'web1', outcome: 'would-change', changed: false, message: 'stop',
+    }, 'a validate-only answer changed nothing');
   });
 
   it('version: install methods as words, capabilities as booleans', () => {

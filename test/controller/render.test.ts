@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { renderContainers, renderFleetContainers, renderPlan } from '../../controller/render.js';
+import { renderContainers, renderPlan } from '../../controller/render.js';
 import type { Container__Output } from '../../proto/gen/qfleet/agent/v1/Container.js';
 
 const c = (name: string, state = 'STATE_STOPPED', reason = ''): Container__Output =>
@@ -7,7 +7,7 @@ const c = (name: string, state = 'STATE_STOPPED', reason = ''): Container__Outpu
 
 describe('render', () => {
   it('fleet list: one table with a HOST column, sorted by host then name, whatever order the hosts answered in', () => {
-    const out = renderFleetContainers([
+    const out = renderContainers([
       { host: 'web02', container: c('b') },
       { host: 'db01', container: c('z', 'STATE_RUNNING') },
       { host: 'web02', container: c('a') },
@@ -22,16 +22,19 @@ describe('render', () => {
     assert.equal(lines.length, 6);
   });
 
-  it('fleet list with no container at all says so', () => assert.equal(renderFleetContainers([]), 'No chroot containers.'));
+  it('fleet list with no container at all says so', () => assert.equal(renderContainers([]), 'No chroot containers.'));
 
   it('local list keeps its columns (no HOST)', () => {
-    assert.match(renderContainers([c('a')]).split('\n')[0]!, /^NAME\s+STATE/);
+    const out = renderContainers([{ container: c('b') }, { container: c('a', 'STATE_BROKEN', 'its directory is missing') }]).split('\n');
+    assert.match(out[0]!, /^NAME\s+STATE/);
+    assert.deepEqual(out.slice(1, 3).map((l) => l.split(/\s+/)[0]), ['b', 'a'], 'in the order the agent sent');
+    assert.equal(out[3], 'a: broken: its directory is missing', 'no host prefix');
   });
 
   it('marks a release behind the host kernel (a FreeBSD base missing the host -pN)', () => {
     const old = { ...c('a'), baseRelease: '14.1-RELEASE-p3', baseBehind: 'base 14.1-RELEASE-p3 is behind the running kernel 14.1-RELEASE-p5' };
-    assert.match(renderContainers([old, c('b')]), /^a\s+stopped\s+-\s+14\.1-RELEASE-p3 \(behind kernel\)\s+-/m);
-    assert.match(renderContainers([c('b')]), /^b\s+stopped\s+-\s+debian 12\s+-/m);
+    assert.match(renderContainers([{ container: old }, { container: c('b') }]), /^a\s+stopped\s+-\s+14\.1-RELEASE-p3 \(behind kernel\)\s+-/m);
+    assert.match(renderContainers([{ container: c('b') }]), /^b\s+stopped\s+-\s+debian 12\s+-/m);
   });
 
   it('dry-run plan: a table and a closing line counting what would be touched and what would fail', () => {

@@ -8,6 +8,7 @@ import { StateStore } from '../../../agent/engine/state-store.js';
 import type { Clock } from '../../../agent/engine/clock.js';
 import { silentLogger } from '../../../agent/log.js';
 import { MemoryHost } from '../../support/memory-host.js';
+import { gate } from './gate.js';
 
 /** A clock whose sleeps pass instantly but still advance time. */
 function fakeClock(): Clock {
@@ -90,7 +91,7 @@ describe('Engine (qchroot semantics, on an in-memory host)', () => {
 
     it('starts: mounts, starts each service, reports running', async () => {
       assert.deepEqual(await engine.start({ names: ['web1'], all: false }), [
-        { name: 'web1', outcome: 'started', message: 'Start chroot completed.' },
+        { name: 'web1', outcome: 'started', message: 'Start chroot completed.', state: 'stopped' },
       ]);
       const v = await engine.get('web1');
       assert.equal(v.state, 'running');
@@ -212,13 +213,10 @@ describe('Engine (qchroot semantics, on an in-memory host)', () => {
       await engine.configure('a1', ['httpd']);
       // The start holds the container until the test opens the gate: ordering, not timing.
       const orig = host.mountContainer.bind(host);
-      let open!: () => void;
-      const gate = new Promise<void>((r) => (open = r));
-      let mounting!: () => void;
-      const reached = new Promise<void>((r) => (mounting = r));
-      host.mountContainer = async (n: string) => { mounting(); await gate; return orig(n); };
+      const g = gate();
+      host.mountContainer = async (n: string) => { await g.pass(); return orig(n); };
       const started = engine.start({ names: ['a1'], all: false }, 'req-start');
-      await reached;
+      await g.reached;
       assert.equal((await engine.get('a1')).state, 'starting');
       const refused = engine.delete({ names: ['a1'], all: false });
       await assert.rejects(refused, (e: Error) => {
@@ -226,7 +224,7 @@ describe('Engine (qchroot semantics, on an in-memory host)', () => {
         assert.match(e.message, /a1 \(busy starting since 2026-11-23T12:00:00\.000Z \(request req-start\)\)\. Nothing was deleted/);
         return true;
       });
-      open();
+      g.open();
       assert.equal((await started)[0]?.outcome, 'started');
       assert.deepEqual(await store.names(), ['a1']);
       assert.equal((await engine.get('a1')).state, 'running');

@@ -10,7 +10,9 @@ import { silentLogger } from '../../../agent/log.js';
 import { createAgentServer, listenOnUnixSocket } from '../../../agent/server/server.js';
 import { FakeRunner } from '../../support/fake-runner.js';
 import { MemoryHost } from '../../support/memory-host.js';
+import protobuf from 'protobufjs';
 import { agentClient, codeOf, healthClient, listServicesByReflection, unary } from '../../support/grpc.js';
+import { decodeStatusDetails, ERROR_DETAIL_TYPE_URL, STATUS_DETAILS_KEY } from '../../../proto/error-detail.js';
 import type { AgentServiceClient } from '../../../proto/gen/qfleet/agent/v1/AgentService.js';
 
 describe('agent gRPC server (in process, on a temporary unix socket)', () => {
@@ -77,7 +79,7 @@ describe('agent gRPC server (in process, on a temporary unix socket)', () => {
     const v = await unary(client, 'Version', {});
     assert.equal(v.agentVersion, '9.9.9');
     assert.equal(v.driver, 'linux');
-    assert.equal(v.apiRevision, 1);
+    assert.equal(v.apiRevision, 2, 'API 2: validate_only and error details');
     assert.deepEqual(v.capabilities.installMethods, ['INSTALL_METHOD_DIRECTORY', 'INSTALL_METHOD_TARBALL']);
   });
 
@@ -124,7 +126,7 @@ describe('agent gRPC server (in process, on a temporary unix socket)', () => {
   it('carries qchroot lines and outcomes in start/stop results', async () => {
     await unary(client, 'Configure', { name: 'web1', services: ['httpd'] });
     const started = await unary(client, 'Start', { names: ['web1'] });
-    assert.deepEqual(started.results, [{ name: 'web1', outcome: 'OUTCOME_STARTED', message: 'Start chroot completed.' }]);
+    assert.deepEqual(started.results, [{ name: 'web1', outcome: 'OUTCOME_STARTED', message: 'Start chroot completed.', state: 'STATE_STOPPED', error: null }]);
     const list = await unary(client, 'List', {});
     assert.equal(list.containers[0].state, 'STATE_RUNNING');
     assert.deepEqual(list.containers[0].services, [{ name: 'httpd', state: 'STATE_RUNNING' }]);
@@ -150,5 +152,102 @@ describe('agent gRPC server (in process, on a temporary unix socket)', () => {
       s.write({ start: { name: 'web1', argv: ['true'] } });
     });
     assert.equal(code, grpc.status.FAILED_PRECONDITION);
+  });
+
+  /** The call's error and the ErrorDetail in its grpc-status-details-bin trailer. */
+  async function refusal(p: Promise<unknown>) {
+    const err = (await p.then(() => assert.fail('expected the call to fail'), (e: grpc.ServiceError) => e)) as grpc.ServiceError;
+    const [bytes] = err.metadata.get(STATUS_DETAILS_KEY) as Buffer[];
+    assert.ok(bytes, `no ${STATUS_DETAILS_KEY} trailer`);
+    return { err, bytes, detail: decodeStatusDetails(bytes) };
+  }
+
+  describe('errors are data: every error status carries an ErrorDetail', () => {
+    it('round-trips reason and fields with the code and the message as they were', async () => {
+      const { err, detail } = await refusal(unary(client, 'Start', { names: ['web1', 'nope', 'nada'] }));
+      assert.equal(err.code, grpc.status.NOT_FOUND);
+      assert.equal(err.details, 'Error; no such chroot container: nope, nada.', 'the words stay qchroot\'s');
+      assert.deepEqual(detail, { reason: 'REASON_NOT_FOUND', fields: { containers: 'nope,nada' } });
+      assert.deepEqual(err.metadata.get('qfleet-error-kind'), [], 'the header nobody read is gone');
+    });
+
+    it('names the reason of each refusal', async () => {
+      const reasonOf = async (p: Promise<unknown>) => (await refusal(p)).detail?.reason;
+      assert.equal(await reasonOf(unary(client, 'Create', { name: '../x' })), 'REASON_NAME_INVALID');
+      assert.equal(await reasonOf(unary(client, 'Create', { name: 'web1' })), 'REASON_ALREADY_EXISTS');
+      assert.equal(await reasonOf(unary(client, 'Configure', { name: 'web1', services: ['nginx'] })), 'REASON_NO_SERVICE_SCRIPT');
+      assert.equal(await reasonOf(unary(client, 'Start', { names: [] })), 'REASON_INVALID_ARGUMENT');
+    });
+
+    it('is a google.rpc.Status on the wire: a decoder that knows only googleapis\' Status reads code, message and the Any', async () => {
+      const { err, bytes } = await refusal(unary(client, 'Get', { name: 'nope' }));
+      // googleapis' google/rpc/status.proto and google/protobuf/any.proto, their messages as published.
+      const root = new protobuf.Root();
+      protobuf.parse('syntax = "proto3"; package google.protobuf; message Any { string type_url = 1; bytes value = 2; }', root, { keepCase: true });
+      protobuf.parse('syntax = "proto3"; package google.rpc; message Status { int32 code = 1; string message = 2; repeated google.protobuf.Any details = 3; }', root, { keepCase: true });
+      const status = root.lookupType('google.rpc.Status').decode(bytes) as unknown as { code: number; message: string; details: Array<{ type_url: string }> };
+      assert.equal(status.code, err.code);
+      assert.equal(status.message, err.details);
+      assert.deepEqual(status.details.map((d) => d.type_url), [ERROR_DETAIL_TYPE_URL]);
+    });
+
+    it('a failed container in a result carries the same detail', async () => {
+      host.spawnStray('web1');
+      const res = await unary(client, 'Start', { names: ['web1'] });
+      assert.equal(res.results[0].outcome, 'OUTCOME_FAILED');
+      assert.deepEqual(res.results[0].error, { reason: 'REASON_BROKEN', fields: { container: 'web1', state: 'broken' } });
+      await unary(client, 'Stop', { names: ['web1'] });
+    });
+  });
+
+  describe('validate_only', () => {
+    const listed = async () => (await unary(client, 'List', {})).containers.map((c: any) => `${c.name}:${c.state}`);
+
+    it('Create: the container as it would be, and none is made', async () => {
+      const before = await listed();
+      const res = await unary(client, 'Create', { name: 'planned', validateOnly: true });
+      assert.equal(res.container.name, 'planned');
+      assert.match(res.container.path, /containers\/planned$/);
+      assert.deepEqual(await listed(), before);
+    });
+
+    it('Start: OUTCOME_WOULD_CHANGE with what it would do and the state now; nothing starts', async () => {
+      const res = await unary(client, 'Start', { names: ['web1'], validateOnly: true });
+      assert.deepEqual(res.results, [{ name: 'web1', outcome: 'OUTCOME_WOULD_CHANGE', message: 'start httpd', state: 'STATE_STOPPED', error: null }]);
+      assert.deepEqual(await listed(), ['web1:STATE_STOPPED']);
+    });
+
+    it('refusals are the error statuses the real call gets, with their details', async () => {
+      const { err, detail } = await refusal(unary(client, 'Delete', { names: ['nope'], validateOnly: true }));
+      assert.equal(err.code, grpc.status.NOT_FOUND);
+      assert.equal(detail?.reason, 'REASON_NOT_FOUND');
+    });
+
+    it('Install: a result without a release, no progress, nothing unpacked', async () => {
+      const events: any[] = [];
+      await new Promise<void>((resolve, reject) => {
+        const s = client.Install({ source: dir, method: 'INSTALL_METHOD_DIRECTORY', validateOnly: true });
+        s.on('data', (m: any) => events.push(m));
+        s.on('error', reject);
+        s.on('end', () => resolve());
+      });
+      assert.deepEqual(events.map((e) => e.event), ['result']);
+      assert.equal(events[0].result.baseRelease, '');
+    });
+
+    it('Exec and console: one `validated` message with the container, then the stream ends; nothing runs', async () => {
+      const run = (start: object) => new Promise<any[]>((resolve, reject) => {
+        const got: any[] = [];
+        const s = client.Exec();
+        s.on('data', (m: any) => got.push(m));
+        s.on('error', reject);
+        s.on('end', () => resolve(got));
+        s.write({ start });
+      });
+      const msgs = await run({ name: 'web1', console: true, validateOnly: true });
+      assert.deepEqual(msgs.map((m) => [m.event, m.validated?.name, m.validated?.state]), [['validated', 'web1', 'STATE_STOPPED']]);
+      assert.ok(!host.calls.includes('mount web1') || host.calls.lastIndexOf('mount web1') < host.calls.lastIndexOf('unmount web1'), 'nothing left mounted');
+      await assert.rejects(run({ name: 'web1', argv: ['true'], validateOnly: true }), (e: grpc.ServiceError) => e.code === grpc.status.FAILED_PRECONDITION);
+    });
   });
 });

@@ -86,10 +86,41 @@ dead:
     assert.equal(r.exitCode, 1);
     const doc = JSON.parse(r.stdout) as any[];
     assert.deepEqual(doc.map((h) => [h.host, h.status]), [['alpha', 'ok'], ['beta', 'ok'], ['gamma', 'unreachable']]);
+    // The agent refuses the whole delete, as it would the real one: web1 would not be deleted either.
     assert.deepEqual(doc[0].result, { action: 'delete', steps: [
-      { container: 'web1', state: 'stopped', action: 'delete', problem: '' },
-      { container: 'nosuch', state: '-', action: 'delete', problem: 'no such container' },
+      { container: 'nosuch', state: '-', action: 'delete', problem: 'Error; no such chroot container: nosuch.', reason: 'not-found' },
     ] });
+    const ok = await q('-H', 'alpha', '--dry-run', '--json', 'delete', 'web1');
+    assert.equal(ok.exitCode, 0, ok.stdout);
+    assert.deepEqual(JSON.parse(ok.stdout)[0].result.steps, [{ container: 'web1', state: 'stopped', action: 'delete', problem: '', reason: null }]);
+    assert.ok((await names(a)).includes('web1:stopped'), 'nothing deleted');
+  });
+
+  it('--dry-run create and config: the agent\'s checks, the agent\'s words; nothing is made or set', async () => {
+    let r = await q('-H', 'web', '--dry-run', 'create', 'web1');
+    assert.equal(r.exitCode, 1);
+    assert.match(r.stdout, /^alpha\s+web1\s+-\s+create\s+Error; chroot container web1 already exists\.$/m);
+    r = await q('-H', 'web', '--dry-run', 'create', 'new1');
+    assert.equal(r.exitCode, 0, r.stdout);
+    assert.match(r.stdout, /^beta\s+new1\s+-\s+create\s+-$/m);
+    assert.equal(r.stdout.trimEnd().split('\n').at(-1), 'Dry run: create would touch 2 containers on 2 of 2 hosts; nothing was changed.');
+    r = await q('-H', 'alpha', '--dry-run', 'config', 'web1', 'nginx');
+    assert.equal(r.exitCode, 1);
+    assert.match(r.stdout, /^alpha\s+web1\s+-\s+config: services nginx\s+Error; web1 has no rc script for nginx: /m);
+    r = await q('-H', 'alpha', '--dry-run', 'config', 'web1', 'sshd');
+    assert.equal(r.exitCode, 0, r.stdout);
+    assert.match(r.stdout, /^alpha\s+web1\s+stopped\s+config: services sshd\s+-$/m);
+    assert.ok(!(await names(a)).some((n) => n.startsWith('new1')), 'nothing created');
+    assert.deepEqual((await unary(a.client, 'Get', { name: 'web1' })).container.services.map((x: { name: string }) => x.name), ['httpd'], 'nothing set');
+  });
+
+  it('--dry-run install: each agent checks the source and its base; nothing is unpacked', async () => {
+    let r = await q('-H', 'web', '--dry-run', 'install', dir);
+    assert.equal(r.exitCode, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, new RegExp(`^alpha\\s+-\\s+-\\s+install from ${dir} \\(sharedfs, template\\)\\s+-$`, 'm'));
+    r = await q('-H', 'alpha', '--dry-run', '--json', 'install', join(dir, 'nothing-here'));
+    assert.equal(r.exitCode, 1);
+    assert.match(JSON.parse(r.stdout)[0].result.steps[0].problem, /^Error; install source .*nothing-here does not exist on the agent's host\.$/);
   });
 
   it('starts web= (prefix) on every host: web, web1, web2 but never xweb', async () => {
@@ -158,7 +189,7 @@ dead:
     assert.equal(r.exitCode, 0, r.stderr);
     const lines = r.stdout.split('\n');
     assert.match(lines[0]!, /^qfleet \d+\.\d+\.\d+/);
-    assert.match(lines[1]!, /^alpha: qfleetd 9\.9\.9 \(API 1\) on memhost: Linux/);
+    assert.match(lines[1]!, /^alpha: qfleetd 9\.9\.9 \(API 2\) on memhost: Linux/);
     assert.ok(lines.some((l) => /^beta: qfleetd 9\.9\.9/.test(l)));
   });
 
@@ -171,7 +202,7 @@ dead:
     assert.match(r.stderr, /3 hosts are targeted: write HOST\/web1/);
     r = await q('--dry-run', 'exec', 'alpha/web1', '--', 'true');
     assert.equal(r.exitCode, 1, 'web1 is stopped: exec needs it started');
-    assert.match(r.stdout, /^alpha\s+web1\s+stopped\s+exec true\s+exec needs a started container$/m);
+    assert.match(r.stdout, /^alpha\s+web1\s+stopped\s+exec true\s+Error; web1 is stopped; exec needs a started chroot\.$/m);
     r = await q('--dry-run', 'console', 'beta/web1');
     assert.equal(r.exitCode, 0, r.stderr);
     assert.match(r.stdout, /^beta\s+web1\s+stopped\s+console\s+-$/m);

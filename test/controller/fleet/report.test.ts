@@ -2,7 +2,9 @@ import { strict as assert } from 'node:assert';
 import { exitCodeOf, EXIT } from '../../../controller/context.js';
 import type { HostOutcome, HostStatus } from '../../../controller/fleet/fanout.js';
 import type { HostTarget } from '../../../controller/fleet/host-target.js';
+import * as grpc from '@grpc/grpc-js';
 import { fleetJson, hostSummary, prefixLines, problem, progressLine } from '../../../controller/fleet/report.js';
+import { agentError } from '../support/agent-error.js';
 
 const host = (name: string): HostTarget => ({ name, address: name, sshPort: 22, sshUser: undefined, agentPort: 7443, vars: {} });
 const o = <T>(name: string, status: HostStatus, rest: Partial<HostOutcome<T>> = {}): HostOutcome<T> => ({ host: host(name), status, ...rest });
@@ -30,24 +32,29 @@ describe('fleet: aggregation, exit codes, JSON', () => {
     });
   });
 
-  it('JSON is one array of {host, status, result|error}: result when the agent answered, error and the gRPC code (or null) when not ok', () => {
+  it('JSON is one array of {host, status, result|error}: result when the agent answered, error, the gRPC code (or null) and the agent\'s reason when not ok', () => {
     const doc = JSON.parse(fleetJson<{ results: { ok: boolean }[] }>(
       [
         o('a', 'ok', { result: { results: [{ ok: true }] } }),
         o('b', 'ok', { result: { results: [{ ok: false }] } }),
         o('c', 'unreachable', { error: 'connect ECONNREFUSED', cause: new Error('x') }),
         o('d', 'timed out', { error: 'no answer within 30s' }),
-        o('e', 'failed', { error: 'Error; no such chroot container: web9.', code: 'NOT_FOUND' }),
+        o('e', 'failed', {
+          error: 'Error; no such chroot container: web9.', code: 'NOT_FOUND',
+          cause: agentError(grpc.status.NOT_FOUND, 'Error; no such chroot container: web9.', 'REASON_NOT_FOUND', { containers: 'web9' }),
+        }),
+        o('f', 'failed', { error: 'Error; gone', code: 'NOT_FOUND', cause: agentError(grpc.status.NOT_FOUND, 'Error; gone') }),
       ],
       { failedInside: (r) => (r.results.some((x) => !x.ok) ? '1 of 1 containers failed' : undefined) },
     ));
     assert.deepEqual(doc, [
       { host: 'a', status: 'ok', result: { results: [{ ok: true }] } },
-      { host: 'b', status: 'failed', result: { results: [{ ok: false }] }, error: '1 of 1 containers failed', code: null },
-      { host: 'c', status: 'unreachable', error: 'connect ECONNREFUSED', code: null },
-      { host: 'd', status: 'timed out', error: 'no answer within 30s', code: null },
-      { host: 'e', status: 'failed', error: 'Error; no such chroot container: web9.', code: 'NOT_FOUND' },
-    ]);
+      { host: 'b', status: 'failed', result: { results: [{ ok: false }] }, error: '1 of 1 containers failed', code: null, reason: null, fields: {} },
+      { host: 'c', status: 'unreachable', error: 'connect ECONNREFUSED', code: null, reason: null, fields: {} },
+      { host: 'd', status: 'timed out', error: 'no answer within 30s', code: null, reason: null, fields: {} },
+      { host: 'e', status: 'failed', error: 'Error; no such chroot container: web9.', code: 'NOT_FOUND', reason: 'not-found', fields: { containers: 'web9' } },
+      { host: 'f', status: 'failed', error: 'Error; gone', code: 'NOT_FOUND', reason: null, fields: {} },
+    ], 'reason and fields are the agent\'s ErrorDetail, null and {} from an agent that sends none');
   });
 
   it('the summary names each host that did not answer and why', () => {
