@@ -6,7 +6,7 @@ import { execa } from 'execa';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { mtlsClientFactory, unaryTransportOf, type UnaryTransport } from '../../controller/connect.js';
+import { mtlsClientFactory, unaryTransportOf, type UnaryTransport } from '../../controller/transport/mtls.js';
 import { UsageError } from '../../controller/context.js';
 import type { HostTarget } from '../../controller/fleet/host-target.js';
 import { grpcTimeout, MAX_RESPONSE_BYTES } from '../../controller/h2-unary-client.js';
@@ -259,7 +259,7 @@ describe('controller: unary calls over one HTTP/2 connection (h2UnaryClient), as
   });
 
   it('an idle client left open does not keep the process alive (as grpc-js unrefs an idle connection)', async () => {
-    const connect = fileURLToPath(new URL('../../controller/connect.js', import.meta.url));
+    const connect = fileURLToPath(new URL('../../controller/transport/mtls.js', import.meta.url));
     const script = `
       const { mtlsClientFactory } = await import(${JSON.stringify(connect)});
       const c = mtlsClientFactory(${JSON.stringify(agent.pkiDir)})({ name: 'agent1', address: '127.0.0.1', agentPort: ${agent.port}, sshPort: 22, vars: {} });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildBundle, buildCliBundle } from '../../../deploy/bundle/build.js';
 import { initPki } from '../../../controller/pki/index.js';
-import { healthCheck, unixHealthClient, waitServing } from '../../../controller/bootstrap/health.js';
+import { healthCheck, unixHealthClient, waitServing } from '../../../controller/transport/health.js';
 import { agentClient, listServicesByReflection, unary } from '../../support/grpc.js';
 
 describe('agent bundle (deploy/bundle): one self-contained file', function () {

@@ -1,0 +1,138 @@
+import * as grpc from '@grpc/grpc-js';
+import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { createSecureContext, type PeerCertificate, type SecureContext } from 'node:tls';
+import type { ClientFactory, Dial } from './factory.js';
+import { unbracket, type HostTarget } from '../fleet/host-target.js';
+import { PkiError } from '../pki/errors.js';
+import { UsageError } from '../context.js';
+import { h2UnaryClient } from '../h2-unary-client.js';
+import { packageVersion } from '../version.js';
+import type { AgentServiceClient } from './call.js';
+import { pkiPath } from '../pki/paths.js';
+import { agentService } from '../../proto/agent-service.js';
+import { checkAgentIdentity } from './identity.js';
+
+/**
+ * The gRPC target for a host. An IP address is given grpc-js's `ipv4:` or
+ * `ipv6:` scheme: with the default `dns:` scheme every channel builds its own
+ * DNS resolver (a c-ares channel, reading resolv.conf) just to find that the
+ * name is already an address, which at hundreds of hosts is measurable.
+ */
+export function agentTarget(host: Pick<HostTarget, 'address' | 'agentPort'>): string {
+  const a = unbracket(host.address);
+  switch (isIP(a)) {
+    case 4: return `ipv4:${a}:${host.agentPort}`;
+    case 6: return `ipv6:[${a}]:${host.agentPort}`;
+    default: return `${a}:${host.agentPort}`;
+  }
+}
+
+/**
+ * The fleet's TLS context: the fleet CA (pki/ca.crt) as the only root, the
+ * controller's operator certificate (pki/client.crt/.key) as the client
+ * identity. Read at the first use and kept (parsing the key and CA is most of
+ * a context's cost), so a missing PKI fails each remote host with a clear
+ * reason and leaves unix-socket hosts alone.
+ */
+export function fleetTlsContext(pkiDir: string): () => SecureContext {
+  let context: SecureContext | undefined;
+  return () => {
+    if (context) return context;
+    const need = [pkiPath(pkiDir, 'caCert'), pkiPath(pkiDir, 'clientKey'), pkiPath(pkiDir, 'clientCert')];
+    const missing = need.filter((f) => !existsSync(f));
+    if (missing.length) throw new PkiError(`no controller PKI in ${pkiDir} (missing ${missing.join(', ')}): run \`qfleet pki init\`.`);
+    const [ca, key, cert] = need.map((f) => readFileSync(f)) as [Buffer, Buffer, Buffer];
+    return (context = createSecureContext({ ca, key, cert }));
+  };
+}
+
+/** Everything a grpc-js client needs to reach one agent over mutual TLS. */
+export interface MtlsChannel {
+  readonly target: string;
+  readonly credentials: grpc.ChannelCredentials;
+  readonly options: grpc.ChannelOptions;
+  /** The parts for a TLS socket of one's own: the address dialled, SNI, and the identity check. */
+  readonly dialled: string;
+  readonly servername: string | undefined;
+  readonly checkServerIdentity: (sni: string, peer: PeerCertificate) => Error | undefined;
+}
+
+/**
+ * The one mutual-TLS builder: the fleet's TLS context and the identity rule
+ * (identity.ts: the agent's certificate must name the host's inventory name
+ * and the address dialled), for the agent service and the health probe alike.
+ *
+ * grpc.ssl_target_name_override is set only when the address is an IP and the
+ * name is not, and only so that TLS's SNI carries the host's name: an IP in
+ * SNI is forbidden by RFC 6066 (Node warns, DEP0123). It does not weaken the
+ * check: grpc-js hands the override to our checkServerIdentity, which ignores
+ * it and checks the name and the address itself.
+ */
+export function mtlsChannel(secureContext: SecureContext, host: Pick<HostTarget, 'name' | 'address' | 'agentPort'>, dial?: Dial): MtlsChannel {
+  const checkServerIdentity = (_sni: string, peer: PeerCertificate) => checkAgentIdentity(host, peer);
+  const address = unbracket(host.address);
+  const servername = isIP(address) ? (isIP(host.name) ? undefined : host.name) : address;
+  // A name resolved by the caller (fleet/resolve.ts) is dialled by its IP; identity and SNI stay the name's.
+  const dialled = dial ? unbracket(dial.ip) : address;
+  const sni = isIP(dialled) && servername ? { 'grpc.ssl_target_name_override': servername } : {};
+  return {
+    target: agentTarget({ address: dialled, agentPort: host.agentPort }),
+    credentials: grpc.credentials.createFromSecureContext(secureContext, { checkServerIdentity }),
+    options: { ...FLEET_CHANNEL_OPTIONS, ...sni },
+    dialled,
+    servername,
+    checkServerIdentity,
+  };
+}
+
+/**
+ * Clients of the agent service over mutual TLS (mtlsChannel).
+ *
+ * Unary calls go over h2UnaryClient (one HTTP/2 connection, no grpc-js
+ * channel: see controller/h2-unary-client.ts for why), with the same TLS
+ * context, SNI and identity check; streams go over a grpc-js channel made when
+ * first needed. `unary: 'grpc-js'` (QFLEET_UNARY_TRANSPORT=grpc-js) sends
+ * every call through grpc-js, to compare or to rule the lean path out.
+ */
+export interface MtlsFactoryOptions {
+  readonly channelOptions?: grpc.ChannelOptions;
+  readonly unary?: UnaryTransport;
+}
+
+export type UnaryTransport = 'h2' | 'grpc-js';
+
+export function unaryTransportOf(env: NodeJS.ProcessEnv): UnaryTransport {
+  const v = env.QFLEET_UNARY_TRANSPORT;
+  if (v === undefined || v === '' || v === 'h2') return 'h2';
+  if (v === 'grpc-js') return 'grpc-js';
+  throw new UsageError(`QFLEET_UNARY_TRANSPORT must be h2 or grpc-js, not ${JSON.stringify(v)}.`);
+}
+
+export function mtlsClientFactory(pkiDir: string, opts: MtlsFactoryOptions = {}): ClientFactory {
+  const context = fleetTlsContext(pkiDir);
+  const { Client: Service, definition } = agentService();
+  const userAgent = `qfleet/${packageVersion()}`;
+  return (host, dial) => {
+    const secureContext = context();
+    const ch = mtlsChannel(secureContext, host, dial);
+    const channel = (): AgentServiceClient => new Service(ch.target, ch.credentials, { ...ch.options, ...opts.channelOptions });
+    if (opts.unary === 'grpc-js') return channel();
+    return h2UnaryClient<AgentServiceClient>({
+      host: ch.dialled,
+      port: host.agentPort,
+      tls: { secureContext, checkServerIdentity: ch.checkServerIdentity, ...(ch.servername ? { servername: ch.servername } : {}) },
+      service: definition,
+      fallback: channel,
+      userAgent,
+    });
+  };
+}
+
+/**
+ * One short-lived channel per host: channelz bookkeeping is pure cost for a CLI
+ * that talks to hundreds of hosts once and exits, and so is the process-wide
+ * subchannel pool (shared only between channels to the same address; grpc-js
+ * sweeps all of it as channels close).
+ */
+const FLEET_CHANNEL_OPTIONS: grpc.ChannelOptions = { 'grpc.enable_channelz': 0, 'grpc.use_local_subchannel_pool': 1 };
