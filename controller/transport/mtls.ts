@@ -12,6 +12,7 @@ import type { AgentServiceClient } from './call.js';
 import { pkiPath } from '../pki/paths.js';
 import { agentService } from '../../proto/agent-service.js';
 import { checkAgentIdentity } from './identity.js';
+import { connectUnaryClient } from './connect-unary.js';
 
 /**
  * The gRPC target for a host. An IP address is given grpc-js's `ipv4:` or
@@ -100,12 +101,13 @@ export interface MtlsFactoryOptions {
   readonly unary?: UnaryTransport;
 }
 
-export type UnaryTransport = 'h2' | 'grpc-js';
+export type UnaryTransport = 'h2' | 'grpc-js' | 'connect';
 
 export function unaryTransportOf(env: NodeJS.ProcessEnv): UnaryTransport {
   const v = env.QFLEET_UNARY_TRANSPORT;
   if (v === undefined || v === '' || v === 'h2') return 'h2';
   if (v === 'grpc-js') return 'grpc-js';
+  if (v === 'connect') return 'connect';
   throw new UsageError(`QFLEET_UNARY_TRANSPORT must be h2 or grpc-js, not ${JSON.stringify(v)}.`);
 }
 
@@ -118,6 +120,7 @@ export function mtlsClientFactory(pkiDir: string, opts: MtlsFactoryOptions = {})
     const ch = mtlsChannel(secureContext, host, dial);
     const channel = (): AgentServiceClient => new Service(ch.target, ch.credentials, { ...ch.options, ...opts.channelOptions });
     if (opts.unary === 'grpc-js') return channel();
+    if (opts.unary === 'connect') return connectUnaryClient({ host: ch.dialled, port: host.agentPort, secureContext, servername: ch.servername, checkServerIdentity: ch.checkServerIdentity });
     return h2UnaryClient<AgentServiceClient>({
       host: ch.dialled,
       port: host.agentPort,
@@ -135,4 +138,13 @@ export function mtlsClientFactory(pkiDir: string, opts: MtlsFactoryOptions = {})
  * subchannel pool (shared only between channels to the same address; grpc-js
  * sweeps all of it as channels close).
  */
-const FLEET_CHANNEL_OPTIONS: grpc.ChannelOptions = { 'grpc.enable_channelz': 0, 'grpc.use_local_subchannel_pool': 1 };
+const FLEET_CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc.enable_channelz': 0,
+  'grpc.use_local_subchannel_pool': 1,
+  // A call fails once, as the fan-out reports it; no retry machinery or buffering per call.
+  'grpc.enable_retries': 0,
+  // No service config comes from DNS TXT records (an ipv4: target has none to look up anyway).
+  'grpc.service_config_disable_resolution': 1,
+  // Agents are dialled directly: no per-channel look at http(s)_proxy / no_proxy.
+  'grpc.enable_http_proxy': 0,
+};
