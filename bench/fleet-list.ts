@@ -1,13 +1,14 @@
 /**
  * `npm run bench`: how long an aggregated `qfleet list` takes over N agents,
- * cold (a new qfleet process each run: start-up, TLS handshakes, every host's
- * List; the CLI's V8 code cache, written by a warm-up run as by an operator's
- * first command, is in place; a second column runs every call through grpc-js
- * channels without the code cache; a third, bench/tls-floor.ts, only makes the
- * N mutual-TLS handshakes: the floor under any Node.js client here), beside `pdsh -R ssh` and `ansible -m command` running `ls` over N sshd
- * hosts, measured in the same run on the same machine. Prints a table with the
- * ratios and saves it as JSON (bench/results/). Not a test: nothing here is
- * asserted; the goals are printed next to the figures.
+ * cold (a new process of the one-file CLI each run: start-up, TLS handshakes,
+ * every host's List), beside bench/tls-floor.ts (a new node process that only
+ * makes the same N mutual-TLS handshakes: the floor under any Node.js client
+ * here) and `pdsh -R ssh` and `ansible -m command` running `ls` over N sshd
+ * hosts, measured in the same run on the same machine, taking turns run by
+ * run. Each node process's CPU seconds are recorded too (/usr/bin/time): on a
+ * machine others share, wall-clock time measures their load as much as ours.
+ * Prints the figures with their ratios and the goals, and saves them as JSON
+ * (bench/results/). Not a test: nothing here is asserted.
  *
  * Everything listens on loopback addresses only (127.1.x.y for sshd, 127.2.x.y
  * for agents) and every child is ended at the end.
@@ -31,12 +32,11 @@ const RUNS = Number(process.env.QFLEET_BENCH_RUNS ?? 7);
 const PEER_RUNS = Number(process.env.QFLEET_BENCH_PEER_RUNS ?? 3);
 const WORKERS = 4;
 
-/** The controller's transports to remote agents, as QFLEET_UNARY_TRANSPORT selects them. */
-const TRANSPORTS: readonly { key: string; env: NodeJS.ProcessEnv }[] = [
-  { key: 'h2', env: { QFLEET_UNARY_TRANSPORT: 'h2', QFLEET_CODE_CACHE: 'off' } },
-  { key: 'grpc-js', env: { QFLEET_UNARY_TRANSPORT: 'grpc-js', QFLEET_CODE_CACHE: 'off' } },
-  { key: 'connect', env: { QFLEET_UNARY_TRANSPORT: 'connect', QFLEET_CODE_CACHE: 'off' } },
-];
+/**
+ * The controller builds measured side by side, each with the environment it runs with. One today
+ * (grpc-js); the README's benchmark section has the run that compared three transports this way.
+ */
+const TRANSPORTS: readonly { key: string; env: NodeJS.ProcessEnv }[] = [{ key: 'grpc-js', env: {} }];
 
 interface Figure { n: number; runs: number[]; median: number; min: number }
 
@@ -139,8 +139,8 @@ async function main(): Promise<void> {
   // The one-file CLI an operator runs (dist/bundle/qfleet.js), outside the repository so no package.json applies.
   const cli = join(work, 'qfleet.js');
   copyFileSync(join(DIST, 'bundle/qfleet.js'), cli);
-  // Every transport measured runs the same bundle the same way (no code cache: Node 20 has no
-  // module.enableCompileCache, and the bundle keeps no cache of its own).
+  // Every build measured runs the same bundle the same way (on Node 20 without a compile cache:
+  // it has no module.enableCompileCache).
   const variants = TRANSPORTS.map((t) => ({ ...t, env: { QFLEET_HOME: home, ...t.env } }));
   const qf: Record<string, Figure[]> = Object.fromEntries(variants.map((v) => [v.key, []]));
   const results: Record<string, Figure[]> = { tlsFloor: [], pdsh: [], ansible: [] };

@@ -56,6 +56,6 @@ export function unavailableRemoteFactory(reason: string): ClientFactory {
  * needs it, so a run over unix sockets alone never loads the PKI code.
  */
 export async function loadRemoteFactory(env: NodeJS.ProcessEnv = process.env): Promise<ClientFactory> {
-  const [{ mtlsClientFactory, unaryTransportOf }, { defaultPkiDir }] = await Promise.all([import('./mtls.js'), import('../pki/paths.js')]);
-  return mtlsClientFactory(defaultPkiDir(env), { unary: unaryTransportOf(env) });
+  const [{ mtlsClientFactory }, { defaultPkiDir }] = await Promise.all([import('./mtls.js'), import('../pki/paths.js')]);
+  return mtlsClientFactory(defaultPkiDir(env));
 }

@@ -5,14 +5,9 @@ import { createSecureContext, type PeerCertificate, type SecureContext } from 'n
 import type { ClientFactory, Dial } from './factory.js';
 import { unbracket, type HostTarget } from '../fleet/host-target.js';
 import { PkiError } from '../pki/errors.js';
-import { UsageError } from '../context.js';
-import { h2UnaryClient } from '../h2-unary-client.js';
-import { packageVersion } from '../version.js';
-import type { AgentServiceClient } from './call.js';
 import { pkiPath } from '../pki/paths.js';
 import { agentService } from '../../proto/agent-service.js';
 import { checkAgentIdentity } from './identity.js';
-import { connectUnaryClient } from './connect-unary.js';
 
 /**
  * The gRPC target for a host. An IP address is given grpc-js's `ipv4:` or
@@ -53,10 +48,6 @@ export interface MtlsChannel {
   readonly target: string;
   readonly credentials: grpc.ChannelCredentials;
   readonly options: grpc.ChannelOptions;
-  /** The parts for a TLS socket of one's own: the address dialled, SNI, and the identity check. */
-  readonly dialled: string;
-  readonly servername: string | undefined;
-  readonly checkServerIdentity: (sni: string, peer: PeerCertificate) => Error | undefined;
 }
 
 /**
@@ -81,62 +72,29 @@ export function mtlsChannel(secureContext: SecureContext, host: Pick<HostTarget,
     target: agentTarget({ address: dialled, agentPort: host.agentPort }),
     credentials: grpc.credentials.createFromSecureContext(secureContext, { checkServerIdentity }),
     options: { ...FLEET_CHANNEL_OPTIONS, ...sni },
-    dialled,
-    servername,
-    checkServerIdentity,
   };
 }
 
 /**
- * Clients of the agent service over mutual TLS (mtlsChannel).
- *
- * Unary calls go over h2UnaryClient (one HTTP/2 connection, no grpc-js
- * channel: see controller/h2-unary-client.ts for why), with the same TLS
- * context, SNI and identity check; streams go over a grpc-js channel made when
- * first needed. `unary: 'grpc-js'` (QFLEET_UNARY_TRANSPORT=grpc-js) sends
- * every call through grpc-js, to compare or to rule the lean path out.
+ * Clients of the agent service over mutual TLS (mtlsChannel): one grpc-js
+ * channel per host, for unary calls and streams alike. grpc-js was measured
+ * against @connectrpc/connect-node's gRPC transport and the hand-written
+ * HTTP/2 client that was here before: see the README's benchmark section.
  */
-export interface MtlsFactoryOptions {
-  readonly channelOptions?: grpc.ChannelOptions;
-  readonly unary?: UnaryTransport;
-}
-
-export type UnaryTransport = 'h2' | 'grpc-js' | 'connect';
-
-export function unaryTransportOf(env: NodeJS.ProcessEnv): UnaryTransport {
-  const v = env.QFLEET_UNARY_TRANSPORT;
-  if (v === undefined || v === '' || v === 'h2') return 'h2';
-  if (v === 'grpc-js') return 'grpc-js';
-  if (v === 'connect') return 'connect';
-  throw new UsageError(`QFLEET_UNARY_TRANSPORT must be h2 or grpc-js, not ${JSON.stringify(v)}.`);
-}
-
-export function mtlsClientFactory(pkiDir: string, opts: MtlsFactoryOptions = {}): ClientFactory {
+export function mtlsClientFactory(pkiDir: string, channelOptions: grpc.ChannelOptions = {}): ClientFactory {
   const context = fleetTlsContext(pkiDir);
-  const { Client: Service, definition } = agentService();
-  const userAgent = `qfleet/${packageVersion()}`;
+  const { Client: Service } = agentService();
   return (host, dial) => {
-    const secureContext = context();
-    const ch = mtlsChannel(secureContext, host, dial);
-    const channel = (): AgentServiceClient => new Service(ch.target, ch.credentials, { ...ch.options, ...opts.channelOptions });
-    if (opts.unary === 'grpc-js') return channel();
-    if (opts.unary === 'connect') return connectUnaryClient({ host: ch.dialled, port: host.agentPort, secureContext, servername: ch.servername, checkServerIdentity: ch.checkServerIdentity });
-    return h2UnaryClient<AgentServiceClient>({
-      host: ch.dialled,
-      port: host.agentPort,
-      tls: { secureContext, checkServerIdentity: ch.checkServerIdentity, ...(ch.servername ? { servername: ch.servername } : {}) },
-      service: definition,
-      fallback: channel,
-      userAgent,
-    });
+    const ch = mtlsChannel(context(), host, dial);
+    return new Service(ch.target, ch.credentials, { ...ch.options, ...channelOptions });
   };
 }
 
 /**
- * One short-lived channel per host: channelz bookkeeping is pure cost for a CLI
- * that talks to hundreds of hosts once and exits, and so is the process-wide
- * subchannel pool (shared only between channels to the same address; grpc-js
- * sweeps all of it as channels close).
+ * grpc-js tuned for one short-lived channel per host: channelz bookkeeping is
+ * pure cost for a CLI that talks to hundreds of hosts once and exits, and so
+ * is the process-wide subchannel pool (shared only between channels to the
+ * same address; grpc-js sweeps all of it as channels close).
  */
 const FLEET_CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.enable_channelz': 0,
