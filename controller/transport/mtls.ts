@@ -81,12 +81,12 @@ export function mtlsChannel(secureContext: SecureContext, host: Pick<HostTarget,
  * against @connectrpc/connect-node's gRPC transport and the hand-written
  * HTTP/2 client that was here before: see the README's benchmark section.
  */
-export function mtlsClientFactory(pkiDir: string, channelOptions: grpc.ChannelOptions = {}): ClientFactory {
+export function mtlsClientFactory(pkiDir: string): ClientFactory {
   const context = fleetTlsContext(pkiDir);
   const { Client: Service } = agentService();
   return (host, dial) => {
     const ch = mtlsChannel(context(), host, dial);
-    return new Service(ch.target, ch.credentials, { ...ch.options, ...channelOptions });
+    return new Service(ch.target, ch.credentials, ch.options);
   };
 }
 
@@ -99,10 +99,10 @@ export function mtlsClientFactory(pkiDir: string, channelOptions: grpc.ChannelOp
 const FLEET_CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.enable_channelz': 0,
   'grpc.use_local_subchannel_pool': 1,
-  // A call fails once, as the fan-out reports it; no retry machinery or buffering per call.
+  // One attempt per call (grpc-js keeps its retry layer, without retries or their buffering): the fan-out reports the failure.
   'grpc.enable_retries': 0,
   // No service config comes from DNS TXT records (an ipv4: target has none to look up anyway).
   'grpc.service_config_disable_resolution': 1,
-  // Agents are dialled directly: no per-channel look at http(s)_proxy / no_proxy.
+  // Agents are dialled directly, never through $https_proxy: no per-channel look at the proxy variables.
   'grpc.enable_http_proxy': 0,
 };
