@@ -1,19 +1,20 @@
 /**
  * `npm run bench`: how long an aggregated `qfleet list` takes over N agents,
- * cold (a new qfleet process each run: start-up, TLS handshakes, every host's
- * List; the CLI's V8 code cache, written by a warm-up run as by an operator's
- * first command, is in place; a second column runs every call through grpc-js
- * channels without the code cache; a third, bench/tls-floor.ts, only makes the
- * N mutual-TLS handshakes: the floor under any Node.js client here), beside `pdsh -R ssh` and `ansible -m command` running `ls` over N sshd
- * hosts, measured in the same run on the same machine. Prints a table with the
- * ratios and saves it as JSON (bench/results/). Not a test: nothing here is
- * asserted; the goals are printed next to the figures.
+ * cold (a new process of the one-file CLI each run: start-up, TLS handshakes,
+ * every host's List), beside bench/tls-floor.ts (a new node process that only
+ * makes the same N mutual-TLS handshakes: the floor under any Node.js client
+ * here) and `pdsh -R ssh` and `ansible -m command` running `ls` over N sshd
+ * hosts, measured in the same run on the same machine, taking turns run by
+ * run. Each node process's CPU seconds are recorded too (/usr/bin/time): on a
+ * machine others share, wall-clock time measures their load as much as ours.
+ * Prints the figures with their ratios and the goals, and saves them as JSON
+ * (bench/results/). Not a test: nothing here is asserted.
  *
  * Everything listens on loopback addresses only (127.1.x.y for sshd, 127.2.x.y
  * for agents) and every child is ended at the end.
  */
 import { execa, type ResultPromise } from 'execa';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +31,12 @@ const PEER_COUNTS = SMOKE ? [5, 10] : [10, 100];
 const RUNS = Number(process.env.QFLEET_BENCH_RUNS ?? 7);
 const PEER_RUNS = Number(process.env.QFLEET_BENCH_PEER_RUNS ?? 3);
 const WORKERS = 4;
+
+/**
+ * The controller builds measured side by side, each with the environment it runs with. One today
+ * (grpc-js); the README's benchmark section has the run that compared three transports this way.
+ */
+const TRANSPORTS: readonly { key: string; env: NodeJS.ProcessEnv }[] = [{ key: 'grpc-js', env: {} }];
 
 interface Figure { n: number; runs: number[]; median: number; min: number }
 
@@ -72,11 +79,26 @@ function writeInventory(file: string, hosts: readonly { name: string; addr: stri
   writeFileSync(file, `${lines.join('\n')}\n`);
 }
 
-/** One cold qfleet list over the inventory; checks every host answered. */
-async function timeQfleetList(cli: string, env: NodeJS.ProcessEnv, inventory: string, n: number): Promise<number> {
+/**
+ * The CPU seconds (user + system) each timed process used, in the order timed: wall-clock time
+ * on a machine others share measures them as much as us, CPU time far less so.
+ */
+const cpuSeconds: Record<string, number[]> = {};
+
+/** Runs node with args under /usr/bin/time, recording its CPU time under `key`; resolves with the result and the wall-clock seconds. */
+async function timedNode(key: string, args: string[], opts: { env?: NodeJS.ProcessEnv }) {
+  const cpuFile = join(tmpdir(), `qfleet-bench-cpu-${process.pid}`);
   const t0 = process.hrtime.bigint();
-  const r = await execa('node', [cli, '--inventory', inventory, '--json', 'list'], { env: { ...process.env, ...env }, reject: false, timeout: 120_000 });
+  const r = await execa('/usr/bin/time', ['-f', '%U %S', '-o', cpuFile, 'node', ...args], { env: { ...process.env, ...opts.env }, reject: false, timeout: 120_000 });
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const [user, sys] = readFileSync(cpuFile, 'utf8').trim().split('\n').at(-1)!.split(' ').map(Number) as [number, number];
+  (cpuSeconds[key] ??= []).push(user + sys);
+  return { r, secs };
+}
+
+/** One cold qfleet list over the inventory; checks every host answered. */
+async function timeQfleetList(cli: string, env: NodeJS.ProcessEnv, inventory: string, n: number, key = 'warm-up'): Promise<number> {
+  const { r, secs } = await timedNode(key, [cli, '--inventory', inventory, '--json', 'list'], { env });
   const text = r.stdout.trim();
   const hosts: { host: string; status: string }[] = text.startsWith('[') ? JSON.parse(text) : text.split('\n').map((l) => JSON.parse(l));
   const ok = hosts.filter((h) => h.status === 'ok').length;
@@ -95,10 +117,8 @@ async function cpuProbeMs(): Promise<number> {
 }
 
 /** One cold run of the TLS floor (bench/tls-floor.ts) over the first n hosts. */
-async function timeTlsFloor(pkiDir: string, hosts: readonly { name: string; addr: string }[]): Promise<number> {
-  const t0 = process.hrtime.bigint();
-  const r = await execa('node', [join(DIST, 'bench/tls-floor.js'), pkiDir, String(AGENT_PORT), ...hosts.map((h) => `${h.name}=${h.addr}`)], { reject: false, timeout: 120_000 });
-  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+async function timeTlsFloor(pkiDir: string, hosts: readonly { name: string; addr: string }[], key = 'warm-up'): Promise<number> {
+  const { r, secs } = await timedNode(key, [join(DIST, 'bench/tls-floor.js'), pkiDir, String(AGENT_PORT), ...hosts.map((h) => `${h.name}=${h.addr}`)], {});
   if (r.exitCode !== 0) throw new Error(`tls floor: exit ${r.exitCode}: ${r.stderr.slice(0, 300)}`);
   return secs;
 }
@@ -119,13 +139,14 @@ async function main(): Promise<void> {
   // The one-file CLI an operator runs (dist/bundle/qfleet.js), outside the repository so no package.json applies.
   const cli = join(work, 'qfleet.js');
   copyFileSync(join(DIST, 'bundle/qfleet.js'), cli);
-  const results: Record<string, Figure[]> = { qfleet: [], qfleetGrpcJs: [], tlsFloor: [], pdsh: [], ansible: [] };
-  // As shipped: unary calls over HTTP/2 and the CLI's V8 code cache, which the warm-up run writes
-  // (as an operator's first command does). Beside it, every call through grpc-js channels and no code cache.
-  const shipped = { QFLEET_HOME: home, QFLEET_CODE_CACHE_DIR: join(work, 'code-cache') };
-  const grpcJs = { QFLEET_HOME: home, QFLEET_UNARY_TRANSPORT: 'grpc-js', QFLEET_CODE_CACHE: 'off' };
+  // Every build measured runs the same bundle the same way (on Node 20 without a compile cache:
+  // it has no module.enableCompileCache).
+  const variants = TRANSPORTS.map((t) => ({ ...t, env: { QFLEET_HOME: home, ...t.env } }));
+  const qf: Record<string, Figure[]> = Object.fromEntries(variants.map((v) => [v.key, []]));
+  const results: Record<string, Figure[]> = { tlsFloor: [], pdsh: [], ansible: [] };
   // Both farms up for the whole run, and for each N the tools take turns, run by run: the machine's
-  // speed drifts by tens of percent over minutes, and interleaving keeps that out of the ratios.
+  // speed drifts by tens of percent over minutes (others share its cores), and interleaving keeps
+  // that out of the ratios.
   const probeStart = await cpuProbeMs();
   const farm = await startAgentFarm(pkiDir, work, Math.max(...AGENT_COUNTS));
   let ssh: Awaited<ReturnType<typeof startSshFarm>> | undefined;
@@ -135,28 +156,29 @@ async function main(): Promise<void> {
       const inv = join(work, `inventory-${n}.yml`);
       writeInventory(inv, farm.hosts.slice(0, n));
       const peers = PEER_COUNTS.includes(n) ? { ...ssh, hosts: ssh.hosts.slice(0, n) } : undefined;
-      // Warm-up (page cache, code cache); every measured run is still a new process with new handshakes.
-      await timeQfleetList(cli, shipped, inv, n);
-      await timeQfleetList(cli, grpcJs, inv, n);
+      // Warm-up (page cache); every measured run is still a new process with new handshakes.
+      for (const v of variants) await timeQfleetList(cli, v.env, inv, n);
       await timeTlsFloor(pkiDir, farm.hosts.slice(0, n));
-      const runs: number[] = [];
-      const runsGrpcJs: number[] = [];
+      const runs: Record<string, number[]> = Object.fromEntries(variants.map((v) => [v.key, []]));
       const runsFloor: number[] = [];
       const runsPdsh: number[] = [];
       const runsAnsible: number[] = [];
       for (let i = 0; i < RUNS; i++) {
-        runs.push(await timeQfleetList(cli, shipped, inv, n));
-        runsGrpcJs.push(await timeQfleetList(cli, grpcJs, inv, n));
-        runsFloor.push(await timeTlsFloor(pkiDir, farm.hosts.slice(0, n)));
+        // The order rotates run by run, so no transport always follows the same neighbour.
+        for (let j = 0; j < variants.length; j++) {
+          const v = variants[(i + j) % variants.length]!;
+          runs[v.key]!.push(await timeQfleetList(cli, v.env, inv, n, `${v.key}@${n}`));
+        }
+        runsFloor.push(await timeTlsFloor(pkiDir, farm.hosts.slice(0, n), `tlsFloor@${n}`));
         if (peers && i < PEER_RUNS) {
           runsPdsh.push(await timePdsh(peers));
           runsAnsible.push(await timeAnsible(peers, work));
         }
       }
-      results.qfleet!.push(summarize(n, runs));
-      results.qfleetGrpcJs!.push(summarize(n, runsGrpcJs));
+      for (const v of variants) qf[v.key]!.push(summarize(n, runs[v.key]!));
       results.tlsFloor!.push(summarize(n, runsFloor));
-      process.stderr.write(`qfleet list  N=${n}: median ${results.qfleet!.at(-1)!.median.toFixed(3)} s (grpc-js channels, no code cache: ${results.qfleetGrpcJs!.at(-1)!.median.toFixed(3)} s; TLS handshakes alone: ${results.tlsFloor!.at(-1)!.median.toFixed(3)} s)\n`);
+      for (const v of variants) process.stderr.write(`qfleet list (${v.key}) N=${n}: median ${qf[v.key]!.at(-1)!.median.toFixed(3)} s\n`);
+      process.stderr.write(`TLS handshakes alone N=${n}: median ${results.tlsFloor!.at(-1)!.median.toFixed(3)} s\n`);
       if (peers) {
         results.pdsh!.push(summarize(n, runsPdsh));
         results.ansible!.push(summarize(n, runsAnsible));
@@ -169,48 +191,59 @@ async function main(): Promise<void> {
   }
 
   const probe = { startMs: probeStart, endMs: await cpuProbeMs() };
-  const q = (n: number) => results.qfleet!.find((f) => f.n === n)!;
+  const at = (figs: Figure[], n: number) => figs.find((f) => f.n === n);
   const rows = AGENT_COUNTS.map((n) => {
-    const pd = results.pdsh!.find((f) => f.n === n);
-    const an = results.ansible!.find((f) => f.n === n);
-    const g = results.qfleetGrpcJs!.find((f) => f.n === n)!;
-    const floor = results.tlsFloor!.find((f) => f.n === n)!;
+    const floor = at(results.tlsFloor!, n)!.median;
+    const pd = at(results.pdsh!, n)?.median;
+    const an = at(results.ansible!, n)?.median;
     return {
       n,
-      qfleet: q(n).median,
-      qfleetGrpcJs: g.median,
-      tlsFloor: floor.median,
-      pdsh: pd?.median,
-      ansible: an?.median,
-      pdshOverQfleet: pd ? pd.median / q(n).median : undefined,
-      /** The most a Node.js client that must make these TLS handshakes could reach here. */
-      pdshOverTlsFloor: pd ? pd.median / floor.median : undefined,
-      ansibleOverQfleet: an ? an.median / q(n).median : undefined,
+      tlsFloor: floor,
+      pdsh: pd,
+      ansible: an,
+      qfleet: Object.fromEntries(variants.map((v) => {
+        const q = at(qf[v.key]!, n)!.median;
+        return [v.key, { median: q, overTlsFloor: q / floor, pdshOver: pd !== undefined ? pd / q : undefined, ansibleOver: an !== undefined ? an / q : undefined }];
+      })),
     };
   });
   const [, mid, top] = AGENT_COUNTS as [number, number, number];
-  const goals = [
-    { goal: `N=${mid} cold qfleet list under 0.5 s`, met: q(mid).median < 0.5, value: q(mid).median },
-    { goal: `N=${mid} at least 25x faster than pdsh`, met: (rows[1]!.pdshOverQfleet ?? 0) >= 25, value: rows[1]!.pdshOverQfleet },
-    { goal: `N=${top} cold qfleet list under 2 s`, met: q(top).median < 2, value: q(top).median },
-  ];
+  const row = (n: number) => rows.find((r) => r.n === n)!;
+  const goals = variants.flatMap((v) => [
+    { transport: v.key, goal: `N=${mid} within 2x the TLS floor`, value: row(mid).qfleet[v.key]!.overTlsFloor, met: row(mid).qfleet[v.key]!.overTlsFloor <= 2 },
+    { transport: v.key, goal: `N=${top} within 2x the TLS floor`, value: row(top).qfleet[v.key]!.overTlsFloor, met: row(top).qfleet[v.key]!.overTlsFloor <= 2 },
+    { transport: v.key, goal: `N=${mid} at least 10x pdsh`, value: row(mid).qfleet[v.key]!.pdshOver, met: (row(mid).qfleet[v.key]!.pdshOver ?? 0) >= 10 },
+    { transport: v.key, goal: `N=${mid} at least 40x Ansible`, value: row(mid).qfleet[v.key]!.ansibleOver, met: (row(mid).qfleet[v.key]!.ansibleOver ?? 0) >= 40 },
+  ]);
 
   const fmt = (x: number | undefined, d = 3) => (x === undefined ? '-' : x.toFixed(d));
-  console.log(`\nAggregated list over N hosts, cold, median of ${RUNS} (qfleet) / ${PEER_RUNS} (pdsh, ansible) runs, seconds\n`);
-  console.log('   N   qfleet list   (grpc-js, no code cache)   (TLS handshakes alone)   pdsh -R ssh ls   ansible -m command ls   pdsh/qfleet   ansible/qfleet');
+  console.log(`\nAggregated list over N hosts, cold, median of ${RUNS} (qfleet, TLS floor) / ${PEER_RUNS} (pdsh, ansible) runs, seconds\n`);
+  console.log(`   N   ${variants.map((v) => `qfleet ${v.key}`.padStart(16)).join('   ')}   TLS floor   pdsh -R ssh ls   ansible -m command ls`);
   for (const r of rows) {
-    console.log(`${String(r.n).padStart(4)}   ${fmt(r.qfleet).padStart(11)}   ${fmt(r.qfleetGrpcJs).padStart(24)}   ${fmt(r.tlsFloor).padStart(22)}   ${fmt(r.pdsh).padStart(14)}   ${fmt(r.ansible).padStart(21)}   ${fmt(r.pdshOverQfleet, 1).padStart(10)}x   ${fmt(r.ansibleOverQfleet, 1).padStart(13)}x`);
+    console.log(`${String(r.n).padStart(4)}   ${variants.map((v) => fmt(r.qfleet[v.key]!.median).padStart(16)).join('   ')}   ${fmt(r.tlsFloor).padStart(9)}   ${fmt(r.pdsh).padStart(14)}   ${fmt(r.ansible).padStart(21)}`);
   }
-  console.log('\n(TLS handshakes alone: a new node process making the same N mutual-TLS handshakes to the same agents and closing them:');
-  console.log(' the floor under any Node.js client here; the agents share the same cores.)');
-  for (const r of rows) if (r.pdshOverTlsFloor !== undefined) console.log(`N=${r.n}: pdsh / TLS handshakes alone = ${fmt(r.pdshOverTlsFloor, 1)}x, the most any Node.js TLS client could be here`);
-  console.log('');
-  for (const g of goals) console.log(`${g.met ? 'met    ' : 'NOT MET'}  ${g.goal} (${fmt(g.value, 3)})`);
+  console.log('\nRatios: qfleet / TLS floor (lower is better), pdsh / qfleet and ansible / qfleet (higher is better)\n');
+  for (const r of rows) {
+    for (const v of variants) {
+      const q = r.qfleet[v.key]!;
+      console.log(`N=${String(r.n).padEnd(4)} ${v.key.padEnd(8)} ${fmt(q.overTlsFloor, 2)}x floor   pdsh ${fmt(q.pdshOver, 1)}x   ansible ${fmt(q.ansibleOver, 1)}x`);
+    }
+  }
+  const cpu = (key: string) => summarize(0, cpuSeconds[key] ?? [0]).median;
+  console.log('\nCPU seconds (user + system) of the process, median: less at the mercy of the machine\'s other load than wall-clock time\n');
+  console.log(`   N   ${variants.map((v) => `qfleet ${v.key}`.padStart(16)).join('   ')}   TLS floor   ${variants.map((v) => `${v.key} / floor`.padStart(16)).join('   ')}`);
+  for (const n of AGENT_COUNTS) {
+    const floor = cpu(`tlsFloor@${n}`);
+    console.log(`${String(n).padStart(4)}   ${variants.map((v) => fmt(cpu(`${v.key}@${n}`)).padStart(16)).join('   ')}   ${fmt(floor).padStart(9)}   ${variants.map((v) => `${fmt(cpu(`${v.key}@${n}`) / floor, 2)}x`.padStart(16)).join('   ')}`);
+  }
+  console.log('\n(TLS floor: a new node process making the same N mutual-TLS handshakes to the same agents and closing them:');
+  console.log(' the floor under any Node.js client here; the agents share the same cores.)\n');
+  for (const g of goals) console.log(`${g.met ? 'met    ' : 'NOT MET'}  ${g.transport}: ${g.goal} (${fmt(g.value, 2)})`);
 
   const out = join(ROOT, 'bench/results');
   mkdirSync(out, { recursive: true });
   console.log(`\nmachine speed probe (a fixed CPU task, lower is faster): ${probe.startMs} ms at the start, ${probe.endMs} ms at the end`);
-  const doc = { when: new Date().toISOString(), machine: { cpus: (await import('node:os')).cpus().length, node: process.version, cpuProbe: probe }, rows, goals, raw: results };
+  const doc = { when: new Date().toISOString(), machine: { cpus: (await import('node:os')).cpus().length, node: process.version, cpuProbe: probe, loadavg: (await import('node:os')).loadavg() }, rows, goals, raw: { ...results, qfleet: qf }, cpuSeconds };
   const file = join(out, `fleet-list-${doc.when.replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`);
   writeFileSync(join(out, 'fleet-list-latest.json'), `${JSON.stringify(doc, null, 2)}\n`);

@@ -1,16 +1,10 @@
-import * as grpc from '@grpc/grpc-js';
-import { agentService } from '../proto/agent-service.js';
-import type { AgentServiceClient } from '../proto/gen/qfleet/agent/v1/AgentService.js';
+import type { AgentServiceClient } from './transport/call.js';
 
 export type { AgentServiceClient };
 
 /** The local agent's socket: --socket, $QFLEET_SOCKET, else the OS default. */
 export function defaultSocket(): string {
   return process.env.QFLEET_SOCKET || (process.platform === 'freebsd' ? '/var/run/qfleetd.sock' : '/run/qfleetd.sock');
-}
-
-export function connectUnix(socket: string): AgentServiceClient {
-  return new (agentService().Client)(`unix:${socket}`, grpc.credentials.createInsecure());
 }
 
 /** A request id for the agent's log, so an operator can match a command to its log lines. */

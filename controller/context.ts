@@ -1,9 +1,10 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Command } from 'commander';
-import { connectUnix, defaultSocket, requestId, type AgentServiceClient } from './client.js';
+import { defaultSocket, requestId, type AgentServiceClient } from './client.js';
+import { connectUnix } from './transport/unix.js';
 import { isServiceError } from './transport/call.js';
 import { errorDetailOf } from './agent-error.js';
-import type { ClientFactory } from './fleet/client-factory.js';
+import type { ClientFactory } from './transport/factory.js';
 import { systemClock, type Clock } from './fleet/clock.js';
 import { DEFAULT_FORKS, formatSeconds, HostTimeoutError, needsResolving, type HostOutcome } from './fleet/fanout.js';
 import type { HostTarget } from './fleet/host-target.js';
@@ -12,7 +13,7 @@ import { SelectionError } from './fleet/selection.js';
 import { resolveTargets, TargetError, type Targets } from './fleet/targets.js';
 import { boundedCount, boundedSeconds, LIMITS } from './durations.js';
 import { checkSocketPath } from './socket-path.js';
-import { loadRemoteFactory, perHostFactory, socketOf, unavailableRemoteFactory, unixSocketFactory } from './fleet/transport.js';
+import { loadRemoteFactory, perHostFactory, socketOf, unavailableRemoteFactory, unixSocketFactory } from './transport/factory.js';
 
 /** Exit codes: 0 every target ok, 1 anything failed, 2 usage error. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;

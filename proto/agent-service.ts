@@ -1,8 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
-import { join } from 'node:path';
 import type { AgentServiceClient, AgentServiceDefinition } from './gen/qfleet/agent/v1/AgentService.js';
-import { AGENT_PROTO, AGENT_SERVICE_NAME, LOADER_OPTIONS, protoDir } from './agent-proto.js';
+import { AGENT_ROOT_JSON } from './gen/agent-root.js';
+import { AGENT_SERVICE_NAME, LOADER_OPTIONS } from './agent-proto.js';
 
 /**
  * The agent service for clients: its method definitions and a grpc-js client
@@ -23,13 +23,9 @@ export interface AgentService {
 
 let cached: AgentService | undefined;
 
-/** agent.proto parsed and resolved by protobufjs, with proto-loader's field naming. */
+/** The built-in agent API (generated from agent.proto with proto-loader's field naming), resolved by protobufjs. */
 export function loadAgentRoot(): protobuf.Root {
-  const dir = protoDir();
-  const root = new protobuf.Root();
-  // google/protobuf/*.proto come with protobufjs (its "common" set), as with proto-loader.
-  root.resolvePath = (_origin, target) => (target.startsWith('google/protobuf/') ? target : join(dir, target));
-  root.loadSync(AGENT_PROTO, { keepCase: LOADER_OPTIONS.keepCase });
+  const root = protobuf.Root.fromJSON(AGENT_ROOT_JSON);
   root.resolveAll();
   return root;
 }

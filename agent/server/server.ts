@@ -1,11 +1,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
-import * as protoLoader from '@grpc/proto-loader';
-import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
+import { HealthImplementation } from 'grpc-health-check';
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, renameSync, rmSync, unlinkSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
-import { AGENT_SERVICE_NAME, loadAgentProto } from '../../proto/loader.js';
+import { AGENT_SERVICE_NAME, loadAgentProto, loadHealthDefinition as healthDefinition } from '../../proto/loader.js';
 import { FailedPreconditionError, InvalidArgumentError } from '../errors.js';
 import { makeHandlers, type HandlerDeps } from './handlers.js';
 
@@ -33,11 +32,6 @@ export function createAgentServer(deps: HandlerDeps, opts: AgentServerOptions = 
   // Reflection describes every service served here, health included, so grpcurl and friends see them all.
   new ReflectionService({ ...healthDefinition(), ...definition }).addToServer(server);
   return { server, health };
-}
-
-let healthDef: protoLoader.PackageDefinition | undefined;
-function healthDefinition(): protoLoader.PackageDefinition {
-  return (healthDef ??= protoLoader.loadSync(healthProtoPath, { keepCase: true, longs: String, enums: String, defaults: true }));
 }
 
 /**

@@ -12,11 +12,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pkiPath, signAgentCsr } from '../pki/index.js';
 import { fanOut, HostError, type HostCall, type HostOutcome, type HostStatus } from '../fleet/fanout.js';
-import type { Dial } from '../fleet/client-factory.js';
+import type { Dial } from '../transport/factory.js';
 import type { Clock } from '../fleet/clock.js';
 import type { HostTarget } from '../fleet/host-target.js';
 import type { NameResolver } from '../fleet/resolve.js';
-import { mtlsHealthClient, waitServing } from './health.js';
+import { mtlsHealthClient, waitServing } from '../transport/health.js';
 import {
   APT_POLICY_NODEJS, checkAgentSocket, commandLine, debianMajor, DETECT_NODE, DETECT_OS, DETECT_SYSTEMD, DETECT_UID, enableService, hostPaths, installFiles, installNodeApt,
   installNodeFreebsd, installTls, MAKE_STAGE, makeDirs, managedFiles, MIN_NODE_MAJOR, parseAptCandidate, parseNode, parseProbe, parseUname, PROBE_DOAS,
@@ -271,14 +271,7 @@ export class HostBootstrap {
 }
 
 async function waitMtlsServing(h: HostTarget, pkiDir: string, timeoutMs: number): Promise<void> {
-  const client = mtlsHealthClient({
-    address: h.address,
-    port: h.agentPort,
-    certNames: [...new Set([h.name, h.address])],
-    caPem: readFileSync(pkiPath(pkiDir, 'caCert')),
-    clientCertPem: readFileSync(pkiPath(pkiDir, 'clientCert')),
-    clientKeyPem: readFileSync(pkiPath(pkiDir, 'clientKey')),
-  });
+  const client = mtlsHealthClient(h, pkiDir);
   try {
     await waitServing(client, timeoutMs);
   } finally {

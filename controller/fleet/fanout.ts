@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { isServiceError } from '../transport/call.js';
 import type { AgentServiceClient } from '../../proto/gen/qfleet/agent/v1/AgentService.js';
 import { isIP } from 'node:net';
-import type { Dial } from './client-factory.js';
+import type { Dial } from '../transport/factory.js';
 import { systemClock, type Clock } from './clock.js';
 import { unbracket, type HostTarget } from './host-target.js';
 import { NameError, preferredAddress, type NameResolver } from './resolve.js';

@@ -3,24 +3,24 @@
  * uploads to hosts: node + this file is all a host needs. The controller CLI
  * is bundled the same way (dist/bundle/qfleet.js) for boot-time start on hosts.
  *
- * The agent and two of its libraries read files at run time, found from their
- * own module's location: our proto/agent-proto.ts (agent.proto, via import.meta.url),
- * grpc-health-check (health.proto, via __dirname), @grpc/reflection
- * (reflection.proto, via __dirname), and agent/version.ts (package.json). The
- * bundle embeds those files' texts; at start, before any module runs, a
- * banner writes them to a private temp dir (mkdtemp, 0700, removed at exit)
- * in the repository's layout, and each of those modules is compiled to see
- * itself at its place in that tree (its __dirname / import.meta.url point
- * there). Every other module sees the bundle's own location.
+ * Nothing is written to disk at start. Our own API is built in
+ * (proto/gen/agent-root.ts, generated from agent.proto). Three modules read
+ * files from their own location, and are given what they read at bundle time
+ * instead: agent/version.ts and controller/version.ts (package.json: the
+ * version becomes a constant), grpc-health-check (health.proto) and
+ * @grpc/reflection (reflection.proto): their one loadSync(file) call becomes
+ * proto-loader's fromJSON(the same file as protobufjs JSON, parsed here with
+ * the options the library gives it). A library whose call is no longer there
+ * fails the build, naming it.
  *
  * The output is CommonJS so that a lone qfleetd.js runs with no package.json
  * beside it.
  */
 import { build, type Plugin } from 'esbuild';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative, sep } from 'node:path';
+import protobuf from 'protobufjs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { withCodeCache } from './code-cache.js';
 
 /** The repository root, from this module (deploy/bundle/build.ts or dist/deploy/bundle/build.js). */
 export function repoRoot(): string {
@@ -32,84 +32,102 @@ export function repoRoot(): string {
   throw new Error('cannot find the qfleet repository root');
 }
 
-/** Modules that find data files from their own location (repository-relative paths), per bundle. */
-const AGENT_RELOCATED = [
-  'proto/agent-proto.ts',
-  'agent/version.ts',
-  'node_modules/grpc-health-check/build/src/health.js',
-  'node_modules/@grpc/reflection/build/src/implementations/reflection-v1.js',
-  'node_modules/@grpc/reflection/build/src/implementations/reflection-v1alpha.js',
-];
-// The CLI checks agent health after bootstrap, so it carries grpc-health-check and its proto too.
-const CLI_RELOCATED = ['proto/agent-proto.ts', 'controller/version.ts', 'node_modules/grpc-health-check/build/src/health.js'];
-
-/** Data files embedded in the bundle (directories are searched for .proto files). */
-const EMBEDDED_PROTO_DIRS = ['proto/qfleet', 'node_modules/grpc-health-check/proto', 'node_modules/@grpc/reflection/build/proto/grpc'];
-
-function protoFiles(root: string, dir: string): string[] {
-  const abs = join(root, dir);
-  if (!existsSync(abs)) throw new Error(`${dir} is missing: run npm ci`);
-  return readdirSync(abs, { recursive: true, encoding: 'utf8' })
-    .filter((f) => f.endsWith('.proto') && statSync(join(abs, f)).isFile())
-    .map((f) => join(dir, f).split(sep).join('/'))
-    .sort();
+/** A .proto of a library as protobufjs JSON, parsed with the library's own keepCase. */
+export function protoJson(file: string, keepCase: boolean): string {
+  const root = new protobuf.Root();
+  root.loadSync(file, { keepCase });
+  return JSON.stringify(root.resolveAll().toJSON());
 }
 
-export function embeddedFiles(root: string): Record<string, string> {
-  const files: Record<string, string> = {};
-  for (const d of EMBEDDED_PROTO_DIRS) for (const f of protoFiles(root, d)) files[f] = readFileSync(join(root, f), 'utf8');
-  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { name: string; version: string };
-  files['package.json'] = `${JSON.stringify({ name: pkg.name, version: pkg.version })}\n`;
-  return files;
+interface Replacement {
+  /** The text to find, exactly once. */
+  readonly find: string | RegExp;
+  readonly replace: (root: string) => string;
 }
 
-/** Runs before every module: materialises the embedded files in a private temp dir. */
-function banner(files: Record<string, string>): string {
-  return `/* qfleetd: the qfleet agent, bundled (deploy/bundle/build.ts). */
-var __qfleetBundle = (function () {
-  var fs = require('node:fs'), os = require('node:os'), path = require('node:path'), url = require('node:url');
-  var files = ${JSON.stringify(files)};
-  var root = fs.mkdtempSync(path.join(os.tmpdir(), 'qfleetd-bundle-'));
-  process.on('exit', function () { try { fs.rmSync(root, { recursive: true, force: true }); } catch (e) {} });
-  for (var rel in files) {
-    var p = path.join(root, rel);
-    fs.mkdirSync(path.dirname(p), { recursive: true, mode: 0o700 });
-    fs.writeFileSync(p, files[rel], { mode: 0o600 });
-  }
-  return {
-    root: root,
-    self: url.pathToFileURL(__filename).href,
-    dir: function (rel) { return path.dirname(path.join(root, rel)); },
-    file: function (rel) { return path.join(root, rel); },
-    url: function (rel) { return url.pathToFileURL(path.join(root, rel)).href; },
+/** What each module that reads a file at run time is given instead, by repository-relative path. */
+function builtIns(root: string): Map<string, Replacement[]> {
+  const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
+  const constantVersion: Replacement = {
+    find: /export function packageVersion\(\): string \{[\s\S]*\n\}\n/,
+    replace: () => `export function packageVersion(): string {\n  return ${JSON.stringify(version)};\n}\n`,
   };
-})();`;
+  const reflection = (v: string): Replacement => ({
+    find: 'protoLoader.loadSync(protoPath, constants_1.PROTO_LOADER_OPTS)',
+    replace: (r) => `protoLoader.fromJSON(${protoJson(join(r, `node_modules/@grpc/reflection/build/proto/grpc/reflection/${v}/reflection.proto`), false)}, constants_1.PROTO_LOADER_OPTS)`,
+  });
+  return new Map<string, Replacement[]>([
+    ['agent/version.ts', [constantVersion]],
+    ['controller/version.ts', [constantVersion]],
+    ['node_modules/grpc-health-check/build/src/health.js', [{
+      find: "(0, proto_loader_1.loadSync)('health/v1/health.proto',",
+      replace: (r) => `(0, proto_loader_1.fromJSON)(${protoJson(join(r, 'node_modules/grpc-health-check/proto/health/v1/health.proto'), true)},`,
+    }]],
+    ['node_modules/@grpc/reflection/build/src/implementations/reflection-v1.js', [reflection('v1')]],
+    ['node_modules/@grpc/reflection/build/src/implementations/reflection-v1alpha.js', [reflection('v1alpha')]],
+  ]);
 }
 
-function relocatePlugin(root: string, relocated: readonly string[]): Plugin {
-  const wanted = new Map(relocated.map((r) => [join(root, r), r]));
+function builtInPlugin(root: string, expected: readonly string[]): Plugin {
+  const table = builtIns(root);
+  const wanted = new Map(expected.map((r) => [join(root, r), r]));
   const seen = new Set<string>();
   return {
-    name: 'qfleet-relocate',
+    name: 'qfleet-built-in',
     setup(b) {
       b.onLoad({ filter: /\.(ts|js)$/ }, (args) => {
         const rel = wanted.get(args.path);
         if (!rel) return undefined;
         seen.add(rel);
         let text = readFileSync(args.path, 'utf8');
-        const loader = rel.endsWith('.ts') ? 'ts' : 'js';
-        if (text.includes('import.meta.url')) text = text.split('import.meta.url').join(`__qfleetBundle.url(${JSON.stringify(rel.replace(/\.ts$/, '.js'))})`);
-        if (/\b__dirname\b|\b__filename\b/.test(text)) {
-          text = `var __dirname = __qfleetBundle.dir(${JSON.stringify(rel)}), __filename = __qfleetBundle.file(${JSON.stringify(rel)});\n${text}`;
+        for (const { find, replace } of table.get(rel) ?? []) {
+          const hits = typeof find === 'string' ? text.split(find).length - 1 : (text.match(new RegExp(find.source, 'g')) ?? []).length;
+          if (hits !== 1) throw new Error(`bundle: ${rel} no longer has exactly one ${String(find)} (found ${hits}); update deploy/bundle/build.ts`);
+          text = text.replace(find, () => replace(root));
         }
-        return { contents: text, loader };
+        return { contents: text, loader: rel.endsWith('.ts') ? 'ts' : 'js' };
       });
       b.onEnd(() => {
-        const missing = relocated.filter((r) => !seen.has(r));
-        if (missing.length) throw new Error(`bundle: expected to relocate ${missing.join(', ')} but they were not bundled; update RELOCATED`);
+        const missing = expected.filter((r) => !seen.has(r));
+        if (missing.length) throw new Error(`bundle: expected to build in ${missing.join(', ')} but they were not bundled; update deploy/bundle/build.ts`);
       });
     },
   };
+}
+
+const AGENT_BUILT_IN = [
+  'agent/version.ts',
+  'node_modules/grpc-health-check/build/src/health.js',
+  'node_modules/@grpc/reflection/build/src/implementations/reflection-v1.js',
+  'node_modules/@grpc/reflection/build/src/implementations/reflection-v1alpha.js',
+];
+// The CLI checks agent health after bootstrap, so it carries grpc-health-check too.
+const CLI_BUILT_IN = ['controller/version.ts', 'node_modules/grpc-health-check/build/src/health.js'];
+
+/**
+ * Runs before every module. Where the runtime has module.enableCompileCache
+ * (Node >= 22.1), a CLI bundle turns it on and loads itself once more, so that
+ * the program is compiled through Node's own on-disk cache (a file is compiled
+ * before any of its code runs, so the cache can only serve a second load);
+ * elsewhere (Node 20) it simply runs.
+ */
+function banner(what: string, compileCache: boolean): string {
+  const head = `/* ${what}, bundled (deploy/bundle/build.ts). */
+var __qfleetSelf = require('node:url').pathToFileURL(__filename).href;`;
+  if (!compileCache) return head;
+  return `${head}
+if (!globalThis.__qfleetCompileCached) {
+  var __qfleetModule = require('node:module');
+  if (typeof __qfleetModule.enableCompileCache === 'function') {
+    var __qfleetCache = __qfleetModule.enableCompileCache(), __qfleetStatus = (__qfleetModule.constants || {}).compileCacheStatus || {};
+    if (__qfleetCache && (__qfleetCache.status === __qfleetStatus.ENABLED || __qfleetCache.status === __qfleetStatus.ALREADY_ENABLED)) {
+      globalThis.__qfleetCompileCached = true;
+      delete require.cache[__filename];
+      module.exports = require(__filename);
+      return;
+    }
+  }
+}`;
 }
 
 export interface BundleResult {
@@ -117,7 +135,7 @@ export interface BundleResult {
   readonly bytes: number;
 }
 
-async function bundleOne(root: string, entry: string, outfile: string, relocated: readonly string[], opts: { codeCache?: string } = {}): Promise<BundleResult> {
+async function bundleOne(root: string, entry: string, outfile: string, builtIn: readonly string[], what: string, opts: { compileCache?: boolean } = {}): Promise<BundleResult> {
   mkdirSync(dirname(outfile), { recursive: true });
   const result = await build({
     absWorkingDir: root,
@@ -128,20 +146,18 @@ async function bundleOne(root: string, entry: string, outfile: string, relocated
     target: 'node20',
     format: 'cjs',
     // The CLI is parsed at every start: no whitespace or comments (names are kept, for stack traces).
-    // No real import() either: it cannot run from a V8 code cache (code-cache.ts); as require it can.
-    ...(opts.codeCache ? { minifyWhitespace: true, minifySyntax: true, supported: { 'dynamic-import': false } } : {}),
+    ...(opts.compileCache ? { minifyWhitespace: true, minifySyntax: true } : {}),
     sourcemap: false,
     legalComments: 'eof',
     logLevel: 'warning',
-    banner: { js: banner(embeddedFiles(root)) },
+    banner: { js: banner(what, opts.compileCache ?? false) },
     // Any other module asking where it lives is told: the bundle.
-    define: { 'import.meta.url': '__qfleetBundle.self' },
+    define: { 'import.meta.url': '__qfleetSelf' },
     // ssh2's optional native helpers (cpu-features, its sshcrypto addon) are loaded in try/catch: left out.
     external: ['cpu-features', '*.node'],
-    plugins: [relocatePlugin(root, relocated)],
+    plugins: [builtInPlugin(root, builtIn)],
   });
   if (result.errors.length) throw new Error(`bundle failed: ${result.errors.map((e) => e.text).join('; ')}`);
-  if (opts.codeCache) writeFileSync(outfile, withCodeCache(readFileSync(outfile, 'utf8'), opts.codeCache));
   chmodSync(outfile, 0o755);
   // The bundles are CommonJS; inside the repository the root package.json says "module", so say otherwise here.
   writeFileSync(join(dirname(outfile), 'package.json'), '{ "type": "commonjs" }\n');
@@ -151,16 +167,14 @@ async function bundleOne(root: string, entry: string, outfile: string, relocated
 /** The agent, dist/bundle/qfleetd.js: what bootstrap uploads and the service runs. */
 export async function buildBundle(opts: { root?: string; outfile?: string } = {}): Promise<BundleResult> {
   const root = opts.root ?? repoRoot();
-  return bundleOne(root, 'agent/main.ts', opts.outfile ?? join(root, 'dist/bundle/qfleetd.js'), AGENT_RELOCATED);
+  return bundleOne(root, 'agent/main.ts', opts.outfile ?? join(root, 'dist/bundle/qfleetd.js'), AGENT_BUILT_IN, 'qfleetd: the qfleet agent');
 }
 
 /** The controller CLI, dist/bundle/qfleet.js: uploaded too, for boot-time start (`qfleet start -A` on the local socket). */
 export async function buildCliBundle(opts: { root?: string; outfile?: string } = {}): Promise<BundleResult> {
   const root = opts.root ?? repoRoot();
-  // A CLI starts many times and briefly, so it starts from a V8 code cache (see code-cache.ts); the agent starts once.
-  return bundleOne(root, 'controller/main.ts', opts.outfile ?? join(root, 'dist/bundle/qfleet.js'), CLI_RELOCATED, {
-    codeCache: 'qfleet: the controller CLI, bundled (deploy/bundle/build.ts).',
-  });
+  // A CLI starts many times and briefly, so it uses Node's compile cache where there is one; the agent starts once.
+  return bundleOne(root, 'controller/main.ts', opts.outfile ?? join(root, 'dist/bundle/qfleet.js'), CLI_BUILT_IN, 'qfleet: the controller CLI', { compileCache: true });
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

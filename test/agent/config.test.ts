@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { UNIX_SOCKET_PATH_MAX } from '../../common/socket-path.js';
 import { loadConfig, type OsName } from '../../agent/config.js';
 import { InvalidArgumentError } from '../../agent/errors.js';
-import { healthCheck, unixHealthClient, waitServing } from '../../controller/bootstrap/health.js';
+import { healthCheck, unixHealthClient, waitServing } from '../../controller/transport/health.js';
 import { AGENT_MAIN } from '../support/agent-process.js';
 
 /** A path of exactly `bytes` bytes: `dir` padded with a directory of x's, then `/name`. */

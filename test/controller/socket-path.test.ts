@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { buildProgram } from '../../controller/main.js';
 import { UsageError } from '../../controller/context.js';
-import type { ClientFactory } from '../../controller/fleet/client-factory.js';
+import type { ClientFactory } from '../../controller/transport/factory.js';
 import { UNIX_SOCKET_PATH_MAX } from '../../common/socket-path.js';
 import { checkSocketPath } from '../../controller/socket-path.js';
 

@@ -3,8 +3,11 @@ import { strict as assert } from 'node:assert';
 import protobuf from 'protobufjs';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import * as protoLoader from '@grpc/proto-loader';
+import { join } from 'node:path';
 import { agentService, loadAgentRoot } from '../../proto/agent-service.js';
-import { loadAgentProto } from '../../proto/loader.js';
+import { LOADER_OPTIONS, loadAgentProto } from '../../proto/loader.js';
+import { repoRoot } from '../support/repo-root.js';
 
 /** A value for every field of a message (one member per oneof, repeated fields twice), depth-limited. */
 function sample(type: protobuf.Type, depth = 0): Record<string, unknown> {
@@ -34,9 +37,20 @@ function sample(type: protobuf.Type, depth = 0): Record<string, unknown> {
   return out;
 }
 
-describe('proto: the agent service for clients (protobufjs alone) is the same service proto-loader makes', () => {
-  const lite = agentService().definition as unknown as Record<string, grpc.MethodDefinition<object, object>>;
-  const full = loadAgentProto().proto.qfleet.agent.v1.AgentService.service as unknown as Record<string, grpc.MethodDefinition<object, object>>;
+type Defs = Record<string, grpc.MethodDefinition<object, object>>;
+
+/** agent.proto as proto-loader reads it from the source tree: what both built-in definitions must equal. */
+function fromSource(): Defs {
+  const def = protoLoader.loadSync('qfleet/agent/v1/agent.proto', { ...LOADER_OPTIONS, includeDirs: [join(repoRoot(), 'proto')] });
+  return (grpc.loadPackageDefinition(def) as any).qfleet.agent.v1.AgentService.service as Defs;
+}
+
+for (const [which, built] of [
+  ['for clients (protobufjs alone)', () => agentService().definition as unknown as Defs],
+  ["the agent's (proto-loader's fromJSON)", () => loadAgentProto().proto.qfleet.agent.v1.AgentService.service as unknown as Defs],
+] as const) describe(`proto: the built-in agent service ${which} is agent.proto as proto-loader reads it`, () => {
+  const lite = built();
+  const full = fromSource();
   const methods = loadAgentRoot().lookupService('qfleet.agent.v1.AgentService').methodsArray;
 
   it('has every method, with the same path, streaming kinds and lowerCamel alias', () => {

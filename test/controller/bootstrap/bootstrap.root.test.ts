@@ -8,7 +8,7 @@ import { buildBundle, buildCliBundle } from '../../../deploy/bundle/build.js';
 import { BootstrapFailure, bootstrapHosts, loadArtifacts, type BootstrapOptions, type HostResult } from '../../../controller/bootstrap/bootstrap.js';
 import type { HostOutcome } from '../../../controller/fleet/fanout.js';
 import { describeChanges } from '../../../controller/bootstrap/changes.js';
-import { healthCheck, unixHealthClient } from '../../../controller/bootstrap/health.js';
+import { healthCheck, unixHealthClient } from '../../../controller/transport/health.js';
 import { connectSsh } from '../../../controller/bootstrap/ssh.js';
 import type { HostTarget } from '../../../controller/fleet/host-target.js';
 import { initPki } from '../../../controller/pki/index.js';

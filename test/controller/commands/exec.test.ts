@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { strict as assert } from 'node:assert';
 import { EventEmitter } from 'node:events';
 import { buildProgram } from '../../../controller/main.js';
-import type { ClientFactory } from '../../../controller/fleet/client-factory.js';
+import type { ClientFactory } from '../../../controller/transport/factory.js';
 import type { AgentServiceClient } from '../../../proto/gen/qfleet/agent/v1/AgentService.js';
 import type { ExecStart } from '../../../proto/gen/qfleet/agent/v1/ExecStart.js';
 

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildProgram } from '../../../controller/main.js';
-import type { ClientFactory } from '../../../controller/fleet/client-factory.js';
+import type { ClientFactory } from '../../../controller/transport/factory.js';
 import type { Clock } from '../../../controller/fleet/clock.js';
 import type { AgentServiceClient } from '../../../proto/gen/qfleet/agent/v1/AgentService.js';
 

@@ -4,12 +4,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { call } from '../../../controller/transport/call.js';
-import type { ClientFactory } from '../../../controller/fleet/client-factory.js';
+import type { ClientFactory } from '../../../controller/transport/factory.js';
 import { classify, fanOut, type HostCall } from '../../../controller/fleet/fanout.js';
 import type { HostTarget } from '../../../controller/fleet/host-target.js';
 import { NameError, type NameResolver } from '../../../controller/fleet/resolve.js';
 import { localTarget } from '../../../controller/fleet/targets.js';
-import { unixSocketFactory } from '../../../controller/fleet/transport.js';
+import { unixSocketFactory } from '../../../controller/transport/factory.js';
 import type { AgentServiceClient } from '../../../proto/gen/qfleet/agent/v1/AgentService.js';
 import { ManualClock } from '../../support/manual-clock.js';
 

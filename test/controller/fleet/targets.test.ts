@@ -2,10 +2,10 @@ import { strict as assert } from 'node:assert';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ClientFactory } from '../../../controller/fleet/client-factory.js';
+import type { ClientFactory } from '../../../controller/transport/factory.js';
 import { LOCAL_HOST_NAME } from '../../../controller/fleet/host-target.js';
 import { resolveTargets, TargetError } from '../../../controller/fleet/targets.js';
-import { perHostFactory, socketOf } from '../../../controller/fleet/transport.js';
+import { perHostFactory, socketOf } from '../../../controller/transport/factory.js';
 import type { AgentServiceClient } from '../../../proto/gen/qfleet/agent/v1/AgentService.js';
 
 describe('fleet: choosing the targets', () => {

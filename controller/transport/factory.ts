@@ -1,6 +1,22 @@
-import { connectUnix } from '../client.js';
-import type { ClientFactory } from './client-factory.js';
-import { AGENT_SOCKET_PATH_VAR, type HostTarget } from './host-target.js';
+import type { AgentServiceClient } from './call.js';
+import { AGENT_SOCKET_PATH_VAR, type HostTarget } from '../fleet/host-target.js';
+import { connectUnix } from './unix.js';
+
+/**
+ * Makes the gRPC client for one host: over the local unix socket (unix.ts),
+ * or over mutual TLS (mtls.ts) with the agent's certificate checked against
+ * the fleet CA and the host's name (identity.ts).
+ */
+export type ClientFactory = (host: HostTarget, dial?: Dial) => AgentServiceClient;
+
+/**
+ * Where to dial, when the caller resolved the host's name itself (see
+ * fleet/resolve.ts): the IP address replaces the name for the connection only;
+ * the agent's certificate is still checked against the name and the address.
+ */
+export interface Dial {
+  readonly ip: string;
+}
 
 /**
  * Per-host transport (the rule is in host-target.ts): a host whose connection
@@ -35,11 +51,11 @@ export function unavailableRemoteFactory(reason: string): ClientFactory {
 }
 
 /**
- * The mutual-TLS factory from controller/connect.ts (`mtlsClientFactory(defaultPkiDir(env))`:
+ * The mutual-TLS factory (mtls.ts, `mtlsClientFactory(defaultPkiDir(env))`:
  * $QFLEET_HOME/pki, else ~/.config/qfleet/pki). Imported only when some target
  * needs it, so a run over unix sockets alone never loads the PKI code.
  */
 export async function loadRemoteFactory(env: NodeJS.ProcessEnv = process.env): Promise<ClientFactory> {
-  const { mtlsClientFactory, defaultPkiDir, unaryTransportOf } = await import('../connect.js');
-  return mtlsClientFactory(defaultPkiDir(env), { unary: unaryTransportOf(env) });
+  const [{ mtlsClientFactory }, { defaultPkiDir }] = await Promise.all([import('./mtls.js'), import('../pki/paths.js')]);
+  return mtlsClientFactory(defaultPkiDir(env));
 }

@@ -1,19 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
-import { isIP } from 'node:net';
-import { checkServerIdentity } from 'node:tls';
-import { unbracket } from '../fleet/host-target.js';
-
-/** How to reach one agent's health service over mutual TLS. */
-export interface MtlsEndpoint {
-  readonly address: string;
-  readonly port: number;
-  /** Names the agent's certificate must all carry: its inventory name and the address dialled. */
-  readonly certNames: readonly string[];
-  readonly caPem: string | Buffer;
-  readonly clientCertPem: string | Buffer;
-  readonly clientKeyPem: string | Buffer;
-}
+import type { HostTarget } from '../fleet/host-target.js';
+import { fleetTlsContext, mtlsChannel } from './mtls.js';
 
 const HealthClient = grpc.makeGenericClientConstructor(healthService, 'Health');
 
@@ -30,20 +18,10 @@ export function healthCheck(client: grpc.Client, service = '', timeoutMs = 3000)
   });
 }
 
-export function mtlsHealthClient(ep: MtlsEndpoint): grpc.Client {
-  const creds = grpc.credentials.createSsl(Buffer.from(ep.caPem), Buffer.from(ep.clientKeyPem), Buffer.from(ep.clientCertPem), {
-    checkServerIdentity: (_dialled, cert) => {
-      for (const n of ep.certNames) {
-        const e = checkServerIdentity(n, cert);
-        if (e) return new Error(`the agent's certificate does not name ${n}: ${e.message}`);
-      }
-      return undefined;
-    },
-  });
-  const a = unbracket(ep.address);
-  // SNI carries a name (an IP there is not allowed, RFC 6066); the check above covers every name.
-  const sni = ep.certNames.find((n) => isIP(n) === 0);
-  return new HealthClient(isIP(a) === 6 ? `[${a}]:${ep.port}` : `${a}:${ep.port}`, creds, sni ? { 'grpc.ssl_target_name_override': sni } : {});
+/** The bootstrap probe's client: the same mutual TLS and identity rule as every fleet command (mtls.ts). */
+export function mtlsHealthClient(host: Pick<HostTarget, 'name' | 'address' | 'agentPort'>, pkiDir: string): grpc.Client {
+  const ch = mtlsChannel(fleetTlsContext(pkiDir)(), host);
+  return new HealthClient(ch.target, ch.credentials, ch.options);
 }
 
 export function unixHealthClient(socket: string): grpc.Client {
