@@ -11,8 +11,11 @@ import {
   type ErrorFields,
   type Reason,
 } from '../errors.js';
-import { isUnder, mountsByContainer, type HostDriver, type InstallSpec, type MountEntry, type ProcessTable, type ProgressSink } from '../drivers/host-driver.js';
-import type { CommandSpec } from '../runner/command-runner.js';
+import {
+  isUnder, mountsByContainer,
+  type DriverCapabilities, type HostDriver, type HostFacts, type InstallSpec, type MountEntry, type ProcessTable, type ProgressSink,
+} from '../drivers/host-driver.js';
+import type { CommandRunner } from '../runner/command-runner.js';
 import type { Logger } from '../log.js';
 import type { Clock } from './clock.js';
 import { BaseLock, BusyError, ContainerLocks, describeBusy, type Busy, type BusyOp } from './keyed-lock.js';
@@ -20,6 +23,9 @@ import { MSG, PLAN } from './messages.js';
 import { isValidContainerName, validateContainerName, validateNameList, validateServiceName } from './names.js';
 import { compareNames, CorruptStateError, StateStore, type ContainerRecord, type PendingOp, type StateRead } from './state-store.js';
 import { mapLimit } from '../worker-pool.js';
+import { Sessions, type ExecSession } from './sessions.js';
+
+export type { ExecSession } from './sessions.js';
 
 /** Settled states, and the transient ones a container shows while an operation holds it. */
 export type ContainerState = 'stopped' | 'running' | 'broken' | 'creating' | 'starting' | 'stopping' | 'deleting' | 'recovering';
@@ -78,6 +84,12 @@ export interface EngineOptions {
   readonly store: StateStore;
   readonly clock: Clock;
   readonly log: Logger;
+  /**
+   * Spawns exec and console sessions (the driver runs its own commands through
+   * the same runner). Without one, sessions are refused: an engine that only
+   * lists and changes containers (a test, a benchmark) needs none.
+   */
+  readonly runner?: CommandRunner;
   /** Between SIGTERM and SIGKILL when stopping; qchroot leaves this to rc.d. */
   readonly stopGraceMs?: number;
   /** How many containers start/stop/observe/recover at once. */
@@ -103,11 +115,23 @@ export interface InstallOutcome {
   readonly notes: readonly string[];
 }
 
-/** An interactive session's command plus what must happen when it ends. */
-export interface ExecSession {
-  readonly spec: CommandSpec;
-  /** Call exactly once when the command has exited. */
-  end(): Promise<void>;
+/** What Version reports of the host, its driver and its base. */
+export interface HostVersion {
+  readonly driver: HostDriver['name'];
+  readonly facts: HostFacts;
+  readonly capabilities: DriverCapabilities;
+  /** Release of the installed base; undefined before install. */
+  readonly baseRelease: string | undefined;
+  /** Why the installed base is behind the host's running kernel, if it is. */
+  readonly baseBehind: string | undefined;
+  readonly rootDir: string;
+}
+
+/** Where the installed base lives, for what Install reports. */
+export interface BasePaths {
+  readonly rootDir: string;
+  readonly sharedfs: string;
+  readonly template: string;
 }
 
 const DEFAULT_GRACE_MS = 10_000;
@@ -146,10 +170,54 @@ export class Engine {
     this.log = opts.log;
     this.graceMs = opts.stopGraceMs ?? DEFAULT_GRACE_MS;
     this.parallelism = Math.max(1, opts.parallelism ?? 8);
+    this.sessions = new Sessions({
+      runner: opts.runner,
+      driver: this.driver,
+      log: this.log,
+      prepare: (req) => {
+        const how = { tty: req.tty, env: { ...req.env }, rows: req.rows, cols: req.cols };
+        return req.console ? this.console(req.name, how, req.requestId) : this.exec(req.name, req.argv, how);
+      },
+      check: (req) => (req.console ? this.validateConsole(req.name) : this.validateExec(req.name, req.argv)),
+    });
   }
 
-  get hostDriver(): HostDriver {
-    return this.driver;
+  /** Exec and console sessions: prepared here (exec/console below), spawned and cleaned up there. */
+  readonly sessions: Sessions;
+
+  // --- the host -----------------------------------------------------------
+
+  async version(): Promise<HostVersion> {
+    const baseRelease = await this.driver.installedRelease();
+    return {
+      driver: this.driver.name,
+      facts: await this.driver.facts(),
+      capabilities: this.driver.capabilities(),
+      baseRelease,
+      baseBehind: await this.driver.baseBehind?.(baseRelease ?? ''),
+      rootDir: this.driver.layout.rootDir,
+    };
+  }
+
+  /** For each distinct release, why a base of it is behind the host's kernel; only those behind (none where the driver has no patch levels). */
+  async basesBehind(releases: readonly string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    const driver = this.driver;
+    if (!driver.baseBehind) return out;
+    await Promise.all([...new Set(releases)].map(async (r) => {
+      const why = await driver.baseBehind!(r);
+      if (why) out.set(r, why);
+    }));
+    return out;
+  }
+
+  capabilities(): DriverCapabilities {
+    return this.driver.capabilities();
+  }
+
+  get basePaths(): BasePaths {
+    const { rootDir, sharedfs, template } = this.driver.layout;
+    return { rootDir, sharedfs, template };
   }
 
   // --- start-up -----------------------------------------------------------
