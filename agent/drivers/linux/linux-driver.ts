@@ -20,7 +20,6 @@ import { parseMountinfo, toMountEntry, type MountInfoEntry } from './mountinfo.j
 import { parseOsRelease, releaseFromOsRelease } from './os-release.js';
 import { lstatAt, mountIdOf, openBeneath, readFileBeneath, splitRelative, withDirBeneath } from './safe-path.js';
 import { measureTree, removeTree } from './safe-remove.js';
-import { shJoin } from './shell-quote.js';
 
 export interface LinuxDriverOptions {
   readonly runner: CommandRunner;
@@ -57,7 +56,7 @@ const DEV_SOURCE = 'qfleet-dev';
 const DEV_OPTIONS = 'mode=755,nosuid,noexec,size=1m';
 const INSTALL_TIMEOUT_MS = 30 * 60_000;
 const SERVICE_TIMEOUT_MS = 60_000;
-/** Characters a managed path may contain, so it can go on a command line and into `script -c` safely. */
+/** Characters a managed path may contain, so it can go on a command line (and a terminal's command line) safely. */
 const SAFE_PATH = /^\/[A-Za-z0-9._+@:/-]*$/;
 const SAFE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.@+-]*$/;
 
@@ -575,21 +574,17 @@ export class LinuxDriver implements HostDriver {
       const argv = opts.argv.length > 0 && !opts.console ? opts.argv : ['/bin/sh'];
       return { argv: ['chroot', root, ...argv], env, cwd: '/', timeoutMs: EXEC_TIMEOUT_MS };
     }
-    // A terminal from util-linux script(1). Its -c string goes through the host's
-    // $SHELL (bash drops PS1 when not interactive), so the container's environment
-    // is set by env(1) right before chroot rather than inherited.
+    // On a terminal, which the runner sets up (script(1)); the console's prompt names the container.
     const inner = opts.console
       ? ['/bin/sh', '-i']
       : opts.argv.length > 0 ? [...opts.argv] : ['/bin/sh', '-i'];
     if (opts.console) env.PS1 = `${name}:\\w# `;
-    const assignments = Object.entries(env).map(([k, v]) => `${k}=${v}`);
-    const size = opts.rows && opts.cols ? `stty rows ${Math.trunc(opts.rows)} cols ${Math.trunc(opts.cols)} 2>/dev/null; ` : '';
-    const cmd = `${size}exec ${shJoin(['env', '-i', ...assignments, 'chroot', root, ...inner])}`;
     return {
-      argv: ['script', '-q', '-e', '-c', cmd, '/dev/null'],
-      env: { PATH: HOST_PATH, SHELL: '/bin/sh', ...(env.TERM ? { TERM: env.TERM } : {}) },
+      argv: ['chroot', root, ...inner],
+      env,
       cwd: '/',
       timeoutMs: EXEC_TIMEOUT_MS,
+      terminal: { ...(opts.rows && opts.cols ? { rows: opts.rows, cols: opts.cols } : {}) },
     };
   }
 
@@ -644,7 +639,6 @@ export class LinuxDriver implements HostDriver {
 
 /** /proc reads one process-table scan has outstanding at once. */
 const PROC_IN_FLIGHT = 32;
-const HOST_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
 /** Exec and console sessions are interactive; a day is "until the operator leaves". */
 const EXEC_TIMEOUT_MS = 24 * 3600_000;
 const ANY_NONZERO: readonly number[] = Array.from({ length: 255 }, (_, i) => i + 1);
