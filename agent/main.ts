@@ -143,6 +143,11 @@ async function serve(cfg: AgentConfig): Promise<void> {
       setTimeout(() => { for (const s of servers) s.forceShutdown(); void exit(); }, 5000).unref();
     })();
   };
+  // After a rotation (logrotate's postrotate, newsyslog): the log file is reopened under its name.
+  process.on('SIGHUP', () => {
+    log.reopen();
+    log.info('log file reopened', { signal: 'SIGHUP' });
+  });
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 }

@@ -1,4 +1,5 @@
 import type * as grpc from '@grpc/grpc-js';
+import { AsyncResource } from 'node:async_hooks';
 import type { AgentServiceHandlers } from '../../proto/gen/qfleet/agent/v1/AgentService.js';
 import type { ExecRequest__Output } from '../../proto/gen/qfleet/agent/v1/ExecRequest.js';
 import type { Container } from '../../proto/gen/qfleet/agent/v1/Container.js';
@@ -7,7 +8,7 @@ import type { Engine } from '../engine/engine.js';
 import type { Session } from '../engine/sessions.js';
 import { resolveInstallSpec } from '../engine/install-spec.js';
 import { InvalidArgumentError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { inRequest, type Logger } from '../log.js';
 import { containerToProto, methodFromProto, methodToProto, progressToProto, resultToProto } from './convert.js';
 import { Admission, type Admitted, type CallInfo } from './admission.js';
 import { toServiceError } from './status.js';
@@ -59,7 +60,7 @@ export function makeHandlers(deps: HandlerDeps): AgentServiceHandlers {
     };
   }
 
-  return {
+  const handlers: AgentServiceHandlers = {
     Version: unary(async () => {
       const v = await engine.version();
       return {
@@ -137,6 +138,27 @@ export function makeHandlers(deps: HandlerDeps): AgentServiceHandlers {
 
     Exec: (call) => runExec(call, deps, admission),
   };
+  return inRequests(handlers, log);
+}
+
+/**
+ * Serves every call as one request (agent/log.ts inRequest): its log lines,
+ * the engine's included, carry its request id, the caller's or one made up
+ * here, which the request then carries on (into state files' pending markers
+ * and busy answers too).
+ */
+function inRequests(handlers: AgentServiceHandlers, log: Logger): AgentServiceHandlers {
+  const scoped: Record<string, unknown> = {};
+  for (const [method, handler] of Object.entries(handlers)) {
+    scoped[method] = (call: { request?: { requestId?: string } }, ...rest: unknown[]) => {
+      const req = call.request; // none on Exec's stream: its id is made up
+      return inRequest(log, req?.requestId, method, (_log, id) => {
+        if (req && 'requestId' in req) req.requestId = id;
+        return (handler as (...args: unknown[]) => unknown)(call, ...rest);
+      });
+    };
+  }
+  return scoped as unknown as AgentServiceHandlers;
 }
 
 function callInfo(method: string, req: { names?: string[]; name?: string }): CallInfo {
@@ -238,7 +260,8 @@ function runExec(call: grpc.ServerDuplexStream<ExecRequest__Output, ExecResponse
   };
 
   let first = true;
-  call.on('data', (msg: ExecRequest__Output) => {
+  // The stream's events arrive in grpc-js's context; bound, they run in this request's (its logger's).
+  call.on('data', AsyncResource.bind((msg: ExecRequest__Output) => {
     if (first) {
       first = false;
       onFirst(msg).catch(fail);
@@ -246,7 +269,7 @@ function runExec(call: grpc.ServerDuplexStream<ExecRequest__Output, ExecResponse
     }
     if (session) deliver(session, msg);
     else early.push(msg);
-  });
+  }));
   call.on('end', () => (session ? session.endInput() : early.push({ event: 'stdinEof', stdinEof: true })));
   // Before the session has started, the engine notices call.cancelled itself and ends the session unstarted.
   call.on('cancelled', () => session?.signal('SIGHUP'));
