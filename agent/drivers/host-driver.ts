@@ -213,7 +213,11 @@ export interface HostDriver {
   /** Bytes used by the container's own tree (not sharedfs). */
   diskUsage(name: string): Promise<number>;
 
-  /** The command that runs `opts` inside a started container (for Exec / console). */
+  /**
+   * The command that runs `opts` inside a started container (for Exec / console).
+   * With a tty it may ask the runner for a terminal (CommandSpec.terminal) rather
+   * than build script(1)'s command line itself.
+   */
   execSpec(name: string, opts: ExecOptions): CommandSpec;
   /**
    * Resizes the pseudo-terminal of a tty session started from execSpec

@@ -108,7 +108,10 @@ export const MAX_GRACE_MS = 3_600_000;
 
 /**
  * qchroot's semantics, host-agnostic. The engine owns names, state files,
- * locks and recovery; everything that touches the host goes through the driver.
+ * locks and recovery; everything that touches the host goes through the driver,
+ * and state files only through the store. Here: the operations that change
+ * containers; beside it, observation.ts (list, get), recovery.ts (start-up) and
+ * sessions.ts (exec, console).
  *
  * State model: the state file records what was asked (desired, services that
  * were started, an in-flight operation); the mount and process tables say what
@@ -128,6 +131,8 @@ export class Engine {
   private readonly consoles = new Set<string>();
   private readonly observation: Observation;
   private readonly recovery: Recovery;
+  /** Exec and console sessions: prepared here (exec/console below), spawned and cleaned up there. */
+  readonly sessions: Sessions;
 
   constructor(opts: EngineOptions) {
     this.driver = opts.driver;
@@ -169,9 +174,6 @@ export class Engine {
       check: (req) => (req.console ? this.validateConsole(req.name) : this.validateExec(req.name, req.argv)),
     });
   }
-
-  /** Exec and console sessions: prepared here (exec/console below), spawned and cleaned up there. */
-  readonly sessions: Sessions;
 
   // --- the host -----------------------------------------------------------
 
