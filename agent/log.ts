@@ -35,11 +35,12 @@ const current = new AsyncLocalStorage<PinoLogger>();
 
 /**
  * Serves `fn` as one request: its lines (the server's and, through
- * AsyncLocalStorage, the engine's) carry `requestId`, the caller's or a new one.
+ * AsyncLocalStorage, the engine's) carry `requestId`, the caller's or a new one,
+ * and `rpc`, the method called (`method` is already a field of Install's lines).
  */
-export function inRequest<T>(log: Logger, requestId: string | undefined, method: string, fn: (log: Logger, requestId: string) => T): T {
+export function inRequest<T>(log: Logger, requestId: string | undefined, rpc: string, fn: (log: Logger, requestId: string) => T): T {
   const id = requestId || randomUUID();
-  const child = log.child({ requestId: id, method });
+  const child = log.child({ requestId: id, rpc });
   return child instanceof PinoLogger ? current.run(child, () => fn(child, id)) : fn(child, id);
 }
 

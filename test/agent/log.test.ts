@@ -50,7 +50,7 @@ describe('the agent log (pino, the file written through sonic-boom)', () => {
     await log.flushed?.();
     const got = lines(file);
     assert.equal(seen, 'req-7');
-    assert.deepEqual(got.map((l) => [l.msg, l.requestId, l.method]), [['call', 'req-7', 'Stop'], ['stopped container', 'req-7', 'Stop'], ['outside', undefined, undefined]]);
+    assert.deepEqual(got.map((l) => [l.msg, l.requestId, l.rpc]), [['call', 'req-7', 'Stop'], ['stopped container', 'req-7', 'Stop'], ['outside', undefined, undefined]]);
     assert.equal(readFileSync(file, 'utf8').split('\n')[1]!.match(/"requestId"/g)?.length, 1, 'the id once, not once per source');
   });
 

@@ -36,12 +36,12 @@ describe('agent server: every call logs as one request', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('gives the engine\'s lines the caller\'s request id and the method', async () => {
+  it('gives the engine\'s lines the caller\'s request id and the RPC', async () => {
     await unary(client, 'Create', { name: 'web1', requestId: 'req-from-cli' });
     await logger.flushed?.();
     const line = log().find((l) => l.msg === 'created container' && l.container === 'web1');
     assert.equal(line?.requestId, 'req-from-cli');
-    assert.equal(line?.method, 'Create');
+    assert.equal(line?.rpc, 'Create');
   });
 
   it('makes up a request id for a call without one, distinct per call', async () => {
