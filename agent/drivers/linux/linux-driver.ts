@@ -3,7 +3,7 @@ import { hostname as osHostname, machine as osMachine } from 'node:os';
 import { AlreadyExistsError, FailedPreconditionError, InternalError } from '../../errors.js';
 import type { CommandRunner, CommandSpec } from '../../runner/command-runner.js';
 import {
-  isUnder, Layout,
+  Layout,
   type DriverCapabilities, type ExecOptions, type HostDriver, type HostFacts, type InstallSpec, type MountEntry,
   type PreparedBase, type ProcessTable, type ProgressSink, type ServiceProbe,
 } from '../host-driver.js';
@@ -189,7 +189,7 @@ export class LinuxDriver implements HostDriver {
 
   async removeContainer(name: string): Promise<void> {
     const root = this.rootOf(name);
-    const mounted = (await this.mountsOf.table()).filter((e) => isUnder(e.mountPoint, root)).map((e) => e.mountPoint);
+    const mounted = await this.mountsOf.pointsUnder(root);
     if (mounted.length > 0) {
       throw new FailedPreconditionError(`container ${name} still has mounts: ${[...new Set(mounted)].join(', ')}; unmount first`);
     }
@@ -204,13 +204,12 @@ export class LinuxDriver implements HostDriver {
     const root = this.rootOf(name);
     return this.walks.run(async () => {
       mustExist(name, root);
-      const mountPoints = (await this.mountsOf.table()).filter((e) => isUnder(e.mountPoint, root)).map((e) => e.mountPoint);
+      const mountPoints = await this.mountsOf.pointsUnder(root);
       const bytes = await measureTree(root, mountPoints);
       this.measured.add(name);
       return bytes;
     }, !this.measured.has(name));
   }
-
 
   // --- exec (exec.ts) --------------------------------------------------------
 

@@ -50,6 +50,11 @@ export class LinuxMounts {
   async table(): Promise<MountInfoEntry[]> {
     return parseMountinfo(await readFile(`${this.procDir}/self/mountinfo`, 'utf8'));
   }
+  /** Mount points at or below `root`, as the kernel's table shows them now. */
+  async pointsUnder(root: string): Promise<string[]> {
+    return (await this.table()).filter((e) => isUnder(e.mountPoint, root)).map((e) => e.mountPoint);
+  }
+
 
   /** Mounts what is missing of sharedfs (read-only) and /dev into the container at `root` (which must exist). */
   async mount(root: string): Promise<void> {
@@ -154,7 +159,7 @@ export class LinuxMounts {
         }
       }
     }
-    const left = (await this.table()).filter((e) => isUnder(e.mountPoint, root)).map((e) => e.mountPoint);
+    const left = await this.pointsUnder(root);
     if (left.length > 0) {
       throw new FailedPreconditionError(`still mounted under ${root}: ${[...new Set(left)].join(', ')}${failures.length ? ` (${failures.join('; ')})` : ''}`);
     }
