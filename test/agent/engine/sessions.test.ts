@@ -101,6 +101,16 @@ describe('Sessions (exec and console, the engine\'s part)', () => {
     assert.deepEqual(host.table, []);
   });
 
+  it('validates a session (validate_only) with the same checks, answering the container and starting nothing', async () => {
+    const view = await engine.sessions.validate(console1);
+    assert.equal(view.name, 'c1');
+    assert.equal(view.state, 'stopped');
+    assert.deepEqual(host.table, [], 'nothing mounted');
+    assert.deepEqual(runner.calls, [], 'nothing spawned');
+    await assert.rejects(engine.sessions.validate({ ...console1, env: { 'A=B': 'x' } }), InvalidArgumentError);
+    await assert.rejects(engine.sessions.validate({ name: 'c1', console: false, argv: ['true'], tty: false, env: {} }), /exec needs a started chroot/);
+  });
+
   it('refuses exec in a stopped container', async () => {
     await assert.rejects(engine.sessions.open({ name: 'c1', console: false, argv: ['true'], tty: false, env: {} }), /exec needs a started chroot/);
   });
