@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import type { CommandSpec } from '../runner/command-runner.js';
 
@@ -273,6 +273,18 @@ export class ProcessTable {
 export function checkWindowSize(rows: number, cols: number): void {
   if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 1 || cols < 1 || rows > 1000 || cols > 1000) {
     throw new RangeError(`window size ${rows}x${cols} is out of range`);
+  }
+}
+
+export type HostPathKind = 'directory' | 'file' | 'missing' | 'other';
+
+/** What a path on the host is, following symlinks (an install source, say): read here, in the drivers' room, not by the engine. */
+export function hostPathKind(path: string): HostPathKind {
+  try {
+    const st = statSync(path);
+    return st.isDirectory() ? 'directory' : st.isFile() ? 'file' : 'other';
+  } catch {
+    return 'missing';
   }
 }
 

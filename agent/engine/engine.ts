@@ -9,7 +9,8 @@ import {
   type Reason,
 } from '../errors.js';
 import {
-  type DriverCapabilities, type HostDriver, type HostFacts, type InstallSpec, type MountEntry, type ProcessTable, type ProgressSink,
+  hostPathKind,
+  type DriverCapabilities, type InstallMethodName, type HostDriver, type HostFacts, type InstallSpec, type MountEntry, type ProcessTable, type ProgressSink,
 } from '../drivers/host-driver.js';
 import type { CommandRunner } from '../runner/command-runner.js';
 import type { Logger } from '../log.js';
@@ -19,6 +20,7 @@ import { MSG, PLAN } from './messages.js';
 import { validateContainerName, validateNameList, validateServiceName } from './names.js';
 import { CorruptStateError, StateStore, type ContainerRecord, type PendingOp } from './state-store.js';
 import { mapLimit } from '../worker-pool.js';
+import { resolveInstallSpec } from './install-spec.js';
 import { Observation, type ContainerState, type ContainerView, type Known } from './observation.js';
 import { Recovery } from './recovery.js';
 import { Sessions, type ExecSession } from './sessions.js';
@@ -201,8 +203,9 @@ export class Engine {
     return out;
   }
 
-  capabilities(): DriverCapabilities {
-    return this.driver.capabilities();
+  /** The install the caller asked for, made definite and checked against this host (its capabilities, the source there). */
+  resolveInstallSpec(req: { method: InstallMethodName | undefined; source: string; mirror: string }): InstallSpec {
+    return resolveInstallSpec(req, this.driver.capabilities(), hostPathKind);
   }
 
   get basePaths(): BasePaths {

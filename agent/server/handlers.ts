@@ -6,7 +6,6 @@ import type { Container } from '../../proto/gen/qfleet/agent/v1/Container.js';
 import type { ExecResponse } from '../../proto/gen/qfleet/agent/v1/ExecResponse.js';
 import type { Engine } from '../engine/engine.js';
 import type { Session } from '../engine/sessions.js';
-import { resolveInstallSpec } from '../engine/install-spec.js';
 import { InvalidArgumentError } from '../errors.js';
 import { inRequest, type Logger } from '../log.js';
 import { containerToProto, methodFromProto, methodToProto, progressToProto, resultToProto } from './convert.js';
@@ -102,10 +101,7 @@ export function makeHandlers(deps: HandlerDeps): AgentServiceHandlers {
       };
       ticket.onAbandon((err) => end(err));
       (async () => {
-        const spec = resolveInstallSpec(
-          { method: methodFromProto(req.method), source: req.source, mirror: req.mirror },
-          engine.capabilities(),
-        );
+        const spec = engine.resolveInstallSpec({ method: methodFromProto(req.method), source: req.source, mirror: req.mirror });
         log.info('install requested', { requestId: req.requestId, method: spec.method, source: spec.source, validateOnly: req.validateOnly });
         const out = await engine.install(spec, req.force, (e) => {
           if (!call.cancelled) call.write({ progress: progressToProto(e) });

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemClock } from '../../../agent/engine/clock.js';
@@ -44,5 +44,22 @@ describe('Engine: what Version and List report of the host (through the driver)'
     assert.deepEqual(await engine.basesBehind(['old', 'new', 'old']), new Map([['old', 'base old is behind']]));
     assert.deepEqual(asked.sort(), ['new', 'old']);
     assert.equal((await engine.version()).baseBehind, undefined, 'nothing installed: nothing behind');
+  });
+});
+
+describe('Engine.resolveInstallSpec (what Install and its dry run act on)', () => {
+  let dir: string;
+  let engine: Engine;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'qf-install-spec-'));
+    engine = new Engine({ driver: new MemoryHost(join(dir, 'root')), store: new StateStore(join(dir, 'state')), clock: systemClock, log: silentLogger });
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('infers the method from what the source is on the host, read through the driver room', () => {
+    writeFileSync(join(dir, 'base.tar'), '');
+    assert.equal(engine.resolveInstallSpec({ method: undefined, source: dir, mirror: '' }).method, 'directory');
+    assert.equal(engine.resolveInstallSpec({ method: undefined, source: join(dir, 'base.tar'), mirror: '' }).method, 'tarball');
+    assert.throws(() => engine.resolveInstallSpec({ method: 'directory', source: join(dir, 'nope'), mirror: '' }), /does not exist on the agent's host/);
   });
 });
