@@ -90,9 +90,9 @@ async function serve(cfg: AgentConfig): Promise<void> {
   const releasePidfile = claimPidfile(join(cfg.stateDir, 'qfleetd.pid'));
   const runner = new ExecaRunner({ wrapper: dieWithAgentWrapper() });
   const driver = makeDriver(cfg.os, { runner, rootDir: cfg.rootDir, logDir: cfg.logDir });
-  const engine = new Engine({ driver, store, clock: systemClock, log, stopGraceMs: cfg.stopGraceSeconds * 1000 });
+  const engine = new Engine({ driver, store, clock: systemClock, log, runner, stopGraceMs: cfg.stopGraceSeconds * 1000 });
   const admission = new Admission();
-  const deps = { engine, runner, log, agentVersion: packageVersion(), admission };
+  const deps = { engine, log, agentVersion: packageVersion(), admission };
   const { server, health } = createAgentServer(deps);
   const healths = [health];
   await listenOnUnixSocket(server, cfg.socket);
@@ -143,6 +143,11 @@ async function serve(cfg: AgentConfig): Promise<void> {
       setTimeout(() => { for (const s of servers) s.forceShutdown(); void exit(); }, 5000).unref();
     })();
   };
+  // After a rotation (logrotate's postrotate, newsyslog): the log file is reopened under its name.
+  process.on('SIGHUP', () => {
+    log.reopen();
+    log.info('log file reopened', { signal: 'SIGHUP' });
+  });
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 }

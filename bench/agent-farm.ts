@@ -34,14 +34,14 @@ async function startOne(pkiDir: string, work: string, port: number, addr: string
   const tls = loadServerTls({ cert: join(tlsDir, AGENT_TLS_FILES.cert), key: join(tlsDir, AGENT_TLS_FILES.key), ca: join(tlsDir, AGENT_TLS_FILES.ca) });
 
   const host = new MemoryHost(join(dir, 'root'));
-  const engine = new Engine({ driver: host, store: new StateStore(join(dir, 'state')), clock: systemClock, log: silentLogger });
+  const engine = new Engine({ driver: host, store: new StateStore(join(dir, 'state')), clock: systemClock, log: silentLogger, runner: new ExecaRunner() });
   await engine.install({ method: 'directory', source: dir, mirror: '' }, false, () => undefined);
   for (let i = 0; i < CONTAINERS_PER_HOST; i++) await engine.create(`web${i}`);
   await engine.configure('web0', ['httpd']);
   await engine.start({ names: ['web0'], all: false });
 
   const { server } = createAgentServer(
-    { engine, runner: new ExecaRunner(), log: silentLogger, agentVersion: 'bench' },
+    { engine, log: silentLogger, agentVersion: 'bench' },
     { interceptors: [authInterceptor(new ClientAuthorizer(tls.caPem), silentLogger)] },
   );
   await listenOnTcpTls(server, `${addr}:${port}`, tls.credentials);

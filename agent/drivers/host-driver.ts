@@ -1,3 +1,5 @@
+import { existsSync, statSync } from 'node:fs';
+import { lstat, readdir } from 'node:fs/promises';
 import type { CommandSpec } from '../runner/command-runner.js';
 
 /** One line of the host's mount table. */
@@ -90,6 +92,43 @@ export class Layout {
   }
   /** The path inside every container where sharedfs is mounted read-only. */
   static readonly SHAREDFS_MOUNTPOINT = 'sharedfs';
+
+  // What is on disk under the layout. The engine reads the host only through
+  // its driver, and these reads are the same for every driver, hence here.
+
+  /** What containers/ holds under each name: a real directory, or something else (a symlink, a file); empty before any create. */
+  async containerDirs(): Promise<Map<string, 'dir' | 'other'>> {
+    const entries = new Map<string, 'dir' | 'other'>();
+    try {
+      for (const d of await readdir(this.containersDir, { withFileTypes: true })) entries.set(d.name, d.isDirectory() ? 'dir' : 'other');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    return entries;
+  }
+
+  /** Whether anything is at the container's root path (following a symlink there). */
+  containerRootExists(name: string): boolean {
+    return existsSync(this.containerRoot(name));
+  }
+
+  /** Whether the container's root is a real directory (a symlink there is not). */
+  async isContainerDir(name: string): Promise<boolean> {
+    try {
+      return (await lstat(this.containerRoot(name))).isDirectory();
+    } catch {
+      return false;
+    }
+  }
+
+  /** Staged bases an install left in the staging area (paths); none when it is missing. */
+  async stagedBases(): Promise<string[]> {
+    try {
+      return (await readdir(this.stagingDir)).map((e) => `${this.stagingDir}/${e}`);
+    } catch {
+      return [];
+    }
+  }
 }
 
 /**
@@ -174,7 +213,11 @@ export interface HostDriver {
   /** Bytes used by the container's own tree (not sharedfs). */
   diskUsage(name: string): Promise<number>;
 
-  /** The command that runs `opts` inside a started container (for Exec / console). */
+  /**
+   * The command that runs `opts` inside a started container (for Exec / console).
+   * With a tty it may ask the runner for a terminal (CommandSpec.terminal) rather
+   * than build script(1)'s command line itself.
+   */
   execSpec(name: string, opts: ExecOptions): CommandSpec;
   /**
    * Resizes the pseudo-terminal of a tty session started from execSpec
@@ -230,6 +273,18 @@ export class ProcessTable {
 export function checkWindowSize(rows: number, cols: number): void {
   if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 1 || cols < 1 || rows > 1000 || cols > 1000) {
     throw new RangeError(`window size ${rows}x${cols} is out of range`);
+  }
+}
+
+export type HostPathKind = 'directory' | 'file' | 'missing' | 'other';
+
+/** What a path on the host is, following symlinks (an install source, say): read here, in the drivers' room, not by the engine. */
+export function hostPathKind(path: string): HostPathKind {
+  try {
+    const st = statSync(path);
+    return st.isDirectory() ? 'directory' : st.isFile() ? 'file' : 'other';
+  } catch {
+    return 'missing';
   }
 }
 

@@ -1,6 +1,3 @@
-import { existsSync } from 'node:fs';
-import { lstat, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import {
   AbortedError,
   AlreadyExistsError,
@@ -11,39 +8,26 @@ import {
   type ErrorFields,
   type Reason,
 } from '../errors.js';
-import { isUnder, mountsByContainer, type HostDriver, type InstallSpec, type MountEntry, type ProcessTable, type ProgressSink } from '../drivers/host-driver.js';
-import type { CommandSpec } from '../runner/command-runner.js';
+import {
+  hostPathKind,
+  type DriverCapabilities, type InstallMethodName, type HostDriver, type HostFacts, type InstallSpec, type MountEntry, type ProcessTable, type ProgressSink,
+} from '../drivers/host-driver.js';
+import type { CommandRunner } from '../runner/command-runner.js';
 import type { Logger } from '../log.js';
 import type { Clock } from './clock.js';
 import { BaseLock, BusyError, ContainerLocks, describeBusy, type Busy, type BusyOp } from './keyed-lock.js';
 import { MSG, PLAN } from './messages.js';
-import { isValidContainerName, validateContainerName, validateNameList, validateServiceName } from './names.js';
-import { compareNames, CorruptStateError, StateStore, type ContainerRecord, type PendingOp, type StateRead } from './state-store.js';
+import { validateContainerName, validateNameList, validateServiceName } from './names.js';
+import { CorruptStateError, StateStore, type ContainerRecord, type PendingOp } from './state-store.js';
 import { mapLimit } from '../worker-pool.js';
+import { resolveInstallSpec } from './install-spec.js';
+import { Observation, type ContainerState, type ContainerView, type Known } from './observation.js';
+import { Recovery } from './recovery.js';
+import { Sessions, type ExecSession } from './sessions.js';
 
-/** Settled states, and the transient ones a container shows while an operation holds it. */
-export type ContainerState = 'stopped' | 'running' | 'broken' | 'creating' | 'starting' | 'stopping' | 'deleting' | 'recovering';
+export type { ExecSession } from './sessions.js';
 
-export interface ServiceView {
-  readonly name: string;
-  readonly running: boolean;
-}
-
-/** A container as the host shows it now, checked against what was asked. */
-export interface ContainerView {
-  readonly name: string;
-  readonly state: ContainerState;
-  readonly reason: string;
-  readonly services: readonly ServiceView[];
-  readonly mounts: readonly MountEntry[];
-  readonly baseRelease: string;
-  /** Unknown when the state file is missing or unusable. */
-  readonly createdAt: Date | undefined;
-  readonly diskUsageBytes: number;
-  readonly path: string;
-  /** While an operation holds the container: what, since when, for which request. */
-  readonly busy?: Busy;
-}
+export type { ContainerState, ContainerView, ServiceView } from './observation.js';
 
 /** 'would-change' answers a validate-only call only: the call would change the container (the message says how). */
 export type Outcome = 'started' | 'bypassed' | 'already-started' | 'stopped' | 'already-stopped' | 'deleted' | 'failed' | 'would-change';
@@ -78,6 +62,12 @@ export interface EngineOptions {
   readonly store: StateStore;
   readonly clock: Clock;
   readonly log: Logger;
+  /**
+   * Spawns exec and console sessions (the driver runs its own commands through
+   * the same runner). Without one, sessions are refused: an engine that only
+   * lists and changes containers (a test, a benchmark) needs none.
+   */
+  readonly runner?: CommandRunner;
   /** Between SIGTERM and SIGKILL when stopping; qchroot leaves this to rc.d. */
   readonly stopGraceMs?: number;
   /** How many containers start/stop/observe/recover at once. */
@@ -90,34 +80,40 @@ interface Refusal {
   readonly busy: boolean;
 }
 
-/** What containers/ holds under each name: a real directory, or something else (a symlink, a file). */
-type DirEntries = Map<string, 'dir' | 'other'>;
-
-/** What the agent knows of one container: its record, or why it has none it can use. */
-type Known =
-  | { readonly kind: 'ok'; readonly record: ContainerRecord }
-  | { readonly kind: 'unusable'; readonly name: string; readonly reason: string; readonly corrupt?: string };
-
 export interface InstallOutcome {
   readonly baseRelease: string;
   readonly notes: readonly string[];
 }
 
-/** An interactive session's command plus what must happen when it ends. */
-export interface ExecSession {
-  readonly spec: CommandSpec;
-  /** Call exactly once when the command has exited. */
-  end(): Promise<void>;
+/** What Version reports of the host, its driver and its base. */
+export interface HostVersion {
+  readonly driver: HostDriver['name'];
+  readonly facts: HostFacts;
+  readonly capabilities: DriverCapabilities;
+  /** Release of the installed base; undefined before install. */
+  readonly baseRelease: string | undefined;
+  /** Why the installed base is behind the host's running kernel, if it is. */
+  readonly baseBehind: string | undefined;
+  readonly rootDir: string;
+}
+
+/** Where the installed base lives, for what Install reports. */
+export interface BasePaths {
+  readonly rootDir: string;
+  readonly sharedfs: string;
+  readonly template: string;
 }
 
 const DEFAULT_GRACE_MS = 10_000;
 /** The longest stop grace period an operator may ask for: an hour (qfleet stop --grace 3600). */
 export const MAX_GRACE_MS = 3_600_000;
-const DISK_USAGE_TTL_MS = 60_000;
 
 /**
  * qchroot's semantics, host-agnostic. The engine owns names, state files,
- * locks and recovery; everything that touches the host goes through the driver.
+ * locks and recovery; everything that touches the host goes through the driver,
+ * and state files only through the store. Here: the operations that change
+ * containers; beside it, observation.ts (list, get), recovery.ts (start-up) and
+ * sessions.ts (exec, console).
  *
  * State model: the state file records what was asked (desired, services that
  * were started, an in-flight operation); the mount and process tables say what
@@ -133,11 +129,12 @@ export class Engine {
   private readonly parallelism: number;
   private readonly locks = new ContainerLocks();
   private readonly base = new BaseLock();
-  /** True from the start of recover() until every interrupted operation has been dealt with. */
-  private recovering = false;
-  private readonly usage = new Map<string, { bytes: number; at: number; pending?: Promise<number> }>();
   /** Containers with an open console session (qchroot console needs them stopped). */
   private readonly consoles = new Set<string>();
+  private readonly observation: Observation;
+  private readonly recovery: Recovery;
+  /** Exec and console sessions: prepared here (exec/console below), spawned and cleaned up there. */
+  readonly sessions: Sessions;
 
   constructor(opts: EngineOptions) {
     this.driver = opts.driver;
@@ -146,96 +143,93 @@ export class Engine {
     this.log = opts.log;
     this.graceMs = opts.stopGraceMs ?? DEFAULT_GRACE_MS;
     this.parallelism = Math.max(1, opts.parallelism ?? 8);
+    this.observation = new Observation({
+      driver: this.driver,
+      store: this.store,
+      clock: this.clock,
+      parallelism: this.parallelism,
+      locks: this.locks,
+      consoles: this.consoles,
+      isRecovering: () => this.recovering,
+    });
+    this.recovery = new Recovery({
+      driver: this.driver,
+      store: this.store,
+      clock: this.clock,
+      log: this.log,
+      parallelism: this.parallelism,
+      locks: this.locks,
+      base: this.base,
+      know: (name) => this.know(name),
+      bringDown: (rec) => this.bringDown(rec),
+      removeIfPresent: (name) => this.removeIfPresent(name),
+      save: (rec) => this.save(rec),
+    });
+    this.sessions = new Sessions({
+      runner: opts.runner,
+      driver: this.driver,
+      log: this.log,
+      prepare: (req) => {
+        const how = { tty: req.tty, env: { ...req.env }, rows: req.rows, cols: req.cols };
+        return req.console ? this.console(req.name, how, req.requestId) : this.exec(req.name, req.argv, how);
+      },
+      check: (req) => (req.console ? this.validateConsole(req.name) : this.validateExec(req.name, req.argv)),
+    });
   }
 
-  get hostDriver(): HostDriver {
-    return this.driver;
+  // --- the host -----------------------------------------------------------
+
+  async version(): Promise<HostVersion> {
+    const baseRelease = await this.driver.installedRelease();
+    return {
+      driver: this.driver.name,
+      facts: await this.driver.facts(),
+      capabilities: this.driver.capabilities(),
+      baseRelease,
+      baseBehind: await this.driver.baseBehind?.(baseRelease ?? ''),
+      rootDir: this.driver.layout.rootDir,
+    };
+  }
+
+  /** For each distinct release, why a base of it is behind the host's kernel; only those behind (none where the driver has no patch levels). */
+  async basesBehind(releases: readonly string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    const driver = this.driver;
+    if (!driver.baseBehind) return out;
+    await Promise.all([...new Set(releases)].map(async (r) => {
+      const why = await driver.baseBehind!(r);
+      if (why) out.set(r, why);
+    }));
+    return out;
+  }
+
+  /** The install the caller asked for, made definite and checked against this host (its capabilities, the source there). */
+  resolveInstallSpec(req: { method: InstallMethodName | undefined; source: string; mirror: string }): InstallSpec {
+    return resolveInstallSpec(req, this.driver.capabilities(), hostPathKind);
+  }
+
+  get basePaths(): BasePaths {
+    const { rootDir, sharedfs, template } = this.driver.layout;
+    return { rootDir, sharedfs, template };
   }
 
   // --- start-up -----------------------------------------------------------
 
   /**
-   * Finishes or rolls back whatever a crash interrupted: a create is undone, a
-   * start is rolled back to stopped, a stop or delete is completed, a console's
-   * mounts are removed, a staged install is discarded. What cannot be recovered
-   * stays pending and the container reports `broken` with the reason.
-   *
-   * The agent serves while this runs: containers waiting for recovery show as
-   * `recovering` and commands on them answer busy; the others work as usual.
-   * At most `parallelism` containers are recovered at once. An unusable state
-   * file is left alone (the container lists as broken; delete removes it).
+   * Finishes or rolls back whatever a crash interrupted (agent/engine/recovery.ts);
+   * the agent serves meanwhile, containers waiting for it showing as recovering.
    */
-  async recover(): Promise<void> {
-    this.recovering = true;
-    try {
-      const stale = await this.store.removeStaleTemps();
-      if (stale.length) this.log.info('removed temporary state files a crash left', { files: stale });
-      await this.base.tryExclusive({ since: this.clock.now() }, () => this.discardStagedInstalls());
-      const pending: ContainerRecord[] = [];
-      for (const name of await this.store.names()) {
-        const known = await this.know(name);
-        if (known.kind === 'ok' && known.record.pending) pending.push(known.record);
-        if (known.kind === 'unusable') this.log.warn('container is broken', { container: name, reason: known.reason });
-      }
-      await mapLimit(pending, this.parallelism, async (rec) => {
-        const op = rec.pending!.op;
-        try {
-          await this.locks.run(rec.name, { op: 'recovering', since: this.clock.now() }, async () => {
-            // Re-read under the lock: the record is the truth, not the scan's copy.
-            const now = await this.store.read(rec.name);
-            if (now?.pending) await this.recoverOne(now, now.pending.op);
-          });
-          this.log.info('recovered interrupted operation', { container: rec.name, op });
-        } catch (e) {
-          this.log.error('could not recover interrupted operation', { container: rec.name, op, error: asQfleetError(e).message });
-        }
-      });
-    } finally {
-      this.recovering = false;
-    }
+  recover(): Promise<void> {
+    return this.recovery.run();
   }
 
-  private async recoverOne(rec: ContainerRecord, op: PendingOp): Promise<void> {
-    switch (op) {
-      case 'create':
-        await this.driver.unmountContainer(rec.name);
-        await this.removeIfPresent(rec.name);
-        await this.store.remove(rec.name);
-        return;
-      case 'start':
-      case 'stop':
-      case 'console':
-        await this.bringDown(rec);
-        await this.save({ ...rec, desired: 'stopped', startedServices: [], pending: undefined });
-        return;
-      case 'delete':
-        await this.bringDown(rec);
-        await this.removeIfPresent(rec.name);
-        await this.store.remove(rec.name);
-        return;
-    }
+  /** True from the start of recover() until every interrupted operation has been dealt with. */
+  private get recovering(): boolean {
+    return this.recovery.running;
   }
 
   private async removeIfPresent(name: string): Promise<void> {
-    if (existsSync(this.driver.layout.containerRoot(name))) await this.driver.removeContainer(name);
-  }
-
-  private async discardStagedInstalls(): Promise<void> {
-    const staging = this.driver.layout.stagingDir;
-    let entries: string[];
-    try {
-      entries = await readdir(staging);
-    } catch {
-      return;
-    }
-    for (const entry of entries) {
-      try {
-        await this.driver.discardBase({ stagingDir: join(staging, entry), release: '' });
-        this.log.info('discarded an interrupted install', { staging: join(staging, entry) });
-      } catch (e) {
-        this.log.error('could not discard an interrupted install', { staging: join(staging, entry), error: asQfleetError(e).message });
-      }
-    }
+    if (this.driver.layout.containerRootExists(name)) await this.driver.removeContainer(name);
   }
 
   // --- install --------------------------------------------------------------
@@ -317,7 +311,7 @@ export class Engine {
     if (state.kind === 'corrupt') {
       throw new AlreadyExistsError(`Error; chroot container ${name} already exists (broken: its state file is unusable, ${state.reason}); delete it first.`, exists);
     }
-    if (existsSync(this.driver.layout.containerRoot(name))) {
+    if (this.driver.layout.containerRootExists(name)) {
       throw new AlreadyExistsError(
         `Error; ${this.driver.layout.containerRoot(name)} already exists but has no state file; ` +
           `delete it (qfleet delete ${name}) or move it away before creating ${name}.`,
@@ -368,195 +362,44 @@ export class Engine {
     return rec;
   }
 
-  // --- list / get ----------------------------------------------------------------
+  // --- list / get (agent/engine/observation.ts) -------------------------------------
 
-  async list(): Promise<ContainerView[]> {
-    // The mount and process tables are read once per call, not once per container.
-    const [mounts, procs, scan] = await Promise.all([this.driver.mounts(), this.driver.processTable(), this.scan()]);
-    const mountsOf = mountsByContainer(mounts, this.driver.layout.containersDir);
-    const states = await this.store.inspectAll(scan.names);
-    return mapLimit(scan.names, this.parallelism, async (n) => this.view(this.knownFrom(n, states.get(n)!), mountsOf.get(n) ?? [], procs, scan.entries));
+  list(): Promise<ContainerView[]> {
+    return this.observation.list();
   }
 
-  async get(rawName: unknown): Promise<ContainerView> {
-    const name = validateContainerName(rawName);
-    const known = await this.know(name);
-    if (known.kind === 'unusable' && !(await this.exists(name))) throw notFound([name]);
-    return this.view(known, await this.driver.mounts());
+  get(rawName: unknown): Promise<ContainerView> {
+    return this.observation.get(rawName);
   }
 
-  /**
-   * Every container the agent knows of: each state file (usable or not) and
-   * each directory under containers/ (one without a state file is broken, and
-   * delete removes it), in qchroot's ascending order.
-   */
-  private async allNames(): Promise<string[]> {
-    return (await this.scan()).names;
-  }
-
-  /** allNames(), plus what containers/ holds under each name (List uses it instead of a stat per container). */
-  private async scan(): Promise<{ names: string[]; entries: DirEntries }> {
-    const [files, entries] = await Promise.all([this.store.names(), this.containerEntries()]);
-    const names = new Set(files);
-    // Real directories only: a symlink there is not a container, and nothing follows it.
-    for (const [n, kind] of entries) if (kind === 'dir' && isValidContainerName(n)) names.add(n);
-    return { names: [...names].sort(compareNames), entries };
-  }
-
-  private async containerEntries(): Promise<DirEntries> {
-    const entries: DirEntries = new Map();
-    try {
-      for (const d of await readdir(this.driver.layout.containersDir, { withFileTypes: true })) entries.set(d.name, d.isDirectory() ? 'dir' : 'other');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    }
-    return entries;
-  }
-
-  /** existsSync(root), answered from a scan of containers/ when there is one: only a name that is not a plain directory there needs a look. */
-  private rootExists(name: string, entries?: DirEntries): boolean {
-    const kind = entries?.get(name);
-    if (entries && kind === undefined) return false;
-    if (kind === 'dir') return true;
-    return existsSync(this.driver.layout.containerRoot(name));
+  /** Every container the agent knows of (state files and directories under containers/), in qchroot's order. */
+  private allNames(): Promise<string[]> {
+    return this.observation.allNames();
   }
 
   /** The container's record, or why it has none the agent can use. */
-  private async know(name: string): Promise<Known> {
-    return this.knownFrom(name, await this.store.inspect(name));
-  }
-
-  private knownFrom(name: string, state: StateRead): Known {
-    if (state.kind === 'ok') return state;
-    const file = this.store.fileOf(name);
-    const reason = state.kind === 'corrupt'
-      ? `its state file ${file} is unusable: ${state.reason}`
-      : `${this.driver.layout.containerRoot(name)} exists but has no state file (${file})`;
-    return { kind: 'unusable', name, reason, ...(state.kind === 'corrupt' ? { corrupt: state.reason } : {}) };
+  private know(name: string): Promise<Known> {
+    return this.observation.know(name);
   }
 
   /** Whether the container has a directory or a state file of any kind. */
-  private async exists(name: string): Promise<boolean> {
-    if ((await this.store.inspect(name)).kind !== 'missing') return true;
-    try {
-      return (await lstat(this.driver.layout.containerRoot(name))).isDirectory();
-    } catch {
-      return false;
-    }
+  private exists(name: string): Promise<boolean> {
+    return this.observation.exists(name);
   }
 
-  /** What list and get show: a transient state while an operation holds it, else what observe finds. */
-  private async view(known: Known, mounts: readonly MountEntry[], procs?: ProcessTable, entries?: DirEntries): Promise<ContainerView> {
-    const name = known.kind === 'ok' ? known.record.name : known.name;
-    const root = this.driver.layout.containerRoot(name);
-    const held = this.locks.holder(name);
-    const queued = !held && this.recovering && known.kind === 'ok' && known.record.pending
-      ? { op: 'recovering' as const, since: new Date(known.record.pending.since) }
-      : undefined;
-    const busy = held ?? queued;
-    if (busy && busy.op !== 'configuring' && busy.op !== 'console') {
-      const rec = known.kind === 'ok' ? known.record : undefined;
-      return {
-        name,
-        state: busy.op,
-        reason: `${describeBusy(busy)}${queued ? ', queued' : ''}`,
-        services: (rec?.services ?? []).map((s) => ({ name: s, running: false })),
-        mounts: mounts.filter((m) => isUnder(m.target, root)),
-        baseRelease: rec?.baseRelease ?? '',
-        createdAt: rec ? new Date(rec.createdAt) : undefined,
-        diskUsageBytes: this.usage.get(name)?.bytes ?? 0,
-        path: root,
-        busy,
-      };
-    }
-    if (known.kind === 'unusable') {
-      return {
-        name,
-        state: 'broken',
-        reason: known.reason,
-        services: [],
-        mounts: mounts.filter((m) => isUnder(m.target, root)),
-        baseRelease: '',
-        createdAt: undefined,
-        diskUsageBytes: this.rootExists(name, entries) ? await this.diskUsage(name) : 0,
-        path: root,
-      };
-    }
-    return this.observe(known.record, mounts, procs, entries);
+  /** Compares the state file with the mount and process tables. */
+  private observe(rec: ContainerRecord, table: readonly MountEntry[], procs?: ProcessTable): Promise<ContainerView> {
+    return this.observation.observe(rec, table, procs);
   }
 
-  /**
-   * Compares the state file with the mount and process tables (the process
-   * table is read if not given; `entries`, a scan of containers/ made with the
-   * tables, stands for a stat of the container's directory).
-   */
-  private async observe(rec: ContainerRecord, table: readonly MountEntry[], procs?: ProcessTable, entries?: DirEntries): Promise<ContainerView> {
-    procs ??= await this.driver.processTable();
-    const root = this.driver.layout.containerRoot(rec.name);
-    const mounts = table.filter((m) => isUnder(m.target, root));
-    const mounted = new Set(mounts.map((m) => m.target));
-    const probeNames = rec.desired === 'running' ? rec.startedServices : rec.services;
-    const services: ServiceView[] = [];
-    const problems: string[] = [];
-    const exists = this.rootExists(rec.name, entries);
-    if (!exists) problems.push(`its directory ${root} is missing`);
-
-    if (rec.desired === 'running' && exists) {
-      const missing = this.driver.expectedMounts(rec.name).filter((t) => !mounted.has(t));
-      if (missing.length) problems.push(`not mounted: ${missing.join(', ')}`);
-    }
-    for (const s of probeNames) {
-      const running = rec.desired === 'running' && exists && problems.length === 0
-        ? await this.driver.probeService(rec.name, s, procs).then((p) => p.running, () => false)
-        : false;
-      services.push({ name: s, running });
-      if (rec.desired === 'running' && problems.length === 0 && !running) problems.push(`service ${s} is not running`);
-    }
-    for (const s of rec.services) if (!probeNames.includes(s)) services.push({ name: s, running: false });
-
-    if (rec.desired === 'stopped' && !this.consoles.has(rec.name)) {
-      if (mounts.length) problems.push(`stopped but still mounted: ${mounts.map((m) => m.target).join(', ')}`);
-      const pids = exists ? procs.pidsIn(rec.name) : [];
-      if (pids.length) problems.push(`stopped but processes still run in it: ${pids.join(' ')}`);
-    }
-    if (rec.pending && !this.locks.isHeld(rec.name)) {
-      problems.unshift(`an interrupted ${rec.pending.op} (${rec.pending.since}) was not recovered`);
-    }
-
-    const state: ContainerState = problems.length ? 'broken' : rec.desired;
-    const diskUsageBytes = exists ? await this.diskUsage(rec.name) : 0;
-    return {
-      name: rec.name,
-      state,
-      reason: problems.join('; '),
-      services,
-      mounts,
-      baseRelease: rec.baseRelease,
-      createdAt: new Date(rec.createdAt),
-      diskUsageBytes,
-      path: root,
-    };
+  /** What list and get show of a container (delete's dry run shows the same). */
+  private view(known: Known, mounts: readonly MountEntry[], procs?: ProcessTable): Promise<ContainerView> {
+    return this.observation.view(known, mounts, procs);
   }
 
-  /**
-   * Disk use changes slowly and measuring it walks the whole tree, so List and
-   * Get reuse a figure younger than DISK_USAGE_TTL_MS; a stale one is returned
-   * at once while a fresh one is measured in the background.
-   */
-  private async diskUsage(name: string): Promise<number> {
-    const now = this.clock.now().getTime();
-    const cached = this.usage.get(name);
-    const measure = () => {
-      const p = this.driver.diskUsage(name).catch(() => cached?.bytes ?? 0);
-      this.usage.set(name, { bytes: cached?.bytes ?? 0, at: now, pending: p });
-      return p.then((bytes) => {
-        this.usage.set(name, { bytes, at: this.clock.now().getTime() });
-        return bytes;
-      });
-    };
-    if (!cached) return measure();
-    if (now - cached.at > DISK_USAGE_TTL_MS && !cached.pending) void measure();
-    return cached.bytes;
+  /** Disk use per container (deleting a container forgets its figure). */
+  private get usage(): Map<string, unknown> {
+    return this.observation.usage;
   }
 
   // --- start / stop ----------------------------------------------------------------
@@ -660,7 +503,7 @@ export class Engine {
    */
   private async bringDown(rec: Pick<ContainerRecord, 'name' | 'services' | 'startedServices'>, graceMs = this.graceMs): Promise<void> {
     const name = rec.name;
-    if (!existsSync(this.driver.layout.containerRoot(name))) return;
+    if (!this.driver.layout.containerRootExists(name)) return;
     for (const s of [...new Set([...rec.startedServices, ...rec.services])].reverse()) {
       try {
         if ((await this.driver.probeService(name, s)).running) await this.driver.stopService(name, s);

@@ -1,15 +1,16 @@
-import { statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { InvalidArgumentError } from '../errors.js';
-import type { DriverCapabilities, InstallMethodName, InstallSpec } from '../drivers/host-driver.js';
+import type { DriverCapabilities, HostPathKind, InstallMethodName, InstallSpec } from '../drivers/host-driver.js';
 
 /**
  * Turns what the caller asked for into a definite install spec: an explicit
  * method, or one inferred from the source (a directory, a file, nothing).
+ * `statKind` says what a source path is on the host (the driver's hostPathKind).
  */
 export function resolveInstallSpec(
   req: { method: InstallMethodName | undefined; source: string; mirror: string },
   caps: DriverCapabilities,
+  statKind: (path: string) => HostPathKind,
 ): InstallSpec {
   const source = req.source.trim();
   if (/[\0\n\r\t]/.test(source) || /[\0\s]/.test(req.mirror)) throw new InvalidArgumentError('Error; install source and mirror may not contain control characters or spaces.');
@@ -43,13 +44,4 @@ export function resolveInstallSpec(
     throw new InvalidArgumentError(`Error; mirror ${JSON.stringify(req.mirror)} must be an http(s):// or file:// URL.`);
   }
   return { method, source, mirror: req.mirror };
-}
-
-function statKind(path: string): 'directory' | 'file' | 'missing' | 'other' {
-  try {
-    const st = statSync(path);
-    return st.isDirectory() ? 'directory' : st.isFile() ? 'file' : 'other';
-  } catch {
-    return 'missing';
-  }
 }

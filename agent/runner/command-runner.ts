@@ -24,6 +24,12 @@ export interface CommandSpec {
    * For commands that leave daemons behind holding their output open (rc scripts).
    */
   readonly logFile?: string;
+  /**
+   * Run the command on a pseudo-terminal of its own, of this size if given
+   * (exec and console with a tty). The runner sets it up (agent/runner/terminal.ts);
+   * argv and env stay those of the command itself.
+   */
+  readonly terminal?: { readonly rows?: number; readonly cols?: number };
 }
 
 export interface CommandResult {

@@ -2,6 +2,7 @@ import { execa, type Options, type ResultPromise } from 'execa';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { CommandFailedError } from '../errors.js';
 import type { CommandResult, CommandRunner, CommandSpec, SpawnedCommand } from './command-runner.js';
+import { onTerminal } from './terminal.js';
 
 const DEFAULT_TIMEOUT_MS = 120_000;
 /** How long a spawned command's output may keep draining after it exited. */
@@ -36,7 +37,8 @@ export class ExecaRunner implements CommandRunner {
     return [...(this.opts.wrapper ?? []), ...spec.argv];
   }
 
-  async run(spec: CommandSpec): Promise<CommandResult> {
+  async run(asked: CommandSpec): Promise<CommandResult> {
+    const spec = onTerminal(asked);
     if (spec.argv.length === 0) throw new CommandFailedError(spec.argv, undefined, 'empty command');
     const [file = '', ...args] = this.argvOf(spec);
     // A raw descriptor, not execa's {file}: execa would pipe and wait for every holder to close.
@@ -77,7 +79,8 @@ export class ExecaRunner implements CommandRunner {
     }
   }
 
-  spawn(spec: CommandSpec): SpawnedCommand {
+  spawn(asked: CommandSpec): SpawnedCommand {
+    const spec = onTerminal(asked);
     if (spec.argv.length === 0) throw new CommandFailedError(spec.argv, undefined, 'empty command');
     const [file = '', ...args] = this.argvOf(spec);
     const child = execa(file, args, {

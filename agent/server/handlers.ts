@@ -1,13 +1,13 @@
 import type * as grpc from '@grpc/grpc-js';
+import { AsyncResource } from 'node:async_hooks';
 import type { AgentServiceHandlers } from '../../proto/gen/qfleet/agent/v1/AgentService.js';
 import type { ExecRequest__Output } from '../../proto/gen/qfleet/agent/v1/ExecRequest.js';
 import type { Container } from '../../proto/gen/qfleet/agent/v1/Container.js';
 import type { ExecResponse } from '../../proto/gen/qfleet/agent/v1/ExecResponse.js';
-import type { Engine, ExecSession } from '../engine/engine.js';
-import { resolveInstallSpec } from '../engine/install-spec.js';
+import type { Engine } from '../engine/engine.js';
+import type { Session } from '../engine/sessions.js';
 import { InvalidArgumentError } from '../errors.js';
-import type { Logger } from '../log.js';
-import type { CommandRunner, SpawnedCommand } from '../runner/command-runner.js';
+import { inRequest, type Logger } from '../log.js';
 import { containerToProto, methodFromProto, methodToProto, progressToProto, resultToProto } from './convert.js';
 import { Admission, type Admitted, type CallInfo } from './admission.js';
 import { toServiceError } from './status.js';
@@ -17,7 +17,6 @@ export const API_REVISION = 2;
 
 export interface HandlerDeps {
   readonly engine: Engine;
-  readonly runner: CommandRunner;
   readonly log: Logger;
   readonly agentVersion: string;
   /** Shared by every server of one agent, so a shutdown drains the calls of all of them. */
@@ -27,7 +26,6 @@ export interface HandlerDeps {
 /** Thin handlers: decode, call the engine, encode; every error goes through toServiceError. */
 export function makeHandlers(deps: HandlerDeps): AgentServiceHandlers {
   const { engine, log } = deps;
-  const driver = engine.hostDriver;
   const admission = deps.admission ?? new Admission();
 
   function unary<Req, Res>(fn: (req: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
@@ -61,29 +59,27 @@ export function makeHandlers(deps: HandlerDeps): AgentServiceHandlers {
     };
   }
 
-  return {
+  const handlers: AgentServiceHandlers = {
     Version: unary(async () => {
-      const facts = await driver.facts();
-      const caps = driver.capabilities();
-      const baseRelease = (await driver.installedRelease()) ?? '';
+      const v = await engine.version();
       return {
         agentVersion: deps.agentVersion,
         apiRevision: API_REVISION,
-        os: facts.os,
-        release: facts.release,
-        machine: facts.machine,
-        driver: driver.name,
-        hostname: facts.hostname,
+        os: v.facts.os,
+        release: v.facts.release,
+        machine: v.facts.machine,
+        driver: v.driver,
+        hostname: v.facts.hostname,
         capabilities: {
-          installMethods: caps.installMethods.map(methodToProto),
-          namespaces: caps.namespaces,
-          sparseImages: caps.sparseImages,
-          ipAliases: caps.ipAliases,
-          console: caps.console,
+          installMethods: v.capabilities.installMethods.map(methodToProto),
+          namespaces: v.capabilities.namespaces,
+          sparseImages: v.capabilities.sparseImages,
+          ipAliases: v.capabilities.ipAliases,
+          console: v.capabilities.console,
         },
-        baseRelease,
-        rootDir: driver.layout.rootDir,
-        baseBehind: (await driver.baseBehind?.(baseRelease)) ?? '',
+        baseRelease: v.baseRelease ?? '',
+        rootDir: v.rootDir,
+        baseBehind: v.baseBehind ?? '',
       };
     }),
 
@@ -105,24 +101,21 @@ export function makeHandlers(deps: HandlerDeps): AgentServiceHandlers {
       };
       ticket.onAbandon((err) => end(err));
       (async () => {
-        const spec = resolveInstallSpec(
-          { method: methodFromProto(req.method), source: req.source, mirror: req.mirror },
-          driver.capabilities(),
-        );
+        const spec = engine.resolveInstallSpec({ method: methodFromProto(req.method), source: req.source, mirror: req.mirror });
         log.info('install requested', { requestId: req.requestId, method: spec.method, source: spec.source, validateOnly: req.validateOnly });
         const out = await engine.install(spec, req.force, (e) => {
           if (!call.cancelled) call.write({ progress: progressToProto(e) });
         }, { validateOnly: req.validateOnly });
         if (ended) return;
         call.write({
-          result: { baseRelease: out.baseRelease, sharedfsPath: driver.layout.sharedfs, templatePath: driver.layout.template, notes: [...out.notes] },
+          result: { baseRelease: out.baseRelease, sharedfsPath: engine.basePaths.sharedfs, templatePath: engine.basePaths.template, notes: [...out.notes] },
         });
         end();
       })().catch((err) => end(err));
     },
 
     Create: mutating('Create', async (req) => ({ container: containerToProto(await engine.create(req.name, req.requestId, { validateOnly: req.validateOnly })) })),
-    List: unary(async () => ({ containers: await withBaseBehind(driver, (await engine.list()).map(containerToProto)) })),
+    List: unary(async () => ({ containers: await withBaseBehind(engine, (await engine.list()).map(containerToProto)) })),
     Get: unary(async (req) => ({ container: containerToProto(await engine.get(req.name)) })),
     Start: mutating('Start', async (req) => ({
       results: (await engine.start({ names: req.names, all: req.all }, req.requestId, { validateOnly: req.validateOnly })).map(resultToProto),
@@ -141,25 +134,41 @@ export function makeHandlers(deps: HandlerDeps): AgentServiceHandlers {
 
     Exec: (call) => runExec(call, deps, admission),
   };
+  return inRequests(handlers, log);
+}
+
+/**
+ * Serves every call as one request (agent/log.ts inRequest): its log lines,
+ * the engine's included, carry its request id, the caller's or one made up
+ * here, which the request then carries on (into state files' pending markers
+ * and busy answers too).
+ */
+function inRequests(handlers: AgentServiceHandlers, log: Logger): AgentServiceHandlers {
+  const scoped: Record<string, unknown> = {};
+  for (const [method, handler] of Object.entries(handlers)) {
+    scoped[method] = (call: { request?: { requestId?: string } }, ...rest: unknown[]) => {
+      const req = call.request; // none on Exec's stream: its id is made up
+      return inRequest(log, req?.requestId, method, (_log, id) => {
+        if (req && 'requestId' in req) req.requestId = id;
+        return (handler as (...args: unknown[]) => unknown)(call, ...rest);
+      });
+    };
+  }
+  return scoped as unknown as AgentServiceHandlers;
 }
 
 function callInfo(method: string, req: { names?: string[]; name?: string }): CallInfo {
   return { method, names: req.names?.length ? req.names.slice(0, 20) : req.name ? [req.name] : [] };
 }
 
-const MAX_ENV = 64;
-
 /**
  * Exec/console over one bidirectional stream: the first message starts the
- * command; then stdin, eof and signals flow in while output flows out; the
- * last message is the exit status.
+ * session (the engine's); then stdin, eof, resizes and signals flow in while
+ * output flows out; the last message is the exit status.
  */
 function runExec(call: grpc.ServerDuplexStream<ExecRequest__Output, ExecResponse>, deps: HandlerDeps, admission: Admission): void {
-  let child: SpawnedCommand | undefined;
-  let session: ExecSession | undefined;
+  let session: Session | undefined;
   let finished = false;
-  let onSpawn: (c: SpawnedCommand) => void = () => undefined;
-  let tty = false;
   let ticket: Admitted | undefined;
 
   const fail = (err: unknown) => {
@@ -169,22 +178,46 @@ function runExec(call: grpc.ServerDuplexStream<ExecRequest__Output, ExecResponse
     call.emit('error', toServiceError(err));
   };
 
+  // Input that arrives while the container is still being prepared waits here, in order.
+  const early: ExecRequest__Output[] = [];
+  const deliver = (s: Session, msg: ExecRequest__Output) => {
+    switch (msg.event) {
+      case 'stdin':
+        if (msg.stdin) s.write(msg.stdin);
+        break;
+      case 'stdinEof':
+        s.endInput();
+        break;
+      case 'signal':
+        s.signal(msg.signal ?? 0);
+        break;
+      case 'resize':
+        s.resize(msg.resize?.rows ?? 0, msg.resize?.cols ?? 0);
+        break;
+      default:
+        break;
+    }
+  };
+
   const onFirst = async (msg: ExecRequest__Output) => {
     const start = msg.start;
     if (!start) throw new InvalidArgumentError('Error; the first Exec message must be `start`.');
     ticket = admission.admit({ method: start.console ? 'Console' : 'Exec', names: [start.name] });
     ticket.onAbandon((err) => {
-      child?.kill('SIGHUP');
+      session?.signal('SIGHUP');
       fail(err);
     });
-    tty = start.tty;
-    const env = Object.fromEntries(Object.entries(start.env ?? {}));
-    if (Object.keys(env).length > MAX_ENV || Object.keys(env).some((k) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(k))) {
-      throw new InvalidArgumentError('Error; exec environment names must be shell identifiers (at most 64 of them).');
-    }
+    const req = {
+      name: start.name,
+      console: start.console,
+      argv: start.argv,
+      tty: start.tty,
+      env: Object.fromEntries(Object.entries(start.env ?? {})),
+      ...(start.size ? { rows: start.size.rows || undefined, cols: start.size.cols || undefined } : {}),
+    };
     if (start.validateOnly) {
       // The checks the command would pass, and the container it would run in; nothing is spawned or mounted.
-      const view = start.console ? await deps.engine.validateConsole(start.name) : await deps.engine.validateExec(start.name, start.argv);
+      const view = await deps.engine.sessions.validate(req);
       ticket.done();
       if (!finished) {
         finished = true;
@@ -193,91 +226,53 @@ function runExec(call: grpc.ServerDuplexStream<ExecRequest__Output, ExecResponse
       }
       return;
     }
-    const size = start.size ? { rows: start.size.rows || undefined, cols: start.size.cols || undefined } : {};
-    session = start.console
-      ? await deps.engine.console(start.name, { tty: start.tty, env, ...size })
-      : await deps.engine.exec(start.name, start.argv, { tty: start.tty, env, ...size });
-    if (call.cancelled) {
-      await session.end();
+    const s = await deps.engine.sessions.open(req, () => call.cancelled);
+    if (!s) {
       ticket.done();
       return;
     }
-    const c = deps.runner.spawn(session.spec);
-    child = c;
-    onSpawn(c);
+    session = s;
+    for (const m of early.splice(0)) deliver(s, m);
     // Backpressure: a slow client pauses the command's output instead of growing the agent's memory.
     const send = (m: ExecResponse) => {
       if (!call.write(m)) {
-        c.stdout.pause();
-        c.stderr.pause();
+        s.stdout.pause();
+        s.stderr.pause();
       }
     };
     call.on('drain', () => {
-      c.stdout.resume();
-      c.stderr.resume();
+      s.stdout.resume();
+      s.stderr.resume();
     });
-    c.stdout.on('data', (b: Buffer) => send({ stdout: b }));
-    c.stderr.on('data', (b: Buffer) => send({ stderr: b }));
-    c.stdin.on('error', () => undefined); // the command may exit before reading all input
-    const { code, signal } = await c.exited;
-    await session.end().catch((e) => deps.log.error('console clean-up failed', { container: start.name, error: String(e) }));
+    s.stdout.on('data', (b: Buffer) => send({ stdout: b }));
+    s.stderr.on('data', (b: Buffer) => send({ stderr: b }));
+    const exit = await s.exited;
     ticket.done();
     if (!finished) {
       finished = true;
-      call.write({ exit: { code: code ?? -1, signal: signal ?? '' } });
+      call.write({ exit });
       call.end();
     }
   };
 
-  // Input that arrives while the container is still being prepared waits here, in order.
-  const early: ExecRequest__Output[] = [];
-  const deliver = (c: SpawnedCommand, msg: ExecRequest__Output) => {
-    switch (msg.event) {
-      case 'stdin':
-        if (msg.stdin) c.stdin.write(msg.stdin);
-        break;
-      case 'stdinEof':
-        c.stdin.end();
-        break;
-      case 'signal':
-        if (msg.signal && msg.signal > 0 && msg.signal < 65) c.kill(msg.signal);
-        break;
-      case 'resize':
-        if (tty && c.pid && msg.resize?.rows && msg.resize.cols) {
-          deps.engine.hostDriver
-            .resizeTerminal(c.pid, msg.resize.rows, msg.resize.cols)
-            .catch((e) => deps.log.warn('terminal resize failed', { error: String(e) }));
-        }
-        break;
-      default:
-        break;
-    }
-  };
-  onSpawn = (c) => {
-    for (const m of early.splice(0)) deliver(c, m);
-  };
-
   let first = true;
-  call.on('data', (msg: ExecRequest__Output) => {
+  // The stream's events arrive in grpc-js's context; bound, they run in this request's (its logger's).
+  call.on('data', AsyncResource.bind((msg: ExecRequest__Output) => {
     if (first) {
       first = false;
       onFirst(msg).catch(fail);
       return;
     }
-    if (child) deliver(child, msg);
+    if (session) deliver(session, msg);
     else early.push(msg);
-  });
-  call.on('end', () => (child ? child.stdin.end() : early.push({ event: 'stdinEof', stdinEof: true })));
-  call.on('cancelled', () => {
-    child?.kill('SIGHUP');
-    if (!child) void session?.end();
-  });
+  }));
+  call.on('end', () => (session ? session.endInput() : early.push({ event: 'stdinEof', stdinEof: true })));
+  // Before the session has started, the engine notices call.cancelled itself and ends the session unstarted.
+  call.on('cancelled', () => session?.signal('SIGHUP'));
 }
 
-/** Marks containers whose base is behind the host's kernel; asks the driver once per distinct release. */
-async function withBaseBehind(driver: Engine['hostDriver'], containers: Container[]): Promise<Container[]> {
-  if (!driver.baseBehind) return containers;
-  const byRelease = new Map<string, Promise<string | undefined>>();
-  const behind = (r: string) => byRelease.get(r) ?? byRelease.set(r, driver.baseBehind!(r)).get(r)!;
-  return Promise.all(containers.map(async (c) => ({ ...c, baseBehind: (await behind(c.baseRelease ?? '')) ?? '' })));
+/** Marks containers whose base is behind the host's kernel (the engine asks the driver once per distinct release). */
+async function withBaseBehind(engine: Engine, containers: Container[]): Promise<Container[]> {
+  const behind = await engine.basesBehind(containers.map((c) => c.baseRelease ?? ''));
+  return behind.size ? containers.map((c) => ({ ...c, baseBehind: behind.get(c.baseRelease ?? '') ?? '' })) : containers;
 }

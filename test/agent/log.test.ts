@@ -1,56 +1,104 @@
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { AsyncAppender } from '../../agent/log.js';
+import { inRequest, jsonLogger, silentLogger, type Logger } from '../../agent/log.js';
 
-describe('AsyncAppender (the agent log file)', () => {
+const lines = (file: string) => readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+
+describe('the agent log (pino, the file written through sonic-boom)', () => {
   let tmp: string;
-  beforeEach(() => { tmp = mkdtempSync(`${tmpdir()}/qf-log-`); });
+  let file: string;
+  beforeEach(() => {
+    tmp = mkdtempSync(`${tmpdir()}/qf-log-`);
+    file = `${tmp}/agent.log`;
+  });
   afterEach(() => rmSync(tmp, { recursive: true, force: true }));
 
-  it('appends every line, in order, once flushed', async () => {
-    const a = new AsyncAppender(`${tmp}/agent.log`);
-    for (let i = 0; i < 100; i++) a.write(`line ${i}\n`);
-    await a.flushed();
-    assert.equal(readFileSync(`${tmp}/agent.log`, 'utf8'), Array.from({ length: 100 }, (_, i) => `line ${i}\n`).join(''));
+  it('appends one JSON object per line: level by name, ISO time, msg and the fields, once flushed', async () => {
+    const log = jsonLogger({ file, stderr: false });
+    log.info('created container', { container: 'web1' });
+    log.warn('slow', { ms: 3 });
+    log.error('failed', { error: 'boom' });
+    await log.flushed?.();
+    const got = lines(file);
+    assert.deepEqual(got.map((l) => [l.level, l.msg]), [['info', 'created container'], ['warn', 'slow'], ['error', 'failed']]);
+    assert.equal(got[0]!.container, 'web1');
+    assert.match(String(got[0]!.time), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    assert.equal(got[0]!.pid, undefined, 'no pid or hostname: journald and syslog say them');
   });
 
-  it('opens the file for each append, so a log rotated by rename goes on in a new file', async () => {
-    const a = new AsyncAppender(`${tmp}/agent.log`);
-    a.write('before\n');
-    await a.flushed();
-    renameSync(`${tmp}/agent.log`, `${tmp}/agent.log.1`);
-    a.write('after\n');
-    await a.flushed();
-    assert.equal(readFileSync(`${tmp}/agent.log.1`, 'utf8'), 'before\n');
-    assert.equal(readFileSync(`${tmp}/agent.log`, 'utf8'), 'after\n');
+  it('gives a child logger\'s fields to every line it writes', async () => {
+    const log = jsonLogger({ file, stderr: false });
+    const child = log.child({ requestId: 'r-1' });
+    child.info('one');
+    child.child({ container: 'c' }).info('two');
+    await log.flushed?.();
+    assert.deepEqual(lines(file).map((l) => [l.msg, l.requestId, l.container]), [['one', 'r-1', undefined], ['two', 'r-1', 'c']]);
   });
 
-  it('keeps at most its bound queued, dropping the oldest and saying how many', async () => {
-    const a = new AsyncAppender(`${tmp}/agent.log`, 21);
-    for (let i = 0; i < 10; i++) a.write(`line ${i}\n`); // line 0 is taken at once; 1-9 queue behind it
-    await a.flushed();
-    const lines = readFileSync(`${tmp}/agent.log`, 'utf8').trimEnd().split('\n');
-    assert.equal(lines[0], 'line 0');
-    assert.match(lines[1]!, /"dropped":6/);
-    assert.deepEqual(lines.slice(2), ['line 7', 'line 8', 'line 9']);
+  it('serves a request with a child logger carrying its id, and the agent\'s own logger writes as it meanwhile', async () => {
+    const log = jsonLogger({ file, stderr: false });
+    const engineLog: Logger = log; // what the engine holds
+    let seen = '';
+    await inRequest(log, 'req-7', 'Stop', async (rlog, id) => {
+      seen = id;
+      rlog.info('call');
+      await new Promise((r) => setImmediate(r));
+      engineLog.info('stopped container', { container: 'web1', requestId: 'req-7' });
+    });
+    engineLog.info('outside');
+    await log.flushed?.();
+    const got = lines(file);
+    assert.equal(seen, 'req-7');
+    assert.deepEqual(got.map((l) => [l.msg, l.requestId, l.rpc]), [['call', 'req-7', 'Stop'], ['stopped container', 'req-7', 'Stop'], ['outside', undefined, undefined]]);
+    assert.equal(readFileSync(file, 'utf8').split('\n')[1]!.match(/"requestId"/g)?.length, 1, 'the id once, not once per source');
   });
 
-  it('writes what is queued synchronously when asked (at exit)', async () => {
-    const a = new AsyncAppender(`${tmp}/agent.log`);
-    a.write('first\n'); // taken at once by the asynchronous append
-    a.write('second\n');
-    a.flushSync();
-    assert.ok(readFileSync(`${tmp}/agent.log`, 'utf8').includes('second\n'));
-    await a.flushed();
-    assert.deepEqual(readFileSync(`${tmp}/agent.log`, 'utf8').split('\n').sort(), ['', 'first', 'second']);
+  it('makes up a request id when the request has none', async () => {
+    const log = jsonLogger({ file, stderr: false });
+    const ids = [inRequest(log, '', 'List', (_l, id) => id), inRequest(log, undefined, 'List', (_l, id) => id)];
+    assert.match(ids[0]!, /^[0-9a-f-]{36}$/);
+    assert.notEqual(ids[0], ids[1]);
   });
 
-  it('never throws when the file cannot be written', async () => {
-    const a = new AsyncAppender(`${tmp}/missing/dir/agent.log`);
-    a.write('lost\n');
-    await a.flushed();
-    a.write('lost too\n');
-    a.flushSync();
+  it('carries on in a new file when reopened after a rotation by rename (SIGHUP)', async () => {
+    const log = jsonLogger({ file, stderr: false });
+    log.info('before');
+    await log.flushed?.();
+    renameSync(file, `${file}.1`);
+    log.reopen();
+    log.info('after');
+    await log.flushed?.();
+    assert.deepEqual(lines(`${file}.1`).map((l) => l.msg), ['before']);
+    assert.deepEqual(lines(file).map((l) => l.msg), ['after']);
+  });
+
+  it('writes what is buffered synchronously when asked (at exit)', async () => {
+    const log = jsonLogger({ file, stderr: false });
+    log.info('opened');
+    await log.flushed?.(); // the file is open
+    log.info('first'); // taken at once by the asynchronous write
+    log.info('second');
+    log.flushSync();
+    assert.ok(readFileSync(file, 'utf8').includes('"msg":"second"'), 'what waited behind the write in flight is written at once');
+  });
+
+  it('never throws when the file cannot be written, and writes it once a reopen can', async () => {
+    const log = jsonLogger({ file: `${tmp}/missing/agent.log`, stderr: false });
+    log.info('lost');
+    await log.flushed?.();
+    await new Promise((r) => setTimeout(r, 20)); // the failed open is reported asynchronously
+    log.info('lost too');
+    log.flushSync();
+    await log.flushed?.();
+    mkdirSync(`${tmp}/missing`);
+    log.reopen();
+    log.info('found');
+    await log.flushed?.();
+    assert.deepEqual(lines(`${tmp}/missing/agent.log`).map((l) => l.msg), ['found']);
+  });
+
+  it('has a silent logger whose children are silent too', () => {
+    silentLogger.child({ requestId: 'x' }).info('nothing');
   });
 });

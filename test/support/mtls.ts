@@ -120,9 +120,9 @@ export async function startTlsAgent(agentName = 'agent1', opts: { requireClientC
   const tls = loadServerTls({ cert: join(tlsDir, 'agent.crt'), key: join(tlsDir, 'agent.key'), ca: join(tlsDir, 'ca.crt') });
   const host = new MemoryHost(join(dir, 'root'));
   mkdirSync(join(dir, 'state'), { recursive: true });
-  const engine = new Engine({ driver: host, store: new StateStore(join(dir, 'state')), clock: systemClock, log: silentLogger, stopGraceMs: 10 });
+  const engine = new Engine({ driver: host, store: new StateStore(join(dir, 'state')), clock: systemClock, log: silentLogger, stopGraceMs: 10, runner: new FakeRunner() });
   const { server } = createAgentServer(
-    { engine, runner: new FakeRunner(), log: silentLogger, agentVersion: '9.9.9' },
+    { engine, log: silentLogger, agentVersion: '9.9.9' },
     { interceptors: [authInterceptor(new ClientAuthorizer(tls.caPem), silentLogger)] },
   );
   // requireClientCert: false is a deliberately misconfigured listener, to prove the interceptor checks on its own.

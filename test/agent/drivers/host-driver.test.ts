@@ -1,5 +1,40 @@
 import { strict as assert } from 'node:assert';
-import { isUnder, mountsByContainer, ProcessTable } from '../../../agent/drivers/host-driver.js';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { isUnder, Layout, mountsByContainer, ProcessTable } from '../../../agent/drivers/host-driver.js';
+
+describe('Layout on disk (what the engine reads of the host, through its driver)', () => {
+  let root: string;
+  let layout: Layout;
+  beforeEach(() => {
+    root = mkdtempSync(`${tmpdir()}/qf-layout-`);
+    layout = new Layout(root);
+  });
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  it('finds nothing before any install or create', async () => {
+    assert.deepEqual(await layout.containerDirs(), new Map());
+    assert.deepEqual(await layout.stagedBases(), []);
+    assert.equal(layout.containerRootExists('web'), false);
+    assert.equal(await layout.isContainerDir('web'), false);
+  });
+
+  it('tells real container directories from anything else under containers/', async () => {
+    mkdirSync(`${root}/containers/web`, { recursive: true });
+    mkdirSync(`${root}/elsewhere`);
+    symlinkSync(`${root}/elsewhere`, `${root}/containers/link`);
+    writeFileSync(`${root}/containers/file`, '');
+    assert.deepEqual(await layout.containerDirs(), new Map([['web', 'dir'], ['link', 'other'], ['file', 'other']]));
+    assert.equal(await layout.isContainerDir('web'), true);
+    assert.equal(await layout.isContainerDir('link'), false, 'a symlink is not a container');
+    assert.equal(layout.containerRootExists('link'), true, 'though something is there');
+  });
+
+  it('lists staged bases by path', async () => {
+    mkdirSync(`${root}/.staging/base-1`, { recursive: true });
+    assert.deepEqual(await layout.stagedBases(), [`${root}/.staging/base-1`]);
+  });
+});
 
 describe('ProcessTable', () => {
   const DIR = '/q/containers';

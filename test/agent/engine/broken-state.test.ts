@@ -8,6 +8,7 @@ import { StateStore } from '../../../agent/engine/state-store.js';
 import { asQfleetError } from '../../../agent/errors.js';
 import { silentLogger } from '../../../agent/log.js';
 import { MemoryHost } from '../../support/memory-host.js';
+import { FakeRunner } from '../../support/fake-runner.js';
 
 /**
  * One bad container never takes a host down: whatever is wrong with one
@@ -18,7 +19,7 @@ describe('Engine: a container whose state file is missing or unusable', () => {
   let dir: string;
   let host: MemoryHost;
   let store: StateStore;
-  const engine = () => new Engine({ driver: host, store, clock: systemClock, log: silentLogger, stopGraceMs: 10 });
+  const engine = () => new Engine({ driver: host, store, clock: systemClock, log: silentLogger, stopGraceMs: 10, runner: new FakeRunner() });
 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'qf-broken-'));

@@ -8,6 +8,7 @@ import { StateStore } from '../../../agent/engine/state-store.js';
 import type { Clock } from '../../../agent/engine/clock.js';
 import { silentLogger } from '../../../agent/log.js';
 import { MemoryHost } from '../../support/memory-host.js';
+import { FakeRunner } from '../../support/fake-runner.js';
 import { gate } from './gate.js';
 
 /** A clock whose sleeps pass instantly but still advance time. */
@@ -23,7 +24,7 @@ describe('Engine (qchroot semantics, on an in-memory host)', () => {
   let engine: Engine;
   const spec = { method: 'directory' as const, source: '/base', mirror: '' };
 
-  const make = () => new Engine({ driver: host, store, clock: fakeClock(), log: silentLogger, stopGraceMs: 1000 });
+  const make = () => new Engine({ driver: host, store, clock: fakeClock(), log: silentLogger, stopGraceMs: 1000, runner: new FakeRunner() });
 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'qf-engine-'));
@@ -258,7 +259,7 @@ describe('Engine (qchroot semantics, on an in-memory host)', () => {
     it('is measured once, reused while fresh, and refreshed in the background when stale', async () => {
       let t = Date.parse('2026-11-23T12:00:00Z');
       const clock: Clock = { now: () => new Date(t), sleep: async () => undefined };
-      const e = new Engine({ driver: host, store, clock, log: silentLogger });
+      const e = new Engine({ driver: host, store, clock, log: silentLogger, runner: new FakeRunner() });
       let measured = 0;
       let bytes = 1000;
       host.diskUsage = async () => { measured++; return bytes; };

@@ -263,6 +263,15 @@ describe('qfleetd on Linux, for real @root', function () {
       assert.ok(seen, `the agent was killed while its ${op} of ${name} was in flight`);
     }
 
+    /** Get, once the recovery the agent runs in the background (serving meanwhile) is done with `name`. */
+    async function recovered(name: string): Promise<any> {
+      for (let i = 0; ; i++) {
+        const got = await unary(agent.client, 'Get', { name });
+        if (got.container.state !== 'STATE_RECOVERING' || i >= 300) return got;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+
     it('mid-create: the partial container is removed and nothing is left behind', async () => {
       // A template big enough that copying it takes a while.
       const bulk = join(agent.rootDir, 'template/var/bulk');
@@ -290,7 +299,7 @@ describe('qfleetd on Linux, for real @root', function () {
       await unary(agent.client, 'Configure', { name: 'crash2', services: ['httpd'] });
       await killDuring('crash2', 'start', () => unary(agent.client, 'Start', { names: ['crash2'] }));
       await agent.start();
-      const got = await unary(agent.client, 'Get', { name: 'crash2' });
+      const got = await recovered('crash2');
       assert.equal(got.container.state, 'STATE_STOPPED', got.container.reason);
       assert.deepEqual(mountsUnder(containerRoot('crash2')), []);
       assert.deepEqual(processesRootedUnder(containerRoot('crash2')), []);

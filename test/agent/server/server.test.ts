@@ -26,8 +26,8 @@ describe('agent gRPC server (in process, on a temporary unix socket)', () => {
     dir = mkdtempSync(join(tmpdir(), 'qf-server-'));
     socket = join(dir, 'run', 'qfleetd.sock');
     host = new MemoryHost(join(dir, 'root'));
-    const engine = new Engine({ driver: host, store: new StateStore(join(dir, 'state')), clock: systemClock, log: silentLogger, stopGraceMs: 10 });
-    ({ server } = createAgentServer({ engine, runner: new FakeRunner(), log: silentLogger, agentVersion: '9.9.9' }));
+    const engine = new Engine({ driver: host, store: new StateStore(join(dir, 'state')), clock: systemClock, log: silentLogger, stopGraceMs: 10, runner: new FakeRunner() });
+    ({ server } = createAgentServer({ engine, log: silentLogger, agentVersion: '9.9.9' }));
     await listenOnUnixSocket(server, socket);
     client = agentClient(socket);
   });

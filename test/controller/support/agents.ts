@@ -28,8 +28,8 @@ export class InProcessAgent {
   static async start(dir: string): Promise<InProcessAgent> {
     mkdirSync(dir, { recursive: true });
     const host = new MemoryHost(join(dir, 'root'));
-    const engine = new Engine({ driver: host, store: new StateStore(join(dir, 'state')), clock: systemClock, log: silentLogger, stopGraceMs: 10 });
-    const { server } = createAgentServer({ engine, runner: new FakeRunner(), log: silentLogger, agentVersion: '9.9.9' });
+    const engine = new Engine({ driver: host, store: new StateStore(join(dir, 'state')), clock: systemClock, log: silentLogger, stopGraceMs: 10, runner: new FakeRunner() });
+    const { server } = createAgentServer({ engine, log: silentLogger, agentVersion: '9.9.9' });
     const a = new InProcessAgent(dir, server);
     await listenOnUnixSocket(server, a.socket);
     Object.assign(a, { host, client: agentClient(a.socket) });

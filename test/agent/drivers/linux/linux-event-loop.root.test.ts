@@ -57,9 +57,9 @@ describe('LinuxDriver keeps the agent answering during big walks, for real @root
 
   before(async () => {
     s = await makeRealSetup('qf-loop-');
-    const engine = new Engine({ driver: s.driver, store: new StateStore(join(s.tmp, 'state')), clock: systemClock, log: silentLogger, stopGraceMs: 1000 });
+    const engine = new Engine({ driver: s.driver, store: new StateStore(join(s.tmp, 'state')), clock: systemClock, log: silentLogger, stopGraceMs: 1000, runner: s.runner });
     await engine.install({ method: 'directory', source: s.baseDir, mirror: '' }, false, () => undefined);
-    ({ server } = createAgentServer({ engine, runner: s.runner, log: silentLogger, agentVersion: '0.0.0' }));
+    ({ server } = createAgentServer({ engine, log: silentLogger, agentVersion: '0.0.0' }));
     const socket = join(s.tmp, 'run/qfleetd.sock');
     await listenOnUnixSocket(server, socket);
     client = agentClient(socket);

@@ -1,0 +1,247 @@
+import { isUnder, mountsByContainer, type HostDriver, type MountEntry, type ProcessTable } from '../drivers/host-driver.js';
+import { NotFoundError } from '../errors.js';
+import { mapLimit } from '../worker-pool.js';
+import type { Clock } from './clock.js';
+import { describeBusy, type Busy, type ContainerLocks } from './keyed-lock.js';
+import { isValidContainerName, validateContainerName } from './names.js';
+import { compareNames, type ContainerRecord, type StateRead, type StateStore } from './state-store.js';
+
+/** Settled states, and the transient ones a container shows while an operation holds it. */
+export type ContainerState = 'stopped' | 'running' | 'broken' | 'creating' | 'starting' | 'stopping' | 'deleting' | 'recovering';
+
+export interface ServiceView {
+  readonly name: string;
+  readonly running: boolean;
+}
+
+/** A container as the host shows it now, checked against what was asked. */
+export interface ContainerView {
+  readonly name: string;
+  readonly state: ContainerState;
+  readonly reason: string;
+  readonly services: readonly ServiceView[];
+  readonly mounts: readonly MountEntry[];
+  readonly baseRelease: string;
+  /** Unknown when the state file is missing or unusable. */
+  readonly createdAt: Date | undefined;
+  readonly diskUsageBytes: number;
+  readonly path: string;
+  /** While an operation holds the container: what, since when, for which request. */
+  readonly busy?: Busy;
+}
+
+/** What containers/ holds under each name: a real directory, or something else (a symlink, a file). */
+type DirEntries = Map<string, 'dir' | 'other'>;
+
+/** What the agent knows of one container: its record, or why it has none it can use. */
+export type Known =
+  | { readonly kind: 'ok'; readonly record: ContainerRecord }
+  | { readonly kind: 'unusable'; readonly name: string; readonly reason: string; readonly corrupt?: string };
+
+/** What observation reads, and the engine's state it shows (who holds a container, open consoles, recovery). */
+export interface ObservationContext {
+  readonly driver: HostDriver;
+  readonly store: StateStore;
+  readonly clock: Clock;
+  readonly parallelism: number;
+  readonly locks: ContainerLocks;
+  /** Containers with an open console session (mounted while stopped, and that is fine). */
+  readonly consoles: ReadonlySet<string>;
+  isRecovering(): boolean;
+}
+
+const DISK_USAGE_TTL_MS = 60_000;
+
+/**
+ * List and get: each container's state file checked against the host's mount
+ * and process tables, read once per call. A container whose host state
+ * disagrees with its file is `broken`, with the reason.
+ */
+export class Observation {
+  /** Disk use per container, measured in the background once older than DISK_USAGE_TTL_MS. */
+  readonly usage = new Map<string, { bytes: number; at: number; pending?: Promise<number> }>();
+  private readonly driver: HostDriver;
+  private readonly store: StateStore;
+  private readonly clock: Clock;
+
+  constructor(private readonly ctx: ObservationContext) {
+    this.driver = ctx.driver;
+    this.store = ctx.store;
+    this.clock = ctx.clock;
+  }
+
+  async list(): Promise<ContainerView[]> {
+    // The mount and process tables are read once per call, not once per container.
+    const [mounts, procs, scan] = await Promise.all([this.driver.mounts(), this.driver.processTable(), this.scan()]);
+    const mountsOf = mountsByContainer(mounts, this.driver.layout.containersDir);
+    const states = await this.store.inspectAll(scan.names);
+    return mapLimit(scan.names, this.ctx.parallelism, async (n) => this.view(this.knownFrom(n, states.get(n)!), mountsOf.get(n) ?? [], procs, scan.entries));
+  }
+
+  async get(rawName: unknown): Promise<ContainerView> {
+    const name = validateContainerName(rawName);
+    const known = await this.know(name);
+    if (known.kind === 'unusable' && !(await this.exists(name))) throw new NotFoundError(`Error; no such chroot container: ${name}.`, { fields: { containers: name } });
+    return this.view(known, await this.driver.mounts());
+  }
+
+  /**
+   * Every container the agent knows of: each state file (usable or not) and
+   * each directory under containers/ (one without a state file is broken, and
+   * delete removes it), in qchroot's ascending order.
+   */
+  async allNames(): Promise<string[]> {
+    return (await this.scan()).names;
+  }
+
+  /** allNames(), plus what containers/ holds under each name (List uses it instead of a stat per container). */
+  private async scan(): Promise<{ names: string[]; entries: DirEntries }> {
+    const [files, entries] = await Promise.all([this.store.names(), this.driver.layout.containerDirs()]);
+    const names = new Set(files);
+    // Real directories only: a symlink there is not a container, and nothing follows it.
+    for (const [n, kind] of entries) if (kind === 'dir' && isValidContainerName(n)) names.add(n);
+    return { names: [...names].sort(compareNames), entries };
+  }
+
+  /** existsSync(root), answered from a scan of containers/ when there is one: only a name that is not a plain directory there needs a look. */
+  private rootExists(name: string, entries?: DirEntries): boolean {
+    const kind = entries?.get(name);
+    if (entries && kind === undefined) return false;
+    if (kind === 'dir') return true;
+    return this.driver.layout.containerRootExists(name);
+  }
+
+  /** The container's record, or why it has none the agent can use. */
+  async know(name: string): Promise<Known> {
+    return this.knownFrom(name, await this.store.inspect(name));
+  }
+
+  private knownFrom(name: string, state: StateRead): Known {
+    if (state.kind === 'ok') return state;
+    const file = this.store.fileOf(name);
+    const reason = state.kind === 'corrupt'
+      ? `its state file ${file} is unusable: ${state.reason}`
+      : `${this.driver.layout.containerRoot(name)} exists but has no state file (${file})`;
+    return { kind: 'unusable', name, reason, ...(state.kind === 'corrupt' ? { corrupt: state.reason } : {}) };
+  }
+
+  /** Whether the container has a directory or a state file of any kind. */
+  async exists(name: string): Promise<boolean> {
+    if ((await this.store.inspect(name)).kind !== 'missing') return true;
+    return this.driver.layout.isContainerDir(name);
+  }
+
+  /** What list and get show: a transient state while an operation holds it, else what observe finds. */
+  async view(known: Known, mounts: readonly MountEntry[], procs?: ProcessTable, entries?: DirEntries): Promise<ContainerView> {
+    const name = known.kind === 'ok' ? known.record.name : known.name;
+    const root = this.driver.layout.containerRoot(name);
+    const held = this.ctx.locks.holder(name);
+    const queued = !held && this.ctx.isRecovering() && known.kind === 'ok' && known.record.pending
+      ? { op: 'recovering' as const, since: new Date(known.record.pending.since) }
+      : undefined;
+    const busy = held ?? queued;
+    if (busy && busy.op !== 'configuring' && busy.op !== 'console') {
+      const rec = known.kind === 'ok' ? known.record : undefined;
+      return {
+        name,
+        state: busy.op,
+        reason: `${describeBusy(busy)}${queued ? ', queued' : ''}`,
+        services: (rec?.services ?? []).map((s) => ({ name: s, running: false })),
+        mounts: mounts.filter((m) => isUnder(m.target, root)),
+        baseRelease: rec?.baseRelease ?? '',
+        createdAt: rec ? new Date(rec.createdAt) : undefined,
+        diskUsageBytes: this.usage.get(name)?.bytes ?? 0,
+        path: root,
+        busy,
+      };
+    }
+    if (known.kind === 'unusable') {
+      return {
+        name,
+        state: 'broken',
+        reason: known.reason,
+        services: [],
+        mounts: mounts.filter((m) => isUnder(m.target, root)),
+        baseRelease: '',
+        createdAt: undefined,
+        diskUsageBytes: this.rootExists(name, entries) ? await this.diskUsage(name) : 0,
+        path: root,
+      };
+    }
+    return this.observe(known.record, mounts, procs, entries);
+  }
+
+  /**
+   * Compares the state file with the mount and process tables (the process
+   * table is read if not given; `entries`, a scan of containers/ made with the
+   * tables, stands for a stat of the container's directory).
+   */
+  async observe(rec: ContainerRecord, table: readonly MountEntry[], procs?: ProcessTable, entries?: DirEntries): Promise<ContainerView> {
+    procs ??= await this.driver.processTable();
+    const root = this.driver.layout.containerRoot(rec.name);
+    const mounts = table.filter((m) => isUnder(m.target, root));
+    const mounted = new Set(mounts.map((m) => m.target));
+    const probeNames = rec.desired === 'running' ? rec.startedServices : rec.services;
+    const services: ServiceView[] = [];
+    const problems: string[] = [];
+    const exists = this.rootExists(rec.name, entries);
+    if (!exists) problems.push(`its directory ${root} is missing`);
+
+    if (rec.desired === 'running' && exists) {
+      const missing = this.driver.expectedMounts(rec.name).filter((t) => !mounted.has(t));
+      if (missing.length) problems.push(`not mounted: ${missing.join(', ')}`);
+    }
+    for (const s of probeNames) {
+      const running = rec.desired === 'running' && exists && problems.length === 0
+        ? await this.driver.probeService(rec.name, s, procs).then((p) => p.running, () => false)
+        : false;
+      services.push({ name: s, running });
+      if (rec.desired === 'running' && problems.length === 0 && !running) problems.push(`service ${s} is not running`);
+    }
+    for (const s of rec.services) if (!probeNames.includes(s)) services.push({ name: s, running: false });
+
+    if (rec.desired === 'stopped' && !this.ctx.consoles.has(rec.name)) {
+      if (mounts.length) problems.push(`stopped but still mounted: ${mounts.map((m) => m.target).join(', ')}`);
+      const pids = exists ? procs.pidsIn(rec.name) : [];
+      if (pids.length) problems.push(`stopped but processes still run in it: ${pids.join(' ')}`);
+    }
+    if (rec.pending && !this.ctx.locks.isHeld(rec.name)) {
+      problems.unshift(`an interrupted ${rec.pending.op} (${rec.pending.since}) was not recovered`);
+    }
+
+    const state: ContainerState = problems.length ? 'broken' : rec.desired;
+    const diskUsageBytes = exists ? await this.diskUsage(rec.name) : 0;
+    return {
+      name: rec.name,
+      state,
+      reason: problems.join('; '),
+      services,
+      mounts,
+      baseRelease: rec.baseRelease,
+      createdAt: new Date(rec.createdAt),
+      diskUsageBytes,
+      path: root,
+    };
+  }
+
+  /**
+   * Disk use changes slowly and measuring it walks the whole tree, so List and
+   * Get reuse a figure younger than DISK_USAGE_TTL_MS; a stale one is returned
+   * at once while a fresh one is measured in the background.
+   */
+  private async diskUsage(name: string): Promise<number> {
+    const now = this.clock.now().getTime();
+    const cached = this.usage.get(name);
+    const measure = () => {
+      const p = this.driver.diskUsage(name).catch(() => cached?.bytes ?? 0);
+      this.usage.set(name, { bytes: cached?.bytes ?? 0, at: now, pending: p });
+      return p.then((bytes) => {
+        this.usage.set(name, { bytes, at: this.clock.now().getTime() });
+        return bytes;
+      });
+    };
+    if (!cached) return measure();
+    if (now - cached.at > DISK_USAGE_TTL_MS && !cached.pending) void measure();
+    return cached.bytes;
+  }
+}
