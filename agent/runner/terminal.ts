@@ -1,5 +1,5 @@
 import type { CommandSpec } from './command-runner.js';
-import { shJoin } from './shell-quote.js';
+import { shJoin } from '../../common/shell-quote.js';
 
 /** PATH for script(1) itself and the shell it runs the command line with, on the host. */
 const TERMINAL_HOST_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';

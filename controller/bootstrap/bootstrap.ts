@@ -17,6 +17,7 @@ import type { Clock } from '../fleet/clock.js';
 import type { HostTarget } from '../fleet/host-target.js';
 import type { NameResolver } from '../fleet/resolve.js';
 import { mtlsHealthClient, waitServing } from '../transport/health.js';
+import { agentCertNames } from '../transport/identity.js';
 import {
   APT_POLICY_NODEJS, checkAgentSocket, commandLine, debianMajor, DETECT_NODE, DETECT_OS, DETECT_SYSTEMD, DETECT_UID, enableService, hostPaths, installFiles, installNodeApt,
   installNodeFreebsd, installTls, MAKE_STAGE, makeDirs, managedFiles, MIN_NODE_MAJOR, parseAptCandidate, parseNode, parseProbe, parseUname, PROBE_DOAS,
@@ -172,7 +173,7 @@ export class HostBootstrap {
     const files = managedFiles(kind, p, node.path, this.opts.artifacts, h.agentPort);
     const installed = parseProbe(await this.must(probeInstalled(node.path, files.map((f) => f.dest), p), 'read what is installed'));
     const changed = files.filter((f) => installed.files[f.dest] !== sha256(f.data));
-    const certNames = [...new Set([h.name, h.address])];
+    const certNames = agentCertNames(h);
     const cert = certificateVerdict(installed.tls, {
       caPem: readFileSync(pkiPath(this.opts.pkiDir, 'caCert'), 'utf8'), names: certNames, now: this.opts.now?.() ?? Date.now(),
     });

@@ -1,7 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { shellQuote } from './plan.js';
+import { shQuote } from '../../common/shell-quote.js';
 
 /**
  * OpenSSH known_hosts (sshd(8) "SSH_KNOWN_HOSTS FILE FORMAT"):
@@ -171,7 +171,7 @@ export function removalHints(entries: readonly KnownHostEntry[], names: readonly
     const name = names.find((n) => hostFieldMatches(e.hosts, n));
     if (name === undefined) continue;
     const literal = e.hosts.startsWith('|1|') || e.hosts.split(',').some((p) => p.toLowerCase() === name.toLowerCase());
-    const hint = literal ? `ssh-keygen -f ${shellQuote(e.file)} -R ${shellQuote(name)}` : `edit ${e.file}:${e.line} by hand (its pattern ${e.hosts} matches ${name})`;
+    const hint = literal ? `ssh-keygen -f ${shQuote(e.file)} -R ${shQuote(name)}` : `edit ${e.file}:${e.line} by hand (its pattern ${e.hosts} matches ${name})`;
     if (!out.includes(hint)) out.push(hint);
   }
   return out;

@@ -3,6 +3,7 @@
  * argv array (quoted here, in one place) plus whether it needs root. Unit
  * tests assert the exact command lines for FreeBSD and Linux.
  */
+import { shJoin } from '../../common/shell-quote.js';
 import { posix } from 'node:path';
 import { AGENT_DEFAULTS, AGENT_TLS_FILES } from '../../common/agent-layout.js';
 import { unixSocketExcess, unixSocketLimits } from '../../common/socket-path.js';
@@ -17,18 +18,10 @@ export interface RemoteCommand {
   readonly root: boolean;
 }
 
-const SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
-
-/** POSIX shell quoting of one word. */
-export function shellQuote(word: string): string {
-  if (word !== '' && SAFE.test(word)) return word;
-  return `'${word.replace(/'/g, `'\\''`)}'`;
-}
-
 /** The command line sent over SSH (the login user's shell runs it). */
 export function commandLine(cmd: RemoteCommand, esc: Escalation): string {
   const prefix = !cmd.root || esc === 'none' ? [] : esc === 'sudo' ? ['sudo', '-n', '--'] : ['doas', '-n'];
-  return [...prefix, ...cmd.argv].map(shellQuote).join(' ');
+  return shJoin([...prefix, ...cmd.argv]);
 }
 
 const user = (...argv: string[]): RemoteCommand => ({ argv, root: false });

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { isServiceError } from '../transport/call.js';
+import { errorDetailOf } from '../agent-error.js';
 import type { AgentServiceClient } from '../../proto/gen/qfleet/agent/v1/AgentService.js';
 import { isIP } from 'node:net';
 import type { Dial } from '../transport/factory.js';
@@ -94,8 +95,10 @@ export function classify(e: unknown, timeoutMs: number): Pick<HostOutcome<never>
   if (e instanceof HostError) return { status: e.status, error: e.message };
   if (isServiceError(e)) {
     const code = grpc.status[e.code] ?? String(e.code);
+    // An agent that answered UNAVAILABLE in its own words (shutting down) was reached: its
+    // detail says so, and that host failed; without one, the connection did not get through.
     // grpc-js ends its connection errors with an empty "Resolution note: ".
-    if (e.code === grpc.status.UNAVAILABLE) return { status: 'unreachable', error: e.details.replace(/\s*Resolution note:\s*$/, '').trim() || 'unavailable', code };
+    if (e.code === grpc.status.UNAVAILABLE && !errorDetailOf(e)) return { status: 'unreachable', error: e.details.replace(/\s*Resolution note:\s*$/, '').trim() || 'unavailable', code };
     if (e.code === grpc.status.DEADLINE_EXCEEDED) return { status: 'timed out', error: `no answer within ${formatSeconds(timeoutMs)}`, code };
     return { status: 'failed', error: e.details || code, code };
   }

@@ -1,10 +1,11 @@
+import { shQuote } from '../../../common/shell-quote.js';
 import { strict as assert } from 'node:assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bootstrapHosts, type BootstrapArtifacts, type BootstrapOptions } from '../../../controller/bootstrap/bootstrap.js';
 import {
-  checkAgentSocket, commandLine, debianMajor, enableService, hostPaths, restartService, serviceStatus, parseAptCandidate, parseNode, parseUname, renderAgentConfig, renderAgentUnit, renderContainersUnit, shellQuote,
+  checkAgentSocket, commandLine, debianMajor, enableService, hostPaths, restartService, serviceStatus, parseAptCandidate, parseNode, parseUname, renderAgentConfig, renderAgentUnit, renderContainersUnit,
 } from '../../../controller/bootstrap/plan.js';
 import { FakeSession, type Reply } from './fake-session.js';
 import type { HostTarget } from '../../../controller/fleet/host-target.js';
@@ -47,11 +48,11 @@ describe('bootstrap plan (command lines as data)', () => {
   }
 
   it('quotes words for the remote shell', () => {
-    assert.equal(shellQuote('/usr/local/bin/node'), '/usr/local/bin/node');
-    assert.equal(shellQuote('a b'), "'a b'");
-    assert.equal(shellQuote("it's"), "'it'\\''s'");
-    assert.equal(shellQuote(''), "''");
-    assert.equal(shellQuote('$(reboot)'), "'$(reboot)'");
+    assert.equal(shQuote('/usr/local/bin/node'), '/usr/local/bin/node');
+    assert.equal(shQuote('a b'), "'a b'");
+    assert.equal(shQuote("it's"), "'it'\\''s'");
+    assert.equal(shQuote(''), "''");
+    assert.equal(shQuote('$(reboot)'), "'$(reboot)'");
     assert.equal(commandLine({ argv: ['id', '-u'], root: true }, 'sudo'), 'sudo -n -- id -u');
     assert.equal(commandLine({ argv: ['id', '-u'], root: true }, 'doas'), 'doas -n id -u');
     assert.equal(commandLine({ argv: ['id', '-u'], root: true }, 'none'), 'id -u');

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { call } from '../../../controller/transport/call.js';
 import type { ClientFactory } from '../../../controller/transport/factory.js';
 import { classify, fanOut, type HostCall } from '../../../controller/fleet/fanout.js';
+import { agentError } from '../support/agent-error.js';
 import type { HostTarget } from '../../../controller/fleet/host-target.js';
 import { NameError, type NameResolver } from '../../../controller/fleet/resolve.js';
 import { localTarget } from '../../../controller/fleet/targets.js';
@@ -188,5 +189,13 @@ describe('fleet: fan-out', () => {
 
   it('classify keeps our own deadline distinct from the agent’s errors', () => {
     assert.equal(classify(serviceError(grpc.status.INVALID_ARGUMENT, 'Error; bad name'), 1000).code, 'INVALID_ARGUMENT');
+  });
+
+  it('classify: UNAVAILABLE without a detail is a host not reached; with the agent\'s detail (shutting down) the host answered and failed', () => {
+    const down = classify(agentError(grpc.status.UNAVAILABLE, 'No connection established. Last error: connect ECONNREFUSED 10.0.0.1:7443'), 1000);
+    assert.equal(down.status, 'unreachable');
+    const draining = classify(agentError(grpc.status.UNAVAILABLE, 'Error; qfleetd is shutting down and takes no new Start; run it again once the agent is back.', 'REASON_SHUTTING_DOWN'), 1000);
+    assert.deepEqual([draining.status, draining.code], ['failed', 'UNAVAILABLE']);
+    assert.match(draining.error ?? '', /shutting down/);
   });
 });
