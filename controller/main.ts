@@ -29,7 +29,7 @@ export function buildProgram(deps?: CliDeps): Command {
     .option('--json', 'machine-readable output (implies quiet); with an inventory, one array of {host, status, result|error}')
     .option('--timeout <seconds>', 'deadline of the whole command: qfleet exits by then (default 30 for list, version, config and for exec/console to connect; longer for create, start, stop, delete, install and bootstrap unless given; at most 86400)')
     .option('--forks <n>', `hosts worked on at once (default ${DEFAULT_FORKS}; 1 to 1000)`)
-    .option('-n, --dry-run', 'list the targeted hosts\' containers (read-only), print which containers on which hosts the command would touch, change nothing')
+    .option('-n, --dry-run', 'ask each targeted agent what the command would do (the real request, marked validate_only: same checks, no change) and print it per host and container')
     .showHelpAfterError()
     .exitOverride();
   for (const reg of [install, create, list, start, stop, consoleCmd, del, config, exec, version, pki, bootstrap]) reg(program);

@@ -108,7 +108,25 @@ export async function makeBusyboxTarball(workDir: string, file: string, opts: Bu
   return file;
 }
 
-/** A port for a test httpd that is unlikely to clash (not checked: the start script fails loudly if taken). */
+/**
+ * A port for a test httpd: below the kernel's ephemeral range (32768 up by
+ * default, where outgoing connections of parallel tests take theirs) and not in
+ * /proc/net/tcp{,6} in any state. A port taken between this pick and the
+ * httpd's bind still fails loudly in the start script.
+ */
 export function pickTestPort(): number {
-  return 20000 + Math.floor(Math.random() * 20000);
+  const used = new Set<number>();
+  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try { text = readFileSync(f, 'utf8'); } catch { continue; }
+    for (const line of text.split('\n').slice(1)) {
+      const local = line.trim().split(/\s+/)[1];
+      if (local) used.add(parseInt(local.slice(local.lastIndexOf(':') + 1), 16));
+    }
+  }
+  for (let i = 0; i < 1000; i++) {
+    const port = 10000 + Math.floor(Math.random() * 22000);
+    if (!used.has(port)) return port;
+  }
+  throw new Error('no free test port found below 32000 in 1000 tries');
 }
