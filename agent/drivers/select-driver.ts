@@ -10,6 +10,15 @@ export function osOfThisHost(): OsName {
   throw new Error(`qfleetd runs on FreeBSD and Linux, not ${process.platform}`);
 }
 
-export function makeDriver(os: OsName, opts: { runner: CommandRunner; rootDir: string; logDir: string }): HostDriver {
-  return os === 'freebsd' ? new FreeBSDDriver(opts) : new LinuxDriver(opts);
+export interface DriverSettings {
+  readonly runner: CommandRunner;
+  readonly rootDir: string;
+  readonly logDir: string;
+  /** FreeBSD only (config freebsd_manifest_sha256): MANIFEST digests by URL. */
+  readonly pinnedManifests?: Readonly<Record<string, string>>;
+}
+
+export function makeDriver(os: OsName, opts: DriverSettings): HostDriver {
+  const { runner, rootDir, logDir } = opts;
+  return os === 'freebsd' ? new FreeBSDDriver({ runner, rootDir, logDir, pinnedManifests: opts.pinnedManifests }) : new LinuxDriver({ runner, rootDir, logDir });
 }
