@@ -1,4 +1,4 @@
-import type { OsName } from '../config.js';
+import type { AgentConfig, OsName } from '../config.js';
 import type { CommandRunner } from '../runner/command-runner.js';
 import { FreeBSDDriver } from './freebsd/freebsd-driver.js';
 import type { HostDriver } from './host-driver.js';
@@ -10,15 +10,10 @@ export function osOfThisHost(): OsName {
   throw new Error(`qfleetd runs on FreeBSD and Linux, not ${process.platform}`);
 }
 
-export interface DriverSettings {
-  readonly runner: CommandRunner;
-  readonly rootDir: string;
-  readonly logDir: string;
-  /** FreeBSD only (config freebsd_manifest_sha256): MANIFEST digests by URL. */
-  readonly pinnedManifests?: Readonly<Record<string, string>>;
-}
-
-export function makeDriver(os: OsName, opts: DriverSettings): HostDriver {
-  const { runner, rootDir, logDir } = opts;
-  return os === 'freebsd' ? new FreeBSDDriver({ runner, rootDir, logDir, pinnedManifests: opts.pinnedManifests }) : new LinuxDriver({ runner, rootDir, logDir });
+/** The host's driver, set up from the agent's config (every driver setting is read here, so none is left behind in main). */
+export function makeDriver(cfg: Pick<AgentConfig, 'os' | 'rootDir' | 'logDir' | 'freebsdManifestSha256'>, runner: CommandRunner): HostDriver {
+  const { rootDir, logDir } = cfg;
+  return cfg.os === 'freebsd'
+    ? new FreeBSDDriver({ runner, rootDir, logDir, pinnedManifests: cfg.freebsdManifestSha256 })
+    : new LinuxDriver({ runner, rootDir, logDir });
 }
