@@ -26,6 +26,11 @@ export interface AgentConfig {
   readonly tlsCert: string;
   readonly tlsKey: string;
   readonly tlsCa: string;
+  /**
+   * FreeBSD: sha256 of a release's MANIFEST by the MANIFEST's URL (freebsd_manifest_sha256), checked
+   * before MANIFEST is read: what lets a plain-http mirror be used. Empty: https mirrors only.
+   */
+  readonly freebsdManifestSha256: Readonly<Record<string, string>>;
 }
 
 /** DESIGN.md's per-OS defaults (the same table bootstrap installs by). */
@@ -33,7 +38,7 @@ export function defaults(os: OsName): AgentDefaults {
   return AGENT_DEFAULTS[os];
 }
 
-const KEYS = ['zone', 'root_dir', 'state_dir', 'log_dir', 'socket', 'log_file', 'stop_grace_seconds', 'shutdown_grace_seconds', 'listen', 'tls_cert', 'tls_key', 'tls_ca'] as const;
+const KEYS = ['zone', 'root_dir', 'state_dir', 'log_dir', 'socket', 'log_file', 'stop_grace_seconds', 'shutdown_grace_seconds', 'listen', 'tls_cert', 'tls_key', 'tls_ca', 'freebsd_manifest_sha256'] as const;
 type Key = (typeof KEYS)[number];
 
 /**
@@ -45,7 +50,7 @@ export function parseConfigFile(text: string, file: string): Partial<Record<Key,
   text.split('\n').forEach((raw, i) => {
     const line = raw.trim();
     if (!line || line.startsWith('#')) return;
-    const m = /^([a-z_]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s#]*))\s*(?:#.*)?$/.exec(line);
+    const m = /^([a-z][a-z0-9_]*)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s#]*))\s*(?:#.*)?$/.exec(line);
     if (!m) throw new InvalidArgumentError(`${file}:${i + 1}: cannot parse ${JSON.stringify(line)}; expected name="value".`);
     const key = m[1] as Key;
     if (!KEYS.includes(key)) throw new InvalidArgumentError(`${file}:${i + 1}: unknown setting ${key} (known: ${KEYS.join(', ')}).`);
@@ -89,6 +94,7 @@ export function loadConfig(src: ConfigSources): AgentConfig {
     tlsCert: get('tls_cert') ?? join(d.tlsDir, AGENT_TLS_FILES.cert),
     tlsKey: get('tls_key') ?? join(d.tlsDir, AGENT_TLS_FILES.key),
     tlsCa: get('tls_ca') ?? join(d.tlsDir, AGENT_TLS_FILES.ca),
+    freebsdManifestSha256: parseManifestPins(get('freebsd_manifest_sha256') ?? ''),
   };
   const paths = { root_dir: cfg.rootDir, state_dir: cfg.stateDir, log_dir: cfg.logDir, socket: cfg.socket, tls_cert: cfg.tlsCert, tls_key: cfg.tlsKey, tls_ca: cfg.tlsCa };
   for (const [k, v] of Object.entries(paths)) checkPath(k, v);
@@ -103,6 +109,32 @@ export function loadConfig(src: ConfigSources): AgentConfig {
     throw new InvalidArgumentError(`listen must be HOST:PORT (e.g. 0.0.0.0:7443) or empty, not ${JSON.stringify(cfg.listen)}.`);
   }
   return cfg;
+}
+
+/**
+ * `freebsd_manifest_sha256="URL=SHA256 …"`: each MANIFEST URL exactly as the agent fetches it
+ * (MIRROR/<uname -m>/<uname -p>/<release>/MANIFEST), `=`, its 64-hex sha256; several pins are
+ * separated by whitespace. The URL is split off at the last `=` (a digest has none).
+ */
+export function parseManifestPins(value: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pin of value.split(/\s+/).filter(Boolean)) {
+    const at = pin.lastIndexOf('=');
+    const url = at < 0 ? '' : pin.slice(0, at);
+    const digest = at < 0 ? pin : pin.slice(at + 1);
+    if (!/^https?:\/\/[^\s\x00-\x1f\x7f]+\/MANIFEST$/.test(url)) {
+      throw new InvalidArgumentError(
+        `freebsd_manifest_sha256: ${JSON.stringify(pin)} is not URL=SHA256 with an http(s) URL ending in /MANIFEST ` +
+          '(e.g. http://mirror.example/releases/amd64/amd64/14.1-RELEASE/MANIFEST=<64 hex digits>).',
+      );
+    }
+    if (!/^[0-9a-fA-F]{64}$/.test(digest)) {
+      throw new InvalidArgumentError(`freebsd_manifest_sha256: the digest for ${url} must be a sha256 of 64 hex digits, not ${JSON.stringify(digest)}.`);
+    }
+    if (url in out) throw new InvalidArgumentError(`freebsd_manifest_sha256: ${url} is pinned twice.`);
+    out[url] = digest.toLowerCase();
+  }
+  return out;
 }
 
 /**

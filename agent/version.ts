@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 
-/** qfleet's version, from package.json beside the build (or the bundle's define). */
+/**
+ * qfleet's version, from package.json beside the build (or the bundle's define).
+ * Kept apart from its twin (agent/version.ts, controller/version.ts) on purpose: deploy/bundle/build.ts swaps each file, by path, for a constant.
+ */
 export function packageVersion(): string {
   for (const rel of ['../package.json', '../../package.json']) {
     try {

@@ -1,6 +1,7 @@
 /**
  * How a client certificate carries its role: the controller's PKI writes this
- * encoding (controller/pki/ca.ts) and the agent reads it (agent/server/auth.ts):
+ * encoding (roleSubject, for controller/pki/ca.ts) and the agent reads it (roleOf,
+ * for agent/server/auth.ts):
  *
  *   subject  O=qfleet, OU=<role>, CN=<who>
  *   extendedKeyUsage  clientAuth
@@ -25,4 +26,22 @@ export function isClientRole(s: string): s is ClientRole {
 /** The subject a certificate of `role` for `cn` carries (cn is checked by the caller: it goes in unescaped). */
 export function roleSubject(role: ClientRole | typeof AGENT_ROLE, cn: string): string {
   return `O=${ROLE_ORGANIZATION}, OU=${role}, CN=${cn}`;
+}
+
+/** A parsed distinguished name: its values of one attribute type (@peculiar/x509's Name is one). */
+export interface SubjectFields {
+  getField(type: string): string[];
+}
+
+/**
+ * The role a subject carries as roleSubject writes it: exactly one O, qfleet,
+ * and exactly one OU, a known role; anything else carries none (undefined).
+ * Takes the parsed name, so this module loads no X.509 library.
+ */
+export function roleOf(subject: SubjectFields): ClientRole | typeof AGENT_ROLE | undefined {
+  const orgs = subject.getField('O');
+  const ous = subject.getField('OU');
+  if (orgs.length !== 1 || orgs[0] !== ROLE_ORGANIZATION || ous.length !== 1) return undefined;
+  const role = ous[0]!;
+  return isClientRole(role) || role === AGENT_ROLE ? role : undefined;
 }

@@ -37,6 +37,8 @@ export interface CliDeps {
 }
 
 export interface CliContext {
+  /** The environment (CliDeps.env, else process.env): commands read $VARS from here, never process.env. */
+  readonly env: NodeJS.ProcessEnv;
   /** The local agent's socket (the target when there is no inventory). */
   readonly socket: string;
   readonly json: boolean;
@@ -111,6 +113,7 @@ export function contextFrom(program: Command): CliContext {
   const out = deps.out ?? ((t: string) => void process.stdout.write(t.endsWith('\n') ? t : `${t}\n`));
   const err = deps.err ?? ((t: string) => void process.stderr.write(t.endsWith('\n') ? t : `${t}\n`));
   const ctx: CliContext = {
+    env,
     socket,
     json,
     timeoutMs: (timeoutS ?? 30) * 1000,

@@ -243,18 +243,10 @@ export interface RootedProcess {
  * that chroots further for privilege separation) belongs to that container.
  */
 export class ProcessTable {
-  private readonly byName = new Map<string, RootedProcess[]>();
+  private readonly byName: Map<string, RootedProcess[]>;
 
   constructor(containersDir: string, processes: Iterable<RootedProcess>) {
-    const prefix = `${containersDir.replace(/\/+$/, '')}/`;
-    for (const p of processes) {
-      if (!p.root.startsWith(prefix)) continue;
-      const name = p.root.slice(prefix.length).split('/')[0]!;
-      if (name === '') continue;
-      const list = this.byName.get(name);
-      if (list) list.push(p);
-      else this.byName.set(name, [p]);
-    }
+    this.byName = byContainer(processes, containersDir, (p) => p.root);
     for (const list of this.byName.values()) list.sort((a, b) => a.pid - b.pid);
   }
 
@@ -296,15 +288,21 @@ export function isUnder(target: string, root: string): boolean {
 
 /** The mounts at or below each container's root, by container name, from one pass over the table. */
 export function mountsByContainer(table: readonly MountEntry[], containersDir: string): Map<string, MountEntry[]> {
+  return byContainer(table, containersDir, (m) => m.target);
+}
+
+/** Items whose path is at or below a container's root, grouped by that container's name (in the order met); others are left out. */
+function byContainer<T>(items: Iterable<T>, containersDir: string, pathOf: (item: T) => string): Map<string, T[]> {
   const prefix = `${containersDir.replace(/\/+$/, '')}/`;
-  const out = new Map<string, MountEntry[]>();
-  for (const m of table) {
-    if (!m.target.startsWith(prefix)) continue;
-    const name = m.target.slice(prefix.length).split('/')[0]!;
+  const out = new Map<string, T[]>();
+  for (const item of items) {
+    const path = pathOf(item);
+    if (!path.startsWith(prefix)) continue;
+    const name = path.slice(prefix.length).split('/')[0]!;
     if (name === '') continue;
     const list = out.get(name);
-    if (list) list.push(m);
-    else out.set(name, [m]);
+    if (list) list.push(item);
+    else out.set(name, [item]);
   }
   return out;
 }

@@ -1,4 +1,4 @@
-import type { OsName } from '../config.js';
+import type { AgentConfig, OsName } from '../config.js';
 import type { CommandRunner } from '../runner/command-runner.js';
 import { FreeBSDDriver } from './freebsd/freebsd-driver.js';
 import type { HostDriver } from './host-driver.js';
@@ -10,6 +10,10 @@ export function osOfThisHost(): OsName {
   throw new Error(`qfleetd runs on FreeBSD and Linux, not ${process.platform}`);
 }
 
-export function makeDriver(os: OsName, opts: { runner: CommandRunner; rootDir: string; logDir: string }): HostDriver {
-  return os === 'freebsd' ? new FreeBSDDriver(opts) : new LinuxDriver(opts);
+/** The host's driver, set up from the agent's config (every driver setting is read here, so none is left behind in main). */
+export function makeDriver(cfg: Pick<AgentConfig, 'os' | 'rootDir' | 'logDir' | 'freebsdManifestSha256'>, runner: CommandRunner): HostDriver {
+  const { rootDir, logDir } = cfg;
+  return cfg.os === 'freebsd'
+    ? new FreeBSDDriver({ runner, rootDir, logDir, pinnedManifests: cfg.freebsdManifestSha256 })
+    : new LinuxDriver({ runner, rootDir, logDir });
 }

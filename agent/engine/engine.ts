@@ -4,7 +4,6 @@ import {
   asQfleetError,
   FailedPreconditionError,
   InvalidArgumentError,
-  NotFoundError,
   type ErrorFields,
   type Reason,
 } from '../errors.js';
@@ -21,7 +20,7 @@ import { validateContainerName, validateNameList, validateServiceName } from './
 import { CorruptStateError, StateStore, type ContainerRecord, type PendingOp } from './state-store.js';
 import { mapLimit } from '../worker-pool.js';
 import { resolveInstallSpec } from './install-spec.js';
-import { Observation, type ContainerState, type ContainerView, type Known } from './observation.js';
+import { notFound, Observation, type ContainerState, type ContainerView, type Known } from './observation.js';
 import { Recovery } from './recovery.js';
 import { Sessions, type ExecSession } from './sessions.js';
 
@@ -763,10 +762,6 @@ export class Engine {
 function failed(name: string, e: unknown): ContainerResult {
   const err = asQfleetError(e);
   return { name, outcome: 'failed', message: `Error; ${stripError(err.message)}`, error: { reason: err.reason, fields: err.fields } };
-}
-
-function notFound(names: readonly string[]): NotFoundError {
-  return new NotFoundError(`Error; no such chroot container: ${names.join(', ')}.`, { fields: { containers: names.join(',') } });
 }
 
 function consoleOpen(name: string): AbortedError {

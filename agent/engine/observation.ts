@@ -52,6 +52,11 @@ export interface ObservationContext {
 
 const DISK_USAGE_TTL_MS = 60_000;
 
+/** The one answer for names that are no container (get here, and the engine's verbs). */
+export function notFound(names: readonly string[]): NotFoundError {
+  return new NotFoundError(`Error; no such chroot container: ${names.join(', ')}.`, { fields: { containers: names.join(',') } });
+}
+
 /**
  * List and get: each container's state file checked against the host's mount
  * and process tables, read once per call. A container whose host state
@@ -81,7 +86,7 @@ export class Observation {
   async get(rawName: unknown): Promise<ContainerView> {
     const name = validateContainerName(rawName);
     const known = await this.know(name);
-    if (known.kind === 'unusable' && !(await this.exists(name))) throw new NotFoundError(`Error; no such chroot container: ${name}.`, { fields: { containers: name } });
+    if (known.kind === 'unusable' && !(await this.exists(name))) throw notFound([name]);
     return this.view(known, await this.driver.mounts());
   }
 

@@ -3,7 +3,7 @@ import { X509Certificate } from 'node:crypto';
 import { AGENT_SERVICE_NAME } from '../../proto/loader.js';
 import { PermissionDeniedError, UnauthenticatedError, type QfleetError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { isClientRole, OID_CLIENT_AUTH, ROLE_ORGANIZATION, type ClientRole } from '../../common/roles.js';
+import { isClientRole, OID_CLIENT_AUTH, roleOf, type ClientRole } from '../../common/roles.js';
 import { x509 } from '../../common/x509.js';
 import { toServiceError } from './status.js';
 
@@ -99,11 +99,9 @@ export class ClientAuthorizer {
       return fail(new UnauthenticatedError('the certificate is not a client certificate (no clientAuth usage).'));
     }
     const name = new x509.X509Certificate(raw).subjectName;
-    const ous = name.getField('OU');
-    const orgs = name.getField('O');
     const subject = name.toString();
-    const role = ous[0];
-    if (ous.length !== 1 || orgs.length !== 1 || orgs[0] !== ROLE_ORGANIZATION || role === undefined || !isClientRole(role)) {
+    const role = roleOf(name);
+    if (role === undefined || !isClientRole(role)) {
       return fail(new PermissionDeniedError(`the certificate ${subject} carries no qfleet client role.`));
     }
     return { caller: { role, subject }, notBefore, notAfter };

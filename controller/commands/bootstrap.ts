@@ -3,14 +3,13 @@ import { userInfo } from 'node:os';
 import type { HostResult } from '../bootstrap/bootstrap.js';
 import { describeChanges } from '../bootstrap/changes.js';
 import type { SshTarget } from '../bootstrap/ssh.js';
-import { parseHostSpec } from '../bootstrap/targets.js';
+import { resolveBootstrapTargets } from '../bootstrap/targets.js';
 import { action, exitCodeOf, UsageError, type CliContext } from '../context.js';
 import { boundedSeconds, LIMITS } from '../durations.js';
 import type { HostOutcome } from '../fleet/fanout.js';
 import type { HostTarget } from '../fleet/host-target.js';
 import { problem, progressLine } from '../fleet/report.js';
 import { byCodePoint } from '../fleet/selection.js';
-import { resolveTargets } from '../fleet/targets.js';
 import { defaultPkiDir } from '../pki/paths.js';
 
 interface BootstrapFlags {
@@ -37,35 +36,16 @@ export function register(program: Command): void {
     .option('--health-timeout <seconds>', 'how long to wait for health SERVING over mutual TLS (1 to 600)', '60')
     .action(
       action(program, async (ctx, args: string[], flags: BootstrapFlags) => {
-        const g = program.opts<{ inventory?: string; hosts?: string; socket?: string }>();
+        const g = program.opts<{ inventory?: string; hosts?: string }>();
         let hosts: HostTarget[];
         try {
-          hosts = resolveBootstrapTargets(args, g);
+          hosts = resolveBootstrapTargets(args, { ...g, socket: ctx.socket }, ctx.env);
         } catch (e) {
           throw new UsageError(`bootstrap: ${(e as Error).message}`);
         }
         return runBootstrap(ctx, hosts, flags);
       }),
     );
-}
-
-/**
- * Positional targets: `[user@]address[:port]` when there is no inventory (or
- * when written with @ or :port); with an inventory, a host pattern resolved
- * through it (joined with ':' as Ansible's union), else -H, else all.
- */
-export function resolveBootstrapTargets(args: readonly string[], g: { inventory?: string; hosts?: string; socket?: string }): HostTarget[] {
-  const inventory = g.inventory ?? (process.env.QFLEET_INVENTORY || undefined);
-  if (!inventory) {
-    if (!args.length) throw new Error('no hosts: give [user@]address[:port] arguments, or --inventory FILE');
-    return args.map((a) => parseHostSpec(a));
-  }
-  const direct = args.filter((a) => a.includes('@'));
-  const patterns = args.filter((a) => !a.includes('@'));
-  const fromInv = patterns.length || !direct.length
-    ? resolveTargets({ inventory, hosts: patterns.length ? patterns.join(':') : g.hosts, socket: g.socket ?? '/run/qfleetd.sock' }).hosts
-    : [];
-  return [...fromInv, ...direct.map((a) => parseHostSpec(a))];
 }
 
 /**
@@ -84,9 +64,9 @@ async function runBootstrap(ctx: CliContext, hosts: readonly HostTarget[], flags
     import('../bootstrap/ssh.js'),
   ]);
   const knownHostsFiles = flags.knownHosts ? [flags.knownHosts] : defaultKnownHostsFiles();
-  const auth = flags.identity ? { identityFile: flags.identity } : { agentSocket: process.env.SSH_AUTH_SOCK };
+  const auth = flags.identity ? { identityFile: flags.identity } : { agentSocket: ctx.env.SSH_AUTH_SOCK };
   if (!auth.identityFile && !auth.agentSocket) throw new UsageError('bootstrap: no SSH credentials: give --identity FILE or start an ssh-agent (SSH_AUTH_SOCK)');
-  const pkiDir = flags.pkiDir ?? defaultPkiDir();
+  const pkiDir = flags.pkiDir ?? defaultPkiDir(ctx.env);
   requirePki(pkiDir); // before the bundle is read: the PKI is the first thing to set up
   const artifacts = loadArtifacts(flags.bundle ? { bundle: flags.bundle } : {});
   const waiting = hosts.map((h) => h.name);

@@ -79,6 +79,31 @@ describe('agent config (qfleetd.conf and flags)', () => {
       refuses(() => load({ socket: s }), /is in a directory too long for a unix socket: qfleetd binds it first in a private directory beside it \(.*\/\.qfleetd-bind-XXXXXX\/sock\), which can have at most 107 bytes on Linux, so the directory can have at most 81/);
     });
   });
+  describe('freebsd_manifest_sha256: MANIFEST digests pinned by URL', () => {
+    const url = 'http://mirror.example.org/pub/FreeBSD/releases/amd64/amd64/14.1-RELEASE/MANIFEST';
+    const url2 = 'http://mirror.example.org/pub/FreeBSD/releases/arm64/aarch64/14.1-RELEASE/MANIFEST';
+    const hex = 'ab'.repeat(32);
+    it('none by default', () => {
+      assert.deepEqual(load({}, 'freebsd').freebsdManifestSha256, {});
+    });
+    it('URL=SHA256 pairs separated by whitespace; the digest kept in lower case', () => {
+      const cfg = load({}, 'freebsd', `freebsd_manifest_sha256="${url}=${hex.toUpperCase()}  ${url2}=${'0'.repeat(64)}"\n`);
+      assert.deepEqual(cfg.freebsdManifestSha256, { [url]: hex, [url2]: '0'.repeat(64) });
+    });
+    it('a digest that is not 64 hex digits is refused, naming the URL and the digest', () => {
+      refuses(() => load({}, 'freebsd', `freebsd_manifest_sha256="${url}=${hex.slice(1)}"\n`),
+        new RegExp(`^freebsd_manifest_sha256: the digest for ${url} must be a sha256 of 64 hex digits, not "${hex.slice(1)}"\\.$`));
+      refuses(() => load({}, 'freebsd', `freebsd_manifest_sha256="${url}=${'g'.repeat(64)}"\n`), /must be a sha256 of 64 hex digits/);
+    });
+    it('a pin without a URL, or with one not ending in /MANIFEST, is refused with the expected form', () => {
+      for (const bad of [hex, `${url.replace(/\/MANIFEST$/, '')}=${hex}`, `ftp://m/MANIFEST=${hex}`]) {
+        refuses(() => load({}, 'freebsd', `freebsd_manifest_sha256="${bad}"\n`), /^freebsd_manifest_sha256: ".*" is not URL=SHA256 with an http\(s\) URL ending in \/MANIFEST/);
+      }
+    });
+    it('the same URL twice is refused', () => {
+      refuses(() => load({}, 'freebsd', `freebsd_manifest_sha256="${url}=${hex} ${url}=${hex}"\n`), /is pinned twice/);
+    });
+  });
 });
 
 describe('qfleetd refuses a bad socket before it makes anything', function () {

@@ -79,7 +79,7 @@ export class BaseInstaller {
         if (!url.startsWith('https://') && pin === undefined) {
           throw new FailedPreconditionError(
             `refusing the plain-http mirror ${base}: a MANIFEST fetched over http proves nothing about base.txz; ` +
-            `use an https:// mirror (the default is ${DEFAULT_FETCH_BASE_URL}) or pin the sha256 of ${url}/MANIFEST in the agent`,
+            `use an https:// mirror (the default is ${DEFAULT_FETCH_BASE_URL}) or pin the sha256 of ${url}/MANIFEST in the agent's config (freebsd_manifest_sha256)`,
           );
         }
         return { kind: 'download', url, pin };

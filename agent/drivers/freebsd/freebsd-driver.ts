@@ -394,8 +394,8 @@ export class FreeBSDDriver implements HostDriver {
     const env: Record<string, string> = { PATH: CONTAINER_PATH, HOME: '/root', ...(opts.tty ? { TERM: 'xterm' } : {}), ...assertEnv(opts.env) };
     // qchroot console prompt "NAME:PATH# " (sh(1) expands \w and \$ in PS1).
     if (opts.console) env.PS1 = `${name}:\\w\\$ `;
-    const inner = ['chroot', root, ...argv];
-    // script(1) gives the command a pty of its own.
-    return { argv: opts.tty ? ['script', '-q', '/dev/null', ...inner] : inner, env, cwd: root };
+    const spec: CommandSpec = { argv: ['chroot', root, ...argv], env, cwd: root };
+    // On a pty of its own, which the runner sets up (script(1) with this argv: agent/runner/terminal.ts).
+    return opts.tty ? { ...spec, terminal: { ...(opts.rows && opts.cols ? { rows: opts.rows, cols: opts.cols } : {}) } } : spec;
   }
 }

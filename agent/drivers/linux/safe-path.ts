@@ -6,7 +6,7 @@ import { FailedPreconditionError, InvalidArgumentError } from '../../errors.js';
 // component that is (or is swapped for) a symlink fails instead of redirecting.
 
 // libuv opens every descriptor O_CLOEXEC already; passFds dup2s it into the child on purpose.
-const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
+export const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
 
 /** The path by which this process reaches an open descriptor (or a name in that directory). */
 export function fdPath(fd: number, child?: string): string {
@@ -27,8 +27,13 @@ export function splitRelative(rel: string): string[] {
   return rel.split('/').map(checkComponent);
 }
 
-function errno(e: unknown): string | undefined {
+export function errno(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException | undefined)?.code;
+}
+
+/** A DIR_FLAGS open's ELOOP or ENOTDIR as the refusal it means (a symlink or not a directory); any other error as it is. */
+export function notDirectoryRefusal(e: unknown, shownAs: string, refusing: string): unknown {
+  return errno(e) === 'ELOOP' || errno(e) === 'ENOTDIR' ? new FailedPreconditionError(`${shownAs} is a symlink or not a directory; ${refusing}`) : e;
 }
 
 /** Opens an absolute directory path we trust (our own layout), refusing only a final symlink. */
@@ -36,10 +41,7 @@ export function openTrustedDir(path: string): number {
   try {
     return openSync(path, DIR_FLAGS);
   } catch (e) {
-    if (errno(e) === 'ELOOP' || errno(e) === 'ENOTDIR') {
-      throw new FailedPreconditionError(`${path} is a symlink or not a directory; refusing to use it`);
-    }
-    throw e;
+    throw notDirectoryRefusal(e, path, 'refusing to use it');
   }
 }
 
@@ -48,10 +50,7 @@ export function openDirAt(dirFd: number, name: string, shownAs: string): number 
   try {
     return openSync(fdPath(dirFd, checkComponent(name)), DIR_FLAGS);
   } catch (e) {
-    if (errno(e) === 'ELOOP' || errno(e) === 'ENOTDIR') {
-      throw new FailedPreconditionError(`${shownAs} is a symlink or not a directory; refusing to follow it`);
-    }
-    throw e;
+    throw notDirectoryRefusal(e, shownAs, 'refusing to follow it');
   }
 }
 

@@ -1,8 +1,8 @@
-import { constants, type Dirent, type Stats } from 'node:fs';
+import type { Dirent, Stats } from 'node:fs';
 import { lstat, open, opendir, readdir, readFile, rmdir, unlink, type FileHandle } from 'node:fs/promises';
 import { FailedPreconditionError } from '../../errors.js';
 import { eachLimited } from '../../worker-pool.js';
-import { checkComponent, fdPath } from './safe-path.js';
+import { checkComponent, DIR_FLAGS, errno, fdPath, notDirectoryRefusal } from './safe-path.js';
 
 // Removing and measuring a tree that a container (untrusted) could have shaped:
 // every directory is entered through its parent's descriptor with O_NOFOLLOW,
@@ -16,7 +16,6 @@ import { checkComponent, fdPath } from './safe-path.js';
 // health check or a List answers while it is being removed. Each walk keeps at
 // most IN_FLIGHT calls outstanding.
 
-const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
 /**
  * System calls one walk has outstanding at once: enough that the pool's four
  * threads never wait on the event loop for the next one (on a busy host each
@@ -33,19 +32,13 @@ const BATCH = 256;
  */
 const MAX_PASSES = 8;
 
-function errno(e: unknown): string | undefined {
-  return (e as NodeJS.ErrnoException | undefined)?.code;
-}
 
 /** Opens a directory never following a final symlink: a symlink or non-directory is a FailedPreconditionError. */
 async function openDir(path: string, shownAs: string): Promise<FileHandle> {
   try {
     return await open(path, DIR_FLAGS);
   } catch (e) {
-    if (errno(e) === 'ELOOP' || errno(e) === 'ENOTDIR') {
-      throw new FailedPreconditionError(`${shownAs} is a symlink or not a directory; refusing to follow it`);
-    }
-    throw e;
+    throw notDirectoryRefusal(e, shownAs, 'refusing to follow it');
   }
 }
 

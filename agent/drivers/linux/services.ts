@@ -27,17 +27,19 @@ export class LinuxServices {
     return { argv: ['chroot', root, `/etc/init.d/${service}`, verb], env: SERVICE_ENV, cwd: '/', timeoutMs: SERVICE_TIMEOUT_MS };
   }
 
-  async start(name: string, service: string): Promise<void> {
+  start(name: string, service: string): Promise<void> {
+    return this.act(name, service, 'start');
+  }
+
+  stop(name: string, service: string): Promise<void> {
+    return this.act(name, service, 'stop');
+  }
+
+  private async act(name: string, service: string, verb: 'start' | 'stop'): Promise<void> {
     await this.mustHaveScript(name, service);
     mkdirSync(this.logDir, { recursive: true, mode: 0o750 });
     // Output to a file: a daemon left behind would hold captured pipes open forever.
-    await this.runner.run({ ...this.serviceSpec(name, service, 'start'), logFile: this.logFile(name) });
-  }
-
-  async stop(name: string, service: string): Promise<void> {
-    await this.mustHaveScript(name, service);
-    mkdirSync(this.logDir, { recursive: true, mode: 0o750 });
-    await this.runner.run({ ...this.serviceSpec(name, service, 'stop'), logFile: this.logFile(name) });
+    await this.runner.run({ ...this.serviceSpec(name, service, verb), logFile: this.logFile(name) });
   }
 
   async probe(name: string, service: string, procs?: ProcessTable): Promise<ServiceProbe> {

@@ -85,4 +85,13 @@ describe('isUnder and mountsByContainer', () => {
     }
     assert.deepEqual([...by.keys()].sort(), ['web', 'web2']);
   });
+
+  it('gives a mount and a process at the same path to the same container (one rule for both)', () => {
+    const paths = ['/q/containers/web', '/q/containers/web/var/empty', '/q/containers/web2', '/q/containers', '/q/containers/', '/', '/q/containersX/web'];
+    const procs = new ProcessTable('/q/containers/', paths.map((root, i) => ({ pid: i + 2, root, start: '' })));
+    const mounts = mountsByContainer(paths.map((target) => ({ source: 's', target, fstype: 'none', options: [] })), '/q/containers/');
+    for (const name of ['web', 'web2', '', 'containersX']) {
+      assert.deepEqual((mounts.get(name) ?? []).map((m) => paths.indexOf(m.target) + 2), procs.pidsIn(name), name);
+    }
+  });
 });

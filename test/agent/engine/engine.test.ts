@@ -275,6 +275,21 @@ describe('Engine (qchroot semantics, on an in-memory host)', () => {
     });
   });
 
+  describe('a name that is no container', () => {
+    it('get, configure and start answer it alike: NOT_FOUND, the same text, the names in fields', async () => {
+      const seen = async (p: Promise<unknown>) => {
+        const e = await p.then(() => assert.fail('refused'), asQfleetError);
+        return { kind: e.kind, message: e.message, fields: e.fields };
+      };
+      const one = { kind: 'not-found', message: 'Error; no such chroot container: ghost.', fields: { containers: 'ghost' } };
+      assert.deepEqual(await seen(engine.get('ghost')), one);
+      assert.deepEqual(await seen(engine.configure('ghost', [])), one);
+      assert.deepEqual(await seen(engine.start({ names: ['ghost'], all: false })), one);
+      assert.deepEqual(await seen(engine.start({ names: ['ghost', 'ghost2'], all: false })),
+        { kind: 'not-found', message: 'Error; no such chroot container: ghost, ghost2.', fields: { containers: 'ghost,ghost2' } });
+    });
+  });
+
   describe('list', () => {
     it('lists in ascending name order', async () => {
       for (const n of ['zeta', 'Alpha', 'alpha', 'b-2', 'b_1']) await engine.create(n);

@@ -67,7 +67,9 @@ describe('ClientAuthorizer (the per-call check behind the TLS handshake)', funct
     const make = async (subject: string, eku: string) => peer(await issueCertificate(ca, { publicKey: keys.publicKey, subject, extendedKeyUsages: [eku] }));
     const clientAuth = x509.ExtendedKeyUsage.clientAuth;
     assert.throws(() => auth.authorize(LIST, agentCert), /not a client certificate/);
-    for (const subject of ['O=qfleet, CN=norole', 'O=qfleet, OU=admin, CN=x', 'O=qfleet, OU=read-only, OU=operator, CN=x', 'O=other, OU=operator, CN=x']) {
+    // OU=agent is a role (roleOf reads it) but no client role, even with clientAuth.
+    for (const subject of ['O=qfleet, CN=norole', 'O=qfleet, OU=admin, CN=x', 'O=qfleet, OU=read-only, OU=operator, CN=x', 'O=other, OU=operator, CN=x',
+      'O=qfleet, OU=agent, CN=web1', 'O=qfleet, O=qfleet, OU=operator, CN=x']) {
       const c = await make(subject, clientAuth);
       assert.throws(() => auth.authorize(LIST, c), (e: Error) => e instanceof PermissionDeniedError && /no qfleet client role/.test(e.message), subject);
     }

@@ -3,6 +3,7 @@ import { FreeBSDDriver } from '../../../../agent/drivers/freebsd/freebsd-driver.
 import {
   AlreadyExistsError, CommandFailedError, FailedPreconditionError, InvalidArgumentError, NotFoundError,
 } from '../../../../agent/errors.js';
+import { onTerminal } from '../../../../agent/runner/terminal.js';
 import { FakeRunner } from '../../../support/fake-runner.js';
 import { C, LOG, Rig } from './rig.js';
 
@@ -430,9 +431,18 @@ describe('FreeBSDDriver containers (golden transcripts)', () => {
 
     it('gives a console an interactive sh under script(1) with the qchroot prompt NAME:PATH', () => {
       const spec = d.execSpec('web', { argv: [], tty: true, console: true, env: {} });
-      assert.deepEqual(spec.argv, ['script', '-q', '/dev/null', 'chroot', C, '/bin/sh', '-i']);
+      // The driver asks for a terminal; the runner puts script(1) in front, so what runs is the same line as before.
+      assert.deepEqual(spec.argv, ['chroot', C, '/bin/sh', '-i']);
+      assert.deepEqual(spec.terminal, {});
+      assert.deepEqual(onTerminal(spec, 'freebsd').argv, ['script', '-q', '/dev/null', 'chroot', C, '/bin/sh', '-i']);
       assert.equal(spec.env?.PS1, 'web:\\w\\$ ');
       assert.equal(spec.env?.TERM, 'xterm');
+    });
+
+    it('passes the window size the client gave on to the runner with the terminal', () => {
+      const spec = d.execSpec('web', { argv: ['top'], tty: true, console: false, env: {}, rows: 40, cols: 120 });
+      assert.deepEqual(spec.terminal, { rows: 40, cols: 120 });
+      assert.deepEqual(onTerminal(spec, 'freebsd').argv, ['script', '-q', '/dev/null', 'chroot', C, 'top']);
     });
 
     it('refuses an empty command, bad env names and bad container names', () => {

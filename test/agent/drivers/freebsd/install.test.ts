@@ -148,7 +148,7 @@ describe('FreeBSDDriver install (golden transcripts)', () => {
       const r = new Rig({ mirror });
       await assert.rejects(r.driver.prepareBase({ method: 'download', source: '', mirror }, quiet), (e: unknown) =>
         e instanceof FailedPreconditionError && e.message.includes(`refusing the plain-http mirror ${mirror}`) &&
-        e.message.includes('proves nothing') && e.message.includes('use an https:// mirror'));
+        e.message.includes('proves nothing') && e.message.includes('use an https:// mirror') && e.message.includes(`pin the sha256 of ${mirror}/amd64/amd64/14.1-RELEASE/MANIFEST in the agent's config (freebsd_manifest_sha256)`));
       assert.deepEqual(r.take(), ['uname -r', 'uname -m', 'uname -p']);
     });
 

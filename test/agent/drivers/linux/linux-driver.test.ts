@@ -137,6 +137,14 @@ describe('LinuxDriver plans (fake runner)', () => {
       assert.equal(runner.calls[0]!.logFile, `${tmp}/log/web1.log`);
     });
 
+    it('start and stop alike refuse a service without an executable script of its own, running nothing', async () => {
+      for (const service of ['notexec', 'linked', 'missing']) {
+        await assert.rejects(driver.startService('web1', service), new RegExp(`container web1 has no executable /etc/init.d/${service}$`));
+        await assert.rejects(driver.stopService('web1', service), new RegExp(`container web1 has no executable /etc/init.d/${service}$`));
+      }
+      assert.deepEqual(runner.transcript, []);
+    });
+
     it('probes with status: exit 0 is running, anything else is not', async () => {
       runner.on(['chroot'], (s) => ({ exitCode: s.argv[3] === 'status' ? 0 : 1 }));
       assert.equal((await driver.probeService('web1', 'httpd')).running, true);

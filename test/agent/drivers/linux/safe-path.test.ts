@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync, linkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { FailedPreconditionError, InvalidArgumentError } from '../../../../agent/errors.js';
-import { checkComponent, mountIdOf, openBeneath, readFileBeneath, splitRelative } from '../../../../agent/drivers/linux/safe-path.js';
+import { checkComponent, mountIdOf, notDirectoryRefusal, openBeneath, openTrustedDir, readFileBeneath, splitRelative } from '../../../../agent/drivers/linux/safe-path.js';
 import { measureTree, removeTree } from '../../../../agent/drivers/linux/safe-remove.js';
 
 describe('linux safe path walker', () => {
@@ -40,6 +40,17 @@ describe('linux safe path walker', () => {
         e instanceof FailedPreconditionError && e.message.includes(`${tmp}/root/a/link`));
     });
   }
+
+  it('says the same of a symlink or a file where a directory goes, whether opened sync (walker) or async (remover)', async () => {
+    symlinkSync(`${tmp}/outside`, `${tmp}/root/a/mid`);
+    writeFileSync(`${tmp}/root/a/file`, '');
+    const refusal = (shown: string, how: string) => (e: unknown) => e instanceof FailedPreconditionError && e.message === `${shown} is a symlink or not a directory; refusing ${how}`;
+    assert.throws(() => openTrustedDir(`${tmp}/root/a/mid`), refusal(`${tmp}/root/a/mid`, 'to use it'));
+    assert.throws(() => openBeneath(`${tmp}/root`, 'a/file/x'), refusal(`${tmp}/root/a/file`, 'to follow it'));
+    await assert.rejects(measureTree(`${tmp}/root/a/mid`), refusal(`${tmp}/root/a/mid`, 'to follow it'));
+    const other = Object.assign(new Error('gone'), { code: 'ENOENT' });
+    assert.equal(notDirectoryRefusal(other, 'x', 'refusing'), other, 'any other error is passed on as it is');
+  });
 
   it('refuses a symlink in the middle of the path and a root that is a symlink', () => {
     symlinkSync(`${tmp}/outside`, `${tmp}/root/a/mid`);
