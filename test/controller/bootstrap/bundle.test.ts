@@ -136,4 +136,10 @@ m.enableCompileCache = () => { fs.appendFileSync(${JSON.stringify(calls)}, 'enab
     const text = readFileSync(lone, 'utf8');
     assert.doesNotMatch(text, /cachedData|createCachedData/);
   });
+
+  it("copies an agent's certificate into grpc-js's auth context only when asked, not at every connection", () => {
+    const text = readFileSync(lone, 'utf8');
+    assert.match(text, /get sslPeerCertificate\(\)/);
+    assert.doesNotMatch(text, /sslPeerCertificate:\s*session\.socket\.getPeerCertificate\(\)/);
+  });
 });
