@@ -96,9 +96,14 @@ async function timedNode(key: string, args: string[], opts: { env?: NodeJS.Proce
   return { r, secs };
 }
 
-/** One cold qfleet list over the inventory; checks every host answered. */
+/**
+ * One cold qfleet list over the inventory; checks every host answered. With --forks N, like
+ * pdsh -f N and ansible -f N here (ssh-peers.ts) and the TLS floor, which reach all N hosts at
+ * once: with the default (50) qfleet alone would work in waves, and the ratios would compare
+ * fan-out settings rather than what each tool costs per host.
+ */
 async function timeQfleetList(cli: string, env: NodeJS.ProcessEnv, inventory: string, n: number, key = 'warm-up'): Promise<number> {
-  const { r, secs } = await timedNode(key, [cli, '--inventory', inventory, '--json', 'list'], { env });
+  const { r, secs } = await timedNode(key, [cli, '--inventory', inventory, '--forks', String(n), '--json', 'list'], { env });
   const text = r.stdout.trim();
   const hosts: { host: string; status: string }[] = text.startsWith('[') ? JSON.parse(text) : text.split('\n').map((l) => JSON.parse(l));
   const ok = hosts.filter((h) => h.status === 'ok').length;
