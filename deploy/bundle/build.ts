@@ -152,63 +152,8 @@ export interface BundleResult {
   readonly bytes: number;
 }
 
-/**
- * Libraries the CLI needs only for bootstrap and pki (SSH, X.509), about half
- * of its code. Every start of the CLI parses the whole file (Node 20 has no
- * compile cache), so these are bundled on their own and carried in the file as
- * one string, compiled the first time a command asks for one of them: ~30 ms
- * less CPU at every start of `qfleet list`. They are listed in the order they
- * load (reflect-metadata first: @peculiar/x509 needs it).
- */
-const COLD_LIBRARIES = ['reflect-metadata', 'ssh2', '@peculiar/x509'];
-
-/** The cold libraries as one CommonJS program whose module.exports maps each name to its exports. */
-async function coldBundle(root: string): Promise<string> {
-  const r = await build({
-    absWorkingDir: root,
-    stdin: { contents: `module.exports = { ${COLD_LIBRARIES.map((l) => `${JSON.stringify(l)}: require(${JSON.stringify(l)})`).join(', ')} };`, resolveDir: root, loader: 'js' },
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    minifyWhitespace: true,
-    minifySyntax: true,
-    legalComments: 'eof',
-    logLevel: 'warning',
-    external: ['cpu-features', '*.node'],
-    write: false,
-  });
-  return r.outputFiles[0]!.text;
-}
-
-/** Sends the CLI's imports of the cold libraries to the string the banner compiles on first use. */
-function coldPlugin(): Plugin {
-  const filter = new RegExp(`^(?:${COLD_LIBRARIES.map((l) => l.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|')})$`);
-  return {
-    name: 'qfleet-cold',
-    setup(b) {
-      b.onResolve({ filter }, (args) => ({ path: args.path, namespace: 'qfleet-cold' }));
-      b.onLoad({ filter: /.*/, namespace: 'qfleet-cold' }, (args) => ({ contents: `module.exports = __qfleetCold()[${JSON.stringify(args.path)}];`, loader: 'js' }));
-    },
-  };
-}
-
-/** Defines __qfleetCold(): compiles the cold libraries' program (a string here) once, as a module of this file. */
-function coldBanner(code: string): string {
-  return `var __qfleetColdCode = ${JSON.stringify(code)}, __qfleetColdExports;
-function __qfleetCold() {
-  if (!__qfleetColdExports) {
-    var m = { exports: {} };
-    require('node:vm').runInThisContext('(function (exports, require, module, __filename, __dirname) {' + __qfleetColdCode + '\\n})', { filename: __filename + ' (ssh, x509)' })(m.exports, require, m, __filename, __dirname);
-    __qfleetColdExports = m.exports;
-  }
-  return __qfleetColdExports;
-}`;
-}
-
-async function bundleOne(root: string, entry: string, outfile: string, builtIn: readonly string[], what: string, opts: { compileCache?: boolean; cold?: boolean } = {}): Promise<BundleResult> {
+async function bundleOne(root: string, entry: string, outfile: string, builtIn: readonly string[], what: string, opts: { compileCache?: boolean } = {}): Promise<BundleResult> {
   mkdirSync(dirname(outfile), { recursive: true });
-  const cold = opts.cold ? await coldBundle(root) : undefined;
   const result = await build({
     absWorkingDir: root,
     entryPoints: [join(root, entry)],
@@ -222,12 +167,12 @@ async function bundleOne(root: string, entry: string, outfile: string, builtIn: 
     sourcemap: false,
     legalComments: 'eof',
     logLevel: 'warning',
-    banner: { js: banner(what, opts.compileCache ?? false) + (cold !== undefined ? `\n${coldBanner(cold)}` : '') },
+    banner: { js: banner(what, opts.compileCache ?? false) },
     // Any other module asking where it lives is told: the bundle.
     define: { 'import.meta.url': '__qfleetSelf' },
     // ssh2's optional native helpers (cpu-features, its sshcrypto addon) are loaded in try/catch: left out.
     external: ['cpu-features', '*.node'],
-    plugins: [...(cold !== undefined ? [coldPlugin()] : []), builtInPlugin(root, builtIn)],
+    plugins: [builtInPlugin(root, builtIn)],
   });
   if (result.errors.length) throw new Error(`bundle failed: ${result.errors.map((e) => e.text).join('; ')}`);
   chmodSync(outfile, 0o755);
@@ -246,7 +191,7 @@ export async function buildBundle(opts: { root?: string; outfile?: string } = {}
 export async function buildCliBundle(opts: { root?: string; outfile?: string } = {}): Promise<BundleResult> {
   const root = opts.root ?? repoRoot();
   // A CLI starts many times and briefly, so it uses Node's compile cache where there is one; the agent starts once.
-  return bundleOne(root, 'controller/main.ts', opts.outfile ?? join(root, 'dist/bundle/qfleet.js'), CLI_BUILT_IN, 'qfleet: the controller CLI', { compileCache: true, cold: true });
+  return bundleOne(root, 'controller/main.ts', opts.outfile ?? join(root, 'dist/bundle/qfleet.js'), CLI_BUILT_IN, 'qfleet: the controller CLI', { compileCache: true });
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -1,9 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { execa } from 'execa';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { buildBundle, buildCliBundle } from '../../../deploy/bundle/build.js';
 import { initPki } from '../../../controller/pki/index.js';
 import { healthCheck, unixHealthClient, waitServing } from '../../../controller/transport/health.js';
@@ -136,23 +135,6 @@ m.enableCompileCache = () => { fs.appendFileSync(${JSON.stringify(calls)}, 'enab
   it('carries no home-made code cache (vm.Script with cached data)', () => {
     const text = readFileSync(lone, 'utf8');
     assert.doesNotMatch(text, /cachedData|createCachedData/);
-  });
-
-  it('carries SSH and X.509 as one string compiled on first use: pki init works from the lone file, and ssh2 loads', async () => {
-    const home = join(dir, 'cold-home');
-    const r = await execa('node', [lone, 'pki', 'init'], { cwd: join(dir, 'alone'), env: { ...process.env, QFLEET_HOME: home } });
-    assert.match(r.stdout, /ca\.crt/);
-    assert.ok(existsSync(join(home, 'pki/client.crt')));
-    // The string holds the libraries' program; run as the bundle runs it, it gives each library.
-    const text = readFileSync(lone, 'utf8');
-    const m = /var __qfleetColdCode = ("(?:[^"\\]|\\.)*"), __qfleetColdExports;/.exec(text);
-    assert.ok(m, 'the cold libraries are carried as a string');
-    const mod = { exports: {} as Record<string, Record<string, unknown>> };
-    new Function('exports', 'require', 'module', '__filename', '__dirname', JSON.parse(m[1]!) as string)(mod.exports, createRequire(lone), mod, lone, dirname(lone));
-    assert.equal(typeof mod.exports.ssh2!.Client, 'function');
-    assert.equal(typeof mod.exports['@peculiar/x509']!.X509Certificate, 'function');
-    // The rest of the file does not carry them again.
-    assert.doesNotMatch(text.replace(m[0], ''), /node_modules\/ssh2\/|node_modules\/@peculiar\/x509\//);
   });
 
   it("copies an agent's certificate into grpc-js's auth context only when asked, not at every connection", () => {
