@@ -1,7 +1,6 @@
 import { parseDocument, type ScalarTag, type Tags } from 'yaml';
 import { AGENT_SOCKET_PATH_VAR, CONNECTION_VAR, DEFAULT_AGENT_PORT, RETIRED_SOCKET_VAR, type HostConnection, type HostTarget } from '../fleet/host-target.js';
 import { expandHostRange, HostRangeError } from './ranges.js';
-import { parsePlainYaml } from './plain-yaml.js';
 
 /**
  * An Ansible YAML inventory, read the way Ansible's `yaml` inventory plugin
@@ -257,18 +256,11 @@ function pyYamlBooleans(tags: Tags): Tags {
   });
 }
 
-/** How an inventory's YAML is read (plain-yaml.ts reads the plainest ones faster, with the same schema). */
-export const YAML_OPTIONS = { version: '1.1', merge: true, uniqueKeys: false, prettyErrors: true, customTags: pyYamlBooleans } as const;
-
-function parseYaml(text: string, source: string): unknown {
-  const doc = parseDocument(text, YAML_OPTIONS);
-  if (doc.errors.length) throw new InventoryError(`${source}: not valid YAML: ${doc.errors[0]!.message}`);
-  return doc.toJS({ maxAliasCount: 1000 });
-}
-
 /** Parses an Ansible YAML (or JSON) inventory. */
 export function parseInventory(text: string, source = 'inventory'): Inventory {
-  const data = parsePlainYaml(text, YAML_OPTIONS) ?? parseYaml(text, source);
+  const doc = parseDocument(text, { version: '1.1', merge: true, uniqueKeys: false, prettyErrors: true, customTags: pyYamlBooleans });
+  if (doc.errors.length) throw new InventoryError(`${source}: not valid YAML: ${doc.errors[0]!.message}`);
+  const data: unknown = doc.toJS({ maxAliasCount: 1000 });
   const inv = new Inventory(source);
   if (data === null || data === undefined) return inv.finish();
   if (!isMap(data)) throw new InventoryError(`${source}: an inventory is a mapping of groups, not ${kind(data)}`);
