@@ -1,10 +1,11 @@
+import { AGENT_DEFAULTS } from '../common/agent-layout.js';
 import type { AgentServiceClient } from './transport/call.js';
 
 export type { AgentServiceClient };
 
-/** The local agent's socket: --socket, $QFLEET_SOCKET, else the OS default. */
+/** The local agent's socket when neither --socket nor $QFLEET_SOCKET names one: the agent's own default for this OS. */
 export function defaultSocket(): string {
-  return process.env.QFLEET_SOCKET || (process.platform === 'freebsd' ? '/var/run/qfleetd.sock' : '/run/qfleetd.sock');
+  return AGENT_DEFAULTS[process.platform === 'freebsd' ? 'freebsd' : 'linux'].socket;
 }
 
 /** A request id for the agent's log, so an operator can match a command to its log lines. */
