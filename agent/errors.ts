@@ -31,6 +31,7 @@ export type Reason =
   | 'no-base'
   | 'release-mismatch'
   | 'no-service-script'
+  | 'unsupported'
   | 'precondition'
   | 'shutting-down'
   | 'unauthenticated'

@@ -236,6 +236,7 @@ const AGENT_LINE: Record<string, ((message: string) => string) | undefined> = {
   'release-mismatch': (m) => m,
   'no-service-script': (m) => m,
   precondition: (m) => m,
+  unsupported: (m) => m,
   'shutting-down': (m) => m,
   unauthenticated: (m) => `qfleet: the agent refused this client: ${m}`,
   'permission-denied': (m) => `qfleet: the agent refused this client: ${m}`,

@@ -1,6 +1,9 @@
 import { existsSync, statSync } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import type { CommandSpec } from '../runner/command-runner.js';
+import type { ContainerRef, IsolationMode, LimitCapabilities, RuntimeView } from './container-config.js';
+
+export type { ContainerConfig, ContainerRef, ExtraMount, IdMapping, IsolationMode, LimitCapabilities, Limits, RuntimeView } from './container-config.js';
 
 /** One line of the host's mount table. */
 export interface MountEntry {
@@ -25,6 +28,20 @@ export interface DriverCapabilities {
   readonly sparseImages: boolean;
   readonly ipAliases: boolean;
   readonly console: boolean;
+  /** Isolation modes this host can run now (its kernel and tools checked), the default first. */
+  readonly isolation: readonly IsolationMode[];
+  /** What create picks when asked for no mode: the strongest this OS has, if the host offers it. */
+  readonly defaultIsolation: IsolationMode;
+  /** Limits this host can enforce on isolated containers. */
+  readonly limits: LimitCapabilities;
+  /** Why a mode or limit this OS could have is missing here ("namespaces: tini-static not found"). */
+  readonly missing: readonly string[];
+}
+
+/** The clock a driver waits with (a stop's grace period), injected so tests need not wait. */
+export interface DriverClock {
+  now(): Date;
+  sleep(ms: number): Promise<void>;
 }
 
 export type InstallMethodName = 'directory' | 'tarball' | 'download' | 'debootstrap';
@@ -185,8 +202,31 @@ export interface HostDriver {
   /** The host's mount table, as the kernel reports it now. */
   mounts(): Promise<MountEntry[]>;
 
-  startService(name: string, service: string): Promise<void>;
-  stopService(name: string, service: string): Promise<void>;
+  // --- isolation (namespaces, jail; chroot is mountContainer and the engine's signals) ---
+  /**
+   * Refuses (typed errors, with what to do) a config this host cannot honour:
+   * a mode it does not offer, a limit it cannot enforce, a bind source that
+   * is not a directory. Reads only; create, configure and start all ask it.
+   */
+  checkConfig(ref: ContainerRef): Promise<void>;
+  /**
+   * Puts the container's isolation in place, ready for its services: namespaces
+   * starts the init that holds them (mounts made inside), jail mounts and runs
+   * jail -c; chroot mounts (mountContainer). Limits are applied here. Idempotent:
+   * what is already up is left as it is.
+   */
+  up(ref: ContainerRef): Promise<void>;
+  /**
+   * Ends an isolated container after its services' rc stop: every process in it
+   * gets SIGTERM, then SIGKILL after `graceMs`, and what up made is undone (mounts,
+   * limits, the jail). Not for chroot, which the engine brings down by its processes.
+   */
+  down(ref: ContainerRef, graceMs: number, clock: DriverClock): Promise<void>;
+  /** What the host shows of an isolated container's isolation (not for chroot). Reads only, never a host-wide process scan. */
+  runtime(ref: ContainerRef): Promise<RuntimeView>;
+
+  startService(ref: ContainerRef, service: string): Promise<void>;
+  stopService(ref: ContainerRef, service: string): Promise<void>;
   /**
    * Whether the service runs, asked of the host (its rc script's status).
    * Given `procs` (a process table read just before), the driver may answer
@@ -194,7 +234,7 @@ export interface HostDriver {
    * container's processes are exactly those it had then (pids and start
    * times) and that answer is young; otherwise, and without `procs`, it asks.
    */
-  probeService(name: string, service: string, procs?: ProcessTable): Promise<ServiceProbe>;
+  probeService(ref: ContainerRef, service: string, procs?: ProcessTable): Promise<ServiceProbe>;
   /** Whether the container has an rc script for the service. */
   hasServiceScript(name: string, service: string): Promise<boolean>;
 
@@ -218,7 +258,7 @@ export interface HostDriver {
    * With a tty it may ask the runner for a terminal (CommandSpec.terminal) rather
    * than build script(1)'s command line itself.
    */
-  execSpec(name: string, opts: ExecOptions): CommandSpec;
+  execSpec(ref: ContainerRef, opts: ExecOptions): CommandSpec;
   /**
    * Resizes the pseudo-terminal of a tty session started from execSpec
    * (`sessionPid` is the spawned command's pid): stty on the pty the session's

@@ -2,6 +2,7 @@ import {
   AbortedError,
   AlreadyExistsError,
   asQfleetError,
+  InternalError,
   FailedPreconditionError,
   InvalidArgumentError,
   type ErrorFields,
@@ -23,6 +24,8 @@ import { resolveInstallSpec } from './install-spec.js';
 import { notFound, Observation, type ContainerState, type ContainerView, type Known } from './observation.js';
 import { Recovery } from './recovery.js';
 import { Sessions, type ExecSession } from './sessions.js';
+import { LEGACY_CONFIG, type ContainerConfig, type ContainerRef, type IsolationMode } from '../drivers/container-config.js';
+import { normalizeConfig, patchConfig, stoppedOnlyChanges, type ConfigInput } from './container-config-check.js';
 
 export type { ExecSession } from './sessions.js';
 
@@ -71,6 +74,14 @@ export interface EngineOptions {
   readonly stopGraceMs?: number;
   /** How many containers start/stop/observe/recover at once. */
   readonly parallelism?: number;
+  /** The isolation create uses when asked for none; default: the driver's (namespaces on Linux, jail on FreeBSD). */
+  readonly defaultIsolation?: IsolationMode;
+}
+
+/** A change `qfleet config` asks for: the fields named in `mask` (ConfigureRequest.update_mask), from `config`. */
+export interface ConfigPatch {
+  readonly mask: readonly string[];
+  readonly config: ConfigInput;
 }
 
 /** Why delete leaves a container alone; `busy` when only time (another operation finishing) stands in the way. */
@@ -126,6 +137,7 @@ export class Engine {
   private readonly log: Logger;
   private readonly graceMs: number;
   private readonly parallelism: number;
+  private readonly defaultIsolation: IsolationMode | undefined;
   private readonly locks = new ContainerLocks();
   private readonly base = new BaseLock();
   /** Containers with an open console session (qchroot console needs them stopped). */
@@ -142,6 +154,7 @@ export class Engine {
     this.log = opts.log;
     this.graceMs = opts.stopGraceMs ?? DEFAULT_GRACE_MS;
     this.parallelism = Math.max(1, opts.parallelism ?? 8);
+    this.defaultIsolation = opts.defaultIsolation;
     this.observation = new Observation({
       driver: this.driver,
       store: this.store,
@@ -188,6 +201,10 @@ export class Engine {
       baseBehind: await this.driver.baseBehind?.(baseRelease ?? ''),
       rootDir: this.driver.layout.rootDir,
     };
+  }
+
+  capabilities(): DriverCapabilities {
+    return this.driver.capabilities();
   }
 
   /** For each distinct release, why a base of it is behind the host's kernel; only those behind (none where the driver has no patch levels). */
@@ -264,16 +281,22 @@ export class Engine {
 
   // --- create / configure ------------------------------------------------------
 
-  async create(rawName: unknown, requestId?: string, opts: RunOptions = {}): Promise<ContainerView> {
+  /** The isolation a create without one gets. */
+  get isolationDefault(): IsolationMode {
+    return this.defaultIsolation ?? this.driver.capabilities().defaultIsolation;
+  }
+
+  async create(rawName: unknown, requestId?: string, opts: RunOptions = {}, rawConfig?: ConfigInput): Promise<ContainerView> {
     const name = validateContainerName(rawName);
+    const config = normalizeConfig(rawConfig, this.isolationDefault);
     if (opts.validateOnly) {
       this.base.checkShared();
       this.refuseIfHeld(name);
-      return this.plannedView(name, await this.createChecks(name));
+      return this.plannedView(name, await this.createChecks(name, config), config);
     }
     const created = await this.base.tryShared(() =>
       this.locks.tryRun(name, this.busy('creating', requestId), async () => {
-        const baseRelease = await this.createChecks(name);
+        const baseRelease = await this.createChecks(name, config);
         const rec: ContainerRecord = {
           version: 1,
           name,
@@ -282,6 +305,7 @@ export class Engine {
           baseRelease,
           desired: 'stopped',
           startedServices: [],
+          config,
           pending: this.pending('create', requestId),
         };
         await this.save(rec);
@@ -303,7 +327,7 @@ export class Engine {
   }
 
   /** Why `name` cannot be created now, thrown; else the base release it would be created from. */
-  private async createChecks(name: string): Promise<string> {
+  private async createChecks(name: string, config: ContainerConfig): Promise<string> {
     const exists = { reason: 'already-exists', fields: { container: name } } as const;
     const state = await this.store.inspect(name);
     if (state.kind === 'ok') throw new AlreadyExistsError(`Error; chroot container ${name} already exists.`, exists);
@@ -317,39 +341,59 @@ export class Engine {
         exists,
       );
     }
+    await this.driver.checkConfig({ name, config });
     const baseRelease = await this.driver.installedRelease();
     if (!baseRelease) throw new FailedPreconditionError('Error; no base is installed on this host: run qfleet install first.', { reason: 'no-base' });
     return baseRelease;
   }
 
   /** The container a create would make, as create would show it. */
-  private plannedView(name: string, baseRelease: string): ContainerView {
+  private plannedView(name: string, baseRelease: string, config: ContainerConfig): ContainerView {
     return {
-      name, state: 'stopped', reason: '', services: [], mounts: [], baseRelease, createdAt: undefined, diskUsageBytes: 0, path: this.driver.layout.containerRoot(name),
+      name, state: 'stopped', reason: '', services: [], mounts: [], baseRelease, createdAt: undefined, diskUsageBytes: 0, path: this.driver.layout.containerRoot(name), config,
     };
   }
 
-  async configure(rawName: unknown, rawServices: readonly unknown[], requestId?: string, opts: RunOptions = {}): Promise<ContainerView> {
+  /**
+   * qchroot config: sets the services (`rawServices`; undefined keeps them) and,
+   * with a patch, the config fields it names. Fields that shape the container
+   * at start (isolation, network, maps, mounts, ...) change only while it is stopped.
+   */
+  async configure(rawName: unknown, rawServices: readonly unknown[] | undefined, requestId?: string, opts: RunOptions = {}, patch?: ConfigPatch): Promise<ContainerView> {
     const name = validateContainerName(rawName);
-    const services = validateNameList(rawServices, validateServiceName, 'service');
+    const services = rawServices === undefined ? undefined : validateNameList(rawServices, validateServiceName, 'service');
     if (opts.validateOnly) {
       this.refuseIfHeld(name);
-      await this.configureChecks(name, services);
+      const next = await this.configureChecks(name, services, patch);
       const view = await this.get(name);
       const running = new Set(view.services.filter((s) => s.running).map((s) => s.name));
-      return { ...view, services: services.map((s) => ({ name: s, running: running.has(s) })) };
+      return { ...view, services: next.services.map((s) => ({ name: s, running: running.has(s) })), config: next.config };
     }
     await this.locks.tryRun(name, this.busy('configuring', requestId), async () => {
-      const rec = await this.configureChecks(name, services);
-      await this.save({ ...rec, services });
-      this.log.info('configured services', { container: name, services, requestId });
+      const next = await this.configureChecks(name, services, patch);
+      await this.save(next);
+      this.log.info('configured container', { container: name, services: next.services, ...(patch ? { fields: patch.mask } : {}), requestId });
     });
     return this.get(name);
   }
 
-  /** The container's record, if its services can be set to these. */
-  private async configureChecks(name: string, services: readonly string[]): Promise<ContainerRecord> {
-    const rec = await this.mustRead(name);
+  /** The container's record as the change would leave it, if it may be changed so. */
+  private async configureChecks(name: string, wanted: readonly string[] | undefined, patch?: ConfigPatch): Promise<ContainerRecord> {
+    const current = await this.mustRead(name);
+    const config = patch && patch.mask.length ? patchConfig(current.config, patch.mask, patch.config) : current.config;
+    const services = wanted ?? current.services;
+    const rec: ContainerRecord = { ...current, services, config };
+    const structural = stoppedOnlyChanges(current.config, config);
+    if (structural.length) {
+      const view = await this.observe(current, await this.driver.mounts());
+      if (view.state !== 'stopped' || current.desired !== 'stopped') {
+        throw new FailedPreconditionError(
+          `Error; ${name} is ${view.state}; stop it before changing ${structural.join(', ')} (limits, user, env and services may change while it runs, and take effect at the next start).`,
+          stateRefusal(name, view.state),
+        );
+      }
+    }
+    if (config !== current.config) await this.driver.checkConfig({ name, config });
     const missing: string[] = [];
     for (const s of services) if (!(await this.driver.hasServiceScript(name, s))) missing.push(s);
     if (missing.length > 0) {
@@ -359,6 +403,10 @@ export class Engine {
       );
     }
     return rec;
+  }
+
+  private refOf(rec: Pick<ContainerRecord, 'name' | 'config'>): ContainerRef {
+    return { name: rec.name, config: rec.config };
   }
 
   // --- list / get (agent/engine/observation.ts) -------------------------------------
@@ -420,6 +468,8 @@ export class Engine {
     if (this.consoles.has(name)) throw consoleOpen(name);
     const view = await this.observe(rec, await this.driver.mounts());
     if (view.state === 'running') return { name, outcome: 'already-started', message: MSG.alreadyStarted, state: view.state };
+    const ref = this.refOf(rec);
+    await this.driver.checkConfig(ref);
     if (rec.desired === 'stopped' && view.state === 'broken') {
       throw new FailedPreconditionError(`Error; ${name} is broken (${view.reason}); stop it to clean up, then start it.`, stateRefusal(name, view.state));
     }
@@ -429,11 +479,11 @@ export class Engine {
     const started: ContainerRecord = { ...rec, desired: 'running', startedServices: rec.services, pending: this.pending('start', requestId) };
     await this.save(started);
     try {
-      await this.driver.mountContainer(name);
+      await this.driver.up(ref);
       for (const s of rec.services) {
-        if ((await this.driver.probeService(name, s)).running) continue;
-        await this.driver.startService(name, s);
-        if (!(await this.driver.probeService(name, s)).running) {
+        if ((await this.driver.probeService(ref, s)).running) continue;
+        await this.driver.startService(ref, s);
+        if (!(await this.driver.probeService(ref, s)).running) {
           throw new FailedPreconditionError(`service ${s} did not stay running after its rc script started it`);
         }
       }
@@ -470,7 +520,7 @@ export class Engine {
     if (known.kind === 'unusable') {
       if (opts.validateOnly) return { name, outcome: 'would-change', message: PLAN.stopUnusable, state: 'broken' };
       // No record says which services run: signal whatever is rooted in it and unmount, so it can be deleted.
-      await this.bringDown({ name, services: [], startedServices: [] }, graceMs);
+      await this.bringDown({ name, services: [], startedServices: [], config: undefined }, graceMs);
       this.log.info('stopped a container whose state is unusable', { container: name, reason: known.reason, requestId });
       return { name, outcome: 'stopped', message: `${MSG.stopped} It stays broken (${known.reason}); delete it or restore the file.`, state: 'broken' };
     }
@@ -497,19 +547,40 @@ export class Engine {
 
   /**
    * Stops the started services through their rc scripts (in reverse order),
-   * then SIGTERM to whatever is still rooted in the container, SIGKILL after the
-   * grace period, then unmounts. Each step runs even if an earlier one failed.
+   * then ends what is left: an isolated container through its driver (every
+   * process in its namespaces or jail), a chroot by SIGTERM to whatever is
+   * rooted in it, SIGKILL after the grace period; then unmounts. Each step
+   * runs even if an earlier one failed. Without a config (an unusable state
+   * file), every isolated mode the host offers is taken down too.
    */
-  private async bringDown(rec: Pick<ContainerRecord, 'name' | 'services' | 'startedServices'>, graceMs = this.graceMs): Promise<void> {
+  private async bringDown(
+    rec: Pick<ContainerRecord, 'name' | 'services' | 'startedServices'> & { readonly config: ContainerConfig | undefined },
+    graceMs = this.graceMs,
+  ): Promise<void> {
     const name = rec.name;
     if (!this.driver.layout.containerRootExists(name)) return;
-    for (const s of [...new Set([...rec.startedServices, ...rec.services])].reverse()) {
-      try {
-        if ((await this.driver.probeService(name, s)).running) await this.driver.stopService(name, s);
-      } catch (e) {
-        this.log.warn('rc stop failed; will signal the processes', { container: name, service: s, error: asQfleetError(e).message });
+    if (rec.config) {
+      const ref = this.refOf({ name, config: rec.config });
+      for (const s of [...new Set([...rec.startedServices, ...rec.services])].reverse()) {
+        try {
+          if ((await this.driver.probeService(ref, s)).running) await this.driver.stopService(ref, s);
+        } catch (e) {
+          this.log.warn('rc stop failed; will signal the processes', { container: name, service: s, error: asQfleetError(e).message });
+        }
       }
     }
+    const isolated = rec.config
+      ? (rec.config.isolation === 'chroot' ? [] : [rec.config])
+      : this.driver.capabilities().isolation.filter((m) => m !== 'chroot').map((isolation) => ({ ...LEGACY_CONFIG, isolation }));
+    for (const config of isolated) {
+      try {
+        await this.driver.down({ name, config }, graceMs, this.clock);
+      } catch (e) {
+        if (rec.config) throw e;
+        this.log.warn('could not take down the isolation of a container whose state is unusable', { container: name, isolation: config.isolation, error: asQfleetError(e).message });
+      }
+    }
+    if (rec.config && rec.config.isolation !== 'chroot') return;
     let pids = await this.driver.processesIn(name);
     if (pids.length) {
       await this.driver.signalProcesses(pids, 'SIGTERM');
@@ -608,8 +679,9 @@ export class Engine {
 
   /** A command in a started container. */
   async exec(rawName: unknown, argv: readonly string[], opts: { tty: boolean; env: Record<string, string>; rows?: number; cols?: number }): Promise<ExecSession> {
-    const { name } = await this.execChecks(rawName, argv);
-    const spec = this.driver.execSpec(name, { argv, tty: opts.tty, console: false, env: opts.env, rows: opts.rows, cols: opts.cols });
+    const { name, config } = await this.execChecks(rawName, argv);
+    if (!config) throw new InternalError(`${name} runs but its config is unknown`);
+    const spec = this.driver.execSpec({ name, config }, { argv, tty: opts.tty, console: false, env: opts.env, rows: opts.rows, cols: opts.cols });
     return { spec, end: async () => undefined };
   }
 
@@ -646,16 +718,17 @@ export class Engine {
       await this.save({ ...r, pending: this.pending('console', requestId) });
       this.consoles.add(name);
       try {
-        await this.driver.mountContainer(name);
+        await this.driver.checkConfig(this.refOf(r));
+        await this.driver.up(this.refOf(r));
       } catch (e) {
         this.consoles.delete(name);
-        await this.driver.unmountContainer(name).catch(() => undefined);
+        await this.bringDown({ ...r, startedServices: [], services: [] }).catch(() => undefined);
         await this.save({ ...r, pending: undefined });
         throw e;
       }
       return r;
     });
-    const spec = this.driver.execSpec(name, { argv: [], tty: opts.tty, console: true, env: opts.env, rows: opts.rows, cols: opts.cols });
+    const spec = this.driver.execSpec(this.refOf(rec), { argv: [], tty: opts.tty, console: true, env: opts.env, rows: opts.rows, cols: opts.cols });
     let ended = false;
     return {
       spec,

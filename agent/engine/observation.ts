@@ -5,6 +5,7 @@ import type { Clock } from './clock.js';
 import { describeBusy, type Busy, type ContainerLocks } from './keyed-lock.js';
 import { isValidContainerName, validateContainerName } from './names.js';
 import { compareNames, type ContainerRecord, type StateRead, type StateStore } from './state-store.js';
+import type { ContainerConfig, RuntimeView } from '../drivers/container-config.js';
 
 /** Settled states, and the transient ones a container shows while an operation holds it. */
 export type ContainerState = 'stopped' | 'running' | 'broken' | 'creating' | 'starting' | 'stopping' | 'deleting' | 'recovering';
@@ -28,6 +29,12 @@ export interface ContainerView {
   readonly path: string;
   /** While an operation holds the container: what, since when, for which request. */
   readonly busy?: Busy;
+  /** How it runs; unknown when its state file is missing or unusable. */
+  readonly config?: ContainerConfig;
+  /** namespaces: the host pid of its init, while it runs. */
+  readonly initPid?: number;
+  /** jail: its jail id, while it runs. */
+  readonly jid?: number;
 }
 
 /** What containers/ holds under each name: a real directory, or something else (a symlink, a file). */
@@ -158,6 +165,7 @@ export class Observation {
         diskUsageBytes: this.usage.get(name)?.bytes ?? 0,
         path: root,
         busy,
+        ...(rec ? { config: rec.config } : {}),
       };
     }
     if (known.kind === 'unusable') {
@@ -192,13 +200,25 @@ export class Observation {
     const exists = this.rootExists(rec.name, entries);
     if (!exists) problems.push(`its directory ${root} is missing`);
 
+    const ref = { name: rec.name, config: rec.config };
+    const isolated = rec.config.isolation !== 'chroot';
+    // An isolated container is judged by its driver (the init holding its namespaces, the jail), never by a host-wide scan.
+    let runtime: RuntimeView | undefined;
+    if (isolated && exists) {
+      runtime = await this.driver.runtime(ref).catch((e: Error) => ({ up: false, problems: [`its isolation cannot be read: ${e.message}`] }));
+    }
     if (rec.desired === 'running' && exists) {
-      const missing = this.driver.expectedMounts(rec.name).filter((t) => !mounted.has(t));
-      if (missing.length) problems.push(`not mounted: ${missing.join(', ')}`);
+      if (runtime) {
+        problems.push(...runtime.problems);
+        if (!runtime.up && runtime.problems.length === 0) problems.push(`its ${rec.config.isolation === 'jail' ? 'jail' : 'init'} is not running`);
+      } else {
+        const missing = this.driver.expectedMounts(rec.name).filter((t) => !mounted.has(t));
+        if (missing.length) problems.push(`not mounted: ${missing.join(', ')}`);
+      }
     }
     for (const s of probeNames) {
       const running = rec.desired === 'running' && exists && problems.length === 0
-        ? await this.driver.probeService(rec.name, s, procs).then((p) => p.running, () => false)
+        ? await this.driver.probeService(ref, s, procs).then((p) => p.running, () => false)
         : false;
       services.push({ name: s, running });
       if (rec.desired === 'running' && problems.length === 0 && !running) problems.push(`service ${s} is not running`);
@@ -207,6 +227,7 @@ export class Observation {
 
     if (rec.desired === 'stopped' && !this.ctx.consoles.has(rec.name)) {
       if (mounts.length) problems.push(`stopped but still mounted: ${mounts.map((m) => m.target).join(', ')}`);
+      if (runtime?.up) problems.push(`stopped but its ${rec.config.isolation === 'jail' ? `jail (jid ${runtime.jid ?? '?'})` : `init (pid ${runtime.initPid ?? '?'})`} still runs`);
       const pids = exists ? procs.pidsIn(rec.name) : [];
       if (pids.length) problems.push(`stopped but processes still run in it: ${pids.join(' ')}`);
     }
@@ -226,6 +247,9 @@ export class Observation {
       createdAt: new Date(rec.createdAt),
       diskUsageBytes,
       path: root,
+      config: rec.config,
+      ...(runtime?.up && runtime.initPid ? { initPid: runtime.initPid } : {}),
+      ...(runtime?.up && runtime.jid ? { jid: runtime.jid } : {}),
     };
   }
 

@@ -6,6 +6,8 @@ import { syncDirectory, writeFileAtomic } from '../../common/atomic-write.js';
 import { eachLimited } from '../worker-pool.js';
 import { FailedPreconditionError } from '../errors.js';
 import { isValidContainerName, isValidServiceName } from './names.js';
+import type { ContainerConfig } from '../drivers/container-config.js';
+import { configFromRecord } from './container-config-check.js';
 
 export type PendingOp = 'create' | 'start' | 'stop' | 'delete' | 'console';
 const PENDING_OPS: readonly PendingOp[] = ['create', 'start', 'stop', 'delete', 'console'];
@@ -22,6 +24,8 @@ export interface ContainerRecord {
   readonly desired: 'stopped' | 'running';
   /** Services the last start started; what stop stops and list probes. */
   readonly startedServices: readonly string[];
+  /** How it runs; a file written before isolation existed has none, and is read as chroot. */
+  readonly config: ContainerConfig;
   /** Set before a multi-step change and cleared after it: recovery's clue after a crash. */
   readonly pending?: { readonly op: PendingOp; readonly since: string; readonly requestId?: string };
 }
@@ -246,6 +250,8 @@ export function parseRecord(text: string, name: string): ContainerRecord | strin
   if (typeof o.baseRelease !== 'string' || o.baseRelease.length > 256) return bad('baseRelease', 'a release string');
   if (o.desired !== 'stopped' && o.desired !== 'running') return bad('desired', '"stopped" or "running"');
   if (!isNameList(o.startedServices)) return bad('startedServices', 'a list of service names');
+  const config = configFromRecord(o.config);
+  if (typeof config === 'string') return config;
   if (o.pending !== undefined) {
     const p = o.pending as Record<string, unknown> | null;
     if (typeof p !== 'object' || p === null || Array.isArray(p)) return bad('pending', 'an object');
@@ -261,6 +267,7 @@ export function parseRecord(text: string, name: string): ContainerRecord | strin
     baseRelease: o.baseRelease,
     desired: o.desired,
     startedServices: o.startedServices,
+    config,
   };
   if (!o.pending) return rec;
   const p = o.pending as { op: PendingOp; since: string; requestId?: string };

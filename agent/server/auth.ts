@@ -15,6 +15,7 @@ export const READ_ONLY_METHODS: ReadonlySet<string> = new Set([
   `/${AGENT_SERVICE_NAME}/Version`,
   `/${AGENT_SERVICE_NAME}/List`,
   `/${AGENT_SERVICE_NAME}/Get`,
+  `/${AGENT_SERVICE_NAME}/Capabilities`,
   '/grpc.health.v1.Health/Check',
   '/grpc.health.v1.Health/Watch',
   '/grpc.health.v1.Health/List',

@@ -5,7 +5,12 @@ import type { InstallMethod } from '../../proto/gen/qfleet/agent/v1/InstallMetho
 import type { ErrorDetail } from '../../proto/gen/qfleet/agent/v1/ErrorDetail.js';
 import type { ContainerResult as EngineResult, ContainerState, ContainerView, Outcome } from '../engine/engine.js';
 import type { Reason } from '../errors.js';
-import type { InstallMethodName, InstallProgressEvent } from '../drivers/host-driver.js';
+import type { DriverCapabilities, InstallMethodName, InstallProgressEvent } from '../drivers/host-driver.js';
+import type { Capabilities } from '../../proto/gen/qfleet/agent/v1/Capabilities.js';
+import type { ContainerConfig, ContainerConfig__Output } from '../../proto/gen/qfleet/agent/v1/ContainerConfig.js';
+import type { Isolation } from '../../proto/gen/qfleet/agent/v1/Isolation.js';
+import type { ContainerConfig as EngineConfig, IsolationMode } from '../drivers/container-config.js';
+import type { ConfigInput } from '../engine/container-config-check.js';
 
 // Engine values ↔ proto messages. Pure functions, so the wire format is tested without a server.
 
@@ -37,6 +42,9 @@ export function containerToProto(v: ContainerView): Container {
     diskUsageBytes: String(Math.max(0, Math.round(v.diskUsageBytes))),
     path: v.path,
     ...(v.busy ? { busySince: timestamp(v.busy.since) } : {}),
+    ...(v.config ? { config: configToProto(v.config) } : {}),
+    initPid: v.initPid ?? 0,
+    jid: v.jid ?? 0,
   };
 }
 
@@ -74,6 +82,7 @@ const REASONS: Record<Reason, NonNullable<ErrorDetail['reason']>> = {
   'no-base': 'REASON_NO_BASE',
   'release-mismatch': 'REASON_RELEASE_MISMATCH',
   'no-service-script': 'REASON_NO_SERVICE_SCRIPT',
+  unsupported: 'REASON_UNSUPPORTED',
   precondition: 'REASON_PRECONDITION',
   'shutting-down': 'REASON_SHUTTING_DOWN',
   unauthenticated: 'REASON_UNAUTHENTICATED',
@@ -111,4 +120,73 @@ export function methodFromProto(m: InstallMethod | undefined): InstallMethodName
 
 export function methodToProto(m: InstallMethodName): InstallMethod {
   return (Object.keys(METHODS).find((k) => METHODS[k] === m) ?? 'INSTALL_METHOD_UNSPECIFIED') as InstallMethod;
+}
+
+// --- container config ---------------------------------------------------------
+
+const ISOLATION: Record<IsolationMode, Isolation> = { chroot: 'ISOLATION_CHROOT', namespaces: 'ISOLATION_NAMESPACES', jail: 'ISOLATION_JAIL' };
+
+export function isolationToProto(m: IsolationMode): Isolation {
+  return ISOLATION[m];
+}
+
+/** A request's config as the engine checks it (ConfigInput): unset enums stay unset, so defaults apply. */
+export function configFromProto(c: ContainerConfig__Output | null | undefined): ConfigInput {
+  if (!c) return {};
+  const isolation = (Object.keys(ISOLATION) as IsolationMode[]).find((k) => ISOLATION[k] === c.isolation);
+  return {
+    ...(isolation ? { isolation } : {}),
+    hostname: c.hostname,
+    ...(c.network === 'NETWORK_HOST' ? { network: 'host' } : c.network === 'NETWORK_NONE' ? { network: 'none' } : {}),
+    uidMap: c.uidMap.map((m) => ({ inside: m.inside, outside: m.outside, count: m.count })),
+    gidMap: c.gidMap.map((m) => ({ inside: m.inside, outside: m.outside, count: m.count })),
+    mounts: c.mounts.map((m) => ({
+      kind: m.kind === 'KIND_BIND' ? 'bind' : m.kind === 'KIND_TMPFS' ? 'tmpfs' : m.kind,
+      source: m.source,
+      target: m.target,
+      readOnly: m.readOnly,
+      sizeBytes: Number(m.sizeBytes),
+    })),
+    user: c.user,
+    group: c.group,
+    env: { ...c.env },
+    workdir: c.workdir,
+    limits: { memoryBytes: Number(c.limits?.memoryBytes ?? 0), cpus: c.limits?.cpus ?? 0, pids: c.limits?.pids ?? 0 },
+    ...(c.securelevel !== undefined ? { securelevel: c.securelevel } : {}),
+  };
+}
+
+export function configToProto(c: EngineConfig): ContainerConfig {
+  return {
+    isolation: ISOLATION[c.isolation],
+    hostname: c.hostname,
+    network: c.network === 'none' ? 'NETWORK_NONE' : 'NETWORK_HOST',
+    uidMap: c.uidMap.map((m) => ({ ...m })),
+    gidMap: c.gidMap.map((m) => ({ ...m })),
+    mounts: c.mounts.map((m) => ({
+      kind: m.kind === 'bind' ? 'KIND_BIND' : 'KIND_TMPFS', source: m.source, target: m.target, readOnly: m.readOnly, sizeBytes: String(m.sizeBytes),
+    })),
+    user: c.user,
+    group: c.group,
+    env: { ...c.env },
+    workdir: c.workdir,
+    limits: { memoryBytes: String(c.limits.memoryBytes), cpus: c.limits.cpus, pids: c.limits.pids },
+    securelevel: c.securelevel,
+  };
+}
+
+export function capabilitiesToProto(c: DriverCapabilities): Capabilities {
+  return {
+    installMethods: c.installMethods.map(methodToProto),
+    namespaces: c.namespaces,
+    sparseImages: c.sparseImages,
+    ipAliases: c.ipAliases,
+    console: c.console,
+    isolationModes: c.isolation.map(isolationToProto),
+    defaultIsolation: isolationToProto(c.defaultIsolation),
+    limitMemory: c.limits.memory,
+    limitCpu: c.limits.cpu,
+    limitPids: c.limits.pids,
+    missing: [...c.missing],
+  };
 }

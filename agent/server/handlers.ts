@@ -8,12 +8,34 @@ import type { Engine } from '../engine/engine.js';
 import type { Session } from '../engine/sessions.js';
 import { InvalidArgumentError } from '../errors.js';
 import { inRequest, type Logger } from '../log.js';
-import { containerToProto, methodFromProto, methodToProto, progressToProto, resultToProto } from './convert.js';
+import type { ConfigureRequest__Output } from '../../proto/gen/qfleet/agent/v1/ConfigureRequest.js';
+import { capabilitiesToProto, configFromProto, containerToProto, methodFromProto, progressToProto, resultToProto } from './convert.js';
 import { Admission, type Admitted, type CallInfo } from './admission.js';
 import { toServiceError } from './status.js';
 
-/** 2: mutating requests take validate_only (an agent before 2 would ignore it and act), errors carry an ErrorDetail. */
-export const API_REVISION = 2;
+/**
+ * Configure: without an update_mask, qchroot config (the services replaced);
+ * with one, only the fields it names ("services" among them).
+ */
+function configure(engine: Engine, req: ConfigureRequest__Output) {
+  const paths = req.updateMask?.paths ?? [];
+  const opts = { validateOnly: req.validateOnly };
+  if (paths.length === 0) return engine.configure(req.name, req.services, req.requestId, opts);
+  const fields = paths.filter((p) => p !== 'services');
+  return engine.configure(
+    req.name,
+    paths.includes('services') ? req.services : undefined,
+    req.requestId,
+    opts,
+    fields.length ? { mask: fields, config: configFromProto(req.config) } : undefined,
+  );
+}
+
+/**
+ * 2: mutating requests take validate_only (an agent before 2 would ignore it and act), errors carry an ErrorDetail.
+ * 3: isolation modes, container config (Create.config, Configure.update_mask), the Capabilities RPC.
+ */
+export const API_REVISION = 3;
 
 export interface HandlerDeps {
   readonly engine: Engine;
@@ -70,13 +92,7 @@ export function makeHandlers(deps: HandlerDeps): AgentServiceHandlers {
         machine: v.facts.machine,
         driver: v.driver,
         hostname: v.facts.hostname,
-        capabilities: {
-          installMethods: v.capabilities.installMethods.map(methodToProto),
-          namespaces: v.capabilities.namespaces,
-          sparseImages: v.capabilities.sparseImages,
-          ipAliases: v.capabilities.ipAliases,
-          console: v.capabilities.console,
-        },
+        capabilities: capabilitiesToProto(v.capabilities),
         baseRelease: v.baseRelease ?? '',
         rootDir: v.rootDir,
         baseBehind: v.baseBehind ?? '',
@@ -114,7 +130,10 @@ export function makeHandlers(deps: HandlerDeps): AgentServiceHandlers {
       })().catch((err) => end(err));
     },
 
-    Create: mutating('Create', async (req) => ({ container: containerToProto(await engine.create(req.name, req.requestId, { validateOnly: req.validateOnly })) })),
+    Capabilities: unary(async () => ({ capabilities: capabilitiesToProto(engine.capabilities()) })),
+    Create: mutating('Create', async (req) => ({
+      container: containerToProto(await engine.create(req.name, req.requestId, { validateOnly: req.validateOnly }, configFromProto(req.config))),
+    })),
     List: unary(async () => ({ containers: await withBaseBehind(engine, (await engine.list()).map(containerToProto)) })),
     Get: unary(async (req) => ({ container: containerToProto(await engine.get(req.name)) })),
     Start: mutating('Start', async (req) => ({
@@ -129,7 +148,7 @@ export function makeHandlers(deps: HandlerDeps): AgentServiceHandlers {
       results: (await engine.delete({ names: req.names, all: req.all }, req.requestId, { validateOnly: req.validateOnly })).map(resultToProto),
     })),
     Configure: mutating('Configure', async (req) => ({
-      container: containerToProto(await engine.configure(req.name, req.services, req.requestId, { validateOnly: req.validateOnly })),
+      container: containerToProto(await configure(engine, req)),
     })),
 
     Exec: (call) => runExec(call, deps, admission),

@@ -28,6 +28,7 @@ describe('controller: printing an agent\'s error from its ErrorDetail, never fro
     REASON_NO_BASE: [grpc.status.FAILED_PRECONDITION, 'Error; no base is installed on this host: run qfleet install first.', 'Error; no base is installed on this host: run qfleet install first.'],
     REASON_RELEASE_MISMATCH: [grpc.status.FAILED_PRECONDITION, 'Error; the base is 13.2-RELEASE but this host runs 14.1-RELEASE.', 'Error; the base is 13.2-RELEASE but this host runs 14.1-RELEASE.'],
     REASON_NO_SERVICE_SCRIPT: [grpc.status.FAILED_PRECONDITION, 'Error; web1 has no rc script for nginx.', 'Error; web1 has no rc script for nginx.'],
+    REASON_UNSUPPORTED: [grpc.status.FAILED_PRECONDITION, 'Error; this host cannot run web1 with isolation jail; it offers chroot, namespaces.', 'Error; this host cannot run web1 with isolation jail; it offers chroot, namespaces.'],
     REASON_PRECONDITION: [grpc.status.FAILED_PRECONDITION, 'Error; kern.securelevel is 1.', 'Error; kern.securelevel is 1.'],
     // UNAVAILABLE, yet the agent answered: its words, not "cannot reach the agent".
     REASON_SHUTTING_DOWN: [grpc.status.UNAVAILABLE, 'Error; qfleetd is shutting down and takes no new Start; run it again once the agent is back.', 'Error; qfleetd is shutting down and takes no new Start; run it again once the agent is back.'],

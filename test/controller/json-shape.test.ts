@@ -14,6 +14,9 @@ const running: Container__Output = {
   path: '/var/lib/qfleet/default/containers/web1',
   busySince: null,
   baseBehind: '',
+  config: null,
+  initPid: 0,
+  jid: 0,
 };
 
 describe('qfleet --json: its own stable shape (docs/json.md)', () => {
@@ -69,7 +72,8 @@ describe('qfleet --json: its own stable shape (docs/json.md)', () => {
   it('version: install methods as words, capabilities as booleans', () => {
     const v = versionJson({
       agentVersion: '0.1.0', apiRevision: 1, os: 'Linux', release: 'debian 12', machine: 'x86_64', driver: 'linux', hostname: 'h1',
-      capabilities: { installMethods: ['INSTALL_METHOD_DIRECTORY', 'INSTALL_METHOD_TARBALL'], namespaces: false, sparseImages: false, ipAliases: false, console: true },
+      capabilities: { installMethods: ['INSTALL_METHOD_DIRECTORY', 'INSTALL_METHOD_TARBALL'], namespaces: false, sparseImages: false, ipAliases: false, console: true,
+        isolationModes: ['ISOLATION_CHROOT'], defaultIsolation: 'ISOLATION_NAMESPACES', limitMemory: false, limitCpu: false, limitPids: false, missing: [] },
       baseRelease: '', rootDir: '/var/lib/qfleet/default', baseBehind: '',
     });
     assert.deepEqual(v.capabilities.installMethods, ['directory', 'tarball']);

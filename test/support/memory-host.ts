@@ -13,7 +13,10 @@ import {
   type PreparedBase,
   type ProgressSink,
   type ServiceProbe,
+  type DriverClock,
 } from '../../agent/drivers/host-driver.js';
+import type { ContainerRef, RuntimeView } from '../../agent/drivers/container-config.js';
+import { refuseUnoffered } from '../../agent/drivers/isolation-check.js';
 import type { CommandSpec } from '../../agent/runner/command-runner.js';
 
 /**
@@ -52,7 +55,11 @@ export class MemoryHost implements HostDriver {
     return { os: 'Linux', release: this.release, machine: 'x86_64', hostname: 'memhost' };
   }
   capabilities(): DriverCapabilities {
-    return { installMethods: ['directory', 'tarball'], namespaces: false, sparseImages: false, ipAliases: false, console: true };
+    return {
+      installMethods: ['directory', 'tarball'], namespaces: true, sparseImages: false, ipAliases: false, console: true,
+      isolation: ['chroot', 'namespaces'], defaultIsolation: 'chroot', limits: { memory: false, cpu: false, pids: true },
+      missing: ['limit memory: the model has no memory controller', 'limit cpu: the model has no cpu controller'],
+    };
   }
   releasesMatch(a: string, b: string): boolean {
     return a === b;
@@ -98,15 +105,43 @@ export class MemoryHost implements HostDriver {
   async mounts(): Promise<MountEntry[]> {
     return [...this.table];
   }
-  async startService(name: string, service: string): Promise<void> {
+  /** namespaces containers that are up: name → the pid of their init. */
+  readonly inits = new Map<string, number>();
+  async checkConfig(ref: ContainerRef): Promise<void> {
+    refuseUnoffered(ref, this.capabilities());
+  }
+  async up(ref: ContainerRef): Promise<void> {
+    this.calls.push(`up ${ref.name} ${ref.config.isolation}`);
+    refuseUnoffered(ref, this.capabilities());
+    if (ref.config.isolation === 'chroot') return this.mountContainer(ref.name);
+    if (!this.inits.has(ref.name)) this.inits.set(ref.name, this.nextPid++);
+  }
+  async down(ref: ContainerRef, graceMs: number, clock: DriverClock): Promise<void> {
+    this.calls.push(`down ${ref.name} ${ref.config.isolation}`);
+    const mine = () => [...this.procs].filter(([, p]) => p.container === ref.name).map(([pid]) => pid);
+    for (const pid of mine()) if (!this.procs.get(pid)?.ignoresTerm) this.procs.delete(pid);
+    const deadline = clock.now().getTime() + graceMs;
+    while (mine().length && clock.now().getTime() < deadline) await clock.sleep(Math.max(10, graceMs / 20));
+    // The init's end ends every process in its namespace.
+    for (const pid of mine()) this.procs.delete(pid);
+    this.inits.delete(ref.name);
+  }
+  async runtime(ref: ContainerRef): Promise<RuntimeView> {
+    const initPid = this.inits.get(ref.name);
+    return { up: initPid !== undefined, problems: [], ...(initPid !== undefined ? { initPid } : {}) };
+  }
+  async startService(ref: ContainerRef, service: string): Promise<void> {
+    const name = ref.name;
     this.calls.push(`start ${name} ${service}`);
     if (!this.crashingServices.has(service)) this.procs.set(this.nextPid++, { container: name, service });
   }
-  async stopService(name: string, service: string): Promise<void> {
+  async stopService(ref: ContainerRef, service: string): Promise<void> {
+    const name = ref.name;
     this.calls.push(`stop ${name} ${service}`);
     for (const [pid, p] of this.procs) if (p.container === name && p.service === service && !p.ignoresTerm) this.procs.delete(pid);
   }
-  async probeService(name: string, service: string): Promise<ServiceProbe> {
+  async probeService(ref: ContainerRef, service: string): Promise<ServiceProbe> {
+    const name = ref.name;
     const pids = [...this.procs].filter(([, p]) => p.container === name && p.service === service).map(([pid]) => pid);
     return { running: pids.length > 0, pids };
   }
@@ -134,8 +169,9 @@ export class MemoryHost implements HostDriver {
   async diskUsage(): Promise<number> {
     return 4096;
   }
-  execSpec(name: string, opts: ExecOptions): CommandSpec {
-    return { argv: ['chroot', this.layout.containerRoot(name), ...(opts.console ? ['/bin/sh', '-i'] : opts.argv)] };
+  execSpec(ref: ContainerRef, opts: ExecOptions): CommandSpec {
+    if (ref.config.isolation !== 'chroot') return { argv: ['nsenter', '-t', String(this.inits.get(ref.name)), ...(opts.console ? ['/bin/sh', '-i'] : opts.argv)] };
+    return { argv: ['chroot', this.layout.containerRoot(ref.name), ...(opts.console ? ['/bin/sh', '-i'] : opts.argv)] };
   }
 
   async resizeTerminal(sessionPid: number, rows: number, cols: number): Promise<void> {

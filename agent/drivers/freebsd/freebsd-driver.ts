@@ -1,10 +1,12 @@
-import { AlreadyExistsError, CommandFailedError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../errors.js';
+import { AlreadyExistsError, CommandFailedError, FailedPreconditionError, InternalError, InvalidArgumentError, NotFoundError } from '../../errors.js';
 import type { CommandRunner, CommandSpec } from '../../runner/command-runner.js';
 import {
   Layout, ProcessTable, checkWindowSize, deepestFirst, isUnder,
   type DriverCapabilities, type ExecOptions, type HostDriver, type HostFacts, type InstallSpec,
   type MountEntry, type PreparedBase, type ProgressSink, type ServiceProbe,
 } from '../host-driver.js';
+import type { ContainerRef, RuntimeView } from '../container-config.js';
+import { refuseUnoffered } from '../isolation-check.js';
 import { BaseInstaller, type PinnedManifests } from './base-install.js';
 import { DEFAULT_FETCH_BASE_URL } from './base-split.js';
 import { HostCommands } from './host-commands.js';
@@ -102,7 +104,11 @@ export class FreeBSDDriver implements HostDriver {
   }
 
   capabilities(): DriverCapabilities {
-    return { installMethods: ['download', 'tarball', 'directory'], namespaces: false, sparseImages: false, ipAliases: false, console: true };
+    return {
+      installMethods: ['download', 'tarball', 'directory'], namespaces: false, sparseImages: false, ipAliases: false, console: true,
+      isolation: ['chroot'], defaultIsolation: 'chroot', limits: { memory: false, cpu: false, pids: false },
+      missing: ['jail: not implemented yet'],
+    };
   }
 
   releasesMatch(hostRelease: string, baseRelease: string): boolean {
@@ -272,7 +278,27 @@ export class FreeBSDDriver implements HostDriver {
     return { argv: ['chroot', root, '/usr/sbin/service', assertServiceName(service), verb], cwd: root };
   }
 
-  async probeService(name: string, service: string, procs?: ProcessTable): Promise<ServiceProbe> {
+  // --- isolation ---------------------------------------------------------------
+
+  async checkConfig(ref: ContainerRef): Promise<void> {
+    refuseUnoffered(ref, this.capabilities());
+  }
+
+  async up(ref: ContainerRef): Promise<void> {
+    refuseUnoffered(ref, this.capabilities());
+    await this.mountContainer(ref.name);
+  }
+
+  async down(ref: ContainerRef): Promise<void> {
+    throw new InternalError(`down() is for isolated containers; ${ref.name} is ${ref.config.isolation}`);
+  }
+
+  async runtime(ref: ContainerRef): Promise<RuntimeView> {
+    throw new InternalError(`runtime() is for isolated containers; ${ref.name} is ${ref.config.isolation}`);
+  }
+
+  async probeService(ref: ContainerRef, service: string, procs?: ProcessTable): Promise<ServiceProbe> {
+    const name = ref.name;
     return this.probes.probe(name, service, procs, () => this.askStatus(name, service));
   }
 
@@ -287,8 +313,9 @@ export class FreeBSDDriver implements HostDriver {
     return parseOnestatus(r.exitCode, out);
   }
 
-  async startService(name: string, service: string): Promise<void> {
-    if ((await this.probeService(name, service)).running) return;
+  async startService(ref: ContainerRef, service: string): Promise<void> {
+    const name = ref.name;
+    if ((await this.probeService(ref, service)).running) return;
     const spec = this.serviceSpec(name, service, 'onestart');
     const logFile = `${this.logDir}/${name}.${service}.log`;
     try {
@@ -299,8 +326,9 @@ export class FreeBSDDriver implements HostDriver {
     }
   }
 
-  async stopService(name: string, service: string): Promise<void> {
-    if (!(await this.probeService(name, service)).running) return;
+  async stopService(ref: ContainerRef, service: string): Promise<void> {
+    const name = ref.name;
+    if (!(await this.probeService(ref, service)).running) return;
     const spec = this.serviceSpec(name, service, 'onestop');
     await this.host.run(spec.argv, { ...spec, timeoutMs: this.serviceGraceMs });
   }
@@ -385,7 +413,8 @@ export class FreeBSDDriver implements HostDriver {
     throw new NotFoundError(`no pseudo-terminal found under session ${sessionPid}`);
   }
 
-  execSpec(name: string, opts: ExecOptions): CommandSpec {
+  execSpec(ref: ContainerRef, opts: ExecOptions): CommandSpec {
+    const name = ref.name;
     const root = this.root(name);
     // A console fed from a pipe (no tty) runs a plain shell that reads stdin as a script.
     const argv = opts.argv.length > 0 ? [...opts.argv] : opts.console ? (opts.tty ? ['/bin/sh', '-i'] : ['/bin/sh']) : [];

@@ -7,6 +7,8 @@ import {
   type DriverCapabilities, type ExecOptions, type HostDriver, type HostFacts, type InstallSpec, type MountEntry,
   type PreparedBase, type ProcessTable, type ProgressSink, type ServiceProbe,
 } from '../host-driver.js';
+import type { ContainerRef, RuntimeView } from '../container-config.js';
+import { refuseUnoffered } from '../isolation-check.js';
 import { ProbeMemo } from '../probe-memo.js';
 import { WorkQueue } from '../work-queue.js';
 import { INSTALL_TIMEOUT_MS, LinuxBaseInstaller } from './base-install.js';
@@ -82,7 +84,11 @@ export class LinuxDriver implements HostDriver {
   }
 
   capabilities(): DriverCapabilities {
-    return { installMethods: ['directory', 'tarball', 'debootstrap'], namespaces: false, sparseImages: false, ipAliases: false, console: true };
+    return {
+      installMethods: ['directory', 'tarball', 'debootstrap'], namespaces: false, sparseImages: false, ipAliases: false, console: true,
+      isolation: ['chroot'], defaultIsolation: 'chroot', limits: { memory: false, cpu: false, pids: false },
+      missing: ['namespaces: not implemented yet'],
+    };
   }
 
   /** Linux releases ("debian 12") carry no patch level: exact equality. */
@@ -154,16 +160,35 @@ export class LinuxDriver implements HostDriver {
 
   // --- services (services.ts) ------------------------------------------------
 
-  startService(name: string, service: string): Promise<void> {
-    return this.services.start(name, service);
+  // --- isolation ---------------------------------------------------------------
+
+  async checkConfig(ref: ContainerRef): Promise<void> {
+    refuseUnoffered(ref, this.capabilities());
   }
 
-  stopService(name: string, service: string): Promise<void> {
-    return this.services.stop(name, service);
+  async up(ref: ContainerRef): Promise<void> {
+    refuseUnoffered(ref, this.capabilities());
+    await this.mountContainer(ref.name);
   }
 
-  probeService(name: string, service: string, procs?: ProcessTable): Promise<ServiceProbe> {
-    return this.services.probe(name, service, procs);
+  async down(ref: ContainerRef): Promise<void> {
+    throw new InternalError(`down() is for isolated containers; ${ref.name} is ${ref.config.isolation}`);
+  }
+
+  async runtime(ref: ContainerRef): Promise<RuntimeView> {
+    throw new InternalError(`runtime() is for isolated containers; ${ref.name} is ${ref.config.isolation}`);
+  }
+
+  startService(ref: ContainerRef, service: string): Promise<void> {
+    return this.services.start(ref.name, service);
+  }
+
+  stopService(ref: ContainerRef, service: string): Promise<void> {
+    return this.services.stop(ref.name, service);
+  }
+
+  probeService(ref: ContainerRef, service: string, procs?: ProcessTable): Promise<ServiceProbe> {
+    return this.services.probe(ref.name, service, procs);
   }
 
   hasServiceScript(name: string, service: string): Promise<boolean> {
@@ -213,8 +238,8 @@ export class LinuxDriver implements HostDriver {
 
   // --- exec (exec.ts) --------------------------------------------------------
 
-  execSpec(name: string, opts: ExecOptions): CommandSpec {
-    return this.exec.spec(name, this.rootOf(name), opts);
+  execSpec(ref: ContainerRef, opts: ExecOptions): CommandSpec {
+    return this.exec.spec(ref.name, this.rootOf(ref.name), opts);
   }
 
   resizeTerminal(sessionPid: number, rows: number, cols: number): Promise<void> {

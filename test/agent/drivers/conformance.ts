@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { FailedPreconditionError } from '../../../agent/errors.js';
 import { isUnder, type HostDriver, type InstallSpec, type ProgressSink } from '../../../agent/drivers/host-driver.js';
+import { ref } from '../../support/container-ref.js';
 
 /**
  * What a driver needs to be put through the conformance suite: a driver on a
@@ -104,8 +105,8 @@ export function describeDriverConformance(title: string, makeHarness: () => Prom
     });
 
     it('starts a service that then probes as running', async () => {
-      await d.startService(name, h.service);
-      const p = await d.probeService(name, h.service);
+      await d.startService(ref(name), h.service);
+      const p = await d.probeService(ref(name), h.service);
       assert.equal(p.running, true);
     });
 
@@ -115,8 +116,8 @@ export function describeDriverConformance(title: string, makeHarness: () => Prom
     });
 
     it('stops the service', async () => {
-      await d.stopService(name, h.service);
-      assert.equal((await d.probeService(name, h.service)).running, false);
+      await d.stopService(ref(name), h.service);
+      assert.equal((await d.probeService(ref(name), h.service)).running, false);
     });
 
     it('unmounts everything under the container, idempotently', async () => {

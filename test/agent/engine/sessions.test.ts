@@ -11,6 +11,7 @@ import { silentLogger } from '../../../agent/log.js';
 import type { CommandSpec, SpawnedCommand } from '../../../agent/runner/command-runner.js';
 import { FakeRunner } from '../../support/fake-runner.js';
 import { MemoryHost } from '../../support/memory-host.js';
+import { ref } from '../../support/container-ref.js';
 
 /** A runner whose spawned command runs until the test ends it, recording what reached it. */
 class HeldRunner extends FakeRunner {
@@ -49,7 +50,7 @@ describe('Sessions (exec and console, the engine\'s part)', () => {
   it('runs the driver\'s console command through the runner, mounted for the session and unmounted once it exits', async () => {
     const s = await engine.sessions.open(console1);
     assert.ok(s);
-    assert.deepEqual(runner.calls.at(-1)?.argv, host.execSpec('c1', { argv: [], tty: true, console: true, env: {} }).argv);
+    assert.deepEqual(runner.calls.at(-1)?.argv, host.execSpec(ref('c1'), { argv: [], tty: true, console: true, env: {} }).argv);
     assert.equal(host.table.length, 2, 'mounted while the console is open');
     s.write(Buffer.from('ls\n'));
     runner.exit(3);

@@ -13,6 +13,12 @@ const REAL: ContainerRecord = {
   baseRelease: '14.1-RELEASE-p5',
   desired: 'running',
   startedServices: ['httpd', 'sshd'],
+  config: {
+    isolation: 'namespaces', hostname: 'www', network: 'none',
+    uidMap: [{ inside: 0, outside: 100000, count: 65536 }], gidMap: [{ inside: 0, outside: 100000, count: 65536 }],
+    mounts: [{ kind: 'bind', source: '/srv/www', target: '/var/www', readOnly: true, sizeBytes: 0 }, { kind: 'tmpfs', source: '', target: '/tmp', readOnly: false, sizeBytes: 67108864 }],
+    user: 'www', group: 'www', env: { LANG: 'C.UTF-8' }, workdir: '/var/www', limits: { memoryBytes: 536870912, cpus: 1.5, pids: 256 }, securelevel: -1,
+  },
   pending: { op: 'start', since: '2026-11-23T12:05:00.000Z', requestId: '6f1c2a9e-0d4b-4c36-9a8e-3b1f2a7c5d10' },
 };
 

@@ -79,7 +79,7 @@ describe('agent gRPC server (in process, on a temporary unix socket)', () => {
     const v = await unary(client, 'Version', {});
     assert.equal(v.agentVersion, '9.9.9');
     assert.equal(v.driver, 'linux');
-    assert.equal(v.apiRevision, 2, 'API 2: validate_only and error details');
+    assert.equal(v.apiRevision, 3, 'API 3: isolation and container config');
     assert.deepEqual(v.capabilities.installMethods, ['INSTALL_METHOD_DIRECTORY', 'INSTALL_METHOD_TARBALL']);
   });
 

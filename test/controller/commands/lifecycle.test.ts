@@ -189,7 +189,7 @@ dead:
     assert.equal(r.exitCode, 0, r.stderr);
     const lines = r.stdout.split('\n');
     assert.match(lines[0]!, /^qfleet \d+\.\d+\.\d+/);
-    assert.match(lines[1]!, /^alpha: qfleetd 9\.9\.9 \(API 2\) on memhost: Linux/);
+    assert.match(lines[1]!, /^alpha: qfleetd 9\.9\.9 \(API 3\) on memhost: Linux/);
     assert.ok(lines.some((l) => /^beta: qfleetd 9\.9\.9/.test(l)));
   });
 

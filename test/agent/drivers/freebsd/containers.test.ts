@@ -6,6 +6,7 @@ import {
 import { onTerminal } from '../../../../agent/runner/terminal.js';
 import { FakeRunner } from '../../../support/fake-runner.js';
 import { C, LOG, Rig } from './rig.js';
+import { ref } from '../../../support/container-ref.js';
 
 // Golden transcripts for the container verbs, on the simulated host. Refusals
 // must happen before any command that changes the host.
@@ -208,14 +209,14 @@ describe('FreeBSDDriver containers (golden transcripts)', () => {
 
     it('starts through the rc script with onestart, output to a log file (daemons keep pipes open)', async () => {
       const r = await new Rig().mounted();
-      await r.driver.startService('web', 'cron');
+      await r.driver.startService(ref('web'), 'cron');
       assert.deepEqual(r.take(), [svc('onestatus'), svc('onestart')]);
       assert.deepEqual(r.host.logFiles, [`${LOG}/web.cron.log`]);
     });
 
     it('passes the container root as cwd and a log file only to onestart', async () => {
       const r = await new Rig().mounted();
-      await r.driver.startService('web', 'cron');
+      await r.driver.startService(ref('web'), 'cron');
       const [status, start] = r.runner.calls;
       assert.equal(status?.cwd, C);
       assert.equal(status?.logFile, undefined);
@@ -225,40 +226,40 @@ describe('FreeBSDDriver containers (golden transcripts)', () => {
 
     it('does not start a service that already runs', async () => {
       const r = await new Rig().running();
-      await r.driver.startService('web', 'cron');
+      await r.driver.startService(ref('web'), 'cron');
       assert.deepEqual(r.take(), [svc('onestatus')]);
     });
 
     it('probes with onestatus: running with its pid, or not running (exit 1)', async () => {
       const r = await new Rig().running();
-      assert.deepEqual(await r.driver.probeService('web', 'cron'), { running: true, pids: [2000] });
-      assert.deepEqual(await r.driver.probeService('web', 'sshd'), { running: false, pids: [] });
+      assert.deepEqual(await r.driver.probeService(ref('web'), 'cron'), { running: true, pids: [2000] });
+      assert.deepEqual(await r.driver.probeService(ref('web'), 'sshd'), { running: false, pids: [] });
       assert.deepEqual(r.take(), [svc('onestatus'), svc('onestatus', 'sshd')]);
     });
 
     it('stops with onestop, and not at all when it is not running', async () => {
       const r = await new Rig().running();
-      await r.driver.stopService('web', 'cron');
+      await r.driver.stopService(ref('web'), 'cron');
       assert.deepEqual(r.take(), [svc('onestatus'), svc('onestop')]);
-      await r.driver.stopService('web', 'cron');
+      await r.driver.stopService(ref('web'), 'cron');
       assert.deepEqual(r.take(), [svc('onestatus')]);
     });
 
     it('reports a service without an rc script as NOT_FOUND', async () => {
       const r = await new Rig().mounted();
-      await assert.rejects(r.driver.probeService('web', 'nginx'), (e: unknown) => e instanceof NotFoundError && /no rc script nginx/.test(e.message));
+      await assert.rejects(r.driver.probeService(ref('web'), 'nginx'), (e: unknown) => e instanceof NotFoundError && /no rc script nginx/.test(e.message));
     });
 
     it('says the container is not mounted when chroot cannot find service(8)', async () => {
       const r = await new Rig().created();
-      await assert.rejects(r.driver.startService('web', 'cron'), (e: unknown) =>
+      await assert.rejects(r.driver.startService(ref('web'), 'cron'), (e: unknown) =>
         e instanceof FailedPreconditionError && e.message.includes('chroot: /usr/sbin/service: No such file or directory') && /mounted/.test(e.message));
       assert.deepEqual(r.take(), [svc('onestatus')]);
     });
 
     it('points at the log file when onestart fails', async () => {
       const r = (await new Rig().mounted()).when(['chroot', C, '/usr/sbin/service', 'cron', 'onestart'], { exitCode: 1 });
-      await assert.rejects(r.driver.startService('web', 'cron'), (e: unknown) =>
+      await assert.rejects(r.driver.startService(ref('web'), 'cron'), (e: unknown) =>
         e instanceof CommandFailedError && e.exitCode === 1 && e.message.includes(`output in ${LOG}/web.cron.log`));
     });
   });
@@ -315,13 +316,13 @@ describe('FreeBSDDriver containers (golden transcripts)', () => {
     it('answers onestatus from memory while the container has the same processes, and asks again once they change', async () => {
       const r = await new Rig().running();
       const svc = `chroot ${C} /usr/sbin/service sshd onestatus`;
-      await r.driver.probeService('web', 'sshd', await r.driver.processTable());
-      await r.driver.probeService('web', 'sshd', await r.driver.processTable());
+      await r.driver.probeService(ref('web'), 'sshd', await r.driver.processTable());
+      await r.driver.probeService(ref('web'), 'sshd', await r.driver.processTable());
       assert.deepEqual(r.take(), ['procstat -af', svc, 'procstat -af'], 'same processes: asked once');
       r.host.spawnStray(C);
-      await r.driver.probeService('web', 'sshd', await r.driver.processTable());
+      await r.driver.probeService(ref('web'), 'sshd', await r.driver.processTable());
       assert.deepEqual(r.take(), ['procstat -af', svc], 'a new process: asked again');
-      await r.driver.probeService('web', 'sshd');
+      await r.driver.probeService(ref('web'), 'sshd');
       assert.deepEqual(r.take(), [svc], 'without a table: always asked');
     });
 
@@ -417,12 +418,12 @@ describe('FreeBSDDriver containers (golden transcripts)', () => {
     const d = new FreeBSDDriver({ runner: new FakeRunner(), rootDir: '/q', logDir: LOG });
 
     it('runs a console fed from a pipe (no tty) as chroot ROOT /bin/sh, without script(1)', () => {
-      const s = d.execSpec('web', { argv: [], tty: false, console: true, env: {} });
+      const s = d.execSpec(ref('web'), { argv: [], tty: false, console: true, env: {} });
       assert.deepEqual(s.argv, ['chroot', C, '/bin/sh']);
     });
 
     it('runs a command with chroot, a clean environment and the caller env on top', () => {
-      assert.deepEqual(d.execSpec('web', { argv: ['/usr/bin/id', '-u'], tty: false, console: false, env: { LANG: 'C.UTF-8' } }), {
+      assert.deepEqual(d.execSpec(ref('web'), { argv: ['/usr/bin/id', '-u'], tty: false, console: false, env: { LANG: 'C.UTF-8' } }), {
         argv: ['chroot', C, '/usr/bin/id', '-u'],
         env: { PATH: '/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin', HOME: '/root', LANG: 'C.UTF-8' },
         cwd: C,
@@ -430,7 +431,7 @@ describe('FreeBSDDriver containers (golden transcripts)', () => {
     });
 
     it('gives a console an interactive sh under script(1) with the qchroot prompt NAME:PATH', () => {
-      const spec = d.execSpec('web', { argv: [], tty: true, console: true, env: {} });
+      const spec = d.execSpec(ref('web'), { argv: [], tty: true, console: true, env: {} });
       // The driver asks for a terminal; the runner puts script(1) in front, so what runs is the same line as before.
       assert.deepEqual(spec.argv, ['chroot', C, '/bin/sh', '-i']);
       assert.deepEqual(spec.terminal, {});
@@ -440,15 +441,15 @@ describe('FreeBSDDriver containers (golden transcripts)', () => {
     });
 
     it('passes the window size the client gave on to the runner with the terminal', () => {
-      const spec = d.execSpec('web', { argv: ['top'], tty: true, console: false, env: {}, rows: 40, cols: 120 });
+      const spec = d.execSpec(ref('web'), { argv: ['top'], tty: true, console: false, env: {}, rows: 40, cols: 120 });
       assert.deepEqual(spec.terminal, { rows: 40, cols: 120 });
       assert.deepEqual(onTerminal(spec, 'freebsd').argv, ['script', '-q', '/dev/null', 'chroot', C, 'top']);
     });
 
     it('refuses an empty command, bad env names and bad container names', () => {
-      assert.throws(() => d.execSpec('web', { argv: [], tty: false, console: false, env: {} }), InvalidArgumentError);
-      assert.throws(() => d.execSpec('web', { argv: ['id'], tty: false, console: false, env: { 'A B': '1' } }), InvalidArgumentError);
-      assert.throws(() => d.execSpec('../etc', { argv: ['id'], tty: false, console: false, env: {} }), InvalidArgumentError);
+      assert.throws(() => d.execSpec(ref('web'), { argv: [], tty: false, console: false, env: {} }), InvalidArgumentError);
+      assert.throws(() => d.execSpec(ref('web'), { argv: ['id'], tty: false, console: false, env: { 'A B': '1' } }), InvalidArgumentError);
+      assert.throws(() => d.execSpec(ref('../etc'), { argv: ['id'], tty: false, console: false, env: {} }), InvalidArgumentError);
     });
   });
 
@@ -467,7 +468,7 @@ describe('FreeBSDDriver containers (golden transcripts)', () => {
     for (const service of ['', '-x', '.hidden', 'a/b', '../../bin/sh', 'a b']) {
       it(`refuses the service name ${JSON.stringify(service)} without running anything`, async () => {
         const r = new Rig();
-        await assert.rejects(r.driver.startService('web', service), InvalidArgumentError);
+        await assert.rejects(r.driver.startService(ref('web'), service), InvalidArgumentError);
         await assert.rejects(r.driver.hasServiceScript('web', service), InvalidArgumentError);
         assert.deepEqual(r.take(), []);
       });

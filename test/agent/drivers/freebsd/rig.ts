@@ -2,6 +2,7 @@ import { FreeBSDDriver, type FreeBSDDriverOptions } from '../../../../agent/driv
 import type { InstallSpec, ProgressSink } from '../../../../agent/drivers/host-driver.js';
 import { FakeRunner, type FakeHandler, type FakeReply } from '../../../support/fake-runner.js';
 import { SimulatedFreeBSD, type SimulatedHostOptions } from './simulated-host.js';
+import { ref } from '../../../support/container-ref.js';
 
 export const ROOT = '/q';
 export const LOG = '/var/log/qfleet';
@@ -68,7 +69,7 @@ export class Rig {
 
   async running(service = 'cron'): Promise<this> {
     await this.mounted();
-    await this.driver.startService('web', service);
+    await this.driver.startService(ref('web'), service);
     this.take();
     return this;
   }

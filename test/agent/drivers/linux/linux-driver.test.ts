@@ -6,6 +6,7 @@ import { CommandFailedError, FailedPreconditionError, InvalidArgumentError, NotF
 import type { InstallProgressEvent } from '../../../../agent/drivers/host-driver.js';
 import type { CommandSpec } from '../../../../agent/runner/command-runner.js';
 import { FakeRunner } from '../../../support/fake-runner.js';
+import { ref } from '../../../support/container-ref.js';
 
 // The Linux driver's command plans, against a FakeRunner on a temp directory
 // (no root needed). The kernel-facing parts (mounts, mount ids) are tested for
@@ -122,7 +123,7 @@ describe('LinuxDriver plans (fake runner)', () => {
 
     it('starts through the init script in a chroot, with a minimal env and output to the container log', async () => {
       runner.on(['chroot', root(), '/etc/init.d/httpd', 'start']);
-      await driver.startService('web1', 'httpd');
+      await driver.startService(ref('web1'), 'httpd');
       const c = runner.calls[0]!;
       assert.deepEqual(c.argv, ['chroot', root(), '/etc/init.d/httpd', 'start']);
       assert.equal(c.logFile, `${tmp}/log/web1.log`);
@@ -132,25 +133,25 @@ describe('LinuxDriver plans (fake runner)', () => {
 
     it('stops the same way', async () => {
       runner.on(['chroot', root(), '/etc/init.d/httpd', 'stop']);
-      await driver.stopService('web1', 'httpd');
+      await driver.stopService(ref('web1'), 'httpd');
       assert.deepEqual(runner.transcript, [`chroot ${root()} /etc/init.d/httpd stop`]);
       assert.equal(runner.calls[0]!.logFile, `${tmp}/log/web1.log`);
     });
 
     it('start and stop alike refuse a service without an executable script of its own, running nothing', async () => {
       for (const service of ['notexec', 'linked', 'missing']) {
-        await assert.rejects(driver.startService('web1', service), new RegExp(`container web1 has no executable /etc/init.d/${service}$`));
-        await assert.rejects(driver.stopService('web1', service), new RegExp(`container web1 has no executable /etc/init.d/${service}$`));
+        await assert.rejects(driver.startService(ref('web1'), service), new RegExp(`container web1 has no executable /etc/init.d/${service}$`));
+        await assert.rejects(driver.stopService(ref('web1'), service), new RegExp(`container web1 has no executable /etc/init.d/${service}$`));
       }
       assert.deepEqual(runner.transcript, []);
     });
 
     it('probes with status: exit 0 is running, anything else is not', async () => {
       runner.on(['chroot'], (s) => ({ exitCode: s.argv[3] === 'status' ? 0 : 1 }));
-      assert.equal((await driver.probeService('web1', 'httpd')).running, true);
+      assert.equal((await driver.probeService(ref('web1'), 'httpd')).running, true);
       const stopped = new FakeRunner().on(['chroot'], { exitCode: 3, stdout: 'httpd is not running' });
       const d2 = new LinuxDriver({ runner: stopped, rootDir: `${tmp}/qfleet`, logDir: `${tmp}/log` });
-      assert.equal((await d2.probeService('web1', 'httpd')).running, false);
+      assert.equal((await d2.probeService(ref('web1'), 'httpd')).running, false);
       assert.equal(stopped.calls[0]!.logFile, undefined, 'status output is captured, not logged');
     });
 
@@ -166,9 +167,9 @@ describe('LinuxDriver plans (fake runner)', () => {
     });
 
     it('refuses to start a service without a script, and bad names', async () => {
-      await assert.rejects(driver.startService('web1', 'missing'), NotFoundError);
-      await assert.rejects(driver.startService('web1', '../../bin/sh'), InvalidArgumentError);
-      await assert.rejects(driver.startService('../web1', 'httpd'), InvalidArgumentError);
+      await assert.rejects(driver.startService(ref('web1'), 'missing'), NotFoundError);
+      await assert.rejects(driver.startService(ref('web1'), '../../bin/sh'), InvalidArgumentError);
+      await assert.rejects(driver.startService(ref('../web1'), 'httpd'), InvalidArgumentError);
       assert.deepEqual(runner.calls, []);
     });
   });
@@ -177,34 +178,34 @@ describe('LinuxDriver plans (fake runner)', () => {
     const root = () => driver.layout.containerRoot('web1');
 
     it('runs a command with chroot and a clean environment', () => {
-      const s = driver.execSpec('web1', { argv: ['ls', '-l', '/'], tty: false, console: false, env: {} });
+      const s = driver.execSpec(ref('web1'), { argv: ['ls', '-l', '/'], tty: false, console: false, env: {} });
       assert.deepEqual(s.argv, ['chroot', root(), 'ls', '-l', '/']);
       assert.deepEqual(s.env, { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root' });
     });
 
     it('passes TERM and other given variables on', () => {
-      const s = driver.execSpec('web1', { argv: ['env'], tty: false, console: false, env: { TERM: 'xterm', FOO: 'a b' } });
+      const s = driver.execSpec(ref('web1'), { argv: ['env'], tty: false, console: false, env: { TERM: 'xterm', FOO: 'a b' } });
       assert.equal(s.env?.TERM, 'xterm');
       assert.equal(s.env?.FOO, 'a b');
-      assert.throws(() => driver.execSpec('web1', { argv: ['env'], tty: false, console: false, env: { 'A=B': 'x' } }), InvalidArgumentError);
+      assert.throws(() => driver.execSpec(ref('web1'), { argv: ['env'], tty: false, console: false, env: { 'A=B': 'x' } }), InvalidArgumentError);
     });
 
     it('asks the runner for a terminal of the client\'s size, with the same argv and environment as without one', () => {
-      const s = driver.execSpec('web1', { argv: ['echo', "it's $HOME"], tty: true, console: false, env: { TERM: 'vt100' }, rows: 40, cols: 120 });
+      const s = driver.execSpec(ref('web1'), { argv: ['echo', "it's $HOME"], tty: true, console: false, env: { TERM: 'vt100' }, rows: 40, cols: 120 });
       assert.deepEqual(s.argv, ['chroot', root(), 'echo', "it's $HOME"]);
       assert.deepEqual(s.env, { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', TERM: 'vt100' });
       assert.deepEqual(s.terminal, { rows: 40, cols: 120 });
-      assert.deepEqual(driver.execSpec('web1', { argv: ['true'], tty: true, console: false, env: {} }).terminal, {}, 'no size: the terminal\'s own');
+      assert.deepEqual(driver.execSpec(ref('web1'), { argv: ['true'], tty: true, console: false, env: {} }).terminal, {}, 'no size: the terminal\'s own');
     });
 
     it('runs a console fed from a pipe (no tty) as a plain shell reading stdin, without a terminal', () => {
-      const s = driver.execSpec('web1', { argv: [], tty: false, console: true, env: {} });
+      const s = driver.execSpec(ref('web1'), { argv: [], tty: false, console: true, env: {} });
       assert.deepEqual(s.argv, ['chroot', driver.layout.containerRoot('web1'), '/bin/sh']);
       assert.equal(s.terminal, undefined);
     });
 
     it('opens a console as an interactive shell on a terminal, whose prompt shows the container and path', () => {
-      const s = driver.execSpec('web1', { argv: [], tty: true, console: true, env: {} });
+      const s = driver.execSpec(ref('web1'), { argv: [], tty: true, console: true, env: {} });
       assert.deepEqual(s.argv, ['chroot', root(), '/bin/sh', '-i']);
       assert.equal(s.env?.PS1, 'web1:\\w# ');
       assert.ok(s.terminal);
@@ -212,7 +213,7 @@ describe('LinuxDriver plans (fake runner)', () => {
 
     it('refuses container names that could escape the containers dir', () => {
       for (const bad of ['..', '.', 'a/b', '', 'a b', '-rf']) {
-        assert.throws(() => driver.execSpec(bad, { argv: ['true'], tty: false, console: false, env: {} }), InvalidArgumentError, bad);
+        assert.throws(() => driver.execSpec(ref(bad), { argv: ['true'], tty: false, console: false, env: {} }), InvalidArgumentError, bad);
       }
     });
   });
@@ -266,7 +267,7 @@ describe('LinuxDriver plans (fake runner)', () => {
       runner.on(['chroot'], { exitCode: 0 });
       const d = new LinuxDriver({ runner, rootDir: `${tmp}/qfleet`, logDir: `${tmp}/log`, procDir: proc });
       const asked = () => runner.transcript.filter((t) => t.endsWith('/etc/init.d/httpd status')).length;
-      const probe = async () => (await d.probeService('web1', 'httpd', await d.processTable())).running;
+      const probe = async () => (await d.probeService(ref('web1'), 'httpd', await d.processTable())).running;
       setProc(100, 5000);
       setProc(200, 7000, '/'); // the host's own: no part of the fingerprint
 
@@ -285,7 +286,7 @@ describe('LinuxDriver plans (fake runner)', () => {
       rmSync(`${proc}/101`, { recursive: true });
       assert.equal(await probe(), true);
       assert.equal(asked(), 4, 'a process exited');
-      await d.probeService('web1', 'httpd');
+      await d.probeService(ref('web1'), 'httpd');
       assert.equal(asked(), 5, 'without a table the script is always asked');
       assert.deepEqual((await d.processTable()).pidsIn('web1'), [100]);
     });

@@ -5,6 +5,7 @@ import { CommandFailedError, FailedPreconditionError } from '../../../../agent/e
 import { isUnder } from '../../../../agent/drivers/host-driver.js';
 import { removeTree } from '../../../../agent/drivers/linux/safe-remove.js';
 import { makeRealSetup, type RealSetup } from './real-harness.js';
+import { ref } from '../../../support/container-ref.js';
 
 /** Every path, type, mode, link target and file content below `dir`, hashed (lstat only: never follows). */
 function hashTree(dir: string): string {
@@ -41,7 +42,7 @@ describe('LinuxDriver safety, for real @root', function () {
   const d = () => s.driver;
   const root = (n: string) => s.driver.layout.containerRoot(n);
   const mountsUnder = async (r: string) => (await d().mounts()).filter((m) => isUnder(m.target, r)).map((m) => m.target);
-  const inside = (n: string, script: string) => s.runner.run(d().execSpec(n, { argv: ['/bin/sh', '-c', script], tty: false, console: false, env: {} }));
+  const inside = (n: string, script: string) => s.runner.run(d().execSpec(ref(n), { argv: ['/bin/sh', '-c', script], tty: false, console: false, env: {} }));
 
   before(async () => {
     s = await makeRealSetup('qf-safety-');
@@ -104,7 +105,7 @@ describe('LinuxDriver safety, for real @root', function () {
     });
 
     it('opens a console whose prompt shows the container name and path (busybox ash expands \\w)', async () => {
-      const child = s.runner.spawn(d().execSpec(n, { argv: [], tty: true, console: true, env: { TERM: 'dumb' } }));
+      const child = s.runner.spawn(d().execSpec(ref(n), { argv: [], tty: true, console: true, env: { TERM: 'dumb' } }));
       let out = '';
       child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
@@ -248,7 +249,7 @@ describe('LinuxDriver safety, for real @root', function () {
       try {
         for (const n of [a, b]) {
           await d().mountContainer(n);
-          await d().startService(n, 'httpd');
+          await d().startService(ref(n), 'httpd');
         }
         assert.match(await (await fetch(`http://127.0.0.1:${s.port}/`)).text(), /qfleet busybox httpd/);
         assert.equal(await (await fetch(`http://127.0.0.1:${s.port + 7}/`)).text(), 'web2\n');
@@ -260,11 +261,11 @@ describe('LinuxDriver safety, for real @root', function () {
         assert.match(readFileSync(`${s.tmp}/log/${a}.log`, 'utf8'), /httpd started on port/);
       } finally {
         for (const n of [a, b]) {
-          await d().stopService(n, 'httpd').catch(() => undefined);
+          await d().stopService(ref(n), 'httpd').catch(() => undefined);
           await d().unmountContainer(n).catch(() => undefined);
         }
       }
-      assert.equal((await d().probeService(a, 'httpd')).running, false);
+      assert.equal((await d().probeService(ref(a), 'httpd')).running, false);
     });
   });
 
