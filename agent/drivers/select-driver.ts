@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { AgentConfig, OsName } from '../config.js';
 import type { CommandRunner } from '../runner/command-runner.js';
 import { FreeBSDDriver } from './freebsd/freebsd-driver.js';
@@ -11,9 +12,11 @@ export function osOfThisHost(): OsName {
 }
 
 /** The host's driver, set up from the agent's config (every driver setting is read here, so none is left behind in main). */
-export function makeDriver(cfg: Pick<AgentConfig, 'os' | 'rootDir' | 'logDir' | 'freebsdManifestSha256'>, runner: CommandRunner): HostDriver {
+export function makeDriver(cfg: Pick<AgentConfig, 'os' | 'rootDir' | 'logDir' | 'stateDir' | 'freebsdManifestSha256'>, runner: CommandRunner): HostDriver {
   const { rootDir, logDir } = cfg;
+  // Pidfiles of containers' inits (jchroot's pidfile), beside the state files.
+  const runDir = join(cfg.stateDir, 'run');
   return cfg.os === 'freebsd'
-    ? new FreeBSDDriver({ runner, rootDir, logDir, pinnedManifests: cfg.freebsdManifestSha256 })
-    : new LinuxDriver({ runner, rootDir, logDir });
+    ? new FreeBSDDriver({ runner, rootDir, logDir, runDir, pinnedManifests: cfg.freebsdManifestSha256 })
+    : new LinuxDriver({ runner, rootDir, logDir, runDir });
 }

@@ -30,6 +30,12 @@ export interface CommandSpec {
    * argv and env stay those of the command itself.
    */
   readonly terminal?: { readonly rows?: number; readonly cols?: number };
+  /**
+   * cgroup.procs files (one per hierarchy) the command joins before it runs,
+   * so everything it forks (a daemon an rc script leaves) is counted against
+   * the container's limits. The runner makes the child join itself before exec.
+   */
+  readonly joinCgroups?: readonly string[];
 }
 
 export interface CommandResult {

@@ -24,6 +24,8 @@ export interface FreeBSDDriverOptions {
   readonly rootDir: string;
   /** Where rc scripts' output goes (they leave daemons holding it open). Must exist. */
   readonly logDir: string;
+  /** Where the driver keeps what identifies its running isolated containers (init pidfiles); created when needed. */
+  readonly runDir?: string;
   /** Default https://download.freebsd.org/releases; an InstallSpec mirror overrides it. */
   readonly fetchBaseUrl?: string;
   /** sha256 of MANIFEST by its URL: the only way a plain-http mirror is accepted. */

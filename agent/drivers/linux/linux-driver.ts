@@ -27,6 +27,8 @@ export interface LinuxDriverOptions {
   readonly rootDir: string;
   /** Where service start/stop output goes, one `<container>.log` per container. */
   readonly logDir: string;
+  /** Where the driver keeps what identifies its running isolated containers (init pidfiles); created when needed. */
+  readonly runDir?: string;
   /** Where the mount table (`self/mountinfo`) and processes (`<pid>/root`) are read; a test can point it elsewhere. */
   readonly procDir?: string;
   /** The host's os-release, for facts(). */
