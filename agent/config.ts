@@ -1,3 +1,4 @@
+import { ISOLATION_MODES, type IsolationMode } from './drivers/container-config.js';
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { AGENT_DEFAULTS, AGENT_TLS_FILES, type AgentDefaults } from '../common/agent-layout.js';
@@ -31,6 +32,8 @@ export interface AgentConfig {
    * before MANIFEST is read: what lets a plain-http mirror be used. Empty: https mirrors only.
    */
   readonly freebsdManifestSha256: Readonly<Record<string, string>>;
+  /** The isolation create uses when asked for none; empty: the driver's (namespaces on Linux, jail on FreeBSD). */
+  readonly defaultIsolation: '' | IsolationMode;
 }
 
 /** DESIGN.md's per-OS defaults (the same table bootstrap installs by). */
@@ -38,7 +41,7 @@ export function defaults(os: OsName): AgentDefaults {
   return AGENT_DEFAULTS[os];
 }
 
-const KEYS = ['zone', 'root_dir', 'state_dir', 'log_dir', 'socket', 'log_file', 'stop_grace_seconds', 'shutdown_grace_seconds', 'listen', 'tls_cert', 'tls_key', 'tls_ca', 'freebsd_manifest_sha256'] as const;
+const KEYS = ['zone', 'root_dir', 'state_dir', 'log_dir', 'socket', 'log_file', 'stop_grace_seconds', 'shutdown_grace_seconds', 'listen', 'tls_cert', 'tls_key', 'tls_ca', 'freebsd_manifest_sha256', 'default_isolation'] as const;
 type Key = (typeof KEYS)[number];
 
 /**
@@ -95,6 +98,7 @@ export function loadConfig(src: ConfigSources): AgentConfig {
     tlsKey: get('tls_key') ?? join(d.tlsDir, AGENT_TLS_FILES.key),
     tlsCa: get('tls_ca') ?? join(d.tlsDir, AGENT_TLS_FILES.ca),
     freebsdManifestSha256: parseManifestPins(get('freebsd_manifest_sha256') ?? ''),
+    defaultIsolation: (get('default_isolation') ?? '') as AgentConfig['defaultIsolation'],
   };
   const paths = { root_dir: cfg.rootDir, state_dir: cfg.stateDir, log_dir: cfg.logDir, socket: cfg.socket, tls_cert: cfg.tlsCert, tls_key: cfg.tlsKey, tls_ca: cfg.tlsCa };
   for (const [k, v] of Object.entries(paths)) checkPath(k, v);
@@ -104,6 +108,9 @@ export function loadConfig(src: ConfigSources): AgentConfig {
   }
   if (!Number.isFinite(cfg.shutdownGraceSeconds) || cfg.shutdownGraceSeconds < 0 || cfg.shutdownGraceSeconds > 600) {
     throw new InvalidArgumentError('shutdown_grace_seconds must be between 0 and 600.');
+  }
+  if (cfg.defaultIsolation && !ISOLATION_MODES.includes(cfg.defaultIsolation)) {
+    throw new InvalidArgumentError(`default_isolation must be one of ${ISOLATION_MODES.join(', ')} (or empty for the OS's default), not ${JSON.stringify(cfg.defaultIsolation)}.`);
   }
   if (cfg.listen && !/^(\[[0-9a-fA-F:.]+\]|[^:\s\[\]]+):\d{1,5}$/.test(cfg.listen)) {
     throw new InvalidArgumentError(`listen must be HOST:PORT (e.g. 0.0.0.0:7443) or empty, not ${JSON.stringify(cfg.listen)}.`);

@@ -90,7 +90,10 @@ async function serve(cfg: AgentConfig): Promise<void> {
   const releasePidfile = claimPidfile(join(cfg.stateDir, 'qfleetd.pid'));
   const runner = new ExecaRunner({ wrapper: dieWithAgentWrapper() });
   const driver = makeDriver(cfg, runner);
-  const engine = new Engine({ driver, store, clock: systemClock, log, runner, stopGraceMs: cfg.stopGraceSeconds * 1000 });
+  const engine = new Engine({
+    driver, store, clock: systemClock, log, runner, stopGraceMs: cfg.stopGraceSeconds * 1000,
+    ...(cfg.defaultIsolation ? { defaultIsolation: cfg.defaultIsolation } : {}),
+  });
   const admission = new Admission();
   const deps = { engine, log, agentVersion: packageVersion(), admission };
   const { server, health } = createAgentServer(deps);

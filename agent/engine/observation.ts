@@ -83,11 +83,16 @@ export class Observation {
   }
 
   async list(): Promise<ContainerView[]> {
-    // The mount and process tables are read once per call, not once per container.
-    const [mounts, procs, scan] = await Promise.all([this.driver.mounts(), this.driver.processTable(), this.scan()]);
+    // The mount and process tables are read once per call, not once per container; the process
+    // table (a host-wide scan) only when a chroot container, or one of unknown mode, needs it:
+    // isolated containers are judged by their init or jail (driver.runtime).
+    const [mounts, scan] = await Promise.all([this.driver.mounts(), this.scan()]);
     const mountsOf = mountsByContainer(mounts, this.driver.layout.containersDir);
     const states = await this.store.inspectAll(scan.names);
-    return mapLimit(scan.names, this.ctx.parallelism, async (n) => this.view(this.knownFrom(n, states.get(n)!), mountsOf.get(n) ?? [], procs, scan.entries));
+    const known = scan.names.map((n) => this.knownFrom(n, states.get(n)!));
+    const needsScan = known.some((k) => k.kind !== 'ok' || k.record.config.isolation === 'chroot');
+    const procs = needsScan ? await this.driver.processTable() : undefined;
+    return mapLimit(known, this.ctx.parallelism, async (k) => this.view(k, mountsOf.get(k.kind === 'ok' ? k.record.name : k.name) ?? [], procs, scan.entries));
   }
 
   async get(rawName: unknown): Promise<ContainerView> {
@@ -190,7 +195,8 @@ export class Observation {
    * tables, stands for a stat of the container's directory).
    */
   async observe(rec: ContainerRecord, table: readonly MountEntry[], procs?: ProcessTable, entries?: DirEntries): Promise<ContainerView> {
-    procs ??= await this.driver.processTable();
+    const isolatedMode = rec.config.isolation !== 'chroot';
+    if (!isolatedMode) procs ??= await this.driver.processTable();
     const root = this.driver.layout.containerRoot(rec.name);
     const mounts = table.filter((m) => isUnder(m.target, root));
     const mounted = new Set(mounts.map((m) => m.target));
@@ -228,7 +234,7 @@ export class Observation {
     if (rec.desired === 'stopped' && !this.ctx.consoles.has(rec.name)) {
       if (mounts.length) problems.push(`stopped but still mounted: ${mounts.map((m) => m.target).join(', ')}`);
       if (runtime?.up) problems.push(`stopped but its ${rec.config.isolation === 'jail' ? `jail (jid ${runtime.jid ?? '?'})` : `init (pid ${runtime.initPid ?? '?'})`} still runs`);
-      const pids = exists ? procs.pidsIn(rec.name) : [];
+      const pids = exists && procs ? procs.pidsIn(rec.name) : [];
       if (pids.length) problems.push(`stopped but processes still run in it: ${pids.join(' ')}`);
     }
     if (rec.pending && !this.ctx.locks.isHeld(rec.name)) {

@@ -79,6 +79,16 @@ describe('agent config (qfleetd.conf and flags)', () => {
       refuses(() => load({ socket: s }), /is in a directory too long for a unix socket: qfleetd binds it first in a private directory beside it \(.*\/\.qfleetd-bind-XXXXXX\/sock\), which can have at most 107 bytes on Linux, so the directory can have at most 81/);
     });
   });
+  describe('default_isolation: what create uses when asked for no mode', () => {
+    it('empty by default (the driver decides: namespaces on Linux, jail on FreeBSD); a mode from the file is kept', () => {
+      assert.equal(load({}).defaultIsolation, '');
+      assert.equal(load({}, 'linux', 'default_isolation = chroot\n').defaultIsolation, 'chroot');
+    });
+    it('anything else is refused, naming the modes', () => {
+      refuses(() => load({}, 'linux', 'default_isolation = docker\n'), /default_isolation must be one of chroot, namespaces, jail/);
+    });
+  });
+
   describe('freebsd_manifest_sha256: MANIFEST digests pinned by URL', () => {
     const url = 'http://mirror.example.org/pub/FreeBSD/releases/amd64/amd64/14.1-RELEASE/MANIFEST';
     const url2 = 'http://mirror.example.org/pub/FreeBSD/releases/arm64/aarch64/14.1-RELEASE/MANIFEST';
