@@ -37,7 +37,7 @@ if [ "${1:-}" = "--clean" ]; then clean; echo "demo removed"; exit 0; fi
 
 echo "${B}Setting up${N} (Debian packages, npm modules, build)..."
 need=()
-for p in busybox-static util-linux; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
+for p in busybox-static util-linux tini; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
 if [ ${#need[@]} -gt 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"; fi
 [ -d node_modules ] || npm ci --no-audit --no-fund
 npm run build >/dev/null
