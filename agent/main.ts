@@ -33,6 +33,7 @@ const program = new Command('qfleetd')
   .option('--tls-cert <file>', "this agent's certificate, signed by the fleet CA")
   .option('--tls-key <file>', "this agent's private key (mode 0600)")
   .option('--tls-ca <file>', 'the fleet CA: client certificates must come from it')
+  .option('--default-isolation <mode>', 'what create uses when asked for no mode: namespaces (Linux), jail (FreeBSD) or chroot; default: the OS\'s')
   .showHelpAfterError()
   // commander exits 1 on a bad flag; a usage error is 2 here as in qfleet (help and --version stay 0).
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
@@ -42,7 +43,7 @@ const program = new Command('qfleetd')
       Object.entries({
         zone: o.zone, root_dir: o.rootDir, state_dir: o.stateDir, log_dir: o.logDir,
         socket: o.socket, log_file: o.logFile, stop_grace_seconds: o.stopGraceSeconds, shutdown_grace_seconds: o.shutdownGraceSeconds,
-        listen: o.listen, tls_cert: o.tlsCert, tls_key: o.tlsKey, tls_ca: o.tlsCa,
+        listen: o.listen, tls_cert: o.tlsCert, tls_key: o.tlsKey, tls_ca: o.tlsCa, default_isolation: o.defaultIsolation,
       }).filter(([, v]) => v !== undefined),
     ) as Record<string, string>;
     const cfg = loadConfig({ os: osOfThisHost(), configFile: o.config, flags });
