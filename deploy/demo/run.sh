@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # qfleet demo on this machine (Debian, as root): a local qfleetd, a tiny busybox base installed as
-# sharedfs + template, three containers each running busybox httpd on its own port, `qfleet list`,
-# and each service answering. Re-running starts afresh; `--clean` removes everything it made.
+# sharedfs + template, three containers each running busybox httpd on its own port, isolated in
+# their own namespaces, `qfleet list`, each service answering, and `ps` inside one seeing only its own. Re-running starts afresh; `--clean` removes everything it made.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DEMO=${QFLEET_DEMO_DIR:-/var/tmp/qfleet-demo}
@@ -76,6 +76,17 @@ done
 show exec web1 -- ls /sharedfs
 say "qfleet exec web1 -- sh -c 'echo x > /bin/planted'    # sharedfs is read-only inside every container"
 qfleet exec web1 -- sh -c 'echo x > /bin/planted' || echo "(refused, as it should be)"
+
+echo
+echo "${B}Each container is isolated${N} (namespaces: its own PID, mount, UTS, IPC and user namespaces):"
+say "qfleet exec web1 -- ps     # only web1's own processes: its init, its httpd, this ps"
+qfleet exec web1 -- ps
+say "qfleet exec web1 -- hostname"
+qfleet exec web1 -- hostname
+say "qfleet exec web1 -- mount -o remount,rw /sharedfs    # root inside cannot make the shared base writable"
+qfleet exec web1 -- mount -o remount,rw /sharedfs || echo "(refused, as it should be)"
+say "grep -c $DEMO/root/containers /proc/self/mountinfo    # the host's mount table shows none of the containers' mounts"
+grep -c "$DEMO/root/containers" /proc/self/mountinfo || true
 
 show stop web3
 show list
