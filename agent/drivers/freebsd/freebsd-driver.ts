@@ -135,8 +135,12 @@ export class FreeBSDDriver implements HostDriver {
    * synchronous; asking it starts the read).
    */
   capabilities(): DriverCapabilities {
-    const racct = this.racctKnown;
-    if (!racct) void this.racctState().catch(() => undefined);
+    if (!this.racctKnown) void this.racctState().catch(() => undefined);
+    return this.capabilitiesWith(this.racctKnown);
+  }
+
+  /** capabilities() from what is known of kern.racct.enable, without starting a read. */
+  private capabilitiesWith(racct: RacctState | undefined): DriverCapabilities {
     const on = racct?.enabled ?? false;
     const why = racct?.why ?? 'kern.racct.enable not read yet';
     return {
@@ -373,8 +377,9 @@ export class FreeBSDDriver implements HostDriver {
       const jailOnly: [string, boolean][] = [['hostname', c.hostname !== ''], ['network', c.network !== 'host'], ['securelevel', c.securelevel >= 0], ['mounts', c.mounts.length > 0]];
       for (const [field, set] of jailOnly) if (set) throw no(field, `a chroot shares the host's ${field === 'mounts' ? 'mount table' : field === 'network' ? 'network' : 'kernel state'}; ${field} needs isolation jail`);
     }
-    if (c.isolation === 'jail' && (memoryBytes > 0 || cpus > 0 || pids > 0)) await this.racctState();
-    refuseUnoffered(ref, this.capabilities());
+    // kern.racct.enable is read only when a limit is asked.
+    const racct = c.isolation === 'jail' && (memoryBytes > 0 || cpus > 0 || pids > 0) ? await this.racctState() : this.racctKnown;
+    refuseUnoffered(ref, this.capabilitiesWith(racct));
     for (const m of c.mounts) {
       if (m.kind === 'bind' && !(await this.host.test('-d', assertHostPath(m.source, 'bind source')))) {
         throw new FailedPreconditionError(`Error; ${ref.name}: the bind source ${m.source} is not a directory on this host.`, { reason: 'unsupported', fields: { container: ref.name, field: 'mounts' } });
@@ -471,7 +476,10 @@ export class FreeBSDDriver implements HostDriver {
 
     if (!existingShared) await this.assertMountPoint(name, sharedTarget);
     await this.assertMountPoint(name, devTarget);
-    for (const m of pending) await this.assertMountPoint(name, extraTarget(m));
+    // A target under another configured mount exists only once that one is mounted (in its source's tree):
+    // it is checked right before its own mount, the others now.
+    const nested = (m: ExtraMount) => extras.some((o) => o !== m && isUnder(m.target, o.target));
+    for (const m of pending) if (!nested(m)) await this.assertMountPoint(name, extraTarget(m));
     const sets = parseDevfsShowsets((await this.host.run(['devfs', 'rule', 'showsets'])).stdout);
     if (!sets.includes(this.devfsRuleset)) {
       throw new FailedPreconditionError(`devfs ruleset ${this.devfsRuleset} is not loaded (loaded: ${sets.join(' ') || 'none'}); load it (devfs.rules(5)) before starting containers`);
@@ -480,6 +488,7 @@ export class FreeBSDDriver implements HostDriver {
     if (!existingShared) await this.host.run(['mount_nullfs', '-o', await this.nullfsOptions(), this.layout.sharedfs, sharedTarget]);
     for (let i = 0; i < existingDev.length; i++) await this.host.run(['umount', devTarget]);
     for (const m of pending) {
+      if (nested(m)) await this.assertMountPoint(name, extraTarget(m));
       const rw = m.readOnly ? 'ro' : 'rw';
       if (m.kind === 'bind') await this.host.run(['mount_nullfs', '-o', rw, m.source, extraTarget(m)]);
       else await this.host.run(['mount', '-t', 'tmpfs', '-o', m.sizeBytes > 0 ? `${rw},size=${m.sizeBytes}` : rw, 'tmpfs', extraTarget(m)]);

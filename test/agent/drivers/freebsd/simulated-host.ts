@@ -560,6 +560,13 @@ export class SimulatedFreeBSD {
       return this.libxo ? ok(this.mountPJson()) : fail('mount: illegal option -- -\nusage: mount [-adflpruvw] [-F fstab] [-o options] [-t ufs | external_type]');
     }
     const [t, type, o, opts, dev, dst] = a;
+    if (t === '-t' && type === 'tmpfs' && o === '-o' && opts && dev === 'tmpfs' && dst && a.length === 6) {
+      const d = this.resolve(dst);
+      if (d?.node?.kind !== 'dir') return fail(`mount: ${dst}: No such file or directory`);
+      this.mountList.push({ source: 'tmpfs', target: d.ns, fstype: 'tmpfs', options: opts.split(','), store: `/.tmpfs${d.ns}` });
+      this.fs.set(`/.tmpfs${d.ns}`, { kind: 'dir' });
+      return ok();
+    }
     const rs = /^ruleset=(\d+)$/.exec(opts ?? '');
     if (t === '-t' && type === 'devfs' && o === '-o' && rs && dev === 'devfs' && dst && a.length === 6) {
       const d = this.resolve(dst);
