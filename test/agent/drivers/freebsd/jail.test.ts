@@ -293,6 +293,33 @@ describe('FreeBSD jails', () => {
     });
   });
 
+  describe('what rctl and jail(8) answer (test/fixtures/freebsd)', () => {
+    it('takes rctl\'s ESRCH for a filter that matched nothing, and a jail that went away during down, as done', async () => {
+      const esrch = block(sample('rctl-racct.txt'), 'rctl -r jail:qfleet_web when no rule matches')[0]!;
+      const gone = block(sample('jls-libxo-json.txt'), 'no such jail')[0]!.replace(/^jls:/, 'jail:');
+      const r = await new Rig({ racct: 1 }).created();
+      await r.driver.up(JAIL);
+      r.take();
+      r.when(['rctl', '-r'], { stderr: `${esrch}\n`, exitCode: 1 }).when(['jail', '-R'], { stderr: `${gone}\n`, exitCode: 1 });
+      await r.driver.down(JAIL, 1000, fakeClock());
+      assert.ok(r.take().includes('jail -R qfleet_web'));
+    });
+
+    it('fails on any other rctl error, saying what rctl said', async () => {
+      const disabled = block(sample('rctl-racct.txt'), 'with kern.racct.enable=0')[0]!;
+      const r = await new Rig({ racct: 1 }).created();
+      r.when(['rctl', '-r'], { stderr: `${disabled}\n`, exitCode: 1 });
+      await assert.rejects(r.driver.up(LIMITED), /RACCT\/RCTL present, but disabled/);
+    });
+
+    it('reads kern.racct.enable as sysctl -n prints it on a GENERIC kernel', async () => {
+      const value = block(sample('rctl-racct.txt'), 'sysctl -n kern.racct.enable, GENERIC kernel')[0]!;
+      const r = new Rig({ racct: 1 }).when(['sysctl', '-n', 'kern.racct.enable'], { stdout: `${value}\n` });
+      await r.driver.facts();
+      assert.deepEqual(r.driver.capabilities().limits, { memory: false, cpu: false, pids: false });
+    });
+  });
+
   describe('runtime', () => {
     it('is up with its jid while the jail runs, down when it does not; no process scan', async () => {
       const r = await new Rig().created();
