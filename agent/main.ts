@@ -90,7 +90,7 @@ async function serve(cfg: AgentConfig): Promise<void> {
   const store = new StateStore(cfg.stateDir);
   const releasePidfile = claimPidfile(join(cfg.stateDir, 'qfleetd.pid'));
   const runner = new ExecaRunner({ wrapper: dieWithAgentWrapper() });
-  const driver = makeDriver(cfg, runner);
+  const driver = makeDriver(cfg, runner, (message, fields) => log.warn(message, fields));
   const engine = new Engine({
     driver, store, clock: systemClock, log, runner, stopGraceMs: cfg.stopGraceSeconds * 1000,
     ...(cfg.defaultIsolation ? { defaultIsolation: cfg.defaultIsolation } : {}),

@@ -12,11 +12,16 @@ export function osOfThisHost(): OsName {
 }
 
 /** The host's driver, set up from the agent's config (every driver setting is read here, so none is left behind in main). */
-export function makeDriver(cfg: Pick<AgentConfig, 'os' | 'rootDir' | 'logDir' | 'stateDir' | 'freebsdManifestSha256'>, runner: CommandRunner): HostDriver {
+export function makeDriver(
+  cfg: Pick<AgentConfig, 'os' | 'rootDir' | 'logDir' | 'stateDir' | 'freebsdManifestSha256'>,
+  runner: CommandRunner,
+  /** Where a driver says why it did something other than asked (FreeBSD: a chroot rc stop it would not run). */
+  warn?: (message: string, fields: Record<string, unknown>) => void,
+): HostDriver {
   const { rootDir, logDir } = cfg;
   // Pidfiles of containers' inits (jchroot's pidfile), beside the state files.
   const runDir = join(cfg.stateDir, 'run');
   return cfg.os === 'freebsd'
-    ? new FreeBSDDriver({ runner, rootDir, logDir, runDir, pinnedManifests: cfg.freebsdManifestSha256 })
+    ? new FreeBSDDriver({ runner, rootDir, logDir, runDir, pinnedManifests: cfg.freebsdManifestSha256, ...(warn ? { warn } : {}) })
     : new LinuxDriver({ runner, rootDir, logDir, runDir });
 }

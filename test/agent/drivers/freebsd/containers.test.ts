@@ -237,10 +237,10 @@ describe('FreeBSDDriver containers (golden transcripts)', () => {
       assert.deepEqual(r.take(), [svc('onestatus'), svc('onestatus', 'sshd')]);
     });
 
-    it('stops with onestop, and not at all when it is not running', async () => {
+    it('stops with onestop once procstat shows every pid onestatus reported is rooted in the container, and not at all when it is not running', async () => {
       const r = await new Rig().running();
       await r.driver.stopService(ref('web'), 'cron');
-      assert.deepEqual(r.take(), [svc('onestatus'), svc('onestop')]);
+      assert.deepEqual(r.take(), [svc('onestatus'), 'procstat -f 2000', svc('onestop')]);
       await r.driver.stopService(ref('web'), 'cron');
       assert.deepEqual(r.take(), [svc('onestatus')]);
     });

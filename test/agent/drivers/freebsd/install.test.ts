@@ -49,7 +49,8 @@ describe('FreeBSDDriver install (golden transcripts)', () => {
     it('asks uname for each fact separately', async () => {
       const r = new Rig();
       assert.deepEqual(await r.driver.facts(), { os: 'FreeBSD', release: '14.1-RELEASE-p5', machine: 'amd64', hostname: 'fbsd1.example.net' });
-      assert.deepEqual(r.take(), ['uname -s', 'uname -r', 'uname -m', 'uname -n']);
+      // Then kern.racct.enable, which capabilities() (asked next by `version`) reports limits from.
+      assert.deepEqual(r.take(), ['uname -s', 'uname -r', 'uname -m', 'uname -n', 'sysctl -n kern.racct.enable']);
     });
 
     it('refuses to run on anything but FreeBSD', async () => {

@@ -17,7 +17,7 @@ describe('FreeBSD list (engine over the driver, simulated host)', () => {
   let dir: string;
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('runs procstat -af once for a List of three running containers', async () => {
+  const threeRunning = async (isolation: 'chroot' | 'jail') => {
     dir = mkdtempSync(join(tmpdir(), 'qf-fbsd-list-'));
     // The engine lists containers/ on this machine's filesystem; the simulated host keeps its own
     // tree at the same paths, so both see the containers.
@@ -28,7 +28,7 @@ describe('FreeBSD list (engine over the driver, simulated host)', () => {
     const engine = new Engine({ driver, store: new StateStore(join(dir, 'state')), clock: systemClock, log: silentLogger, stopGraceMs: 10 });
     await engine.install({ method: 'download', source: '', mirror: '' }, false, () => undefined);
     for (const name of ['a1', 'b2', 'c3']) {
-      await engine.create(name);
+      await engine.create(name, undefined, {}, { isolation });
       mkdirSync(join(rootDir, 'containers', name), { recursive: true });
       await engine.configure(name, ['cron']);
     }
@@ -37,6 +37,17 @@ describe('FreeBSD list (engine over the driver, simulated host)', () => {
 
     const list = await engine.list();
     assert.deepEqual(list.map((c) => [c.name, c.state]), [['a1', 'running'], ['b2', 'running'], ['c3', 'running']]);
-    assert.deepEqual(runner.transcript.filter((l) => l.startsWith('procstat')), ['procstat -af']);
+    return runner.transcript;
+  };
+
+  it('runs procstat -af once for a List of three running chroot containers', async () => {
+    const transcript = await threeRunning('chroot');
+    assert.deepEqual(transcript.filter((l) => l.startsWith('procstat')), ['procstat -af']);
+  });
+
+  it('runs no host-wide procstat for a List of three running jails: each is judged by jls', async () => {
+    const transcript = await threeRunning('jail');
+    assert.deepEqual(transcript.filter((l) => l.startsWith('procstat')), []);
+    assert.ok(transcript.some((l) => l.startsWith('jls ')), transcript.join('\n'));
   });
 });

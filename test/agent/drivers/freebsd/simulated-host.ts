@@ -32,6 +32,19 @@ interface SimProc {
   root: string;
   cwd: string;
   service?: string;
+  /** The jail it runs in (0: the host, and every chroot). */
+  jid?: number;
+  /** Dies only from SIGKILL. */
+  ignoresTerm?: boolean;
+}
+
+/** A running jail, as the kernel keeps it. */
+export interface SimJail {
+  jid: number;
+  name: string;
+  path: string;
+  hostname: string;
+  params: string[];
 }
 
 export interface SimulatedHostOptions {
@@ -51,6 +64,14 @@ export interface SimulatedHostOptions {
   readonly latestPatch?: number;
   /** kern.securelevel; default -1 (the default of a fresh install). */
   readonly securelevel?: number;
+  /** kern.racct.enable: 1, 0 (GENERIC's default), or 'absent' (a kernel without RACCT); default 0. */
+  readonly racct?: 0 | 1 | 'absent';
+  /**
+   * rc scripts without a pidfile: rc.subr's _find_processes then matches by
+   * process name in the caller's jail (every chroot and the host are jail 0),
+   * so their status and stop reach same-named processes anywhere in jail 0.
+   */
+  readonly noPidfile?: readonly string[];
 }
 
 const ok = (stdout = ''): FakeReply => ({ stdout, exitCode: 0 });
@@ -77,6 +98,12 @@ export class SimulatedFreeBSD {
   hostUserland: string;
   latestPatch: number;
   securelevel: number;
+  racct: 0 | 1 | 'absent';
+  readonly noPidfile: Set<string>;
+  readonly jails: SimJail[] = [];
+  /** rctl rules, as added. */
+  readonly rctl: string[] = [];
+  private nextJid = 1;
   private nextPid = 2000;
   private tempCounter = 0;
 
@@ -90,6 +117,8 @@ export class SimulatedFreeBSD {
     this.hostUserland = opts.userland ?? this.release;
     this.latestPatch = opts.latestPatch ?? Number(/-p(\d+)$/.exec(this.release)?.[1] ?? 0);
     this.securelevel = opts.securelevel ?? -1;
+    this.racct = opts.racct ?? 0;
+    this.noPidfile = new Set(opts.noPidfile ?? []);
     this.fs.set('/', { kind: 'dir' });
     for (const d of ['/dev', '/etc', '/tmp', '/usr', '/usr/local', '/var', '/var/tmp', '/var/log', '/home']) this.fs.set(d, { kind: 'dir' });
     this.mountList.push(
@@ -253,11 +282,12 @@ export class SimulatedFreeBSD {
 
   // --- processes -------------------------------------------------------------------
 
-  procstatAf(): string {
+  procstatAf(only?: readonly number[]): string {
     const row = (p: SimProc, fd: string, v: string, path: string) =>
       `${String(p.pid).padStart(5)} ${p.comm.padEnd(16)} ${fd.padStart(5)} v ${v} r-------   -       - -   ${path}\n`;
     let out = '  PID COMM                FD T V FLAGS    REF  OFFSET PRO NAME\n';
     for (const p of this.procs) {
+      if (only && !only.includes(p.pid)) continue;
       out += row(p, 'text', 'r', `${p.root === '/' ? '' : p.root}/usr/sbin/${p.comm}`) + row(p, 'cwd', 'd', p.cwd) + row(p, 'root', 'd', p.root);
     }
     return out;
@@ -279,7 +309,7 @@ export class SimulatedFreeBSD {
       case 'sh': return this.sh(a);
       case 'freebsd-version': return a.join(' ') === '-u' ? ok(`${this.hostUserland}\n`) : this.unknown(spec);
       case 'freebsd-update': return this.freebsdUpdate(a, spec);
-      case 'sysctl': return a.join(' ') === '-n kern.securelevel' ? ok(`${this.securelevel}\n`) : this.unknown(spec);
+      case 'sysctl': return this.sysctl(a, spec);
       case 'ls': return this.ls(a);
       case 'mv': return this.mv(a);
       case 'ln': return this.ln(a);
@@ -290,7 +320,13 @@ export class SimulatedFreeBSD {
       case 'devfs': return this.devfs(a);
       case 'umount': return this.umount(a);
       case 'chroot': return this.chroot(a, spec);
-      case 'procstat': return a.join(' ') === '-af' ? ok(this.procstatAf()) : this.unknown(spec);
+      case 'procstat': return this.procstat(a, spec);
+      case 'jail': return this.jail(a);
+      case 'jls': return a.join(' ') === '--libxo json -v' ? ok(this.jlsJson()) : this.unknown(spec);
+      case 'jexec': return this.jexec(a, spec);
+      case 'pgrep': return this.pgrep(a, spec);
+      case 'pkill': return this.pkill(a, spec);
+      case 'rctl': return this.rctlCmd(a);
       case 'kill': return this.kill(a);
       case 'chflags': return this.chflags(a);
       case 'rm': return this.rm(a);
@@ -524,6 +560,13 @@ export class SimulatedFreeBSD {
       return this.libxo ? ok(this.mountPJson()) : fail('mount: illegal option -- -\nusage: mount [-adflpruvw] [-F fstab] [-o options] [-t ufs | external_type]');
     }
     const [t, type, o, opts, dev, dst] = a;
+    if (t === '-t' && type === 'tmpfs' && o === '-o' && opts && dev === 'tmpfs' && dst && a.length === 6) {
+      const d = this.resolve(dst);
+      if (d?.node?.kind !== 'dir') return fail(`mount: ${dst}: No such file or directory`);
+      this.mountList.push({ source: 'tmpfs', target: d.ns, fstype: 'tmpfs', options: opts.split(','), store: `/.tmpfs${d.ns}` });
+      this.fs.set(`/.tmpfs${d.ns}`, { kind: 'dir' });
+      return ok();
+    }
     const rs = /^ruleset=(\d+)$/.exec(opts ?? '');
     if (t === '-t' && type === 'devfs' && o === '-o' && rs && dev === 'devfs' && dst && a.length === 6) {
       const d = this.resolve(dst);
@@ -572,10 +615,23 @@ export class SimulatedFreeBSD {
     if (!script) {
       return fail('', 1, `${service} does not exist in /etc/rc.d or the local startup\ndirectories (/usr/local/etc/rc.d), or is not executable\n`);
     }
-    const running = this.procs.find((p) => p.root === root && p.service === service);
+    return this.rc(root, 0, service, verb, spec);
+  }
+
+  /**
+   * rc.subr's run_rc_command for onestatus/onestart/onestop, run with root `root`
+   * in jail `jid`. The pids it acts on: the service's own (its pidfile), or for a
+   * script without one every process of that name in the same jail (_find_processes).
+   */
+  private rc(root: string, jid: number, service: string, verb: string, spec: CommandSpec): FakeReply {
+    const found = this.noPidfile.has(service)
+      ? this.procs.filter((p) => p.comm === service && (p.jid ?? 0) === jid)
+      : this.procs.filter((p) => p.root === root && p.service === service);
+    const running = found[0];
+    const pidList = found.map((p) => p.pid).join(' ');
     switch (verb) {
       case 'onestatus':
-        return running ? ok(`${service} is running as pid ${running.pid}.\n`) : fail('', 1, `${service} is not running.\n`);
+        return running ? ok(`${service} is running as pid ${pidList}.\n`) : fail('', 1, `${service} is not running.\n`);
       case 'onestart': {
         // A daemon keeps the command's stdout open: a real runner would wait forever on a pipe.
         if (!spec.logFile) return fail('simulated host: onestart without logFile would hang on the daemon', 99);
@@ -584,23 +640,128 @@ export class SimulatedFreeBSD {
         if (!this.mountList.some((m) => m.target === `${root}/dev` && m.fstype === 'devfs')) {
           return fail('/etc/rc.subr: cannot create /dev/null: No such file or directory');
         }
-        this.procs.push({ pid: this.nextPid++, comm: service, root, cwd: '/', service });
+        this.procs.push({ pid: this.nextPid++, comm: service, root, cwd: '/', service, ...(jid ? { jid } : {}) });
         return ok(`Starting ${service}.\n`);
       }
       case 'onestop':
         if (!running) return fail('', 1, `${service} not running? (check /var/run/${service}.pid).\n`);
-        this.procs.splice(this.procs.indexOf(running), 1);
-        return ok(`Stopping ${service}.\nWaiting for PIDS: ${running.pid}.\n`);
+        for (const p of found) this.procs.splice(this.procs.indexOf(p), 1);
+        return ok(`Stopping ${service}.\nWaiting for PIDS: ${pidList}.\n`);
       default:
         return fail(`/etc/rc.d/${service}: unknown directive '${verb}'.`);
     }
   }
 
   /** Starts a process rooted at `root` that no rc script knows about (a stray daemon). */
-  spawnStray(root: string, comm = 'stray'): number {
+  spawnStray(root: string, comm = 'stray', more: Partial<SimProc> = {}): number {
     const pid = this.nextPid++;
-    this.procs.push({ pid, comm, root, cwd: '/' });
+    this.procs.push({ pid, comm, root, cwd: '/', ...more });
     return pid;
+  }
+
+  // --- sysctl, procstat, jails, rctl -------------------------------------------------
+
+  private sysctl(a: string[], spec: CommandSpec): FakeReply | undefined {
+    const args = a.join(' ');
+    if (args === '-n kern.securelevel') return ok(`${this.securelevel}\n`);
+    if (args === '-n kern.racct.enable') {
+      // sysctl(8)'s message for a name the kernel lacks; not from a capture.
+      return this.racct === 'absent' ? fail("sysctl: unknown oid 'kern.racct.enable'") : ok(`${this.racct}\n`);
+    }
+    return this.unknown(spec);
+  }
+
+  private procstat(a: string[], spec: CommandSpec): FakeReply | undefined {
+    if (a.join(' ') === '-af') return ok(this.procstatAf());
+    if (a[0] === '-f' && a.length > 1 && a.slice(1).every((x) => /^\d+$/.test(x))) {
+      const pids = a.slice(1).map(Number);
+      const gone = pids.filter((p) => !this.procs.some((x) => x.pid === p));
+      // procstat warns about a pid that is gone and exits 1; wording not confirmed.
+      return { stdout: this.procstatAf(pids), stderr: gone.map((p) => `procstat: kinfo_getproc(${p}): No such process\n`).join(''), exitCode: gone.length ? 1 : 0 };
+    }
+    return this.unknown(spec);
+  }
+
+  /** `jls --libxo json -v`, in the shape of the captures in test/fixtures/freebsd/jls-libxo-json.txt. */
+  jlsJson(): string {
+    const rows = this.jails.map((j) => `{"jid":${j.jid},"hostname":${JSON.stringify(j.hostname)},"path":${JSON.stringify(j.path)},"name":${JSON.stringify(j.name)},"state":"ACTIVE","cpusetid":${j.jid + 2}, "ipv4_addrs": [], "ipv6_addrs": []}`);
+    return `{"__version": "2", "jail-information": {"jail": [${rows.join(', ')}]}}\n`;
+  }
+
+  private jailByName(n: string | undefined): SimJail | undefined {
+    return this.jails.find((j) => j.name === n || String(j.jid) === n);
+  }
+
+  /** `jail -c param=value ...` and `jail -R name`. */
+  private jail(a: string[]): FakeReply | undefined {
+    if (a[0] === '-R' && a.length === 2) {
+      const j = this.jailByName(a[1]);
+      if (!j) return fail(`jail: jail "${a[1]}" not found`);
+      // jail_remove(2): every process in it is killed.
+      for (const p of this.procs.filter((x) => x.jid === j.jid)) this.procs.splice(this.procs.indexOf(p), 1);
+      this.jails.splice(this.jails.indexOf(j), 1);
+      return ok();
+    }
+    if (a[0] !== '-c') return undefined;
+    const params = a.slice(1);
+    const get = (k: string) => params.find((x) => x.startsWith(`${k}=`))?.slice(k.length + 1);
+    const name = get('name');
+    const path = get('path');
+    if (!name || !path) return undefined;
+    if (this.jailByName(name)) return fail(`jail: ${name}: already exists`);
+    const r = this.resolve(path);
+    if (r?.node?.kind !== 'dir') return fail(`jail: ${name}: path ${path}: No such file or directory`);
+    if (params.includes('mount.devfs')) {
+      // jail(8) mounts devfs on path/dev with devfs_ruleset (default 4) before creating the jail.
+      const dev = this.resolve(`${path}/dev`);
+      if (dev?.node?.kind !== 'dir') return fail(`jail: ${name}: ${path}/dev: No such file or directory`);
+      this.mountList.push({ source: 'devfs', target: dev.ns, fstype: 'devfs', options: ['rw'], ruleset: Number(get('devfs_ruleset') ?? 4) });
+    }
+    this.jails.push({ jid: this.nextJid++, name, path: r.ns, hostname: get('host.hostname') ?? '', params });
+    return ok(`${name}: created\n`);
+  }
+
+  /** `jexec -l JAIL /usr/sbin/service SVC VERB` and `jexec -l JAIL /usr/bin/env ...`. */
+  private jexec(a: string[], spec: CommandSpec): FakeReply | undefined {
+    if (a[0] !== '-l' || !a[1]) return undefined;
+    const j = this.jailByName(a[1]);
+    if (!j) return fail(`jexec: jail "${a[1]}" not found`);
+    const [cmd, service, verb] = a.slice(2);
+    if (cmd !== '/usr/sbin/service' || !service || !verb || a.length !== 5) return undefined;
+    const script = ['/etc/rc.d', '/usr/local/etc/rc.d'].some((d) => this.resolve(`${d}/${service}`, true, j.path)?.node?.kind === 'file');
+    if (!script) return fail('', 1, `${service} does not exist in /etc/rc.d or the local startup\ndirectories (/usr/local/etc/rc.d), or is not executable\n`);
+    return this.rc(j.path, j.jid, service, verb, spec);
+  }
+
+  private pgrep(a: string[], spec: CommandSpec): FakeReply | undefined {
+    if (a[0] !== '-j' || !/^\d+$/.test(a[1] ?? '') || a.length !== 2) return a[0] === '-P' ? undefined : this.unknown(spec);
+    const pids = this.procs.filter((p) => p.jid === Number(a[1])).map((p) => p.pid);
+    return pids.length ? ok(pids.map((p) => `${p}\n`).join('')) : { exitCode: 1 };
+  }
+
+  private pkill(a: string[], spec: CommandSpec): FakeReply | undefined {
+    if (a[0] !== '-TERM' || a[1] !== '-j' || !/^\d+$/.test(a[2] ?? '') || a.length !== 3) return this.unknown(spec);
+    const hit = this.procs.filter((p) => p.jid === Number(a[2]));
+    for (const p of hit) if (!p.ignoresTerm) this.procs.splice(this.procs.indexOf(p), 1);
+    return hit.length ? ok() : { exitCode: 1 };
+  }
+
+  /** `rctl -a RULE`, `rctl -r FILTER`; messages from usr.bin/rctl/rctl.c (test/fixtures/freebsd/rctl-racct.txt). */
+  private rctlCmd(a: string[]): FakeReply | undefined {
+    const [flag, arg] = a;
+    if (!arg || a.length !== 2) return undefined;
+    if (this.racct !== 1) return fail('rctl: RACCT/RCTL present, but disabled; enable using kern.racct.enable=1 tunable');
+    if (flag === '-a') {
+      if (!/^jail:[^:]+:(memoryuse|pcpu|maxproc):deny=\d+$/.test(arg)) return fail(`rctl: failed to add rule '${arg}': Invalid argument`);
+      this.rctl.push(arg);
+      return ok();
+    }
+    if (flag === '-r') {
+      const before = this.rctl.length;
+      for (let i = this.rctl.length - 1; i >= 0; i--) if (this.rctl[i]!.startsWith(`${arg}:`)) this.rctl.splice(i, 1);
+      return before === this.rctl.length ? fail(`rctl: failed to remove rule '${arg}': No such process`) : ok();
+    }
+    return undefined;
   }
 
   private kill(a: string[]): FakeReply {
@@ -610,7 +771,7 @@ export class SimulatedFreeBSD {
     for (const p of pids) {
       const i = this.procs.findIndex((x) => x.pid === Number(p));
       if (i < 0) err += `kill: ${p}: No such process\n`;
-      else if (sig === '-TERM' || sig === '-KILL') this.procs.splice(i, 1);
+      else if (sig === '-KILL' || (sig === '-TERM' && !this.procs[i]!.ignoresTerm)) this.procs.splice(i, 1);
     }
     return err ? fail(err) : ok();
   }
