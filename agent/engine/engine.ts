@@ -203,7 +203,9 @@ export class Engine {
     };
   }
 
-  capabilities(): DriverCapabilities {
+  /** What the host can run; after facts(), which is where a driver reads what its capabilities depend on (FreeBSD: kern.racct.enable). */
+  async capabilities(): Promise<DriverCapabilities> {
+    await this.driver.facts();
     return this.driver.capabilities();
   }
 

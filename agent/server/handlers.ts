@@ -130,7 +130,7 @@ export function makeHandlers(deps: HandlerDeps): AgentServiceHandlers {
       })().catch((err) => end(err));
     },
 
-    Capabilities: unary(async () => ({ capabilities: capabilitiesToProto(engine.capabilities()) })),
+    Capabilities: unary(async () => ({ capabilities: capabilitiesToProto(await engine.capabilities()) })),
     Create: mutating('Create', async (req) => ({
       container: containerToProto(await engine.create(req.name, req.requestId, { validateOnly: req.validateOnly }, configFromProto(req.config))),
     })),
