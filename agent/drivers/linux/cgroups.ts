@@ -27,7 +27,7 @@ export interface ContainerCgroups {
   remove(name: string): Promise<void>;
 }
 
-/** For hosts or tests without cgroups: enforces nothing and says so. */
+/** The placeholder of isolation step 1, for drivers under test that enforce no limits: offers none and says so. */
 export class NoCgroups implements ContainerCgroups {
   capabilities() {
     return { memory: false, cpu: false, pids: false, missing: ['limit memory: not implemented yet', 'limit cpu: not implemented yet', 'limit pids: not implemented yet'] };

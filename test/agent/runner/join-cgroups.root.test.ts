@@ -45,10 +45,14 @@ describe('ExecaRunner joinCgroups, into real cgroups @root', function () {
 
   it('a daemon the command leaves behind is inside too, and so is a command writing to a log file', async () => {
     const log = join(dir, 'svc.log');
-    await runner.run({ argv: ['sh', '-c', '(sleep 30 &); cat /proc/self/cgroup'], joinCgroups: files, logFile: log });
+    const pidFile = join(dir, 'daemon.pid');
+    // The daemon (double-forked, as an rc script leaves one) writes its pid; the command waits for it, 5 s at most.
+    const script = '(sh -c \'echo $$ >"$0"; exec sleep 30\' "$1" &); i=0; while [ ! -s "$1" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done; cat /proc/self/cgroup';
+    await runner.run({ argv: ['sh', '-c', script, 'rc', pidFile], joinCgroups: files, logFile: log });
     assertInside(readFileSync(log, 'utf8'));
-    const tasks = readFileSync(files[0]!, 'utf8').split('\n').filter(Boolean);
-    assert.ok(tasks.some((p) => readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'sleep'), 'the left-behind sleep is in the cgroup');
+    const daemon = readFileSync(pidFile, 'utf8').trim();
+    assert.ok(daemon, 'the daemon started');
+    assert.ok(readFileSync(files[0]!, 'utf8').split('\n').includes(daemon), 'the left-behind daemon is in the cgroup');
   });
 
   it('spawn and a terminal session: the command runs inside', async () => {
