@@ -9,20 +9,25 @@ export const JOIN_FAILED_MARK = 'qfleet-join:';
 /**
  * The constant script that makes the child join its cgroups and then become
  * the command (exec: same process, so everything it forks is inside too).
- * Nothing is interpolated into it: it takes, as positional parameters,
- * $1 = 1 to send stderr where stdout goes once joined (a log file: until then
- * stderr is the runner's pipe, so it sees a failed join), else 0;
- * $2 = how many cgroup.procs files; then the files; then the command's argv.
- * A failed write stops it before the command runs.
+ * Nothing is interpolated into it, and it sets no variable of its own (the
+ * command's environment might have one of that name): its positional
+ * parameters are the cgroup.procs files, then "--", then
+ * 1 to send stderr where stdout goes once joined (a log file: until then
+ * stderr is the runner's pipe, so it sees a failed join) or 0,
+ * the command's PWD as "=value" or "-" for none (sh exports a PWD of its own,
+ * and the command's environment is exactly the one it was given),
+ * then the command's argv. A failed write stops it before the command runs.
  */
 export const JOIN_SCRIPT = [
-  'merge=$1; n=$2; shift 2',
-  'while [ "$n" -gt 0 ]; do',
+  'while [ "$1" != -- ]; do',
   // -f first: a redirection would create a missing file, where a cgroup is not.
   `  { [ -f "$1" ] && echo "$$" >"$1"; } || { printf '%s\\n' "${JOIN_FAILED_MARK} could not join the cgroup $1; the command did not run" >&2; exit ${JOIN_FAILED_EXIT}; }`,
-  '  n=$((n - 1)); shift',
+  '  shift',
   'done',
-  'if [ "$merge" = 1 ]; then exec 2>&1; fi',
+  'shift',
+  'if [ "$2" = - ]; then unset PWD; else PWD=${2#=}; export PWD; fi',
+  'if [ "$1" = 1 ]; then exec 2>&1; fi',
+  'shift 2',
   'exec "$@"',
 ].join('\n');
 
@@ -45,7 +50,9 @@ export function joiningCgroups(spec: CommandSpec, opts: { mergeStderr: boolean }
     }
   }
   const { joinCgroups: _files, ...rest } = spec;
-  return { ...rest, argv: [HOST_SH, '-c', JOIN_SCRIPT, 'qfleet-join', opts.mergeStderr ? '1' : '0', String(files.length), ...files, ...spec.argv] };
+  const pwd = spec.env?.PWD;
+  const params = [...files, '--', opts.mergeStderr ? '1' : '0', pwd === undefined ? '-' : `=${pwd}`];
+  return { ...rest, argv: [HOST_SH, '-c', JOIN_SCRIPT, 'qfleet-join', ...params, ...spec.argv] };
 }
 
 /** Whether a command that exited so never ran because its join failed. */

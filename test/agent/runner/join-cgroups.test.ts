@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CommandFailedError } from '../../../agent/errors.js';
@@ -16,8 +16,8 @@ describe('joiningCgroups (the command joins its cgroups before it runs)', () => 
   it('runs the constant script with the files and the argv as its parameters, nothing built into it', () => {
     const s = joiningCgroups({ argv: ['chroot', '/r', 'echo', "$(reboot) 'x'"], env: { PATH: '/bin' }, joinCgroups: ['/sys/fs/cgroup/pids/q/a/cgroup.procs', '/sys/fs/cgroup/memory/q/a/cgroup.procs'] }, { mergeStderr: true });
     assert.deepEqual(s.argv, [
-      '/bin/sh', '-c', JOIN_SCRIPT, 'qfleet-join', '1', '2',
-      '/sys/fs/cgroup/pids/q/a/cgroup.procs', '/sys/fs/cgroup/memory/q/a/cgroup.procs',
+      '/bin/sh', '-c', JOIN_SCRIPT, 'qfleet-join',
+      '/sys/fs/cgroup/pids/q/a/cgroup.procs', '/sys/fs/cgroup/memory/q/a/cgroup.procs', '--', '1', '-',
       'chroot', '/r', 'echo', "$(reboot) 'x'",
     ]);
     assert.equal(s.joinCgroups, undefined);
@@ -27,7 +27,7 @@ describe('joiningCgroups (the command joins its cgroups before it runs)', () => 
   it('wraps script(1) for a terminal, so script and the pty session it makes are inside too', () => {
     const t = onTerminal({ argv: ['sh'], env: {}, terminal: {}, joinCgroups: ['/c/cgroup.procs'] }, 'linux');
     const s = joiningCgroups(t, { mergeStderr: false });
-    assert.deepEqual(s.argv.slice(6), ['/c/cgroup.procs', 'script', '-q', '-e', '-c', 'exec env -i sh', '/dev/null']);
+    assert.deepEqual(s.argv.slice(4), ['/c/cgroup.procs', '--', '0', '-', 'script', '-q', '-e', '-c', 'exec env -i sh', '/dev/null']);
   });
 
   it('refuses a file that is not an absolute cgroup.procs path: the child writes its pid nowhere else', () => {
@@ -61,6 +61,20 @@ describe('ExecaRunner with joinCgroups', () => {
     assert.equal(readFileSync(a, 'utf8'), r.stdout);
     assert.equal(readFileSync(b, 'utf8'), r.stdout);
     assert.deepEqual(r.argv, ['sh', '-c', 'echo $$'], 'the command is reported, not the join around it');
+  });
+
+  it('gives the command exactly the environment asked for (the shell adds no PWD, changes no variable), and descriptors as fd 3', async () => {
+    const none = await runner.run({ argv: ['env'], env: { A: '1', n: 'x', pwd: 'y' }, cwd: dir, joinCgroups: [a] });
+    assert.deepEqual(none.stdout.split('\n').sort(), ['', 'A=1', 'n=x', 'pwd=y']);
+    const given = await runner.run({ argv: ['env'], env: { A: '1', PWD: '/srv/x' }, cwd: dir, joinCgroups: [a] });
+    assert.deepEqual(given.stdout.split('\n').sort(), ['', 'A=1', 'PWD=/srv/x']);
+    const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+    try {
+      const r = await runner.run({ argv: ['readlink', '/proc/self/fd/3'], passFds: [fd], joinCgroups: [a] });
+      assert.equal(r.stdout.trim(), dir);
+    } finally {
+      closeSync(fd);
+    }
   });
 
   it('fails a command whose join fails, without running it, even where its exit code would be an answer', async () => {
