@@ -117,6 +117,8 @@ describe('cgroups: which hierarchy holds each controller (fake trees)', () => {
     assert.deepEqual([caps.memory, caps.cpu, caps.pids], [false, false, false]);
     assert.equal(caps.missing.length, 3);
     assert.match(caps.missing[0]!, /^limit memory: no memory controller in /);
+    const unreadable = new LinuxCgroups({ root, parent: 'qfleet', mountinfo: () => { throw new Error('EACCES: permission denied'); } }).capabilities();
+    assert.deepEqual(unreadable.missing, ['memory', 'cpu', 'pids'].map((c) => `limit ${c}: cannot read the mount table: EACCES: permission denied`));
   });
 });
 
