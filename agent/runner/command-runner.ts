@@ -33,7 +33,10 @@ export interface CommandSpec {
   /**
    * cgroup.procs files (one per hierarchy) the command joins before it runs,
    * so everything it forks (a daemon an rc script leaves) is counted against
-   * the container's limits. The runner makes the child join itself before exec.
+   * the container's limits. The runner makes the child join itself before exec
+   * (agent/runner/join-cgroups.ts; with a terminal, script(1) joins, so the pty
+   * session is inside). A join that fails never runs the command: run() rejects
+   * saying which cgroup, a spawned child exits 125 saying so on stderr.
    */
   readonly joinCgroups?: readonly string[];
 }

@@ -2,6 +2,7 @@ import { execa, type Options, type ResultPromise } from 'execa';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { CommandFailedError } from '../errors.js';
 import type { CommandResult, CommandRunner, CommandSpec, SpawnedCommand } from './command-runner.js';
+import { joinFailed, joiningCgroups } from './join-cgroups.js';
 import { onTerminal } from './terminal.js';
 
 const DEFAULT_TIMEOUT_MS = 120_000;
@@ -38,8 +39,10 @@ export class ExecaRunner implements CommandRunner {
   }
 
   async run(asked: CommandSpec): Promise<CommandResult> {
-    const spec = onTerminal(asked);
-    if (spec.argv.length === 0) throw new CommandFailedError(spec.argv, undefined, 'empty command');
+    const shown = onTerminal(asked);
+    if (shown.argv.length === 0) throw new CommandFailedError(shown.argv, undefined, 'empty command');
+    // With a log file, the join's own stderr stays the runner's pipe until it has joined.
+    const spec = joiningCgroups(shown, { mergeStderr: shown.logFile !== undefined });
     const [file = '', ...args] = this.argvOf(spec);
     // A raw descriptor, not execa's {file}: execa would pipe and wait for every holder to close.
     const logFd = spec.logFile ? openSync(spec.logFile, 'a', 0o600) : undefined;
@@ -59,29 +62,33 @@ export class ExecaRunner implements CommandRunner {
         reject: false,
         stripFinalNewline: false,
         ...(spec.input !== undefined ? { input: spec.input } : {}),
-        stdio: stdioFor(spec, logFd),
+        stdio: stdioFor(spec, logFd, spec !== shown),
       });
       const r = await child;
       const stdout = typeof r.stdout === 'string' ? r.stdout : '';
       const stderr = typeof r.stderr === 'string' ? r.stderr : '';
-      if (timedOut) throw new CommandFailedError(spec.argv, r.exitCode, stderr, { timedOut: true });
+      if (timedOut) throw new CommandFailedError(shown.argv, r.exitCode, stderr, { timedOut: true });
       if (r.failed && r.exitCode === undefined) {
-        throw new CommandFailedError(spec.argv, undefined, r.stderr ? String(r.stderr) : (r.shortMessage ?? ''), { cause: r.cause });
+        throw new CommandFailedError(shown.argv, undefined, r.stderr ? String(r.stderr) : (r.shortMessage ?? ''), { cause: r.cause });
       }
       const exitCode = r.exitCode ?? -1;
+      // Before okExitCodes: a command that never ran answered nothing.
+      if (spec !== shown && joinFailed(exitCode, stderr)) throw new CommandFailedError(shown.argv, exitCode, stderr);
       if (exitCode !== 0 && !(spec.okExitCodes ?? []).includes(exitCode)) {
-        throw new CommandFailedError(spec.argv, exitCode, stderr || stdout);
+        throw new CommandFailedError(shown.argv, exitCode, stderr || stdout);
       }
-      return { argv: spec.argv, exitCode, stdout, stderr };
+      return { argv: shown.argv, exitCode, stdout, stderr };
     } finally {
       clearTimeout(timer);
       if (logFd !== undefined) closeSync(logFd);
     }
   }
 
+  /** A failed join: the child exits JOIN_FAILED_EXIT (125) without running the command, and says why on stderr. */
   spawn(asked: CommandSpec): SpawnedCommand {
-    const spec = onTerminal(asked);
-    if (spec.argv.length === 0) throw new CommandFailedError(spec.argv, undefined, 'empty command');
+    const shown = onTerminal(asked);
+    if (shown.argv.length === 0) throw new CommandFailedError(shown.argv, undefined, 'empty command');
+    const spec = joiningCgroups(shown, { mergeStderr: false });
     const [file = '', ...args] = this.argvOf(spec);
     const child = execa(file, args, {
       cwd: spec.cwd ?? '/',
@@ -129,9 +136,11 @@ export class ExecaRunner implements CommandRunner {
 }
 
 /** stdin, stdout, stderr, then any descriptors passed on as fd 3, 4, … */
-function stdioFor(spec: CommandSpec, logFd: number | undefined): Options['stdio'] {
+function stdioFor(spec: CommandSpec, logFd: number | undefined, joining: boolean): Options['stdio'] {
   const out = logFd ?? 'pipe';
-  return [spec.input !== undefined ? 'pipe' : 'ignore', out, out, ...(spec.passFds ?? [])] as Options['stdio'];
+  // Joining cgroups with a log file: stderr is a pipe until the join is done, then the log (join-cgroups.ts).
+  const err = joining ? 'pipe' : out;
+  return [spec.input !== undefined ? 'pipe' : 'ignore', out, err, ...(spec.passFds ?? [])] as Options['stdio'];
 }
 
 function killGroup(pid: number | undefined, signal: NodeJS.Signals | number): void {

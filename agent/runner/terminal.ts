@@ -7,7 +7,8 @@ const TERMINAL_HOST_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
 /**
  * The command of `spec` on a pseudo-terminal of its own, from script(1). On
  * Linux, util-linux script takes one command line, run by $SHELL: this is the
- * agent's only shell string, built here from the argv with every word quoted.
+ * agent's only shell string built at run time (join-cgroups.ts's is a
+ * constant), made here from the argv with every word quoted.
  * The command's whole environment is set by env(1) right before it (bash drops
  * PS1 when not interactive, so it is not inherited through the shell), and the
  * terminal gets its size from stty before the command starts. FreeBSD's
