@@ -14,7 +14,7 @@ describe('render', () => {
       { host: 'db01', container: c('m', 'STATE_BROKEN', 'sharedfs is not mounted') },
     ]);
     const lines = out.split('\n');
-    assert.match(lines[0]!, /^HOST\s+NAME\s+STATE\s+SERVICES\s+RELEASE\s+CREATED\s+DISK\s+PATH$/);
+    assert.match(lines[0]!, /^HOST\s+NAME\s+STATE\s+ISOLATION\s+SERVICES\s+RELEASE\s+CREATED\s+DISK\s+PATH$/);
     assert.deepEqual(lines.slice(1, 5).map((l) => l.split(/\s+/).slice(0, 3)), [
       ['db01', 'm', 'broken'], ['db01', 'z', 'running'], ['web02', 'a', 'stopped'], ['web02', 'b', 'stopped'],
     ]);
@@ -33,8 +33,8 @@ describe('render', () => {
 
   it('marks a release behind the host kernel (a FreeBSD base missing the host -pN)', () => {
     const old = { ...c('a'), baseRelease: '14.1-RELEASE-p3', baseBehind: 'base 14.1-RELEASE-p3 is behind the running kernel 14.1-RELEASE-p5' };
-    assert.match(renderContainers([{ container: old }, { container: c('b') }]), /^a\s+stopped\s+-\s+14\.1-RELEASE-p3 \(behind kernel\)\s+-/m);
-    assert.match(renderContainers([{ container: c('b') }]), /^b\s+stopped\s+-\s+debian 12\s+-/m);
+    assert.match(renderContainers([{ container: old }, { container: c('b') }]), /^a\s+stopped\s+-\s+-\s+14\.1-RELEASE-p3 \(behind kernel\)\s+-/m);
+    assert.match(renderContainers([{ container: c('b') }]), /^b\s+stopped\s+-\s+-\s+debian 12\s+-/m);
   });
 
   it('dry-run plan: a table and a closing line counting what would be touched and what would fail', () => {
