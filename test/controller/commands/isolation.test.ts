@@ -8,7 +8,7 @@ import { buildProgram } from '../../../controller/main.js';
 import type { ClientFactory } from '../../../controller/transport/factory.js';
 import type { AgentServiceClient } from '../../../proto/gen/qfleet/agent/v1/AgentService.js';
 import { unary } from '../../support/grpc.js';
-import { InProcessAgent } from '../support/agents.js';
+import { InProcessAgent, writeInventory } from '../support/agents.js';
 
 interface Run { code: number; out: string; err: string }
 
@@ -174,6 +174,39 @@ describe('qfleet isolation and container config (in process, against a real agen
     const j = JSON.parse((await q('--json', 'version')).out);
     assert.deepEqual(j[0].result.agent.capabilities.isolationModes, ['chroot', 'namespaces']);
     assert.equal(j[0].result.agent.capabilities.defaultIsolation, 'chroot');
+  });
+});
+
+describe('qfleet isolation over an inventory (in process, two real agents)', function () {
+  this.timeout(30_000);
+  let dir: string;
+  let agents: InProcessAgent[];
+  let inv: string;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'qf-iso-fleet-'));
+    agents = await Promise.all(['a', 'b'].map((n) => InProcessAgent.start(join(dir, n))));
+    inv = writeInventory(join(dir, 'hosts.yml'), `all:\n  hosts:\n${agents.map((a, i) => `    host${i + 1}:\n      qfleet_connection: local\n      qfleet_agent_socket_path: ${a.socket}\n`).join('')}`);
+  });
+  after(() => {
+    agents?.forEach((a) => a.stop());
+    rmSync(dir, { recursive: true, force: true });
+  });
+  afterEach(() => { process.exitCode = undefined; });
+
+  it('create --isolation on every host, then get: each host\'s lines prefixed with it; list has HOST and ISOLATION', async () => {
+    let r = await cli(['-i', inv, 'create', 'web1', '--isolation', 'namespaces', '--pids', '64']);
+    assert.equal(r.code, 0, r.err);
+    assert.deepEqual(r.out.split('\n').map((l) => l.replace(/ created at .*\(/, ' (')).sort(), [
+      '2 of 2 hosts answered.', 'host1: Chroot container web1 (isolation namespaces).', 'host2: Chroot container web1 (isolation namespaces).',
+    ]);
+    r = await cli(['-i', inv, 'get', 'web1']);
+    assert.equal(r.code, 0, r.err);
+    assert.deepEqual(r.out.split('\n').filter((l) => /isolation:|limits:/.test(l)).map((l) => l.replace(/:\s+/g, ': ')), [
+      'host1: isolation: namespaces', 'host1: limits: pids 64', 'host2: isolation: namespaces', 'host2: limits: pids 64',
+    ]);
+    r = await cli(['-i', inv, 'list']);
+    assert.match(r.out.split('\n')[0]!, /^HOST\s+NAME\s+STATE\s+ISOLATION\s/);
+    assert.deepEqual(r.out.split('\n').slice(1, 3).map((l) => l.split(/\s+/).slice(0, 4)), [['host1', 'web1', 'stopped', 'namespaces'], ['host2', 'web1', 'stopped', 'namespaces']]);
   });
 });
 
