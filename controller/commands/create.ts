@@ -24,7 +24,8 @@ export function register(program: Command): void {
           const r = await call(client, 'Create', { ...req, validateOnly: true }, timeoutMs, signal);
           // The agent's answer says which mode the host would give it (its default when none was asked).
           const mode = r.container?.config ? ` (${isolationWord(r.container.config.isolation)})` : '';
-          return [{ container: name, state: '-', action: `create${mode}`, problem: '' }];
+          const rest = (change?.phrases ?? []).filter((p) => !p.startsWith('isolation '));
+          return [{ container: name, state: '-', action: `create${mode}${rest.length ? `; ${rest.join('; ')}` : ''}`, problem: '' }];
         }, { container: name, need });
       }
       return runChanging(

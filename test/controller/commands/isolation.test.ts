@@ -130,6 +130,13 @@ describe('qfleet isolation and container config (in process, against a real agen
     assert.deepEqual([c.isolation, c.limits.pids], ['ISOLATION_CHROOT', 0], 'nothing was set');
   });
 
+  it('--dry-run create: the mode the host would give it and the options asked; nothing is made', async () => {
+    const r = await q('--dry-run', 'create', 'dry1', '--pids', '64', '--user', 'www');
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /^localhost\s+dry1\s+-\s+create \(chroot\); user set to www; pids limit set to 64\s+-$/m);
+    assert.equal(await get('dry1').catch(() => undefined), undefined);
+  });
+
   it('list shows each container\'s isolation; --json carries it and the config', async () => {
     const r = await q('list');
     assert.equal(r.code, 0, r.err);
