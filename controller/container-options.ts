@@ -69,7 +69,10 @@ export interface ConfigChange {
   readonly flags: readonly string[];
 }
 
-/** Adds the options to `create` or `config` (`forConfig`: the clearing options too). */
+/**
+ * Adds the options to `create` or `config`: the same set, so one line of
+ * options serves both (on create, a clearing option asks for the default).
+ */
 export function addConfigOptions(cmd: Command, forConfig: boolean): Command {
   const record = (kind: EditKind) => (value?: string) => {
     const prev = (cmd.getOptionValue(EDITS) as Edit[] | undefined) ?? [];
@@ -93,14 +96,12 @@ export function addConfigOptions(cmd: Command, forConfig: boolean): Command {
     .option('--cpus <n>', 'CPU limit in CPUs (1.5); 0 or none removes it')
     .option('--pids <n>', 'process-count limit; 0 or none removes it')
     .option('--securelevel <n>', "jail: securelevel -1 (the host's) to 3");
-  if (forConfig) {
-    cmd
-      .option('--no-mounts', 'clear the fstab (no extra mounts)')
-      .option('--no-env', 'clear the environment')
-      .option('--no-uid-map', 'clear the uid map (the identity map)')
-      .option('--no-gid-map', 'clear the gid map (the identity map)');
-  }
-  for (const k of ['mount', 'tmpfs', 'env', 'uid-map', 'gid-map', ...(forConfig ? ['no-mounts', 'no-env', 'no-uid-map', 'no-gid-map'] : [])] as EditKind[]) {
+  cmd
+    .option('--no-mounts', 'clear the fstab (no extra mounts)')
+    .option('--no-env', 'clear the environment')
+    .option('--no-uid-map', 'clear the uid map (the identity map)')
+    .option('--no-gid-map', 'clear the gid map (the identity map)');
+  for (const k of ['mount', 'tmpfs', 'env', 'uid-map', 'gid-map', 'no-mounts', 'no-env', 'no-uid-map', 'no-gid-map'] as EditKind[]) {
     cmd.on(`option:${k}`, record(k));
   }
   return cmd;

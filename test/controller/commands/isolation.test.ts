@@ -75,6 +75,14 @@ describe('qfleet isolation and container config (in process, against a real agen
     assert.deepEqual([c.user, c.env, c.workdir, c.limits.pids], ['www', { LANG: 'C.UTF-8' }, '/var/www', 256]);
   });
 
+  it('create takes config\'s options, the clearing ones too (they ask for the default), so one set of options serves both', async () => {
+    const r = await q('create', 'clear1', '--no-mounts', '--no-env');
+    assert.equal(r.code, 0, r.err);
+    const c = (await get('clear1')).config;
+    assert.deepEqual([c.mounts, c.env, c.isolation], [[], {}, 'ISOLATION_CHROOT']);
+    assert.equal((await q('delete', 'clear1')).code, 0);
+  });
+
   it('a mode or a limit the host does not offer is refused in the agent\'s words, and nothing is created', async () => {
     let r = await q('create', 'j1', '--isolation', 'jail');
     assert.equal(r.code, 1);
