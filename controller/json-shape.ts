@@ -2,6 +2,8 @@ import type { Container__Output } from '../proto/gen/qfleet/agent/v1/Container.j
 import type { ContainerResult__Output } from '../proto/gen/qfleet/agent/v1/ContainerResult.js';
 import type { InstallResult__Output } from '../proto/gen/qfleet/agent/v1/InstallResult.js';
 import type { VersionResponse__Output } from '../proto/gen/qfleet/agent/v1/VersionResponse.js';
+import type { ContainerConfig__Output } from '../proto/gen/qfleet/agent/v1/ContainerConfig.js';
+import type { Capabilities__Output } from '../proto/gen/qfleet/agent/v1/Capabilities.js';
 
 // qfleet's own JSON (docs/json.md), not raw protobuf: words for states and
 // outcomes, RFC 3339 times, numbers as JSON numbers, every documented key
@@ -25,6 +27,40 @@ export interface ContainerJson {
   busySince: string | null;
   diskUsageBytes: number;
   path: string;
+  /** How it is contained (config.isolation, here for tables and jq); null when the agent does not say (an unusable state file, an agent before API 3: chroot). */
+  isolation: IsolationWord | null;
+  /** How it runs; null when the agent does not say. */
+  config: ConfigJson | null;
+  /** namespaces: the host pid of its init while it runs; null otherwise. */
+  initPid: number | null;
+  /** jail: its jail id while it runs; null otherwise. */
+  jid: number | null;
+}
+
+export type IsolationWord = 'chroot' | 'namespaces' | 'jail' | 'unknown';
+
+/** A container's config (agent.proto ContainerConfig): words for enums, numbers for sizes, null for "the default". */
+export interface ConfigJson {
+  isolation: IsolationWord;
+  /** null: the container's name. */
+  hostname: string | null;
+  network: 'host' | 'none' | 'unknown';
+  /** Empty: the identity map. */
+  uidMap: Array<{ inside: number; outside: number; count: number }>;
+  gidMap: Array<{ inside: number; outside: number; count: number }>;
+  /** The fstab, in mount order. sizeBytes: a tmpfs's size, 0 for the kernel's default (and for a bind). */
+  mounts: Array<{ kind: 'bind' | 'tmpfs' | 'unknown'; source: string | null; target: string; readOnly: boolean; sizeBytes: number }>;
+  /** null: root. */
+  user: string | null;
+  /** null: the user's. */
+  group: string | null;
+  env: Record<string, string>;
+  /** null: /. */
+  workdir: string | null;
+  /** 0: no limit. */
+  limits: { memoryBytes: number; cpus: number; pids: number };
+  /** jail: null is the host's (-1). */
+  securelevel: number | null;
 }
 
 export type OutcomeWord = 'started' | 'bypassed' | 'already-started' | 'stopped' | 'already-stopped' | 'deleted' | 'failed' | 'would-change' | 'unknown';
@@ -75,6 +111,37 @@ function num(v: string | number | null | undefined): number {
   return Number.isFinite(n) ? n : 0;
 }
 
+const ISOLATION_WORDS: Record<string, IsolationWord> = { ISOLATION_CHROOT: 'chroot', ISOLATION_NAMESPACES: 'namespaces', ISOLATION_JAIL: 'jail' };
+
+/** ISOLATION_NAMESPACES → namespaces; unspecified or newer than this qfleet → unknown. */
+export function isolationWord(i: string | number): IsolationWord {
+  return ISOLATION_WORDS[String(i)] ?? 'unknown';
+}
+
+export function configJson(c: ContainerConfig__Output): ConfigJson {
+  const map = (l: { inside: number; outside: number; count: number }) => ({ inside: l.inside, outside: l.outside, count: l.count });
+  return {
+    isolation: isolationWord(c.isolation),
+    hostname: c.hostname || null,
+    network: c.network === 'NETWORK_NONE' ? 'none' : c.network === 'NETWORK_HOST' || c.network === 'NETWORK_UNSPECIFIED' ? 'host' : 'unknown',
+    uidMap: c.uidMap.map(map),
+    gidMap: c.gidMap.map(map),
+    mounts: c.mounts.map((m) => ({
+      kind: m.kind === 'KIND_BIND' ? 'bind' : m.kind === 'KIND_TMPFS' ? 'tmpfs' : 'unknown',
+      source: m.source || null,
+      target: m.target,
+      readOnly: m.readOnly,
+      sizeBytes: num(m.sizeBytes),
+    })),
+    user: c.user || null,
+    group: c.group || null,
+    env: { ...c.env },
+    workdir: c.workdir || null,
+    limits: { memoryBytes: num(c.limits?.memoryBytes), cpus: num(c.limits?.cpus), pids: num(c.limits?.pids) },
+    securelevel: c.securelevel === undefined || c.securelevel < 0 ? null : c.securelevel,
+  };
+}
+
 /** The word for a container's state (the table and --json say the same). */
 export function stateWord(s: string): ContainerStateWord {
   return STATES[s] ?? 'unknown';
@@ -94,6 +161,10 @@ export function containerJson(c: Container__Output): ContainerJson {
     busySince: rfc3339(c.busySince),
     diskUsageBytes: num(c.diskUsageBytes),
     path: c.path,
+    isolation: c.config ? isolationWord(c.config.isolation) : null,
+    config: c.config ? configJson(c.config) : null,
+    initPid: c.initPid ? c.initPid : null,
+    jid: c.jid ? c.jid : null,
   };
 }
 
@@ -114,11 +185,41 @@ export interface VersionJson {
   /** Why the installed base is behind the host's running kernel (FreeBSD -pN); null when it is not. */
   baseBehind: string | null;
   rootDir: string;
-  capabilities: { installMethods: string[]; namespaces: boolean; sparseImages: boolean; ipAliases: boolean; console: boolean };
+  capabilities: CapabilitiesJson;
+}
+
+export interface CapabilitiesJson {
+  installMethods: string[];
+  namespaces: boolean;
+  sparseImages: boolean;
+  ipAliases: boolean;
+  console: boolean;
+  /** The isolation modes the host can run now; [] from an agent before API 3 (which runs chroot only). */
+  isolationModes: IsolationWord[];
+  /** What create uses when asked for no mode; null from an agent before API 3. */
+  defaultIsolation: IsolationWord | null;
+  /** The limits it can enforce. */
+  limits: { memory: boolean; cpu: boolean; pids: boolean };
+  /** Why a mode or limit its OS could offer is missing here ("namespaces: tini-static not found"). */
+  missing: string[];
+}
+
+export function capabilitiesJson(c: Capabilities__Output | null | undefined): CapabilitiesJson {
+  const dflt = c?.defaultIsolation !== undefined ? isolationWord(c.defaultIsolation) : 'unknown';
+  return {
+    installMethods: (c?.installMethods ?? []).map((m) => String(m).replace(/^INSTALL_METHOD_/, '').toLowerCase()),
+    namespaces: Boolean(c?.namespaces),
+    sparseImages: Boolean(c?.sparseImages),
+    ipAliases: Boolean(c?.ipAliases),
+    console: Boolean(c?.console),
+    isolationModes: (c?.isolationModes ?? []).map(isolationWord),
+    defaultIsolation: dflt === 'unknown' ? null : dflt,
+    limits: { memory: Boolean(c?.limitMemory), cpu: Boolean(c?.limitCpu), pids: Boolean(c?.limitPids) },
+    missing: [...(c?.missing ?? [])],
+  };
 }
 
 export function versionJson(v: VersionResponse__Output): VersionJson {
-  const c = v.capabilities;
   return {
     agentVersion: v.agentVersion,
     apiRevision: v.apiRevision,
@@ -130,13 +231,7 @@ export function versionJson(v: VersionResponse__Output): VersionJson {
     baseRelease: v.baseRelease || null,
     baseBehind: v.baseBehind || null,
     rootDir: v.rootDir,
-    capabilities: {
-      installMethods: (c?.installMethods ?? []).map((m) => String(m).replace(/^INSTALL_METHOD_/, '').toLowerCase()),
-      namespaces: Boolean(c?.namespaces),
-      sparseImages: Boolean(c?.sparseImages),
-      ipAliases: Boolean(c?.ipAliases),
-      console: Boolean(c?.console),
-    },
+    capabilities: capabilitiesJson(v.capabilities),
   };
 }
 

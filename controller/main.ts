@@ -9,6 +9,7 @@ import { packageVersion } from './version.js';
 import { register as install } from './commands/install.js';
 import { register as create } from './commands/create.js';
 import { register as list } from './commands/list.js';
+import { register as get } from './commands/get.js';
 import { register as start } from './commands/start.js';
 import { register as stop } from './commands/stop.js';
 import { register as consoleCmd } from './commands/console.js';
@@ -32,7 +33,7 @@ export function buildProgram(deps?: CliDeps): Command {
     .option('-n, --dry-run', 'ask each targeted agent what the command would do (the real request, marked validate_only: same checks, no change) and print it per host and container')
     .showHelpAfterError()
     .exitOverride();
-  for (const reg of [install, create, list, start, stop, consoleCmd, del, config, exec, version, pki, bootstrap]) reg(program);
+  for (const reg of [install, create, list, get, start, stop, consoleCmd, del, config, exec, version, pki, bootstrap]) reg(program);
   program.commands.forEach((c) => c.exitOverride());
   if (deps) setDeps(program, deps);
   return program;

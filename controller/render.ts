@@ -1,7 +1,8 @@
 import Table from 'cli-table3';
 import type { Container__Output } from '../proto/gen/qfleet/agent/v1/Container.js';
 import type { ContainerResult__Output } from '../proto/gen/qfleet/agent/v1/ContainerResult.js';
-import { stateWord } from './json-shape.js';
+import { configJson, isolationWord, stateWord } from './json-shape.js';
+import { mapWord, mountWord, sizeWord } from './container-options.js';
 import { byCodePoint } from './fleet/selection.js';
 
 /** A borderless, left-aligned table like ps(1) or qjail list. */
@@ -59,15 +60,67 @@ export function renderContainers(rows: readonly ContainerRow[]): string {
   if (rows.length === 0) return 'No chroot containers.';
   const fleet = rows.some((r) => r.host !== undefined);
   const shown = fleet ? [...rows].sort((a, b) => byCodePoint(a.host ?? '', b.host ?? '') || byCodePoint(a.container.name, b.container.name)) : rows;
-  const head = [...(fleet ? ['HOST'] : []), 'NAME', 'STATE', 'SERVICES', 'RELEASE', 'CREATED', 'DISK', 'PATH'];
+  const head = [...(fleet ? ['HOST'] : []), 'NAME', 'STATE', 'ISOLATION', 'SERVICES', 'RELEASE', 'CREATED', 'DISK', 'PATH'];
   const body = shown.map(({ host, container: c }) => [
     ...(fleet ? [host ?? '-'] : []),
-    c.name, stateWord(c.state), services(c), release(c), created(c), humanBytes(Number(c.diskUsageBytes)), c.path,
+    c.name, stateWord(c.state), c.config ? isolationWord(c.config.isolation) : '-', services(c), release(c), created(c), humanBytes(Number(c.diskUsageBytes)), c.path,
   ]);
   const notes = shown
     .filter((r) => r.container.state === 'STATE_BROKEN')
     .map((r) => `${fleet ? `${r.host ?? '-'}: ` : ''}${r.container.name}: broken: ${r.container.reason}`);
   return [table(head, body), ...notes].join('\n');
+}
+
+/** An env value as typed on a command line: bare when it is plain, else quoted (a value may hold spaces or newlines). */
+function envValue(v: string): string {
+  return /^[A-Za-z0-9_.,:/@%+=-]*$/.test(v) ? v : JSON.stringify(v);
+}
+
+/**
+ * qfleet get: one container, every field of its config spelled out with what
+ * an empty one means (hostname: the name; user: root; ...), and its init's
+ * pid (namespaces) or its jid (jail) while it runs.
+ */
+export function renderContainer(c: Container__Output): string {
+  const lines: Array<[string, string]> = [
+    ['name', c.name],
+    ['state', `${stateWord(c.state)}${c.reason ? ` (${c.reason})` : ''}`],
+  ];
+  const cfg = c.config ? configJson(c.config) : undefined;
+  if (!cfg) lines.push(['isolation', 'unknown (the agent did not say)']);
+  else {
+    const lim = cfg.limits;
+    const limits = [
+      lim.memoryBytes ? `memory ${sizeWord(lim.memoryBytes)}` : '',
+      lim.cpus ? `cpus ${lim.cpus}` : '',
+      lim.pids ? `pids ${lim.pids}` : '',
+    ].filter(Boolean);
+    lines.push(
+      ['isolation', cfg.isolation],
+      ...(c.initPid ? [['init pid', String(c.initPid)] as [string, string]] : []),
+      ...(c.jid ? [['jid', String(c.jid)] as [string, string]] : []),
+      ['hostname', cfg.hostname ?? `${c.name} (its name)`],
+      ['network', cfg.network],
+      ['uid map', cfg.uidMap.length ? cfg.uidMap.map(mapWord).join(' ') : 'identity'],
+      ['gid map', cfg.gidMap.length ? cfg.gidMap.map(mapWord).join(' ') : 'identity'],
+      ['mounts', c.config!.mounts.length ? c.config!.mounts.map(mountWord).join(' ') : 'none'],
+      ['user', cfg.user ?? 'root'],
+      ['group', cfg.group ?? "the user's"],
+      ['env', Object.keys(cfg.env).length ? Object.entries(cfg.env).map(([k, v]) => `${k}=${envValue(v)}`).join(' ') : 'none'],
+      ['workdir', cfg.workdir ?? '/'],
+      ['limits', limits.length ? limits.join(', ') : 'none'],
+      ...(cfg.isolation === 'jail' || cfg.securelevel !== null ? [['securelevel', cfg.securelevel === null ? "the host's" : String(cfg.securelevel)] as [string, string]] : []),
+    );
+  }
+  lines.push(
+    ['services', services(c)],
+    ['release', release(c)],
+    ['created', created(c)],
+    ['disk', humanBytes(Number(c.diskUsageBytes))],
+    ['path', c.path],
+  );
+  const width = Math.max(...lines.map(([k]) => k.length)) + 2;
+  return lines.map(([k, v]) => `${`${k}:`.padEnd(width)}${v}`).join('\n');
 }
 
 /** One line per container, as qchroot prints them. */

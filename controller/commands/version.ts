@@ -4,7 +4,22 @@ import { action } from '../context.js';
 import { printOutcomes, runFleet } from '../fleet/report.js';
 import { packageVersion } from '../version.js';
 import type { VersionResponse__Output } from '../../proto/gen/qfleet/agent/v1/VersionResponse.js';
-import { versionJson } from '../json-shape.js';
+import { capabilitiesJson, versionJson } from '../json-shape.js';
+
+/**
+ * What the host can contain with, in three lines: the modes (the default
+ * marked), the limits, and why anything its OS could offer is missing. An
+ * agent before API 3 reports no modes: it runs chroot only and knows no limits.
+ */
+export function describeIsolation(v: Pick<VersionResponse__Output, 'apiRevision' | 'capabilities'>): string[] {
+  const c = capabilitiesJson(v.capabilities);
+  if (v.apiRevision < 3 || !c.isolationModes.length) return [`isolation: chroot only (API ${v.apiRevision} agent: no isolation modes, no limits)`];
+  const modes = c.isolationModes.map((m) => (m === c.defaultIsolation ? `${m} (default)` : m)).join(', ');
+  const can = (['memory', 'cpu', 'pids'] as const).filter((k) => c.limits[k]);
+  const cannot = (['memory', 'cpu', 'pids'] as const).filter((k) => !c.limits[k]);
+  const limits = can.length ? `${can.join(', ')}${cannot.length ? ` (not ${cannot.join(', ')})` : ''}` : 'none';
+  return [`isolation: ${modes}; limits: ${limits}`, ...c.missing.map((m) => `missing: ${m}`)];
+}
 
 function describe(v: VersionResponse__Output): string {
   const lines = [
@@ -17,13 +32,14 @@ function describe(v: VersionResponse__Output): string {
     const methods = caps.installMethods.map((m) => String(m).replace('INSTALL_METHOD_', '').toLowerCase()).join(', ');
     lines.push(`install from: ${methods}; namespaces ${caps.namespaces ? 'yes' : 'no'}, sparse images ${caps.sparseImages ? 'yes' : 'no'}, IP aliases ${caps.ipAliases ? 'yes' : 'no'}`);
   }
+  lines.push(...describeIsolation(v));
   return lines.join('\n');
 }
 
 export function register(program: Command): void {
   program
     .command('version')
-    .description("qfleet's version and each agent's: host OS, release, driver, installed base")
+    .description("qfleet's version and each agent's: host OS, release, driver, installed base, isolation modes (the default marked), the limits it can enforce and what is missing")
     .action(
       action(program, async (ctx) => {
         const outcomes = await runFleet(ctx, ({ client, timeoutMs, signal }) => call(client, 'Version', {}, timeoutMs, signal), {

@@ -8,6 +8,7 @@ import { call } from '../transport/call.js';
 import type { HostCall } from './fanout.js';
 import type { HostTarget } from './host-target.js';
 import { problem, runFleet } from './report.js';
+import { tooOld, type ApiNeed } from './api-revision.js';
 
 export type Step = Omit<PlanRow, 'host'>;
 
@@ -29,12 +30,14 @@ export const VALIDATE_ONLY_API = 2;
  * host did not answer or a step would fail. `container` and `action`: the one
  * container a command is about and what it would do (create, config, exec),
  * for the step of a refusal that names no container, or of an old agent.
+ * `need`: what else the request needs of the agent (container config: API 3);
+ * an agent too old for it is a step that would fail, and is asked nothing more.
  */
 export async function dryRun(
   ctx: CliContext,
   verb: string,
   ask: (c: HostCall) => Promise<Step[]>,
-  opts: { hosts?: readonly HostTarget[]; container?: string; action?: string } = {},
+  opts: { hosts?: readonly HostTarget[]; container?: string; action?: string; need?: ApiNeed | undefined } = {},
 ): Promise<number> {
   const outcomes = await runFleet(
     ctx,
@@ -46,6 +49,8 @@ export async function dryRun(
           problem: `qfleetd ${v.agentVersion} (API ${v.apiRevision}) cannot answer --dry-run (API ${VALIDATE_ONLY_API}); nothing was asked of it`,
         }];
       }
+      const old = opts.need && tooOld(v, opts.need);
+      if (old) return [{ container: opts.container ?? '-', state: '-', action: opts.action ?? verb, problem: old }];
       try {
         return await ask(c);
       } catch (e) {

@@ -33,6 +33,10 @@ describe('qfleet --json: its own stable shape (docs/json.md)', () => {
       busySince: null,
       diskUsageBytes: 77824,
       path: '/var/lib/qfleet/default/containers/web1',
+      isolation: null,
+      config: null,
+      initPid: null,
+      jid: null,
     });
   });
 
@@ -85,6 +89,57 @@ describe('qfleet --json: its own stable shape (docs/json.md)', () => {
   it('a FreeBSD base behind the running kernel says why', () => {
     const why = 'base 14.1-RELEASE-p3 is behind the running kernel 14.1-RELEASE-p5: run qfleet install to bring it to the host\'s patch level';
     assert.equal(containerJson({ ...running, baseRelease: '14.1-RELEASE-p3', baseBehind: why }).baseBehind, why);
+  });
+
+  it('a container\'s config: the isolation as a word, limits as numbers (0: none), null for a default, init pid or jid as a number or null', () => {
+    const c: Container__Output = {
+      ...running,
+      initPid: 4242,
+      config: {
+        isolation: 'ISOLATION_NAMESPACES', hostname: '', network: 'NETWORK_NONE',
+        uidMap: [{ inside: 0, outside: 100000, count: 65536 }], gidMap: [],
+        mounts: [
+          { kind: 'KIND_BIND', source: '/srv/www', target: '/var/www', readOnly: true, sizeBytes: '0' },
+          { kind: 'KIND_TMPFS', source: '', target: '/tmp', readOnly: false, sizeBytes: '67108864' },
+        ],
+        user: 'www', group: '', env: { LANG: 'C.UTF-8' }, workdir: '/var/www',
+        limits: { memoryBytes: '536870912', cpus: 1.5, pids: 256 }, securelevel: -1,
+      },
+    };
+    const j = containerJson(c);
+    assert.equal(j.isolation, 'namespaces');
+    assert.equal(j.initPid, 4242);
+    assert.equal(j.jid, null);
+    assert.deepEqual(j.config, {
+      isolation: 'namespaces', hostname: null, network: 'none',
+      uidMap: [{ inside: 0, outside: 100000, count: 65536 }], gidMap: [],
+      mounts: [
+        { kind: 'bind', source: '/srv/www', target: '/var/www', readOnly: true, sizeBytes: 0 },
+        { kind: 'tmpfs', source: null, target: '/tmp', readOnly: false, sizeBytes: 67108864 },
+      ],
+      user: 'www', group: null, env: { LANG: 'C.UTF-8' }, workdir: '/var/www',
+      limits: { memoryBytes: 536870912, cpus: 1.5, pids: 256 }, securelevel: null,
+    });
+    const jail = containerJson({ ...running, jid: 7, config: { ...c.config!, isolation: 'ISOLATION_JAIL', securelevel: 3 } });
+    assert.deepEqual([jail.isolation, jail.jid, jail.initPid, jail.config?.securelevel], ['jail', 7, null, 3]);
+    assert.equal(containerJson({ ...c, config: { ...c.config!, isolation: 9 as unknown as 'ISOLATION_JAIL' } }).isolation, 'unknown', 'a mode newer than this qfleet');
+  });
+
+  it('version: the isolation modes, the default, the limits and what is missing; an agent before API 3 offers none', () => {
+    const base = {
+      agentVersion: '0.2.0', apiRevision: 3, os: 'Linux', release: 'debian 12', machine: 'x86_64', driver: 'linux', hostname: 'h1',
+      baseRelease: '', rootDir: '/var/lib/qfleet/default', baseBehind: '',
+    };
+    const caps = { installMethods: [], namespaces: true, sparseImages: false, ipAliases: false, console: true,
+      isolationModes: ['ISOLATION_CHROOT', 'ISOLATION_NAMESPACES'], defaultIsolation: 'ISOLATION_NAMESPACES', limitMemory: false, limitCpu: true, limitPids: true,
+      missing: ['limit memory: no memory controller'] } as const;
+    const v = versionJson({ ...base, capabilities: { ...caps, isolationModes: [...caps.isolationModes], installMethods: [], missing: [...caps.missing] } });
+    assert.deepEqual(
+      { isolationModes: v.capabilities.isolationModes, defaultIsolation: v.capabilities.defaultIsolation, limits: v.capabilities.limits, missing: v.capabilities.missing },
+      { isolationModes: ['chroot', 'namespaces'], defaultIsolation: 'namespaces', limits: { memory: false, cpu: true, pids: true }, missing: ['limit memory: no memory controller'] },
+    );
+    const old = versionJson({ ...base, apiRevision: 2, capabilities: { ...caps, isolationModes: [], defaultIsolation: 'ISOLATION_UNSPECIFIED', limitCpu: false, limitPids: false, installMethods: [], missing: [] } });
+    assert.deepEqual([old.capabilities.isolationModes, old.capabilities.defaultIsolation], [[], null]);
   });
 
   it('times: unset or zero is null, not 1970', () => {

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { renderContainers, renderPlan } from '../../controller/render.js';
+import { renderContainer, renderContainers, renderPlan } from '../../controller/render.js';
 import type { Container__Output } from '../../proto/gen/qfleet/agent/v1/Container.js';
 
 const c = (name: string, state = 'STATE_STOPPED', reason = ''): Container__Output =>
@@ -14,7 +14,7 @@ describe('render', () => {
       { host: 'db01', container: c('m', 'STATE_BROKEN', 'sharedfs is not mounted') },
     ]);
     const lines = out.split('\n');
-    assert.match(lines[0]!, /^HOST\s+NAME\s+STATE\s+SERVICES\s+RELEASE\s+CREATED\s+DISK\s+PATH$/);
+    assert.match(lines[0]!, /^HOST\s+NAME\s+STATE\s+ISOLATION\s+SERVICES\s+RELEASE\s+CREATED\s+DISK\s+PATH$/);
     assert.deepEqual(lines.slice(1, 5).map((l) => l.split(/\s+/).slice(0, 3)), [
       ['db01', 'm', 'broken'], ['db01', 'z', 'running'], ['web02', 'a', 'stopped'], ['web02', 'b', 'stopped'],
     ]);
@@ -33,8 +33,31 @@ describe('render', () => {
 
   it('marks a release behind the host kernel (a FreeBSD base missing the host -pN)', () => {
     const old = { ...c('a'), baseRelease: '14.1-RELEASE-p3', baseBehind: 'base 14.1-RELEASE-p3 is behind the running kernel 14.1-RELEASE-p5' };
-    assert.match(renderContainers([{ container: old }, { container: c('b') }]), /^a\s+stopped\s+-\s+14\.1-RELEASE-p3 \(behind kernel\)\s+-/m);
-    assert.match(renderContainers([{ container: c('b') }]), /^b\s+stopped\s+-\s+debian 12\s+-/m);
+    assert.match(renderContainers([{ container: old }, { container: c('b') }]), /^a\s+stopped\s+-\s+-\s+14\.1-RELEASE-p3 \(behind kernel\)\s+-/m);
+    assert.match(renderContainers([{ container: c('b') }]), /^b\s+stopped\s+-\s+-\s+debian 12\s+-/m);
+  });
+
+  it('get: a running jail shows its jid and securelevel; every empty field says what it means', () => {
+    const jail = {
+      ...c('db1', 'STATE_RUNNING'), jid: 7, initPid: 0,
+      services: [{ name: 'postgresql', state: 'STATE_RUNNING' }],
+      config: {
+        isolation: 'ISOLATION_JAIL', hostname: '', network: 'NETWORK_HOST', uidMap: [], gidMap: [],
+        mounts: [{ kind: 'KIND_BIND', source: '/data/db1', target: '/var/db/postgres', readOnly: false, sizeBytes: '0' }],
+        user: '', group: '', env: { PGDATA: '/var/db/postgres/data', MOTD: 'two words' }, workdir: '',
+        limits: { memoryBytes: '1073741824', cpus: 2, pids: 0 }, securelevel: 2,
+      },
+    } as unknown as Container__Output;
+    assert.deepEqual(renderContainer(jail).split('\n').map((l) => l.split(/:\s+/)), [
+      ['name', 'db1'], ['state', 'running'], ['isolation', 'jail'], ['jid', '7'], ['hostname', 'db1 (its name)'], ['network', 'host'],
+      ['uid map', 'identity'], ['gid map', 'identity'], ['mounts', '/data/db1:/var/db/postgres:rw'], ['user', 'root'], ['group', "the user's"],
+      ['env', 'PGDATA=/var/db/postgres/data MOTD="two words"'], ['workdir', '/'], ['limits', 'memory 1G, cpus 2'], ['securelevel', '2'],
+      ['services', 'postgresql'], ['release', 'debian 12'], ['created', '-'], ['disk', '2.0K'], ['path', '/var/lib/qfleet/default/containers/db1'],
+    ]);
+  });
+
+  it('get: a container whose config the agent does not give says so', () => {
+    assert.match(renderContainer({ ...c('old'), config: null } as unknown as Container__Output), /^isolation:\s+unknown \(the agent did not say\)$/m);
   });
 
   it('dry-run plan: a table and a closing line counting what would be touched and what would fail', () => {

@@ -102,7 +102,8 @@ dead:
     assert.match(r.stdout, /^alpha\s+web1\s+-\s+create\s+Error; chroot container web1 already exists\.$/m);
     r = await q('-H', 'web', '--dry-run', 'create', 'new1');
     assert.equal(r.exitCode, 0, r.stdout);
-    assert.match(r.stdout, /^beta\s+new1\s+-\s+create\s+-$/m);
+    // The agent says which mode the host would give it: its default, as none was asked.
+    assert.match(r.stdout, /^beta\s+new1\s+-\s+create \(chroot\)\s+-$/m);
     assert.equal(r.stdout.trimEnd().split('\n').at(-1), 'Dry run: create would touch 2 containers on 2 of 2 hosts; nothing was changed.');
     r = await q('-H', 'alpha', '--dry-run', 'config', 'web1', 'nginx');
     assert.equal(r.exitCode, 1);

@@ -60,7 +60,7 @@ all:
     const r = await qfleet(['--inventory', inventory, '-H', 'web:db', 'list']);
     assert.equal(r.exitCode, 0, r.stderr);
     const lines = r.stdout.trimEnd().split('\n');
-    assert.match(lines[0]!, /^HOST\s+NAME\s+STATE\s+SERVICES/);
+    assert.match(lines[0]!, /^HOST\s+NAME\s+STATE\s+ISOLATION\s+SERVICES/);
     const rows = lines.slice(1, -1).map((l) => l.split(/\s+/).slice(0, 3));
     assert.deepEqual(rows, [
       ['host-a', 'web1', 'stopped'],
