@@ -23,7 +23,7 @@ export function refuseUnoffered(ref: ContainerRef, caps: DriverCapabilities): vo
     const why = caps.missing.filter((m) => asked.some((a) => m.startsWith(`limit ${a}:`)));
     throw new FailedPreconditionError(
       `Error; this host cannot enforce the ${asked.join(', ')} limit${asked.length > 1 ? 's' : ''} asked of ${ref.name}` +
-        `${why.length ? ` (${why.join('; ')})` : ''}; remove ${asked.length > 1 ? 'them' : 'it'} (qfleet config ${ref.name} --${asked[0]} 0) or enable it on the host.`,
+        `${why.length ? ` (${why.join('; ')})` : ''}; remove ${asked.length > 1 ? 'them' : 'it'} (qfleet config ${ref.name} --${asked[0] === 'cpu' ? 'cpus' : asked[0]} 0) or enable it on the host.`,
       { reason: 'unsupported', fields: { container: ref.name, limits: asked.join(',') } },
     );
   }
