@@ -113,6 +113,17 @@ describe('qfleet fleet end to end: 3 hosts over SSH and mutual TLS @root', funct
     ]);
     const j = json((await qfleet(['--json', 'list'])).stdout);
     assert.deepEqual(j.map((x) => x.status), ['ok', 'ok', 'ok']);
+    // Created without a mode: each Linux host's default, its own namespaces.
+    assert.deepEqual(j.flatMap((x) => x.result.containers.map((c: any) => c.isolation)), Array(6).fill('namespaces'));
+  });
+
+  it('a started container sees only its own processes, and is named after itself', async () => {
+    const ps = await qfleet(['exec', 'host1/web1', '--', 'ps']);
+    assert.equal(ps.exitCode, 0, ps.stderr);
+    assert.doesNotMatch(ps.stdout, /qfleetd|node |sshd/, 'no host process is visible inside');
+    assert.match(ps.stdout, /httpd/);
+    const hn = await qfleet(['exec', 'host1/web1', '--', 'hostname']);
+    assert.equal(hn.stdout.trim(), 'web1');
   });
 
   it('exec runs in a started container of the named host, passing output and exit status through', async () => {
