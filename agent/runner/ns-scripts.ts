@@ -3,9 +3,10 @@
  * util-linux tools). Drivers reference them by name and hand them their values
  * as positional arguments only; nothing here is ever built from input.
  *
- * NS_INIT_SCRIPT runs as `sh -c "$QFLEET_NS_SCRIPT" qfleet-ns STAGE ARGS…` and
- * calls itself for the next stage the same way (the text travels in the
- * environment variable, unset before the init runs):
+ * NS_INIT_SCRIPT runs as `sh -c 'eval "$QFLEET_NS_SCRIPT"' qfleet-ns STAGE ARGS…`
+ * (NS_EVAL) and calls itself for the next stage the same way: the text travels
+ * in the environment, not on command lines ps shows, and is unset before the
+ * init runs.
  *
  * launch (host, real root): starts stage a in its own session with its output
  *   to the container's log, writes the user namespace's id maps from outside
@@ -21,18 +22,21 @@
  * c (pid 1 of the new pid namespace, no uid yet): waits until the maps are
  *   written (unshare --keep-caps kept its capabilities across exec), becomes
  *   root of the namespace with setpriv (the host's, still visible), and
- * c2 (root inside, capabilities only inside): mounts /proc, sets the hostname,
- *   brings up lo for a network of its own, pivot_roots into the container,
+ * c2 (root inside, capabilities only inside): sets the hostname, brings up lo
+ *   for a network of its own, pivot_roots into the container, mounts /proc,
  *   lazily drops the host tree and execs tini as the init, with a sleep that
  *   ignores SIGTERM as its child (tini ends when its child does).
  */
+export const NS_EVAL = 'eval "$QFLEET_NS_SCRIPT"';
+
 export const NS_INIT_SCRIPT = String.raw`
+NS_EVAL='eval "$QFLEET_NS_SCRIPT"'
 die() { echo "qfleet-ns: $*" >&2; exit 1; }
 stage=$1; shift
 case "$stage" in
 launch)
   ROOT=$1 LOG=$4 UIDMAP=$6 GIDMAP=$7
-  setsid unshare --mount --propagation private -- sh -c "$QFLEET_NS_SCRIPT" qfleet-ns a "$@" >>"$LOG" 2>&1 </dev/null &
+  setsid unshare --mount --propagation private -- sh -c "$NS_EVAL" qfleet-ns a "$@" >>"$LOG" 2>&1 </dev/null &
   P=$!
   mine=$(readlink /proc/self/ns/user)
   i=0
@@ -97,7 +101,7 @@ EOF
   mount --no-canonicalize -o remount,ro,nosuid,nodev "$ROOT/dev/.qfleet"
   if [ "$NET" = none ]; then net=--net; else net=; fi
   exec unshare --user --mount --pid --uts --ipc $net --keep-caps --fork --kill-child -- \
-    "$ROOT/dev/.qfleet/busybox" sh -c "$QFLEET_NS_SCRIPT" qfleet-ns c "$ROOT" "$HOST" "$NET" "$SETPRIV" ;;
+    "$ROOT/dev/.qfleet/busybox" sh -c "$NS_EVAL" qfleet-ns c "$ROOT" "$HOST" "$NET" "$SETPRIV" ;;
 c)
   B="$1/dev/.qfleet/busybox"
   i=0
@@ -105,19 +109,21 @@ c)
     i=$((i + 1)); [ $i -le 1000 ] || die "no id map after 10 s"
     "$B" sleep 0.01
   done
-  exec "$4" --reuid=0 --regid=0 --clear-groups --inh-caps=-all -- "$B" sh -c "$QFLEET_NS_SCRIPT" qfleet-ns c2 "$@" ;;
+  # From here on paths are relative to the container's root: root inside may not be let through the host's directories above it.
+  cd "$1"
+  exec "$4" --reuid=0 --regid=0 --clear-groups --inh-caps=-all -- ./dev/.qfleet/busybox sh -c "$NS_EVAL" qfleet-ns c2 "$@" ;;
 c2)
   set -eu
-  ROOT=$1 HOST=$2 NET=$3
-  B="$ROOT/dev/.qfleet/busybox"
-  "$B" mount -t proc -o nosuid,nodev,noexec proc "$ROOT/proc"
+  HOST=$2 NET=$3 B=./dev/.qfleet/busybox
   "$B" hostname "$HOST"
   if [ "$NET" = none ]; then "$B" ip link set lo up; fi
   # A mount locked by the outer namespace cannot be pivot_root's new root; a recursive bind of it can.
-  "$B" mount --rbind "$ROOT" "$ROOT"
-  cd "$ROOT"
+  "$B" mount --rbind . .
+  cd -P "../$("$B" basename "$1")"
   "$B" pivot_root . dev/.qfleet/old
   cd /
+  # After pivot_root, while the host's /proc is still attached below old/ (a new proc needs one fully visible).
+  /dev/.qfleet/busybox mount -t proc -o nosuid,nodev,noexec proc /proc
   /dev/.qfleet/busybox umount -l /dev/.qfleet/old
   unset QFLEET_NS_SCRIPT
   exec /dev/.qfleet/tini -- /dev/.qfleet/busybox sh -c 'trap "" TERM INT HUP; exec /dev/.qfleet/busybox sleep 2147483647' ;;

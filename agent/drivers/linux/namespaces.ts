@@ -1,8 +1,8 @@
 import { closeSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, realpathSync, writeFileSync } from 'node:fs';
-import { FailedPreconditionError, InternalError, InvalidArgumentError } from '../../errors.js';
-import type { CommandRunner } from '../../runner/command-runner.js';
+import { CommandFailedError, FailedPreconditionError, InternalError, InvalidArgumentError } from '../../errors.js';
+import type { CommandResult, CommandRunner } from '../../runner/command-runner.js';
 import { DEFAULT_ENV } from '../../runner/execa-runner.js';
-import { NS_INIT_SCRIPT } from '../../runner/ns-scripts.js';
+import { NS_EVAL, NS_INIT_SCRIPT } from '../../runner/ns-scripts.js';
 import { hostnameOf, type ContainerRef, type IdMapping, type RuntimeView } from '../container-config.js';
 import { isUnder, Layout, type DriverClock } from '../host-driver.js';
 import type { ContainerCgroups } from './cgroups.js';
@@ -149,11 +149,18 @@ export class LinuxNamespaces {
       root, this.d.layout.sharedfs, hostnameOf(ref), log, ref.config.network, mapText(maps.uid), mapText(maps.gid),
       String(rootUid), String(rootGid), tools.tini, tools.busybox, tools.setpriv, ...directives,
     ];
-    const r = await this.d.runner.run({
-      argv: ['sh', '-c', NS_INIT_SCRIPT, 'qfleet-ns', 'launch', ...args],
-      env: { ...DEFAULT_ENV, QFLEET_NS_SCRIPT: NS_INIT_SCRIPT },
-      timeoutMs: LAUNCH_TIMEOUT_MS,
-    });
+    let r: CommandResult;
+    try {
+      r = await this.d.runner.run({
+        argv: ['sh', '-c', NS_EVAL, 'qfleet-ns', 'launch', ...args],
+        env: { ...DEFAULT_ENV, QFLEET_NS_SCRIPT: NS_INIT_SCRIPT },
+        timeoutMs: LAUNCH_TIMEOUT_MS,
+      });
+    } catch (e) {
+      // Said without the script's text, with the last lines the init left in the log.
+      const why = e instanceof CommandFailedError ? e.stderr.trim().split('\n').pop() ?? '' : String(e);
+      throw new FailedPreconditionError(`container ${ref.name} could not start its init: ${why}${logTail(log)}`, { fields: { container: ref.name } });
+    }
     const pid = Number(r.stdout.trim());
     const start = Number.isInteger(pid) && pid > 1 ? this.startOf(pid) : undefined;
     if (start === undefined) throw new InternalError(`the init of ${ref.name} did not stay up (see ${log})`);
@@ -301,6 +308,16 @@ export class LinuxNamespaces {
     }
     rmSync(this.pidfile(ref.name), { force: true });
     await this.d.cgroups.remove(ref.name);
+  }
+}
+
+/** The last lines of a log, to put in an error ("; log: …"), or nothing. */
+function logTail(path: string): string {
+  try {
+    const lines = readFileSync(path, 'utf8').trim().split('\n').slice(-3).join(' / ');
+    return lines ? `; ${path} ends: ${lines}` : '';
+  } catch {
+    return '';
   }
 }
 
