@@ -107,6 +107,50 @@ describe('LinuxDriver isolation namespaces, for real @root', function () {
     await inside(r, `kill -0 ${process.pid}`);
   });
 
+  it('network none: only a loopback of its own, up; the host\'s ports are out of reach', async () => {
+    const port = pickTestPort();
+    mkdirSync(`${s.tmp}/www`, { recursive: true });
+    writeFileSync(`${s.tmp}/www/index.html`, 'host\n');
+    const host = s.runner.spawn({ argv: [BUSYBOX, 'httpd', '-f', '-p', `127.0.0.1:${port}`, '-h', `${s.tmp}/www`] });
+    spawned.push(host);
+    const r = ns('nsnet', { network: 'none' });
+    await upNew(r);
+    const links = (await inside(r, 'busybox ip -o link')).stdout.trim().split('\n');
+    assert.equal(links.length, 1, links.join('\n'));
+    assert.match(links[0]!, /^1: lo: <LOOPBACK,UP/);
+    await inside(r, 'busybox httpd -p 127.0.0.1:81 -h /etc && busybox wget -q -O /dev/null http://127.0.0.1:81/passwd');
+    await assert.rejects(inside(r, `busybox wget -q -O /dev/null http://127.0.0.1:${port}/`), CommandFailedError);
+    const c = ns('nshostnet');
+    await upNew(c);
+    await waitFor(() => inside(c, `busybox wget -q -O /dev/null http://127.0.0.1:${port}/`).then(() => true, () => false));
+  });
+
+  it('runs services and exec as the configured user and group, in the workdir, with the environment', async () => {
+    const r = ns('nsuser', { user: 'www-data', group: 'nogroup', workdir: '/var/www', env: { GREETING: 'hello there' } });
+    await upNew(r);
+    const out = (await inside(r, 'echo "$(id -u):$(id -g) $(pwd) $GREETING $HOME"')).stdout.trim();
+    assert.equal(out, '33:65534 /var/www hello there /var/www');
+    writeFileSync(`${root(r.name)}/etc/init.d/whoami`, '#!/bin/sh\nid -u > /tmp/svc-uid\n', { mode: 0o755 });
+    await d().startService(r, 'whoami');
+    assert.equal(readFileSync(`${root(r.name)}/tmp/svc-uid`, 'utf8'), '33\n');
+    assert.equal(statSync(`${root(r.name)}/tmp/svc-uid`).uid, 100_033, 'www-data inside is 100033 on the host under the default map');
+  });
+
+  it('opens a console on a terminal inside, its prompt naming the container', async () => {
+    const r = ns('nscons');
+    await upNew(r);
+    const child = s.runner.spawn(d().execSpec(r, { argv: [], tty: true, console: true, env: { TERM: 'dumb' } }));
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    child.stdin.write('cd /etc\nhostname\nexit\n');
+    const res = await child.exited;
+    clearTimeout(timer);
+    assert.equal(res.code, 0, out);
+    assert.match(out, /nscons:\/etc# /);
+    assert.match(out, /^nscons\r?$/m);
+  });
+
   it('killall of a service in one container leaves the same service in another and on the host running', async () => {
     const [pa, pb, ph] = [pickTestPort(), pickTestPort(), pickTestPort()];
     const a = ns('kila');
@@ -245,6 +289,15 @@ describe('LinuxDriver isolation namespaces, for real @root', function () {
     assert.deepEqual(await again.runtime(r), { up: false, problems: [] });
   });
 });
+
+/** Polls `ok` (a bounded number of times) until it answers true; fails otherwise. */
+async function waitFor(ok: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    if (await ok()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail('condition not met in 5 s');
+}
 
 /** The host pids below `pid`, from /proc/PID/task/*\/children. */
 function descendants(pid: number): number[] {
