@@ -10,6 +10,7 @@ import {
 import type { ContainerRef, RuntimeView } from '../container-config.js';
 import { refuseUnoffered } from '../isolation-check.js';
 import { NoCgroups, type ContainerCgroups } from './cgroups.js';
+import { resolveRunAs } from './container-ids.js';
 import { entryFor, type Entry } from './entry.js';
 import { IDENTITY } from './id-shift.js';
 import { LinuxNamespaces } from './namespaces.js';
@@ -221,7 +222,7 @@ export class LinuxDriver implements HostDriver {
     if (asks.length) {
       throw new FailedPreconditionError(`container ${ref.name} runs as a chroot, which cannot have ${asks.join(', ')}; use isolation namespaces or remove ${asks.length > 1 ? 'them' : 'it'}`, { reason: 'unsupported', fields: { container: ref.name } });
     }
-    if (c.user || c.group) this.entry(ref);
+    if (c.user || c.group) resolveRunAs(this.ns.filesRoot(ref.name), ref.name, c.user, c.group);
   }
 
   async up(ref: ContainerRef): Promise<void> {

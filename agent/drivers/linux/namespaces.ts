@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, realpathSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, realpathSync, writeFileSync } from 'node:fs';
 import { CommandFailedError, FailedPreconditionError, InternalError, InvalidArgumentError } from '../../errors.js';
 import type { CommandResult, CommandRunner } from '../../runner/command-runner.js';
 import { DEFAULT_ENV } from '../../runner/execa-runner.js';
@@ -95,11 +95,16 @@ export class LinuxNamespaces {
       splitRelative(m.target.slice(1));
       if (m.kind === 'bind') this.bindSource(ref.name, m.source);
     }
-    const root = this.d.rootOf(ref.name);
-    const runAs = resolveRunAs(root, ref.name, config.user, config.group);
+    const runAs = resolveRunAs(this.filesRoot(ref.name), ref.name, config.user, config.group);
     if (toHost(maps.uid, runAs.uid) === undefined || toHost(maps.gid, runAs.gid) === undefined) {
       throw new FailedPreconditionError(`container ${ref.name} runs as ${runAs.uid}:${runAs.gid}, which its id maps do not map; widen the maps or pick another user`, { fields: { container: ref.name } });
     }
+  }
+
+  /** Where a container's /etc/passwd is: its own tree, or before create the template it will be copied from. */
+  filesRoot(name: string): string {
+    const root = this.d.rootOf(name);
+    return existsSync(root) ? root : this.d.layout.template;
   }
 
   /** A bind source as mounted: an existing host directory, resolved, and not the agent's own tree. */
