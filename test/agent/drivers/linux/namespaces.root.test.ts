@@ -274,6 +274,35 @@ describe('LinuxDriver isolation namespaces, for real @root', function () {
     assert.equal(readFileSync(`${ro}/sub/keep`, 'utf8'), 'precious\n');
   });
 
+  it('keeps running when the agent that started it is killed -9', async () => {
+    const r = ns('nskill9');
+    await d().createContainer(r.name);
+    started.push(r);
+    // An agent in a process of its own, with the runner it has in production (children die with it).
+    const agent = `
+      const { LinuxDriver } = await import(${JSON.stringify(new URL('../../../../agent/drivers/linux/linux-driver.js', import.meta.url).href)});
+      const { ExecaRunner, dieWithAgentWrapper } = await import(${JSON.stringify(new URL('../../../../agent/runner/execa-runner.js', import.meta.url).href)});
+      const d = new LinuxDriver({ runner: new ExecaRunner({ wrapper: dieWithAgentWrapper() }), rootDir: ${JSON.stringify(d().layout.rootDir)}, logDir: ${JSON.stringify(`${s.tmp}/log`)} });
+      await d.up(${JSON.stringify(r)});
+      process.stdout.write('up' + String.fromCharCode(10));
+      setInterval(() => undefined, 1000);`;
+    const child = s.runner.spawn({ argv: [process.execPath, '--input-type=module', '-e', agent], timeoutMs: 60_000 });
+    spawned.push(child);
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (b: Buffer) => { out += b.toString(); if (out.includes('up\n')) resolve(); });
+      child.stderr.on('data', (b: Buffer) => { out += b.toString(); });
+      void child.exited.then(() => reject(new Error(`the agent ended before its container was up: ${out}`)));
+    });
+    const before = await d().runtime(r);
+    assert.equal(before.up, true);
+    child.kill('SIGKILL');
+    await child.exited;
+    await realClock.sleep(200);
+    assert.deepEqual(await d().runtime(r), before);
+    assert.equal((await inside(r, 'hostname')).stdout.trim(), 'nskill9');
+  });
+
   it('after an agent restart, a new driver finds a running container, and tells one whose init was killed -9', async () => {
     const r = ns('nsrestart');
     await upNew(r);
