@@ -1,4 +1,4 @@
-import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, realpathSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fchownSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, realpathSync, writeFileSync } from 'node:fs';
 import { CommandFailedError, FailedPreconditionError, InternalError, InvalidArgumentError } from '../../errors.js';
 import type { CommandResult, CommandRunner } from '../../runner/command-runner.js';
 import { DEFAULT_ENV } from '../../runner/execa-runner.js';
@@ -8,7 +8,7 @@ import { isUnder, Layout, type DriverClock } from '../host-driver.js';
 import type { ContainerCgroups } from './cgroups.js';
 import { resolveRunAs } from './container-ids.js';
 import { DEV_MOUNTPOINT } from './mounts.js';
-import { checkMap, DEFAULT_NS_MAP, IDENTITY, mapText, shiftTree, toHost, toInside, type Ownership } from './id-shift.js';
+import { checkMap, DEFAULT_NS_MAP, IDENTITY, mapText, shiftTree, toHost, type Ownership } from './id-shift.js';
 import type { NsTools } from './ns-probe.js';
 import { openBeneath, splitRelative } from './safe-path.js';
 
@@ -135,11 +135,20 @@ export class LinuxNamespaces {
     await this.d.unmountOnHost(root);
     const maps = effectiveMaps(ref);
     this.shiftOwnership(ref.name, root, maps);
-    for (const rel of [[Layout.SHAREDFS_MOUNTPOINT], [DEV_MOUNTPOINT], ['proc'], ...ref.config.mounts.map((m) => splitRelative(m.target.slice(1)))]) {
-      closeSync(openBeneath(root, rel, { create: true }));
-    }
     const rootUid = toHost(maps.uid, 0)!;
     const rootGid = toHost(maps.gid, 0)!;
+    // Mount points, made without following a symlink; a directory made here is root inside's, like the rest of the tree.
+    for (const rel of [[Layout.SHAREDFS_MOUNTPOINT], [DEV_MOUNTPOINT], ['proc'], ...ref.config.mounts.map((m) => splitRelative(m.target.slice(1)))]) {
+      for (let i = 1; i <= rel.length; i++) {
+        const made = !existsSync(`${root}/${rel.slice(0, i).join('/')}`);
+        const fd = openBeneath(root, rel.slice(0, i), { create: true });
+        try {
+          if (made) fchownSync(fd, rootUid, rootGid);
+        } finally {
+          closeSync(fd);
+        }
+      }
+    }
     const cgroupFiles = await this.d.cgroups.prepare(ref.name, ref.config.limits);
     const directives = [
       ...cgroupFiles.flatMap((f) => ['cgroup', f]),
@@ -175,25 +184,28 @@ export class LinuxNamespaces {
   }
 
   /**
-   * Makes the container's tree owned as its maps say (root inside owns its
-   * root directory), walking it once when they changed; the maps it was last
-   * owned by are kept beside the pidfile (none: as the host sees it).
+   * Makes the container's tree owned as its maps say, walking it once when
+   * they changed. The maps it was last owned by are kept beside the pidfile;
+   * without that record the tree is the host's own (root-owned root), or, if
+   * its root is owned by another id, shifted by an agent that lost its record
+   * (one range from there). Answers how many entries changed owner.
    */
   shiftOwnership(name: string, root: string, to: Ownership): number {
-    const st = statSync(root);
-    if (st.uid === toHost(to.uid, 0) && st.gid === toHost(to.gid, 0)) return 0;
     const record = this.ownershipRecord(name);
-    let from: Ownership = { uid: IDENTITY, gid: IDENTITY };
+    let from: Ownership | undefined;
     try {
       from = JSON.parse(readFileSync(record, 'utf8')) as Ownership;
-    } catch { /* never shifted */ }
-    // Only if the record still describes the tree (its root owned by root inside); else shift from what the root shows.
-    if (toInside(from.uid, st.uid) !== 0 || toInside(from.gid, st.gid) !== 0) {
-      from = { uid: [{ inside: 0, outside: st.uid, count: 65_536 }], gid: [{ inside: 0, outside: st.gid, count: 65_536 }] };
+    } catch { /* never shifted, or the record is lost */ }
+    if (!from) {
+      const st = statSync(root);
+      from = st.uid === 0 && st.gid === 0
+        ? { uid: IDENTITY, gid: IDENTITY }
+        : { uid: [{ inside: 0, outside: st.uid, count: 65_536 }], gid: [{ inside: 0, outside: st.gid, count: 65_536 }] };
     }
+    if (sameMaps(from.uid, to.uid) && sameMaps(from.gid, to.gid)) return 0;
     const n = shiftTree(root, from, to);
     mkdirSync(this.d.runDir, { recursive: true, mode: 0o700 });
-    if (to.uid === IDENTITY && to.gid === IDENTITY) rmSync(record, { force: true });
+    if (sameMaps(to.uid, IDENTITY) && sameMaps(to.gid, IDENTITY)) rmSync(record, { force: true });
     else writeFileSync(record, JSON.stringify(to));
     return n;
   }
@@ -324,6 +336,10 @@ function logTail(path: string): string {
   } catch {
     return '';
   }
+}
+
+function sameMaps(a: readonly IdMapping[], b: readonly IdMapping[]): boolean {
+  return a.length === b.length && a.every((m, i) => m.inside === b[i]!.inside && m.outside === b[i]!.outside && m.count === b[i]!.count);
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {
