@@ -38,20 +38,21 @@ launch)
   ROOT=$1 LOG=$4 UIDMAP=$6 GIDMAP=$7
   setsid unshare --mount --propagation private -- sh -c "$NS_EVAL" qfleet-ns a "$@" >>"$LOG" 2>&1 </dev/null &
   P=$!
+  alive() { [ "$(cut -d' ' -f3 /proc/$P/stat 2>/dev/null)" != Z ] && [ -e /proc/$P/stat ]; }
   mine=$(readlink /proc/self/ns/user)
   i=0
   while [ "$(readlink /proc/$P/ns/user 2>/dev/null)" = "$mine" ]; do
     i=$((i + 1)); [ $i -le 1000 ] || { kill -9 $P 2>/dev/null; die "no user namespace after 10 s; see $LOG"; }
     sleep 0.01
   done
-  [ -e /proc/$P ] || die "the namespaces of $ROOT were not made; see $LOG"
+  alive || die "the namespaces of $ROOT were not made; see $LOG"
   echo "$UIDMAP" | tr , '\n' > /proc/$P/uid_map || { kill -9 $P; die "cannot write the uid map $UIDMAP"; }
   echo "$GIDMAP" | tr , '\n' > /proc/$P/gid_map || { kill -9 $P; die "cannot write the gid map $GIDMAP"; }
   i=0
   while :; do
     I=; read -r I _ < /proc/$P/task/$P/children 2>/dev/null || :
     if [ -n "$I" ] && [ "$(cat /proc/$I/comm 2>/dev/null)" = tini ]; then echo "$I"; exit 0; fi
-    [ -e /proc/$P/stat ] && [ "$(cut -d' ' -f3 /proc/$P/stat 2>/dev/null)" != Z ] || die "the init of $ROOT ended while starting; see $LOG"
+    alive || die "the init of $ROOT ended while starting; see $LOG"
     i=$((i + 1)); [ $i -le 1500 ] || { kill -9 $P 2>/dev/null; die "the init of $ROOT did not start in 15 s; see $LOG"; }
     sleep 0.01
   done ;;

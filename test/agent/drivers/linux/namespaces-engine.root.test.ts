@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { systemClock } from '../../../../agent/engine/clock.js';
 import { Engine } from '../../../../agent/engine/engine.js';
@@ -63,6 +64,16 @@ describe('Engine with isolation namespaces on a real LinuxDriver @root', functio
     assert.equal((await again.get('web')).state, 'running');
     await again.stop(sel('web'), 1000);
     assert.equal((await again.get('web')).state, 'stopped');
+
+    // A console on the stopped container: its init is up for the session only.
+    const session = await again.console('web', { tty: false, env: {} });
+    const initDuring = (await again.get('web')).initPid;
+    assert.ok(initDuring, 'up for the session');
+    assert.equal((await s.runner.run({ ...session.spec, input: 'hostname\n' })).stdout.trim(), 'web');
+    await session.end();
+    assert.equal((await again.get('web')).state, 'stopped');
+    assert.ok(!existsSync(`/proc/${initDuring}/task`) || readFileSync(`/proc/${initDuring}/stat`, 'utf8').split(' ')[2] === 'Z', 'its init is gone after the session');
+
     await again.delete(sel('web'));
     assert.deepEqual((await again.list()).map((c) => c.name), []);
   });
