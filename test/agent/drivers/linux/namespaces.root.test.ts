@@ -184,7 +184,7 @@ describe('LinuxDriver isolation namespaces, for real @root', function () {
     assert.ok(host.pid && existsSync(`/proc/${host.pid}`) && readFileSync(`/proc/${host.pid}/comm`, 'utf8').trim() === 'httpd', 'the host httpd lives');
   });
 
-  it('stop ends a service that ignores SIGTERM and a double-forked daemon; nothing is mounted on the host before, during or after', async () => {
+  it('stop ends a service that ignores SIGTERM, a double-forked daemon and an exec session; nothing is mounted on the host before, during or after', async () => {
     const r = ns('nsstop');
     await d().createContainer(r.name);
     writeFileSync(`${root(r.name)}/etc/init.d/stubborn`, STUBBORN, { mode: 0o755 });
@@ -198,7 +198,13 @@ describe('LinuxDriver isolation namespaces, for real @root', function () {
     const tree = descendants(init);
     assert.ok(tree.length >= 3, `keeper, stubborn sleep, forker loop: ${tree.join(' ')}`);
     const starts = new Map(tree.map((p) => [p, startOf(p)]));
+    // An exec session: entered from the host with nsenter, so not the init's descendant, yet in its pid namespace.
+    const session = s.runner.spawn(d().execSpec(r, { argv: ['sleep', '99999'], tty: false, console: false, env: {} }));
+    spawned.push(session);
+    await waitFor(async () => (await inside(r, 'ps -o args')).stdout.split('\n').some((l) => l.trim() === 'sleep 99999'));
     await d().down(r, 500, realClock);
+    const ended = await Promise.race([session.exited.then(() => true), realClock.sleep(5000).then(() => false)]);
+    assert.equal(ended, true, 'the exec session ended with the container');
     started.splice(started.indexOf(r), 1);
     for (const [pid, start] of [[init, startOf(init)], ...starts] as const) {
       assert.ok(start === undefined || startOf(pid) !== start, `pid ${pid} is gone`);
