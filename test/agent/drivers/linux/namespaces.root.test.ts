@@ -136,19 +136,24 @@ describe('LinuxDriver isolation namespaces, for real @root', function () {
     assert.equal(statSync(`${root(r.name)}/tmp/svc-uid`).uid, 100_033, 'www-data inside is 100033 on the host under the default map');
   });
 
-  it('opens a console on a terminal inside, its prompt naming the container', async () => {
+  it('opens a console on a terminal inside, its prompt naming the container, resized from the host', async () => {
     const r = ns('nscons');
     await upNew(r);
     const child = s.runner.spawn(d().execSpec(r, { argv: [], tty: true, console: true, env: { TERM: 'dumb' } }));
     let out = '';
     child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
     const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    child.stdin.write('cd /etc\nhostname\nexit\n');
+    child.stdin.write('cd /etc\nhostname\n');
+    await waitFor(async () => out.includes('nscons:/etc# '));
+    // Resized from the host: stty on the pty the shell inside holds.
+    await d().resizeTerminal(child.pid!, 33, 101);
+    child.stdin.write('stty size\nexit\n');
     const res = await child.exited;
     clearTimeout(timer);
     assert.equal(res.code, 0, out);
     assert.match(out, /nscons:\/etc# /);
     assert.match(out, /^nscons\r?$/m);
+    assert.match(out, /^33 101\r?$/m);
   });
 
   it('killall of a service in one container leaves the same service in another and on the host running', async () => {
