@@ -62,6 +62,11 @@ export function effectiveMaps(ref: ContainerRef): Ownership {
  * init's host pid and start time), entering it (nsenter), and ending it.
  * Nothing is ever mounted in the host's namespace: the mounts are made in a
  * private mount namespace the init's namespaces are unshared from.
+ *
+ * With network host the container shares the host's network namespace, which
+ * its user namespace does not own: root inside has no CAP_NET_BIND_SERVICE
+ * there, so ports below net.ipv4.ip_unprivileged_port_start (1024 by default)
+ * cannot be bound inside. network none has its own namespace, and any port.
  */
 export class LinuxNamespaces {
   constructor(private readonly d: NamespacesDeps) {}
