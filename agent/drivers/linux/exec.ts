@@ -1,7 +1,7 @@
 import { InvalidArgumentError, NotFoundError } from '../../errors.js';
 import type { CommandRunner, CommandSpec } from '../../runner/command-runner.js';
 import { checkWindowSize, type ExecOptions } from '../host-driver.js';
-import { CONTAINER_PATH } from './host-paths.js';
+import type { Entry } from './entry.js';
 import type { LinuxProcesses } from './processes.js';
 
 /** Exec and console sessions are interactive; a day is "until the operator leaves". */
@@ -14,16 +14,17 @@ export class LinuxExec {
     private readonly processes: LinuxProcesses,
   ) {}
 
-  /** The command of `opts` in the container `name` at `root`. */
-  spec(name: string, root: string, opts: ExecOptions): CommandSpec {
+  /** The command of `opts` in the container `name`, entered as `entry` says. */
+  spec(name: string, entry: Entry, opts: ExecOptions): CommandSpec {
     for (const k of Object.keys(opts.env)) {
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new InvalidArgumentError(`bad environment variable name ${JSON.stringify(k)}`);
     }
-    const env: Record<string, string> = { PATH: CONTAINER_PATH, HOME: '/root', ...opts.env };
+    const env: Record<string, string> = { ...entry.env, ...opts.env };
+    const cgroups = entry.joinCgroups.length ? { joinCgroups: entry.joinCgroups } : {};
     // Without a terminal (a console fed from a pipe, a plain exec), no pty: the shell reads stdin as a script.
     if (!opts.tty) {
       const argv = opts.argv.length > 0 && !opts.console ? opts.argv : ['/bin/sh'];
-      return { argv: ['chroot', root, ...argv], env, cwd: '/', timeoutMs: EXEC_TIMEOUT_MS };
+      return { argv: [...entry.prefix, ...argv], env, cwd: '/', timeoutMs: EXEC_TIMEOUT_MS, ...cgroups };
     }
     // On a terminal, which the runner sets up (script(1)); the console's prompt names the container.
     const inner = opts.console
@@ -31,8 +32,9 @@ export class LinuxExec {
       : opts.argv.length > 0 ? [...opts.argv] : ['/bin/sh', '-i'];
     if (opts.console) env.PS1 = `${name}:\\w# `;
     return {
-      argv: ['chroot', root, ...inner],
+      argv: [...entry.prefix, ...inner],
       env,
+      ...cgroups,
       cwd: '/',
       timeoutMs: EXEC_TIMEOUT_MS,
       terminal: { ...(opts.rows && opts.cols ? { rows: opts.rows, cols: opts.cols } : {}) },

@@ -4,11 +4,17 @@ import { AlreadyExistsError, FailedPreconditionError, InternalError } from '../.
 import type { CommandRunner, CommandSpec } from '../../runner/command-runner.js';
 import {
   Layout,
-  type DriverCapabilities, type ExecOptions, type HostDriver, type HostFacts, type InstallSpec, type MountEntry,
+  type DriverCapabilities, type DriverClock, type ExecOptions, type HostDriver, type HostFacts, type InstallSpec, type MountEntry,
   type PreparedBase, type ProcessTable, type ProgressSink, type ServiceProbe,
 } from '../host-driver.js';
 import type { ContainerRef, RuntimeView } from '../container-config.js';
 import { refuseUnoffered } from '../isolation-check.js';
+import { NoCgroups, type ContainerCgroups } from './cgroups.js';
+import { resolveRunAs } from './container-ids.js';
+import { entryFor, type Entry } from './entry.js';
+import { IDENTITY } from './id-shift.js';
+import { LinuxNamespaces } from './namespaces.js';
+import { probeNamespaces, type NsProbe, type ProbeHost } from './ns-probe.js';
 import { ProbeMemo } from '../probe-memo.js';
 import { WorkQueue } from '../work-queue.js';
 import { INSTALL_TIMEOUT_MS, LinuxBaseInstaller } from './base-install.js';
@@ -33,11 +39,17 @@ export interface LinuxDriverOptions {
   readonly procDir?: string;
   /** The host's os-release, for facts(). */
   readonly osReleasePath?: string;
+  /** The containers' control groups (limits); default: none, and capabilities() says so. */
+  readonly cgroups?: ContainerCgroups;
+  /** What the namespaces probe reads of the host; a test can describe another host. */
+  readonly probeHost?: ProbeHost;
 }
 
 /**
  * qchroot on Linux: a read-only bind of sharedfs and a private tmpfs /dev per
- * container, services through /etc/init.d scripts run chrooted. The work is in
+ * container, services through /etc/init.d scripts run chrooted; and jchroot's
+ * model (isolation namespaces, namespaces.ts): an init holding user, mount,
+ * pid, uts, ipc (and net) namespaces, entered with nsenter. The work is in
  * the rooms beside this file: base-install (extract, split, swap), mounts,
  * processes (/proc), services, exec (chroot, terminal); every path is walked
  * without following symlinks (safe-path, safe-remove). This facade wires them
@@ -53,6 +65,10 @@ export class LinuxDriver implements HostDriver {
   private readonly procs: LinuxProcesses;
   private readonly services: LinuxServices;
   private readonly exec: LinuxExec;
+  private readonly ns: LinuxNamespaces;
+  private readonly cgroups: ContainerCgroups;
+  private readonly probeHost: ProbeHost | undefined;
+  private nsProbe: NsProbe | undefined;
   private readonly probes = new ProbeMemo();
   /** Disk-usage walks: one at a time, refreshes resting three times as long as they walked (a quarter of the time at most). */
   private readonly walks = new WorkQueue(1, 3);
@@ -67,8 +83,25 @@ export class LinuxDriver implements HostDriver {
     this.mountsOf = new LinuxMounts(this.runner, this.layout, procDir);
     this.base = new LinuxBaseInstaller(this.runner, this.layout, this.mountsOf);
     this.procs = new LinuxProcesses(this.layout, procDir);
-    this.services = new LinuxServices(this.runner, (n) => this.rootOf(n), opts.logDir, this.probes);
+    this.cgroups = opts.cgroups ?? new NoCgroups();
+    this.probeHost = opts.probeHost;
+    this.ns = new LinuxNamespaces({
+      runner: this.runner, layout: this.layout, runDir: opts.runDir ?? `${this.layout.rootDir}/.run`, logDir: opts.logDir, procDir,
+      cgroups: this.cgroups, tools: () => this.namespacesProbe().tools, rootOf: (n) => this.rootOf(n),
+      unmountOnHost: (root) => this.mountsOf.unmount(root),
+    });
+    this.services = new LinuxServices(this.runner, (n) => this.rootOf(n), opts.logDir, this.probes, (r) => this.entry(r));
     this.exec = new LinuxExec(this.runner, this.procs);
+  }
+
+  /** The namespaces probe, read once (files only) and kept: tools do not come and go under a running agent. */
+  private namespacesProbe(): NsProbe {
+    this.nsProbe ??= probeNamespaces(this.probeHost);
+    return this.nsProbe;
+  }
+
+  private entry(ref: ContainerRef): Entry {
+    return entryFor(ref, this.rootOf(ref.name), this.ns, this.cgroups);
   }
 
   // --- facts -----------------------------------------------------------------
@@ -85,11 +118,14 @@ export class LinuxDriver implements HostDriver {
     return { os: 'Linux', release, machine: osMachine(), hostname: osHostname() };
   }
 
+  /** namespaces first when the host can run it; it stays the default either way, and `missing` says why it is not offered. */
   capabilities(): DriverCapabilities {
+    const ns = this.namespacesProbe();
+    const { missing: cgMissing, ...limits } = this.cgroups.capabilities();
     return {
-      installMethods: ['directory', 'tarball', 'debootstrap'], namespaces: false, sparseImages: false, ipAliases: false, console: true,
-      isolation: ['chroot'], defaultIsolation: 'chroot', limits: { memory: false, cpu: false, pids: false },
-      missing: ['namespaces: not implemented yet'],
+      installMethods: ['directory', 'tarball', 'debootstrap'], namespaces: !!ns.tools, sparseImages: false, ipAliases: false, console: true,
+      isolation: ns.tools ? ['namespaces', 'chroot'] : ['chroot'], defaultIsolation: 'namespaces', limits,
+      missing: [...ns.missing, ...cgMissing],
     };
   }
 
@@ -164,33 +200,63 @@ export class LinuxDriver implements HostDriver {
 
   // --- isolation ---------------------------------------------------------------
 
+  /**
+   * refuseUnoffered, then what only the host can tell: for namespaces, the id
+   * maps, the fstab mounts' targets and bind sources, the user and group in
+   * the container's own files; for chroot, that it asks for nothing a chroot
+   * cannot do (a network, maps or mounts of its own), rather than ignoring it.
+   */
   async checkConfig(ref: ContainerRef): Promise<void> {
     refuseUnoffered(ref, this.capabilities());
+    const c = ref.config;
+    if (c.isolation === 'namespaces') {
+      this.ns.check(ref);
+      return;
+    }
+    const asks = [
+      ...(c.network === 'none' ? ['network none'] : []),
+      ...(c.uidMap.length || c.gidMap.length ? ['id maps'] : []),
+      ...(c.mounts.length ? ['mounts'] : []),
+      ...(c.hostname ? ['a hostname'] : []),
+    ];
+    if (asks.length) {
+      throw new FailedPreconditionError(`container ${ref.name} runs as a chroot, which cannot have ${asks.join(', ')}; use isolation namespaces or remove ${asks.length > 1 ? 'them' : 'it'}`, { reason: 'unsupported', fields: { container: ref.name } });
+    }
+    if (c.user || c.group) resolveRunAs(this.ns.filesRoot(ref.name), ref.name, c.user, c.group);
   }
 
   async up(ref: ContainerRef): Promise<void> {
     refuseUnoffered(ref, this.capabilities());
+    if (ref.config.isolation === 'namespaces') return this.ns.up(ref);
+    const root = this.rootOf(ref.name);
+    mustExist(ref.name, root);
+    // A tree a namespaces run left owned by shifted ids goes back to the host's ids.
+    this.ns.shiftOwnership(ref.name, root, { uid: IDENTITY, gid: IDENTITY });
+    await this.cgroups.prepare(ref.name, ref.config.limits);
     await this.mountContainer(ref.name);
   }
 
-  async down(ref: ContainerRef): Promise<void> {
-    throw new InternalError(`down() is for isolated containers; ${ref.name} is ${ref.config.isolation}`);
+  async down(ref: ContainerRef, graceMs: number, clock: DriverClock): Promise<void> {
+    if (ref.config.isolation !== 'namespaces') throw new InternalError(`down() is for isolated containers; ${ref.name} is ${ref.config.isolation}`);
+    await this.ns.down(ref, graceMs, clock);
   }
 
   async runtime(ref: ContainerRef): Promise<RuntimeView> {
-    throw new InternalError(`runtime() is for isolated containers; ${ref.name} is ${ref.config.isolation}`);
+    if (ref.config.isolation !== 'namespaces') throw new InternalError(`runtime() is for isolated containers; ${ref.name} is ${ref.config.isolation}`);
+    this.rootOf(ref.name);
+    return this.ns.runtime(ref);
   }
 
   startService(ref: ContainerRef, service: string): Promise<void> {
-    return this.services.start(ref.name, service);
+    return this.services.start(ref, service);
   }
 
   stopService(ref: ContainerRef, service: string): Promise<void> {
-    return this.services.stop(ref.name, service);
+    return this.services.stop(ref, service);
   }
 
   probeService(ref: ContainerRef, service: string, procs?: ProcessTable): Promise<ServiceProbe> {
-    return this.services.probe(ref.name, service, procs);
+    return this.services.probe(ref, service, procs);
   }
 
   hasServiceScript(name: string, service: string): Promise<boolean> {
@@ -217,11 +283,15 @@ export class LinuxDriver implements HostDriver {
   async removeContainer(name: string): Promise<void> {
     const root = this.rootOf(name);
     const mounted = await this.mountsOf.pointsUnder(root);
+    if (this.ns.liveInit(name) !== undefined) {
+      throw new FailedPreconditionError(`container ${name} still has its init running; stop it first`, { reason: 'running', fields: { container: name } });
+    }
     if (mounted.length > 0) {
       throw new FailedPreconditionError(`container ${name} still has mounts: ${[...new Set(mounted)].join(', ')}; unmount first`);
     }
     this.probes.forget(name);
     this.measured.delete(name);
+    this.ns.forget(name);
     if (!existsSync(root) && !isSymlink(root)) return;
     await removeTree(root);
   }
@@ -241,7 +311,7 @@ export class LinuxDriver implements HostDriver {
   // --- exec (exec.ts) --------------------------------------------------------
 
   execSpec(ref: ContainerRef, opts: ExecOptions): CommandSpec {
-    return this.exec.spec(ref.name, this.rootOf(ref.name), opts);
+    return this.exec.spec(ref.name, this.entry(ref), opts);
   }
 
   resizeTerminal(sessionPid: number, rows: number, cols: number): Promise<void> {

@@ -1,17 +1,17 @@
 import { mkdirSync } from 'node:fs';
 import { FailedPreconditionError, NotFoundError } from '../../errors.js';
 import type { CommandRunner, CommandSpec } from '../../runner/command-runner.js';
+import type { ContainerRef } from '../container-config.js';
 import type { ProcessTable, ServiceProbe } from '../host-driver.js';
 import type { ProbeMemo } from '../probe-memo.js';
-import { checkName, CONTAINER_PATH } from './host-paths.js';
+import type { Entry } from './entry.js';
+import { checkName } from './host-paths.js';
 import { lstatAt, withDirBeneath } from './safe-path.js';
 
-/** What rc scripts get as their whole environment. */
-const SERVICE_ENV: Readonly<Record<string, string>> = { PATH: CONTAINER_PATH, HOME: '/root', LANG: 'C', LC_ALL: 'C' };
 const SERVICE_TIMEOUT_MS = 60_000;
 const ANY_NONZERO: readonly number[] = Array.from({ length: 255 }, (_, i) => i + 1);
 
-/** Services through their /etc/init.d scripts, run chrooted; their output goes to one log file per container. */
+/** Services through their /etc/init.d scripts, run inside the container; their output goes to one log file per container. */
 export class LinuxServices {
   constructor(
     private readonly runner: CommandRunner,
@@ -19,33 +19,52 @@ export class LinuxServices {
     private readonly rootOf: (name: string) => string,
     private readonly logDir: string,
     private readonly probes: ProbeMemo,
+    /** How a command gets into the container (chroot or nsenter). */
+    private readonly entry: (ref: ContainerRef) => Entry,
   ) {}
 
-  private serviceSpec(name: string, service: string, verb: 'start' | 'stop' | 'status'): CommandSpec {
-    const root = this.rootOf(name);
+  private serviceSpec(ref: ContainerRef, service: string, verb: 'start' | 'stop' | 'status'): CommandSpec {
     checkName(service, 'service name');
-    return { argv: ['chroot', root, `/etc/init.d/${service}`, verb], env: SERVICE_ENV, cwd: '/', timeoutMs: SERVICE_TIMEOUT_MS };
+    const e = this.entry(ref);
+    return {
+      argv: [...e.prefix, `/etc/init.d/${service}`, verb], env: { LANG: 'C', LC_ALL: 'C', ...e.env }, cwd: '/', timeoutMs: SERVICE_TIMEOUT_MS,
+      ...(e.joinCgroups.length ? { joinCgroups: e.joinCgroups } : {}),
+    };
   }
 
-  start(name: string, service: string): Promise<void> {
-    return this.act(name, service, 'start');
+  start(ref: ContainerRef, service: string): Promise<void> {
+    return this.act(ref, service, 'start');
   }
 
-  stop(name: string, service: string): Promise<void> {
-    return this.act(name, service, 'stop');
+  stop(ref: ContainerRef, service: string): Promise<void> {
+    return this.act(ref, service, 'stop');
   }
 
-  private async act(name: string, service: string, verb: 'start' | 'stop'): Promise<void> {
-    await this.mustHaveScript(name, service);
+  private async act(ref: ContainerRef, service: string, verb: 'start' | 'stop'): Promise<void> {
+    await this.mustHaveScript(ref.name, service);
     mkdirSync(this.logDir, { recursive: true, mode: 0o750 });
     // Output to a file: a daemon left behind would hold captured pipes open forever.
-    await this.runner.run({ ...this.serviceSpec(name, service, verb), logFile: this.logFile(name) });
+    await this.runner.run({ ...this.serviceSpec(ref, service, verb), logFile: this.logFile(ref.name) });
   }
 
-  async probe(name: string, service: string, procs?: ProcessTable): Promise<ServiceProbe> {
-    return this.probes.probe(name, service, procs, async () => {
+  /**
+   * `procs` is the host's table of chroot processes; a namespaces container's
+   * processes are not in it (their root is not a host path), so its answers
+   * are never taken from the memo.
+   */
+  async probe(ref: ContainerRef, service: string, procs?: ProcessTable): Promise<ServiceProbe> {
+    const { name } = ref;
+    return this.probes.probe(name, service, ref.config.isolation === 'chroot' ? procs : undefined, async () => {
       if (!(await this.hasScript(name, service))) return { running: false, pids: [] };
-      const r = await this.runner.run({ ...this.serviceSpec(name, service, 'status'), okExitCodes: ANY_NONZERO });
+      let spec: CommandSpec;
+      try {
+        spec = this.serviceSpec(ref, service, 'status');
+      } catch (e) {
+        // A namespaces container whose init is not up runs nothing.
+        if (e instanceof FailedPreconditionError && e.reason === 'stopped') return { running: false, pids: [] };
+        throw e;
+      }
+      const r = await this.runner.run({ ...spec, okExitCodes: ANY_NONZERO });
       return { running: r.exitCode === 0, pids: [] };
     });
   }

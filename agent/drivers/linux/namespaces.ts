@@ -1,0 +1,357 @@
+import { closeSync, existsSync, fchownSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, realpathSync, writeFileSync } from 'node:fs';
+import { CommandFailedError, FailedPreconditionError, InternalError, InvalidArgumentError } from '../../errors.js';
+import type { CommandResult, CommandRunner } from '../../runner/command-runner.js';
+import { DEFAULT_ENV } from '../../runner/execa-runner.js';
+import { NS_EVAL, NS_INIT_SCRIPT } from '../../runner/ns-scripts.js';
+import { hostnameOf, type ContainerRef, type IdMapping, type RuntimeView } from '../container-config.js';
+import { isUnder, Layout, type DriverClock } from '../host-driver.js';
+import type { ContainerCgroups } from './cgroups.js';
+import { resolveRunAs } from './container-ids.js';
+import { DEV_MOUNTPOINT } from './mounts.js';
+import { checkMap, DEFAULT_NS_MAP, IDENTITY, mapText, shiftTree, toHost, type Ownership } from './id-shift.js';
+import type { NsTools } from './ns-probe.js';
+import { openBeneath, splitRelative } from './safe-path.js';
+
+/** Starting the init: making mounts, copying two binaries, waiting for it (the script bounds each wait itself). */
+const LAUNCH_TIMEOUT_MS = 60_000;
+/** How long down waits for a SIGKILLed init (and with it its pid namespace) to be gone. */
+const INIT_GONE_MS = 10_000;
+const POLL_MS = 100;
+/** Bounds on the walk over the init's descendants (not a host-wide scan). */
+const MAX_DESCENDANTS = 4096;
+const MAX_TREE_DEPTH = 64;
+/** Paths inside a namespaces container the driver mounts itself; an fstab mount may not go there. */
+const RESERVED_TARGETS = ['/dev', '/proc', `/${Layout.SHAREDFS_MOUNTPOINT}`];
+/** Where the init's static busybox is inside a running container. */
+export const INNER_BUSYBOX = '/dev/.qfleet/busybox';
+/** The init's child (tini ends when it does), as /proc/PID/cmdline shows it; it ignores SIGTERM. */
+const KEEPER_CMDLINE = `${INNER_BUSYBOX}\0sleep\x002147483647\0`;
+
+export interface NamespacesDeps {
+  readonly runner: CommandRunner;
+  readonly layout: Layout;
+  readonly runDir: string;
+  readonly logDir: string;
+  readonly procDir: string;
+  readonly cgroups: ContainerCgroups;
+  /** The host's tools, or undefined (capabilities() says why). */
+  readonly tools: () => NsTools | undefined;
+  /** The container's root, its name checked. */
+  readonly rootOf: (name: string) => string;
+  /** Unmounts whatever an older agent (or chroot mode) left mounted under a root on the host. */
+  readonly unmountOnHost: (root: string) => Promise<void>;
+}
+
+interface InitRecord {
+  readonly pid: number;
+  /** /proc/PID/stat field 22: tells a reused pid apart. */
+  readonly start: string;
+}
+
+/** The uid and gid maps a config runs with: its own, else DEFAULT_NS_MAP. */
+export function effectiveMaps(ref: ContainerRef): Ownership {
+  return {
+    uid: ref.config.uidMap.length ? ref.config.uidMap : DEFAULT_NS_MAP,
+    gid: ref.config.gidMap.length ? ref.config.gidMap : DEFAULT_NS_MAP,
+  };
+}
+
+/**
+ * Namespaces containers (jchroot's model, with util-linux tools): the init
+ * that holds a container's namespaces, its pidfile (jchroot's NAME.pid: the
+ * init's host pid and start time), entering it (nsenter), and ending it.
+ * Nothing is ever mounted in the host's namespace: the mounts are made in a
+ * private mount namespace the init's namespaces are unshared from.
+ *
+ * With network host the container shares the host's network namespace, which
+ * its user namespace does not own: root inside has no CAP_NET_BIND_SERVICE
+ * there, so ports below net.ipv4.ip_unprivileged_port_start (1024 by default)
+ * cannot be bound inside. network none has its own namespace, and any port.
+ */
+export class LinuxNamespaces {
+  constructor(private readonly d: NamespacesDeps) {}
+
+  pidfile(name: string): string {
+    return `${this.d.runDir}/${name}.pid`;
+  }
+
+  private ownershipRecord(name: string): string {
+    return `${this.d.runDir}/${name}.ids`;
+  }
+
+  /** Forgets a removed container: its pidfile and the record of how its tree was owned. */
+  forget(name: string): void {
+    rmSync(this.pidfile(name), { force: true });
+    rmSync(this.ownershipRecord(name), { force: true });
+  }
+
+  // --- checks ----------------------------------------------------------------
+
+  /** Host-side checks of a namespaces config (refuseUnoffered is the caller's). */
+  check(ref: ContainerRef): void {
+    const { config } = ref;
+    const maps = effectiveMaps(ref);
+    checkMap(maps.uid, 'uid');
+    checkMap(maps.gid, 'gid');
+    for (const m of config.mounts) {
+      if (RESERVED_TARGETS.some((r) => isUnder(m.target, r)) || m.target === '/') {
+        throw new InvalidArgumentError(`container ${ref.name}: a mount at ${m.target} would cover what the container needs there (/, /dev, /proc, /sharedfs); choose another target`, { fields: { container: ref.name, field: 'mounts' } });
+      }
+      splitRelative(m.target.slice(1));
+      if (m.kind === 'bind') this.bindSource(ref.name, m.source);
+    }
+    const runAs = resolveRunAs(this.filesRoot(ref.name), ref.name, config.user, config.group);
+    if (toHost(maps.uid, runAs.uid) === undefined || toHost(maps.gid, runAs.gid) === undefined) {
+      throw new FailedPreconditionError(`container ${ref.name} runs as ${runAs.uid}:${runAs.gid}, which its id maps do not map; widen the maps or pick another user`, { fields: { container: ref.name } });
+    }
+  }
+
+  /** Where a container's /etc/passwd is: its own tree, or before create the template it will be copied from. */
+  filesRoot(name: string): string {
+    const root = this.d.rootOf(name);
+    return existsSync(root) ? root : this.d.layout.template;
+  }
+
+  /** A bind source as mounted: an existing host directory, resolved, and not the agent's own tree. */
+  private bindSource(container: string, source: string): string {
+    let real: string;
+    try {
+      real = realpathSync(source);
+      if (!statSync(real).isDirectory()) throw new Error('not a directory');
+    } catch {
+      throw new FailedPreconditionError(`container ${container}: bind source ${source} is not a directory on this host; create it or fix the mount`, { fields: { container, source } });
+    }
+    const { rootDir } = this.d.layout;
+    if (isUnder(real, rootDir) || isUnder(rootDir, real)) {
+      throw new FailedPreconditionError(`container ${container}: bind source ${source} is ${isUnder(real, rootDir) ? 'inside' : 'above'} the agent's tree ${rootDir} (containers, sharedfs); bind a directory outside it`, { fields: { container, source } });
+    }
+    return real;
+  }
+
+  // --- up --------------------------------------------------------------------
+
+  async up(ref: ContainerRef): Promise<void> {
+    const tools = this.d.tools();
+    if (!tools) throw new InternalError('namespaces are not available on this host');
+    if (this.liveInit(ref.name)) return;
+    this.check(ref);
+    const root = this.d.rootOf(ref.name);
+    // Nothing of a namespaces container is mounted on the host; clear what an older agent left.
+    await this.d.unmountOnHost(root);
+    const maps = effectiveMaps(ref);
+    this.shiftOwnership(ref.name, root, maps);
+    const rootUid = toHost(maps.uid, 0)!;
+    const rootGid = toHost(maps.gid, 0)!;
+    // Mount points, made without following a symlink; a directory made here is root inside's, like the rest of the tree.
+    for (const rel of [[Layout.SHAREDFS_MOUNTPOINT], [DEV_MOUNTPOINT], ['proc'], ...ref.config.mounts.map((m) => splitRelative(m.target.slice(1)))]) {
+      for (let i = 1; i <= rel.length; i++) {
+        const made = !existsSync(`${root}/${rel.slice(0, i).join('/')}`);
+        const fd = openBeneath(root, rel.slice(0, i), { create: true });
+        try {
+          if (made) fchownSync(fd, rootUid, rootGid);
+        } finally {
+          closeSync(fd);
+        }
+      }
+    }
+    const cgroupFiles = await this.d.cgroups.prepare(ref.name, ref.config.limits);
+    const directives = [
+      ...cgroupFiles.flatMap((f) => ['cgroup', f]),
+      ...ref.config.mounts.flatMap((m) => m.kind === 'bind'
+        ? ['bind', this.bindSource(ref.name, m.source), m.target.slice(1), m.readOnly ? 'ro' : 'rw']
+        : ['tmpfs', m.target.slice(1), String(m.sizeBytes)]),
+    ];
+    mkdirSync(this.d.logDir, { recursive: true, mode: 0o750 });
+    mkdirSync(this.d.runDir, { recursive: true, mode: 0o700 });
+    const log = `${this.d.logDir}/${ref.name}.log`;
+    const args = [
+      root, this.d.layout.sharedfs, hostnameOf(ref), log, ref.config.network, mapText(maps.uid), mapText(maps.gid),
+      String(rootUid), String(rootGid), tools.tini, tools.busybox, tools.setpriv, ...directives,
+    ];
+    let r: CommandResult;
+    try {
+      r = await this.d.runner.run({
+        argv: ['sh', '-c', NS_EVAL, 'qfleet-ns', 'launch', ...args],
+        env: { ...DEFAULT_ENV, QFLEET_NS_SCRIPT: NS_INIT_SCRIPT },
+        timeoutMs: LAUNCH_TIMEOUT_MS,
+      });
+    } catch (e) {
+      // Said without the script's text, with the last lines the init left in the log.
+      const why = e instanceof CommandFailedError ? e.stderr.trim().split('\n').pop() ?? '' : String(e);
+      throw new FailedPreconditionError(`container ${ref.name} could not start its init: ${why}${logTail(log)}`, { fields: { container: ref.name } });
+    }
+    const pid = Number(r.stdout.trim());
+    const start = Number.isInteger(pid) && pid > 1 ? this.startOf(pid) : undefined;
+    if (start === undefined) throw new InternalError(`the init of ${ref.name} did not stay up (see ${log})`);
+    const file = this.pidfile(ref.name);
+    writeFileSync(`${file}.tmp`, `${pid} ${start}\n`, { mode: 0o600 });
+    renameSync(`${file}.tmp`, file);
+  }
+
+  /**
+   * Makes the container's tree owned as its maps say, walking it once when
+   * they changed. The maps it was last owned by are kept beside the pidfile;
+   * without that record the tree is the host's own (root-owned root), or, if
+   * its root is owned by another id, shifted by an agent that lost its record
+   * (one range from there). Answers how many entries changed owner.
+   */
+  shiftOwnership(name: string, root: string, to: Ownership): number {
+    const record = this.ownershipRecord(name);
+    let from: Ownership | undefined;
+    try {
+      from = JSON.parse(readFileSync(record, 'utf8')) as Ownership;
+    } catch { /* never shifted, or the record is lost */ }
+    if (!from) {
+      const st = statSync(root);
+      from = st.uid === 0 && st.gid === 0
+        ? { uid: IDENTITY, gid: IDENTITY }
+        : { uid: [{ inside: 0, outside: st.uid, count: 65_536 }], gid: [{ inside: 0, outside: st.gid, count: 65_536 }] };
+    }
+    if (sameMaps(from.uid, to.uid) && sameMaps(from.gid, to.gid)) return 0;
+    const n = shiftTree(root, from, to);
+    mkdirSync(this.d.runDir, { recursive: true, mode: 0o700 });
+    if (sameMaps(to.uid, IDENTITY) && sameMaps(to.gid, IDENTITY)) rmSync(record, { force: true });
+    else writeFileSync(record, JSON.stringify(to));
+    return n;
+  }
+
+  // --- what runs -------------------------------------------------------------
+
+  /** The pidfile's record, if any. */
+  private record(name: string): InitRecord | undefined {
+    let text: string;
+    try {
+      text = readFileSync(this.pidfile(name), 'utf8');
+    } catch {
+      return undefined;
+    }
+    const m = /^(\d+) (\d+)\n?$/.exec(text);
+    return m ? { pid: Number(m[1]), start: m[2]! } : undefined;
+  }
+
+  /** /proc/PID/stat's start time, or undefined when the process is gone or a zombie. */
+  private startOf(pid: number): string | undefined {
+    try {
+      const stat = readFileSync(`${this.d.procDir}/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (fields[0] === 'Z' || fields[0] === 'X') return undefined;
+      return fields[19];
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The container's init when the pidfile names a live process with its start time. */
+  liveInit(name: string): number | undefined {
+    const rec = this.record(name);
+    return rec && this.startOf(rec.pid) === rec.start ? rec.pid : undefined;
+  }
+
+  runtime(ref: ContainerRef): RuntimeView {
+    const rec = this.record(ref.name);
+    if (!rec) return { up: false, problems: [] };
+    if (this.startOf(rec.pid) !== rec.start) return { up: false, problems: [`its init (pid ${rec.pid}) is gone`] };
+    return { up: true, problems: [], initPid: rec.pid };
+  }
+
+  /** The init's pid for entering it; refuses a container that is not up. */
+  initFor(ref: ContainerRef): number {
+    const pid = this.liveInit(ref.name);
+    if (pid === undefined) {
+      throw new FailedPreconditionError(`container ${ref.name} is not running (its init is not up); start it first`, { reason: 'stopped', fields: { container: ref.name } });
+    }
+    return pid;
+  }
+
+  /** nsenter's argv prefix for entering the container as `uid:gid` (root inside when 0:0). */
+  enterArgv(ref: ContainerRef, uid: number, gid: number): string[] {
+    const tools = this.d.tools();
+    if (!tools) throw new FailedPreconditionError('namespaces are not available on this host', { reason: 'unsupported' });
+    const pid = this.initFor(ref);
+    return [
+      tools.nsenter, '--target', String(pid), '--user', '--mount', '--uts', '--ipc', '--pid',
+      ...(ref.config.network === 'none' ? ['--net'] : []), '--root', '--wd',
+      ...(uid !== 0 || gid !== 0 ? ['-S', String(uid), '-G', String(gid)] : []), '--',
+    ];
+  }
+
+  // --- down ------------------------------------------------------------------
+
+  /** Host pids of the init's descendants, from /proc/PID/task/TID/children (bounded); the init itself left out. */
+  private descendants(init: number): number[] {
+    const out: number[] = [];
+    let frontier = [init];
+    for (let depth = 0; depth < MAX_TREE_DEPTH && frontier.length && out.length < MAX_DESCENDANTS; depth++) {
+      const next: number[] = [];
+      for (const pid of frontier) {
+        let tasks: string[] = [];
+        try { tasks = readdirSync(`${this.d.procDir}/${pid}/task`); } catch { continue; }
+        for (const t of tasks) {
+          try {
+            for (const c of readFileSync(`${this.d.procDir}/${pid}/task/${t}/children`, 'utf8').trim().split(/\s+/)) {
+              if (/^\d+$/.test(c) && out.length < MAX_DESCENDANTS) { out.push(Number(c)); next.push(Number(c)); }
+            }
+          } catch { /* gone */ }
+        }
+      }
+      frontier = next;
+    }
+    return out;
+  }
+
+  /** Whether a process is the init's keeper (it ignores SIGTERM, so down does not wait for it). */
+  private isKeeper(pid: number): boolean {
+    try {
+      return readFileSync(`${this.d.procDir}/${pid}/cmdline`, 'latin1') === KEEPER_CMDLINE;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * SIGTERM to every descendant of the init (its keeper ignores it), up to `graceMs` for them to go, then SIGKILL to the init: the
+   * kernel kills whatever is left in its pid namespace, sessions entered with
+   * nsenter too. Then the pidfile and the cgroups go.
+   */
+  async down(ref: ContainerRef, graceMs: number, clock: DriverClock): Promise<void> {
+    const rec = this.record(ref.name);
+    if (rec && this.startOf(rec.pid) === rec.start) {
+      const init = rec.pid;
+      const others = () => this.descendants(init).filter((p) => !this.isKeeper(p));
+      for (const pid of others()) signal(pid, 'SIGTERM');
+      const until = clock.now().getTime() + Math.max(0, graceMs);
+      while (others().length > 0 && clock.now().getTime() < until) await clock.sleep(POLL_MS);
+      if (this.startOf(init) === rec.start) signal(init, 'SIGKILL');
+      const killedBy = clock.now().getTime() + INIT_GONE_MS;
+      while (this.startOf(init) === rec.start) {
+        if (clock.now().getTime() >= killedBy) throw new InternalError(`the init of ${ref.name} (pid ${init}) is still there ${INIT_GONE_MS / 1000} s after SIGKILL`);
+        await clock.sleep(POLL_MS);
+      }
+    }
+    rmSync(this.pidfile(ref.name), { force: true });
+    await this.d.cgroups.remove(ref.name);
+  }
+}
+
+/** The last lines of a log, to put in an error ("; log: …"), or nothing. */
+function logTail(path: string): string {
+  try {
+    const lines = readFileSync(path, 'utf8').trim().split('\n').slice(-3).join(' / ');
+    return lines ? `; ${path} ends: ${lines}` : '';
+  } catch {
+    return '';
+  }
+}
+
+function sameMaps(a: readonly IdMapping[], b: readonly IdMapping[]): boolean {
+  return a.length === b.length && a.every((m, i) => m.inside === b[i]!.inside && m.outside === b[i]!.outside && m.count === b[i]!.count);
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  if (!Number.isInteger(pid) || pid <= 1) return;
+  try {
+    process.kill(pid, sig);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+  }
+}
