@@ -99,8 +99,8 @@ export function addConfigOptions(cmd: Command, forConfig: boolean): Command {
   cmd
     .option('--no-mounts', 'clear the fstab (no extra mounts)')
     .option('--no-env', 'clear the environment')
-    .option('--no-uid-map', 'clear the uid map (the identity map)')
-    .option('--no-gid-map', 'clear the gid map (the identity map)');
+    .option('--no-uid-map', 'clear the uid map (back to the default, 0:100000:65536)')
+    .option('--no-gid-map', 'clear the gid map (back to the default, 0:100000:65536)');
   for (const k of ['mount', 'tmpfs', 'env', 'uid-map', 'gid-map', 'no-mounts', 'no-env', 'no-uid-map', 'no-gid-map'] as EditKind[]) {
     cmd.on(`option:${k}`, record(k));
   }

@@ -45,7 +45,7 @@ export interface ConfigJson {
   /** null: the container's name. */
   hostname: string | null;
   network: 'host' | 'none' | 'unknown';
-  /** Empty: the identity map. */
+  /** Empty: the agent's default map (0:100000:65536 on Linux). */
   uidMap: Array<{ inside: number; outside: number; count: number }>;
   gidMap: Array<{ inside: number; outside: number; count: number }>;
   /** The fstab, in mount order. sizeBytes: a tmpfs's size, 0 for the kernel's default (and for a bind). */

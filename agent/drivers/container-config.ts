@@ -49,7 +49,7 @@ export interface ContainerConfig {
   readonly hostname: string;
   /** host: the host's network (qchroot; jail ip4=inherit); none: loopback only (jchroot -N). */
   readonly network: 'host' | 'none';
-  /** namespaces: user namespace maps; empty means identity (0:0:65536). */
+  /** namespaces: user namespace maps; empty means the driver's default, 0:100000:65536 (root inside is an unprivileged host uid). */
   readonly uidMap: readonly IdMapping[];
   readonly gidMap: readonly IdMapping[];
   /** Extra mounts made inside the container at start. */
@@ -106,8 +106,6 @@ export interface LimitCapabilities {
   readonly pids: boolean;
 }
 
-/** Identity for a user namespace without maps: ids 0-65535 are the host's own, but root inside has no capability toward the host. */
-export const IDENTITY_MAP: readonly IdMapping[] = [{ inside: 0, outside: 0, count: 65536 }];
 
 /** The container's hostname as started: the configured one, else its name. */
 export function hostnameOf(ref: ContainerRef): string {

@@ -50,7 +50,7 @@ describe('render', () => {
     } as unknown as Container__Output;
     assert.deepEqual(renderContainer(jail).split('\n').map((l) => l.split(/:\s+/)), [
       ['name', 'db1'], ['state', 'running'], ['isolation', 'jail'], ['jid', '7'], ['hostname', 'db1 (its name)'], ['network', 'host'],
-      ['uid map', 'identity'], ['gid map', 'identity'], ['mounts', '/data/db1:/var/db/postgres:rw'], ['user', 'root'], ['group', "the user's"],
+      ['uid map', 'default (0:100000:65536)'], ['gid map', 'default (0:100000:65536)'], ['mounts', '/data/db1:/var/db/postgres:rw'], ['user', 'root'], ['group', "the user's"],
       ['env', 'PGDATA=/var/db/postgres/data MOTD="two words"'], ['workdir', '/'], ['limits', 'memory 1G, cpus 2'], ['securelevel', '2'],
       ['services', 'postgresql'], ['release', 'debian 12'], ['created', '-'], ['disk', '2.0K'], ['path', '/var/lib/qfleet/default/containers/db1'],
     ]);

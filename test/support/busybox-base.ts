@@ -13,6 +13,7 @@ export const BUSYBOX = '/bin/busybox';
 export const BUSYBOX_APPLETS: readonly string[] = [
   'sh', 'ash', 'ls', 'cat', 'echo', 'mkdir', 'rm', 'sleep', 'httpd', 'wget', 'kill', 'ps', 'test', '[',
   'setsid', 'env', 'pwd', 'id', 'touch', 'stat', 'ln', 'readlink', 'true', 'false', 'grep', 'head', 'stty',
+  'hostname', 'mount', 'umount', 'mknod', 'killall', 'uname',
 ];
 
 export interface BusyboxBaseOptions {

@@ -192,6 +192,8 @@ export class LinuxDriver implements HostDriver {
 
   async unmountContainer(name: string): Promise<void> {
     await this.mountsOf.unmount(this.rootOf(name));
+    // A chroot's limits end with it (its processes are gone by now); a namespaces container's went with its init (down).
+    await this.cgroups.remove(name);
     // This container may have been the last user of a sharedfs a re-install kept aside.
     await this.base.pruneRetired();
   }

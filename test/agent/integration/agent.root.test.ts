@@ -11,7 +11,10 @@ import { httpGet, mountsUnder, processesMentioning, processesRootedUnder, treeDi
 
 /**
  * The agent for real, as root: a qfleetd process on private paths, a tiny
- * busybox base, real bind mounts and real httpd services.
+ * busybox base, real bind mounts and real httpd services. Its containers are
+ * qchroot's (the agent's default isolation set to chroot): the mounts and
+ * processes asserted here are the host's. Namespaces containers through the
+ * engine are test/agent/drivers/linux/namespaces-engine.root.test.ts.
  */
 describe('qfleetd on Linux, for real @root', function () {
   this.timeout(180_000);
@@ -35,7 +38,7 @@ describe('qfleetd on Linux, for real @root', function () {
     dir = mkdtempSync(join(tmpdir(), 'qf-int-'));
     tarball = await makeBusyboxTarball(join(dir, 'base-work'), join(dir, 'base.tar.gz'));
     agent = new AgentProcess(join(dir, 'agent'));
-    await agent.start();
+    await agent.start(['--default-isolation', 'chroot']);
     await install(agent);
   });
 

@@ -104,9 +104,9 @@ describe('agent over TCP: mutual TLS and roles, checked on every RPC', function 
     for (const p of READ_ONLY_METHODS) assert.ok(paths.includes(p), `read-only allow-list names ${p}, which is not served`);
   });
 
-  it('treats every agent RPC as mutating unless it is on the read-only allow-list (List, Get, Version)', () => {
+  it('treats every agent RPC as mutating unless it is on the read-only allow-list (List, Get, Version, Capabilities)', () => {
     const agentPaths = paths.filter((p) => p.startsWith('/qfleet.agent.v1.AgentService/'));
-    assert.deepEqual(agentPaths.filter(isReadOnlyMethod).map((p) => p.split('/')[2]).sort(), ['Get', 'List', 'Version']);
+    assert.deepEqual(agentPaths.filter(isReadOnlyMethod).map((p) => p.split('/')[2]).sort(), ['Capabilities', 'Get', 'List', 'Version']);
     for (const m of ['Install', 'Create', 'Start', 'Stop', 'Delete', 'Configure', 'Exec']) {
       assert.equal(isReadOnlyMethod(`/qfleet.agent.v1.AgentService/${m}`), false, m);
     }
