@@ -161,7 +161,7 @@ describe('qfleet isolation and container config (in process, against a real agen
     let r = await q('get', 'ns1');
     assert.equal(r.code, 0, r.err);
     assert.deepEqual(r.out.split('\n').slice(0, 14).map((l) => l.replace(/:\s+/, ': ')), [
-      'name: ns1', 'state: stopped', 'isolation: namespaces', 'hostname: box', 'network: none', 'uid map: 0:100000:65536', 'gid map: identity',
+      'name: ns1', 'state: stopped', 'isolation: namespaces', 'hostname: box', 'network: none', 'uid map: 0:100000:65536', 'gid map: default (0:100000:65536)',
       'mounts: none', 'user: www', "group: the user's", 'env: A=1', 'workdir: /var/www', 'limits: none', 'services: -',
     ]);
     await q('config', 'ns1', 'httpd');
