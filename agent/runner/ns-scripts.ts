@@ -38,6 +38,12 @@ launch)
   ROOT=$1 LOG=$4 UIDMAP=$6 GIDMAP=$7
   setsid unshare --mount --propagation private -- sh -c "$NS_EVAL" qfleet-ns a "$@" >>"$LOG" 2>&1 </dev/null &
   P=$!
+  # The launcher's pid and start time (stat field 22), for the agent to find it if it dies before it writes the pidfile.
+  if [ -n "$QFLEET_NS_LAUNCHER" ]; then
+    # After "comm) ", field 3 comes first: shifting 19 leaves field 22 in $1 (comm may hold spaces and parentheses).
+    set -- $(sed 's/.*) //' /proc/$P/stat) && shift 19 && echo "$P $1" > "$QFLEET_NS_LAUNCHER.tmp" && mv -f "$QFLEET_NS_LAUNCHER.tmp" "$QFLEET_NS_LAUNCHER" \
+      || { kill -9 $P; die "cannot write $QFLEET_NS_LAUNCHER"; }
+  fi
   alive() { [ "$(cut -d' ' -f3 /proc/$P/stat 2>/dev/null)" != Z ] && [ -e /proc/$P/stat ]; }
   mine=$(readlink /proc/self/ns/user)
   i=0
@@ -126,7 +132,7 @@ c2)
   # After pivot_root, while the host's /proc is still attached below old/ (a new proc needs one fully visible).
   /dev/.qfleet/busybox mount -t proc -o nosuid,nodev,noexec proc /proc
   /dev/.qfleet/busybox umount -l /dev/.qfleet/old
-  unset QFLEET_NS_SCRIPT
+  unset QFLEET_NS_SCRIPT QFLEET_NS_LAUNCHER
   exec /dev/.qfleet/tini -- /dev/.qfleet/busybox sh -c 'trap "" TERM INT HUP; exec /dev/.qfleet/busybox sleep 2147483647' ;;
 *) die "unknown stage $stage" ;;
 esac

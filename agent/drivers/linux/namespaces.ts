@@ -17,6 +17,7 @@ const LAUNCH_TIMEOUT_MS = 60_000;
 /** How long down waits for a SIGKILLed init (and with it its pid namespace) to be gone. */
 const INIT_GONE_MS = 10_000;
 const POLL_MS = 100;
+const realClock: DriverClock = { now: () => new Date(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) };
 /** Bounds on the walk over the init's descendants (not a host-wide scan). */
 const MAX_DESCENDANTS = 4096;
 const MAX_TREE_DEPTH = 64;
@@ -75,6 +76,48 @@ export class LinuxNamespaces {
     return `${this.d.runDir}/${name}.pid`;
   }
 
+  /**
+   * The launcher's pid and start time, written by the launch script the moment
+   * it has started the container's namespaces and removed once the pidfile is
+   * written: if the agent dies in between, the next start, stop or list finds
+   * the launcher (whose end ends the namespace: unshare --kill-child) instead
+   * of leaving an init nobody knows of.
+   */
+  launcherFile(name: string): string {
+    return `${this.d.runDir}/${name}.launcher`;
+  }
+
+  /** The launcher an interrupted start left, if it still runs. */
+  private liveLauncher(name: string): InitRecord | undefined {
+    let text: string;
+    try {
+      text = readFileSync(this.launcherFile(name), 'utf8');
+    } catch {
+      return undefined;
+    }
+    const m = /^(\d+) (\d+)\n?$/.exec(text);
+    if (!m || this.startOf(Number(m[1])) !== m[2]) {
+      rmSync(this.launcherFile(name), { force: true });
+      return undefined;
+    }
+    return { pid: Number(m[1]), start: m[2]! };
+  }
+
+  /** Ends what an interrupted start left (SIGKILL to its launcher ends its namespace), waiting a bounded time for it to go. */
+  private async reapLauncher(name: string, clock: DriverClock): Promise<void> {
+    const l = this.liveLauncher(name);
+    if (!l) return;
+    // Its child is the namespace's PID 1: killed too (not left to the launcher's death signal), the kernel ends the rest.
+    const procs = [l, ...this.descendants(l.pid).slice(0, 1).map((pid) => ({ pid, start: this.startOf(pid) }))];
+    for (const p of procs) signal(p.pid, 'SIGKILL');
+    const until = clock.now().getTime() + INIT_GONE_MS;
+    while (procs.some((p) => p.start !== undefined && this.startOf(p.pid) === p.start)) {
+      if (clock.now().getTime() >= until) throw new InternalError(`the launcher of ${name} (pid ${l.pid}) or its init is still there ${INIT_GONE_MS / 1000} s after SIGKILL`);
+      await clock.sleep(POLL_MS);
+    }
+    rmSync(this.launcherFile(name), { force: true });
+  }
+
   private ownershipRecord(name: string): string {
     return `${this.d.runDir}/${name}.ids`;
   }
@@ -82,6 +125,7 @@ export class LinuxNamespaces {
   /** Forgets a removed container: its pidfile and the record of how its tree was owned. */
   forget(name: string): void {
     rmSync(this.pidfile(name), { force: true });
+    rmSync(this.launcherFile(name), { force: true });
     rmSync(this.ownershipRecord(name), { force: true });
   }
 
@@ -134,6 +178,7 @@ export class LinuxNamespaces {
     const tools = this.d.tools();
     if (!tools) throw new InternalError('namespaces are not available on this host');
     if (this.liveInit(ref.name)) return;
+    await this.reapLauncher(ref.name, realClock);
     this.check(ref);
     const root = this.d.rootOf(ref.name);
     // Nothing of a namespaces container is mounted on the host; clear what an older agent left.
@@ -172,7 +217,7 @@ export class LinuxNamespaces {
     try {
       r = await this.d.runner.run({
         argv: ['sh', '-c', NS_EVAL, 'qfleet-ns', 'launch', ...args],
-        env: { ...DEFAULT_ENV, QFLEET_NS_SCRIPT: NS_INIT_SCRIPT },
+        env: { ...DEFAULT_ENV, QFLEET_NS_SCRIPT: NS_INIT_SCRIPT, QFLEET_NS_LAUNCHER: this.launcherFile(ref.name) },
         timeoutMs: LAUNCH_TIMEOUT_MS,
       });
     } catch (e) {
@@ -186,6 +231,7 @@ export class LinuxNamespaces {
     const file = this.pidfile(ref.name);
     writeFileSync(`${file}.tmp`, `${pid} ${start}\n`, { mode: 0o600 });
     renameSync(`${file}.tmp`, file);
+    rmSync(this.launcherFile(ref.name), { force: true });
   }
 
   /**
@@ -249,6 +295,10 @@ export class LinuxNamespaces {
 
   runtime(ref: ContainerRef): RuntimeView {
     const rec = this.record(ref.name);
+    const launcher = this.liveLauncher(ref.name);
+    if (launcher && !(rec && this.startOf(rec.pid) === rec.start)) {
+      return { up: false, problems: [`an interrupted start left its namespaces running (launcher pid ${launcher.pid}); stop it to end them`] };
+    }
     if (!rec) return { up: false, problems: [] };
     if (this.startOf(rec.pid) !== rec.start) return { up: false, problems: [`its init (pid ${rec.pid}) is gone`] };
     return { up: true, problems: [], initPid: rec.pid };
@@ -328,6 +378,7 @@ export class LinuxNamespaces {
         await clock.sleep(POLL_MS);
       }
     }
+    await this.reapLauncher(ref.name, clock);
     rmSync(this.pidfile(ref.name), { force: true });
     await this.d.cgroups.remove(ref.name);
   }

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { CommandFailedError, FailedPreconditionError, InvalidArgumentError } from '../../../../agent/errors.js';
 import { isUnder, type DriverClock } from '../../../../agent/drivers/host-driver.js';
 import type { ContainerConfig, ContainerRef } from '../../../../agent/drivers/container-config.js';
@@ -312,6 +312,29 @@ describe('LinuxDriver isolation namespaces, for real @root', function () {
     await realClock.sleep(200);
     assert.deepEqual(await d().runtime(r), before);
     assert.equal((await inside(r, 'hostname')).stdout.trim(), 'nskill9');
+  });
+
+  it('a start the agent did not finish (its init up, no pidfile yet) is found by its launcher, reported, and ended by stop or the next start', async () => {
+    const r = ns('nsorphan');
+    await upNew(r);
+    const init = (await d().runtime(r)).initPid!;
+    const ppid = Number(readFileSync(`/proc/${init}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+    const pidfile = `${d().layout.rootDir}/.run/nsorphan.pid`;
+    const launcher = `${d().layout.rootDir}/.run/nsorphan.launcher`;
+    assert.ok(existsSync(pidfile) && !existsSync(launcher), 'a finished start leaves the pidfile only');
+    // As the agent would leave it, killed between starting the init and writing its pidfile.
+    rmSync(pidfile);
+    writeFileSync(launcher, `${ppid} ${startOf(ppid)}\n`);
+    const seen = await d().runtime(r);
+    assert.equal(seen.up, false);
+    assert.match(seen.problems.join(), new RegExp(`an interrupted start left its namespaces running \\(launcher pid ${ppid}\\)`));
+    await d().down(r, 0, realClock);
+    assert.equal(startOf(init), undefined, 'the init is gone with its launcher');
+    assert.ok(!existsSync(launcher));
+    assert.deepEqual(await d().runtime(r), { up: false, problems: [] });
+    // The next start is a fresh one.
+    await d().up(r);
+    assert.equal((await d().runtime(r)).up, true);
   });
 
   it('after an agent restart, a new driver finds a running container, and tells one whose init was killed -9', async () => {
