@@ -19,7 +19,7 @@ import type { NameResolver } from '../fleet/resolve.js';
 import { mtlsHealthClient, waitServing } from '../transport/health.js';
 import { agentCertNames } from '../transport/identity.js';
 import {
-  APT_POLICY_NODEJS, checkAgentSocket, commandLine, debianMajor, DETECT_NODE, DETECT_OS, DETECT_SYSTEMD, DETECT_UID, enableService, hostPaths, installFiles, installNodeApt,
+  APT_POLICY_NODEJS, APT_POLICY_TINI, checkAgentSocket, commandLine, debianMajor, DETECT_ISOLATION_TOOLS, DETECT_NODE, DETECT_OS, DETECT_SYSTEMD, DETECT_UID, enableService, hostPaths, installFiles, installIsolationToolsApt, installNodeApt,
   installNodeFreebsd, installTls, MAKE_STAGE, makeDirs, managedFiles, MIN_NODE_MAJOR, parseAptCandidate, parseNode, parseProbe, parseUname, PROBE_DOAS,
   PROBE_SUDO, probeInstalled, removeStage, restartService, serviceStatus, STAGED, tlsRequest,
   type Escalation, type HostPaths, type ManagedFile, type ManagedSources, type OsFamily, type RemoteCommand, type ServiceKind,
@@ -161,6 +161,9 @@ export class HostBootstrap {
     const node = await this.ensureNode(uname.os);
     this.nodeDesc = `${node.version} at ${node.path}`;
 
+    // 2b. What the default isolation needs (Linux namespaces): installed when apt has it, else said.
+    if (uname.os !== 'freebsd') await this.ensureIsolationTools();
+
     // 3. Service kind.
     const forced = h.vars.qfleet_service;
     let kind: ServiceKind;
@@ -235,6 +238,26 @@ export class HostBootstrap {
     await this.s.upload(`${stage}/${STAGED.ca}`, caPem, 0o644);
     for (const c of installTls(stage, p)) await this.must(c, 'install the agent certificate');
     this.step(`TLS: certificate re-issued (${why}): key made or kept on the host, signed by the fleet CA`);
+  }
+
+  /**
+   * Linux: tini and a static busybox, without which the agent offers chroot
+   * only. Installed with apt where it has them; elsewhere the step says what
+   * to install, and the host is bootstrapped anyway (its capabilities say why
+   * namespaces are missing).
+   */
+  private async ensureIsolationTools(): Promise<void> {
+    if ((await this.exec(DETECT_ISOLATION_TOOLS)).code === 0) {
+      this.step('isolation tools present (tini-static, static busybox)');
+      return;
+    }
+    const r = await this.exec(APT_POLICY_TINI);
+    if (r.code !== 0 || !parseAptCandidate(r.stdout)) {
+      this.step('isolation tools missing: install tini (tini-static) and a static busybox for namespaces containers; until then this host offers chroot only');
+      return;
+    }
+    await this.must(installIsolationToolsApt(), 'install tini and busybox-static with apt-get (namespaces containers need them)');
+    this.step('installed tini and busybox-static (namespaces containers)');
   }
 
   private async ensureNode(os: OsFamily): Promise<{ path: string; version: string }> {

@@ -157,6 +157,18 @@ export function installNodeFreebsd(): RemoteCommand {
   return root('env', 'ASSUME_ALWAYS_YES=yes', 'pkg', 'install', '-y', 'node22');
 }
 
+/**
+ * Linux: the static tools a namespaces container (the default isolation) needs
+ * besides util-linux: tini-static as its init and a static busybox that runs
+ * inside after pivot_root. Exit 0 when both are there.
+ */
+export const DETECT_ISOLATION_TOOLS = user('sh', '-c', 'for d in /usr/bin /bin /usr/sbin /sbin; do [ -x $d/tini-static ] && t=1; [ -x $d/busybox ] && b=1; done; [ -n "$t" ] && [ -n "$b" ]');
+export const APT_POLICY_TINI = user('apt-cache', 'policy', 'tini');
+
+export function installIsolationToolsApt(): RemoteCommand {
+  return root('env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', 'install', '-y', 'tini', 'busybox-static');
+}
+
 export function installNodeApt(): RemoteCommand {
   return root('env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', 'install', '-y', 'nodejs');
 }

@@ -85,7 +85,7 @@ describe('bootstrap through the fan-out', () => {
     assert.equal(out[1]!.error, 'make directories: `install -d -m 0755 /usr/local/lib/qfleet` exited 1: Read-only file system');
     const broken = out[1]!.cause;
     assert.ok(broken instanceof BootstrapFailure);
-    assert.deepEqual(broken.partial.steps, ['detected Linux 6.1.0 x86_64', 'node v22.11.0 present'], 'the steps taken before it failed');
+    assert.deepEqual(broken.partial.steps, ['detected Linux 6.1.0 x86_64', 'node v22.11.0 present', 'isolation tools present (tini-static, static busybox)'], 'the steps taken before it failed');
     assert.match(out[3]!.error!, /ECONNREFUSED/);
     assert.match(out[6]!.error!, /^host key of keyed is not known/);
   });

@@ -257,6 +257,32 @@ describe('bootstrap plan (command lines as data)', () => {
     assert.match(rs[2]!.error!, /ECONNREFUSED/);
   });
 
+  it('Debian without tini or a static busybox: installed with apt (namespaces, the default isolation, needs them); where apt has none, said and bootstrapped anyway', async () => {
+    const isolation = /^sh -c 'for d in/;
+    const script = (aptHasTini: boolean) => new FakeSession([
+      [/^uname/, { stdout: 'Linux 6.1.0 x86_64\n' }],
+      [/^id -u$/, { stdout: '0\n' }],
+      [isolation, { code: 1 }],
+      [/^sh -c /, { stdout: '/usr/bin/node\nv22.11.0\n' }],
+      [/^apt-cache policy tini$/, { stdout: aptHasTini ? 'tini:\n  Installed: (none)\n  Candidate: 0.19.0-1+b3\n' : 'N: Unable to locate package tini\n' }],
+      [/^test -d/, { code: 1 }],
+      NOTHING_INSTALLED,
+      [/^mktemp /, { stdout: '/tmp/qfleet-bootstrap.t1\n' }],
+      [/tls-request/, { stdout: csrPem }],
+      [/./, {}],
+    ]);
+    const withApt = script(true);
+    const [a] = await bootstrapHosts([host('deb', '192.0.2.50')], options(withApt));
+    assert.equal(a!.status, 'ok', a!.error);
+    assert.ok(withApt.lines.includes('env DEBIAN_FRONTEND=noninteractive apt-get install -y tini busybox-static'), withApt.lines.join('\n'));
+    assert.ok(a!.result!.steps.includes('installed tini and busybox-static (namespaces containers)'));
+    const without = script(false);
+    const [b] = await bootstrapHosts([host('other', '192.0.2.51')], options(without));
+    assert.equal(b!.status, 'ok', b!.error);
+    assert.ok(!without.lines.some((l) => l.includes('apt-get install')));
+    assert.ok(b!.result!.steps.some((s) => /^isolation tools missing: install tini .* this host offers chroot only$/.test(s)));
+  });
+
   it('a failing remote command names the step, the command line and its stderr; the staging dir is removed', async () => {
     const s = new FakeSession([
       [/^uname/, { stdout: 'Linux 6.1.0 x86_64\n' }],
