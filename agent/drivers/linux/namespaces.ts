@@ -89,18 +89,10 @@ export class LinuxNamespaces {
 
   /** The launcher an interrupted start left, if it still runs. */
   private liveLauncher(name: string): InitRecord | undefined {
-    let text: string;
-    try {
-      text = readFileSync(this.launcherFile(name), 'utf8');
-    } catch {
-      return undefined;
-    }
-    const m = /^(\d+) (\d+)\n?$/.exec(text);
-    if (!m || this.startOf(Number(m[1])) !== m[2]) {
-      rmSync(this.launcherFile(name), { force: true });
-      return undefined;
-    }
-    return { pid: Number(m[1]), start: m[2]! };
+    const rec = readPidRecord(this.launcherFile(name));
+    if (rec && this.startOf(rec.pid) === rec.start) return rec;
+    rmSync(this.launcherFile(name), { force: true });
+    return undefined;
   }
 
   /** Ends what an interrupted start left (SIGKILL to its launcher ends its namespace), waiting a bounded time for it to go. */
@@ -265,14 +257,7 @@ export class LinuxNamespaces {
 
   /** The pidfile's record, if any. */
   private record(name: string): InitRecord | undefined {
-    let text: string;
-    try {
-      text = readFileSync(this.pidfile(name), 'utf8');
-    } catch {
-      return undefined;
-    }
-    const m = /^(\d+) (\d+)\n?$/.exec(text);
-    return m ? { pid: Number(m[1]), start: m[2]! } : undefined;
+    return readPidRecord(this.pidfile(name));
   }
 
   /** /proc/PID/stat's start time, or undefined when the process is gone or a zombie. */
@@ -382,6 +367,18 @@ export class LinuxNamespaces {
     rmSync(this.pidfile(ref.name), { force: true });
     await this.d.cgroups.remove(ref.name);
   }
+}
+
+/** A pidfile's "PID START" line (start: /proc/PID/stat field 22, which tells a reused pid apart), if the file holds one. */
+function readPidRecord(path: string): InitRecord | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const m = /^(\d+) (\d+)\n?$/.exec(text);
+  return m ? { pid: Number(m[1]), start: m[2]! } : undefined;
 }
 
 /** The last lines of a log, to put in an error ("; log: …"), or nothing. */

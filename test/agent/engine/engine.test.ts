@@ -5,17 +5,13 @@ import { join } from 'node:path';
 import { Engine } from '../../../agent/engine/engine.js';
 import { asQfleetError } from '../../../agent/errors.js';
 import { StateStore } from '../../../agent/engine/state-store.js';
-import type { Clock } from '../../../agent/engine/clock.js';
 import { silentLogger } from '../../../agent/log.js';
 import { MemoryHost } from '../../support/memory-host.js';
 import { FakeRunner } from '../../support/fake-runner.js';
+import { instantClock } from '../../support/instant-clock.js';
+import type { Clock } from '../../../agent/engine/clock.js';
 import { gate } from './gate.js';
 
-/** A clock whose sleeps pass instantly but still advance time. */
-function fakeClock(): Clock {
-  let t = Date.parse('2026-11-23T12:00:00Z');
-  return { now: () => new Date(t), sleep: async (ms) => { t += ms; } };
-}
 
 describe('Engine (qchroot semantics, on an in-memory host)', () => {
   let dir: string;
@@ -24,7 +20,7 @@ describe('Engine (qchroot semantics, on an in-memory host)', () => {
   let engine: Engine;
   const spec = { method: 'directory' as const, source: '/base', mirror: '' };
 
-  const make = () => new Engine({ driver: host, store, clock: fakeClock(), log: silentLogger, stopGraceMs: 1000, runner: new FakeRunner() });
+  const make = () => new Engine({ driver: host, store, clock: instantClock(), log: silentLogger, stopGraceMs: 1000, runner: new FakeRunner() });
 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'qf-engine-'));

@@ -4,17 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Engine } from '../../../agent/engine/engine.js';
 import { StateStore } from '../../../agent/engine/state-store.js';
-import type { Clock } from '../../../agent/engine/clock.js';
 import { silentLogger } from '../../../agent/log.js';
 import { asQfleetError } from '../../../agent/errors.js';
 import { LEGACY_CONFIG } from '../../../agent/drivers/container-config.js';
 import { MemoryHost } from '../../support/memory-host.js';
 import { FakeRunner } from '../../support/fake-runner.js';
+import { instantClock } from '../../support/instant-clock.js';
 
-function fakeClock(): Clock {
-  let t = Date.parse('2026-11-23T12:00:00Z');
-  return { now: () => new Date(t), sleep: async (ms) => { t += ms; } };
-}
 
 /** The isolation mode and options a container is created with, kept, changed and run by (the model host offers chroot and namespaces, and only the pids limit). */
 describe('Engine: a container\'s isolation and config', () => {
@@ -24,7 +20,7 @@ describe('Engine: a container\'s isolation and config', () => {
   let engine: Engine;
 
   const make = (defaultIsolation?: 'chroot' | 'namespaces' | 'jail') =>
-    new Engine({ driver: host, store, clock: fakeClock(), log: silentLogger, stopGraceMs: 1000, runner: new FakeRunner(), ...(defaultIsolation ? { defaultIsolation } : {}) });
+    new Engine({ driver: host, store, clock: instantClock(), log: silentLogger, stopGraceMs: 1000, runner: new FakeRunner(), ...(defaultIsolation ? { defaultIsolation } : {}) });
 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'qf-isolation-'));

@@ -5,15 +5,11 @@ import { join } from 'node:path';
 import { Engine, type ContainerResult } from '../../../agent/engine/engine.js';
 import { asQfleetError } from '../../../agent/errors.js';
 import { StateStore } from '../../../agent/engine/state-store.js';
-import type { Clock } from '../../../agent/engine/clock.js';
+import { instantClock } from '../../support/instant-clock.js';
 import { silentLogger } from '../../../agent/log.js';
 import { MemoryHost } from '../../support/memory-host.js';
 import { gate } from './gate.js';
 
-function fakeClock(): Clock {
-  let t = Date.parse('2026-11-23T12:00:00Z');
-  return { now: () => new Date(t), sleep: async (ms) => { t += ms; } };
-}
 
 /** Every file and directory under `dir`, with the files' contents. */
 function tree(dir: string): string[] {
@@ -73,7 +69,7 @@ describe('Engine with validateOnly: the same checks, no change', () => {
     dir = mkdtempSync(join(tmpdir(), 'qf-validate-'));
     host = new MemoryHost(join(dir, 'root'));
     store = new StateStore(join(dir, 'state'));
-    engine = new Engine({ driver: host, store, clock: fakeClock(), log: silentLogger, stopGraceMs: 1000 });
+    engine = new Engine({ driver: host, store, clock: instantClock(), log: silentLogger, stopGraceMs: 1000 });
     await engine.install(spec, false, () => undefined);
     await engine.create('web1');
     await engine.configure('web1', ['httpd']);
