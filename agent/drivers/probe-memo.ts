@@ -1,4 +1,4 @@
-import type { ProcessTable, ServiceProbe } from './host-driver.js';
+import type { ServiceProbe } from './host-driver.js';
 
 /** How long an answer is used as it is; after that it is still given once more while a fresh one is asked for. */
 export const PROBE_MAX_AGE_MS = 60_000;
@@ -31,15 +31,18 @@ export class ProbeMemo {
 
   constructor(private readonly now: () => number = Date.now, private readonly maxAgeMs = PROBE_MAX_AGE_MS) {}
 
-  /** The answer for `service` in container `name`: from `ask` (the status script), or the memo when `procs` allows. */
-  async probe(name: string, service: string, procs: ProcessTable | undefined, ask: () => Promise<ServiceProbe>): Promise<ServiceProbe> {
+  /**
+   * The answer for `service` in container `name`: from `ask` (the status script), or the memo
+   * when the container's processes now (`fingerprint`, e.g. ProcessTable.fingerprint of a table
+   * read just before) are those the memo's answer went with. Without a fingerprint, it asks.
+   */
+  async probe(name: string, service: string, fingerprint: string | undefined, ask: () => Promise<ServiceProbe>): Promise<ServiceProbe> {
     const key = `${name}\0${service}`;
-    if (!procs) {
+    if (fingerprint === undefined) {
       // Asked without a table (start, stop): the answer is fresh, but nothing says which processes it goes with.
       this.entries.delete(key);
       return ask();
     }
-    const fingerprint = procs.fingerprint(name);
     const hit = this.entries.get(key);
     if (hit && hit.fingerprint === fingerprint) {
       if (this.now() - hit.at > this.maxAgeMs && !this.refreshing) this.refresh(key, hit, ask);

@@ -1,4 +1,4 @@
-import { isUnder, mountsByContainer, type HostDriver, type MountEntry, type ProcessTable } from '../drivers/host-driver.js';
+import { isUnder, mountsByContainer, ProcessTable, type HostDriver, type MountEntry } from '../drivers/host-driver.js';
 import { NotFoundError } from '../errors.js';
 import { mapLimit } from '../worker-pool.js';
 import type { Clock } from './clock.js';
@@ -91,7 +91,7 @@ export class Observation {
     const states = await this.store.inspectAll(scan.names);
     const known = scan.names.map((n) => this.knownFrom(n, states.get(n)!));
     const needsScan = known.some((k) => k.kind !== 'ok' || k.record.config.isolation === 'chroot');
-    const procs = needsScan ? await this.driver.processTable() : undefined;
+    const procs = needsScan ? await this.driver.processTable() : this.noScan();
     return mapLimit(known, this.ctx.parallelism, async (k) => this.view(k, mountsOf.get(k.kind === 'ok' ? k.record.name : k.name) ?? [], procs, scan.entries));
   }
 
@@ -196,7 +196,9 @@ export class Observation {
    */
   async observe(rec: ContainerRecord, table: readonly MountEntry[], procs?: ProcessTable, entries?: DirEntries): Promise<ContainerView> {
     const isolatedMode = rec.config.isolation !== 'chroot';
-    if (!isolatedMode) procs ??= await this.driver.processTable();
+    // A table, even an empty one, lets the driver answer a service's status from its memo (ProbeMemo):
+    // an isolated container's driver fingerprints its processes itself, without the host-wide scan.
+    procs ??= isolatedMode ? this.noScan() : await this.driver.processTable();
     const root = this.driver.layout.containerRoot(rec.name);
     const mounts = table.filter((m) => isUnder(m.target, root));
     const mounted = new Set(mounts.map((m) => m.target));
@@ -234,7 +236,7 @@ export class Observation {
     if (rec.desired === 'stopped' && !this.ctx.consoles.has(rec.name)) {
       if (mounts.length) problems.push(`stopped but still mounted: ${mounts.map((m) => m.target).join(', ')}`);
       if (runtime?.up) problems.push(`stopped but its ${rec.config.isolation === 'jail' ? `jail (jid ${runtime.jid ?? '?'})` : `init (pid ${runtime.initPid ?? '?'})`} still runs`);
-      const pids = exists && procs ? procs.pidsIn(rec.name) : [];
+      const pids = exists ? procs.pidsIn(rec.name) : [];
       if (pids.length) problems.push(`stopped but processes still run in it: ${pids.join(' ')}`);
     }
     if (rec.pending && !this.ctx.locks.isHeld(rec.name)) {
@@ -257,6 +259,11 @@ export class Observation {
       ...(runtime?.up && runtime.initPid ? { initPid: runtime.initPid } : {}),
       ...(runtime?.up && runtime.jid ? { jid: runtime.jid } : {}),
     };
+  }
+
+  /** The process table of a List that needed no host-wide scan: empty, since only isolated containers read it, and they ignore it. */
+  private noScan(): ProcessTable {
+    return new ProcessTable(this.driver.layout.containersDir, []);
   }
 
   /**

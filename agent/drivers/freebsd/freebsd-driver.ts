@@ -557,7 +557,7 @@ export class FreeBSDDriver implements HostDriver {
 
   async probeService(ref: ContainerRef, service: string, procs?: ProcessTable): Promise<ServiceProbe> {
     const name = ref.name;
-    return this.probes.probe(name, service, procs, () => this.askStatus(ref, service));
+    return this.probes.probe(name, service, procs?.fingerprint(name), () => this.askStatus(ref, service));
   }
 
   private async askStatus(ref: ContainerRef, service: string): Promise<ServiceProbe> {

@@ -90,7 +90,7 @@ export class LinuxDriver implements HostDriver {
       cgroups: this.cgroups, tools: () => this.namespacesProbe().tools, rootOf: (n) => this.rootOf(n),
       unmountOnHost: (root) => this.mountsOf.unmount(root),
     });
-    this.services = new LinuxServices(this.runner, (n) => this.rootOf(n), opts.logDir, this.probes, (r) => this.entry(r));
+    this.services = new LinuxServices(this.runner, (n) => this.rootOf(n), opts.logDir, this.probes, (r) => this.entry(r), (n) => this.ns.fingerprint(n));
     this.exec = new LinuxExec(this.runner, this.procs);
   }
 

@@ -278,6 +278,13 @@ export class LinuxNamespaces {
     return rec && this.startOf(rec.pid) === rec.start ? rec.pid : undefined;
   }
 
+  /** The container's processes as one string (its init and its descendants, pid@start: equal strings, the very same processes), or undefined when it is not up. */
+  fingerprint(name: string): string | undefined {
+    const init = this.liveInit(name);
+    if (init === undefined) return undefined;
+    return [init, ...this.descendants(init)].map((pid) => `${pid}@${this.startOf(pid) ?? ''}`).join(' ');
+  }
+
   runtime(ref: ContainerRef): RuntimeView {
     const rec = this.record(ref.name);
     const launcher = this.liveLauncher(ref.name);

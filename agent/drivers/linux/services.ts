@@ -21,6 +21,8 @@ export class LinuxServices {
     private readonly probes: ProbeMemo,
     /** How a command gets into the container (chroot or nsenter). */
     private readonly entry: (ref: ContainerRef) => Entry,
+    /** A namespaces container's processes as one string (its init and what descends from it, pid@start), or undefined when it is not up. */
+    private readonly nsFingerprint: (name: string) => string | undefined = () => undefined,
   ) {}
 
   private serviceSpec(ref: ContainerRef, service: string, verb: 'start' | 'stop' | 'status'): CommandSpec {
@@ -54,7 +56,10 @@ export class LinuxServices {
    */
   async probe(ref: ContainerRef, service: string, procs?: ProcessTable): Promise<ServiceProbe> {
     const { name } = ref;
-    return this.probes.probe(name, service, ref.config.isolation === 'chroot' ? procs : undefined, async () => {
+    // Given a table (a List), the memo may answer: a chroot's processes are in the table; a namespaces
+    // container's are not (their root is no host path), so they are read from its init's descendants.
+    const fingerprint = !procs ? undefined : ref.config.isolation === 'chroot' ? procs.fingerprint(name) : this.nsFingerprint(name);
+    return this.probes.probe(name, service, fingerprint, async () => {
       if (!(await this.hasScript(name, service))) return { running: false, pids: [] };
       let spec: CommandSpec;
       try {

@@ -3,11 +3,12 @@ import { ProcessTable, type ServiceProbe } from '../../../agent/drivers/host-dri
 import { ProbeMemo } from '../../../agent/drivers/probe-memo.js';
 
 // The memo behind probeService(name, service, procs): an rc script's status
-// answer is reused only while the container's processes are the very same.
+// answer is reused only while the container's processes are the very same
+// (their fingerprint: here from a process table, as for a chroot).
 
 const DIR = '/q/containers';
 const table = (...procs: [pid: number, start: string][]) =>
-  new ProcessTable(DIR, procs.map(([pid, start]) => ({ pid, root: `${DIR}/web`, start })));
+  new ProcessTable(DIR, procs.map(([pid, start]) => ({ pid, root: `${DIR}/web`, start }))).fingerprint('web');
 
 describe('ProbeMemo', () => {
   let now: number;

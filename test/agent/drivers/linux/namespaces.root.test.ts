@@ -1,7 +1,8 @@
+import sinon from 'sinon';
 import { strict as assert } from 'node:assert';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { CommandFailedError, FailedPreconditionError, InvalidArgumentError } from '../../../../agent/errors.js';
-import { isUnder, type DriverClock } from '../../../../agent/drivers/host-driver.js';
+import { isUnder, ProcessTable, type DriverClock } from '../../../../agent/drivers/host-driver.js';
 import type { ContainerConfig, ContainerRef } from '../../../../agent/drivers/container-config.js';
 import { LinuxDriver } from '../../../../agent/drivers/linux/linux-driver.js';
 import type { SpawnedCommand } from '../../../../agent/runner/command-runner.js';
@@ -187,6 +188,30 @@ describe('LinuxDriver isolation namespaces, for real @root', function () {
     assert.equal((await d().probeService(b, 'httpd')).running, true);
     assert.equal(await answers(pb), true, 'the other container still serves');
     assert.ok(host.pid && existsSync(`/proc/${host.pid}`) && readFileSync(`/proc/${host.pid}/comm`, 'utf8').trim() === 'httpd', 'the host httpd lives');
+  });
+
+  it('a List answers a running service from memory while the container\'s processes are the same, and asks its rc script again once they change', async () => {
+    const r = ns('nsmemo');
+    await d().createContainer(r.name);
+    writeFileSync(`${root(r.name)}/etc/qfleet-httpd.port`, `${pickTestPort()}\n`);
+    await upNew(r);
+    await d().startService(r, 'httpd');
+    // As a List hands it: a table (empty: a namespaces container's processes are read from its init).
+    const table = new ProcessTable(d().layout.containersDir, []);
+    assert.equal((await d().probeService(r, 'httpd', table)).running, true);
+    const run = sinon.spy(s.runner, 'run');
+    try {
+      assert.equal((await d().probeService(r, 'httpd', table)).running, true);
+      assert.equal(run.callCount, 0, 'no status script spawned while nothing changed');
+      await inside(r, 'busybox killall httpd');
+      run.resetHistory();
+      const deadline = Date.now() + 10_000;
+      while ((await d().probeService(r, 'httpd', table)).running && Date.now() < deadline) await realClock.sleep(100);
+      assert.equal((await d().probeService(r, 'httpd', table)).running, false, 'the change is seen');
+      assert.ok(run.callCount >= 1, 'the script was asked again');
+    } finally {
+      run.restore();
+    }
   });
 
   it('stop ends a service that ignores SIGTERM, a double-forked daemon and an exec session; nothing is mounted on the host before, during or after', async () => {
