@@ -197,6 +197,8 @@ async function main(): Promise<void> {
     writeFileSync(join(out, 'host-scale-latest.json'), `${JSON.stringify(doc, null, 2)}\n`);
     console.log(`saved ${file}`);
   } finally {
+    // Containers outlive their agent (namespaces inits run on): a run cut short stops them first.
+    await unary(agent.client, 'Stop', { all: true, grace_seconds: 1 }, 300_000).catch(() => undefined);
     await agent.stop().catch(() => undefined);
     await cleanupTree(runner, work);
   }

@@ -107,17 +107,18 @@ EOF
   mkdir -m 755 "$ROOT/dev/.qfleet/old"
   mount --no-canonicalize -o remount,ro,nosuid,nodev "$ROOT/dev/.qfleet"
   if [ "$NET" = none ]; then net=--net; else net=; fi
+  # From here on paths are relative to the container's root, entered now as host root: once in its own user
+  # namespace a process may not be let through the host's directories above the root (a 0700 one, say).
+  cd "$ROOT"
   exec unshare --user --mount --pid --uts --ipc $net --keep-caps --fork --kill-child -- \
-    "$ROOT/dev/.qfleet/busybox" sh -c "$NS_EVAL" qfleet-ns c "$ROOT" "$HOST" "$NET" "$SETPRIV" ;;
+    ./dev/.qfleet/busybox sh -c "$NS_EVAL" qfleet-ns c "$ROOT" "$HOST" "$NET" "$SETPRIV" ;;
 c)
-  B="$1/dev/.qfleet/busybox"
+  B=./dev/.qfleet/busybox
   i=0
   while [ -z "$("$B" cat /proc/self/gid_map)" ]; do
     i=$((i + 1)); [ $i -le 1000 ] || die "no id map after 10 s"
     "$B" sleep 0.01
   done
-  # From here on paths are relative to the container's root: root inside may not be let through the host's directories above it.
-  cd "$1"
   exec "$4" --reuid=0 --regid=0 --clear-groups --inh-caps=-all -- ./dev/.qfleet/busybox sh -c "$NS_EVAL" qfleet-ns c2 "$@" ;;
 c2)
   set -eu

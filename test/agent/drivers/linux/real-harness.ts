@@ -37,6 +37,13 @@ export async function cleanupTree(runner: ExecaRunner, tmp: string): Promise<voi
       if (isUnder(readlinkSync(`/proc/${p}/root`), tmp)) process.kill(Number(p), 'SIGKILL');
     } catch { /* gone */ }
   }
+  // A namespaces container's processes have no host root to find them by: its init, named in its pidfile, ends them all.
+  for (const pidfile of pidfilesUnder(tmp, 4)) {
+    try {
+      const pid = Number(readFileSync(pidfile, 'utf8').split(' ')[0]);
+      if (pid > 1 && readFileSync(`/proc/${pid}/cmdline`, 'latin1').startsWith('/dev/.qfleet/tini')) process.kill(pid, 'SIGKILL');
+    } catch { /* gone, or not an init */ }
+  }
   for (let pass = 0; pass < 5; pass++) {
     const under = parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).filter((e) => isUnder(e.mountPoint, tmp));
     if (under.length === 0) break;
@@ -45,4 +52,20 @@ export async function cleanupTree(runner: ExecaRunner, tmp: string): Promise<voi
     }
   }
   await removeTree(tmp);
+}
+
+/** `*.pid` files at most `depth` directories below `dir` (where agents and drivers keep their run directories), not following symlinks. */
+function pidfilesUnder(dir: string, depth: number): string[] {
+  const out: string[] = [];
+  let entries: import('node:fs').Dirent[] = [];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    if (e.isFile() && e.name.endsWith('.pid')) out.push(`${dir}/${e.name}`);
+    else if (e.isDirectory() && depth > 0 && e.name !== 'containers' && e.name !== 'sharedfs' && e.name !== 'template') out.push(...pidfilesUnder(`${dir}/${e.name}`, depth - 1));
+  }
+  return out;
 }
