@@ -224,6 +224,12 @@ export interface HostDriver {
   down(ref: ContainerRef, graceMs: number, clock: DriverClock): Promise<void>;
   /** What the host shows of an isolated container's isolation (not for chroot). Reads only, never a host-wide process scan. */
   runtime(ref: ContainerRef): Promise<RuntimeView>;
+  /**
+   * Sets a running container's limits to ref.config.limits now (qfleet config
+   * --memory ... on a started container). Refuses (typed error, saying that a
+   * restart applies them) what cannot change while it runs.
+   */
+  applyLimits(ref: ContainerRef): Promise<void>;
 
   startService(ref: ContainerRef, service: string): Promise<void>;
   stopService(ref: ContainerRef, service: string): Promise<void>;

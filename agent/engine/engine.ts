@@ -372,7 +372,12 @@ export class Engine {
       return { ...view, services: next.services.map((s) => ({ name: s, running: running.has(s) })), config: next.config };
     }
     await this.locks.tryRun(name, this.busy('configuring', requestId), async () => {
+      const current = await this.mustRead(name);
       const next = await this.configureChecks(name, services, patch);
+      // Limits change at once on a running container (before the record: a refusal changes nothing).
+      if (JSON.stringify(current.config.limits) !== JSON.stringify(next.config.limits) && current.desired === 'running') {
+        if ((await this.observe(current, await this.driver.mounts())).state === 'running') await this.driver.applyLimits(this.refOf(next));
+      }
       await this.save(next);
       this.log.info('configured container', { container: name, services: next.services, ...(patch ? { fields: patch.mask } : {}), requestId });
     });
@@ -390,7 +395,7 @@ export class Engine {
       const view = await this.observe(current, await this.driver.mounts());
       if (view.state !== 'stopped' || current.desired !== 'stopped') {
         throw new FailedPreconditionError(
-          `Error; ${name} is ${view.state}; stop it before changing ${structural.join(', ')} (limits, user, env and services may change while it runs, and take effect at the next start).`,
+          `Error; ${name} is ${view.state}; stop it before changing ${structural.join(', ')} (limits may change while it runs, at once; user, env and services take effect at the next start).`,
           stateRefusal(name, view.state),
         );
       }

@@ -126,6 +126,9 @@ export class MemoryHost implements HostDriver {
     for (const pid of mine()) this.procs.delete(pid);
     this.inits.delete(ref.name);
   }
+  async applyLimits(ref: ContainerRef): Promise<void> {
+    this.calls.push(`limits ${ref.name} pids=${ref.config.limits.pids}`);
+  }
   async runtime(ref: ContainerRef): Promise<RuntimeView> {
     const initPid = this.inits.get(ref.name);
     return { up: initPid !== undefined, problems: [], ...(initPid !== undefined ? { initPid } : {}) };

@@ -438,6 +438,14 @@ export class FreeBSDDriver implements HostDriver {
     return r.stdout.split('\n').map((l) => Number(l.trim())).filter((n) => Number.isSafeInteger(n) && n > 1);
   }
 
+  /** A running jail's rctl rules replaced by its config's limits (a chroot has none: checkConfig refuses them). */
+  async applyLimits(ref: ContainerRef): Promise<void> {
+    if (ref.config.isolation !== 'jail' || !(await this.ourJail(ref.name))) return;
+    if (!(await this.racctState()).enabled) return;
+    await this.rctlClear(ref.name);
+    for (const rule of rctlRules(ref.name, ref.config.limits)) await this.host.run(['rctl', '-a', rule]);
+  }
+
   /** `rctl -r jail:NAME`; a filter that matched no rule (ESRCH, "No such process") is fine. */
   private async rctlClear(name: string): Promise<void> {
     const r = await this.host.run(['rctl', '-r', rctlFilter(name)], { okExitCodes: [1, 255] });

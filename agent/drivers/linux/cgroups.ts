@@ -20,7 +20,7 @@ export interface ContainerCgroups {
    * Creates or updates the container's cgroups with these limits; answers the
    * cgroup.procs files to join (none when there are no limits to enforce).
    */
-  prepare(name: string, limits: Limits): Promise<string[]>;
+  prepare(name: string, limits: Limits, opts?: { readonly always?: boolean }): Promise<string[]>;
   /** The cgroup.procs files of a prepared container (none when it has no cgroups). */
   procsFiles(name: string): string[];
   /** Removes the container's cgroups once nothing runs in them. */
@@ -32,7 +32,7 @@ export class NoCgroups implements ContainerCgroups {
   capabilities() {
     return { memory: false, cpu: false, pids: false, missing: ['limit memory: not implemented yet', 'limit cpu: not implemented yet', 'limit pids: not implemented yet'] };
   }
-  async prepare(_name: string, limits: Limits): Promise<string[]> {
+  async prepare(_name: string, limits: Limits, _opts?: { readonly always?: boolean }): Promise<string[]> {
     if (limits.memoryBytes || limits.cpus || limits.pids) throw new Error('limits are not implemented yet');
     return [];
   }
@@ -197,7 +197,11 @@ export class LinuxCgroups implements ContainerCgroups {
     return { memory: !!hierarchies.memory, cpu: !!hierarchies.cpu, pids: !!hierarchies.pids, missing };
   }
 
-  async prepare(name: string, limits: Limits): Promise<string[]> {
+  /**
+   * With `always`, the cgroups are made even without a limit (in every hierarchy the host has), so
+   * that limits set later, while the container runs, reach every process already in it.
+   */
+  async prepare(name: string, limits: Limits, opts: { readonly always?: boolean } = {}): Promise<string[]> {
     checkName(name, 'name');
     const layout = this.layout();
     const asked = CGROUP_CONTROLLERS.filter((c) => limitOf(limits, c) > 0);
@@ -209,7 +213,7 @@ export class LinuxCgroups implements ContainerCgroups {
     }
     const present = CGROUP_CONTROLLERS.map((c) => layout.hierarchies[c]).filter((h): h is CgroupHierarchy => !!h);
     // No limit asked: create nothing, but lift the limits of cgroups a former configuration left.
-    const wanted = asked.length > 0 ? present : present.filter((h) => this.exists(h, name));
+    const wanted = asked.length > 0 || opts.always ? present : present.filter((h) => this.exists(h, name));
     const v2 = wanted.filter((h) => h.version === 2);
     if (v2.length > 0) this.makeV2(v2[0]!.mount, name, v2.map((h) => h.controller));
     for (const h of wanted.filter((h) => h.version === 1)) this.makeDir(h.mount, name);

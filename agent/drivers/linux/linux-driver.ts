@@ -234,7 +234,7 @@ export class LinuxDriver implements HostDriver {
     mustExist(ref.name, root);
     // A tree a namespaces run left owned by shifted ids goes back to the host's ids.
     this.ns.shiftOwnership(ref.name, root, { uid: IDENTITY, gid: IDENTITY });
-    await this.cgroups.prepare(ref.name, ref.config.limits);
+    await this.cgroups.prepare(ref.name, ref.config.limits, { always: true });
     await this.mountContainer(ref.name);
   }
 
@@ -247,6 +247,19 @@ export class LinuxDriver implements HostDriver {
     if (ref.config.isolation !== 'namespaces') throw new InternalError(`runtime() is for isolated containers; ${ref.name} is ${ref.config.isolation}`);
     this.rootOf(ref.name);
     return this.ns.runtime(ref);
+  }
+
+  async applyLimits(ref: ContainerRef): Promise<void> {
+    this.rootOf(ref.name);
+    // Made at start in every hierarchy the host has, so that every process of the container is in them.
+    if (this.cgroups.procsFiles(ref.name).length === 0) {
+      throw new FailedPreconditionError(
+        `Error; ${ref.name} runs without cgroups (started by an older agent, or before this host had the controllers); ` +
+          `its new limits take effect when it is restarted (qfleet stop ${ref.name}; qfleet start ${ref.name}).`,
+        { reason: 'precondition', fields: { container: ref.name } },
+      );
+    }
+    await this.cgroups.prepare(ref.name, ref.config.limits);
   }
 
   startService(ref: ContainerRef, service: string): Promise<void> {

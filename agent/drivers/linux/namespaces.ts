@@ -192,7 +192,7 @@ export class LinuxNamespaces {
         }
       }
     }
-    const cgroupFiles = await this.d.cgroups.prepare(ref.name, ref.config.limits);
+    const cgroupFiles = await this.d.cgroups.prepare(ref.name, ref.config.limits, { always: true });
     const directives = [
       ...cgroupFiles.flatMap((f) => ['cgroup', f]),
       ...ref.config.mounts.flatMap((m) => m.kind === 'bind'

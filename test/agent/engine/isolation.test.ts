@@ -126,6 +126,18 @@ describe('Engine: a container\'s isolation and config', () => {
       assert.equal((await store.read('web'))!.config.isolation, 'chroot');
     });
 
+    it('limits changed on a running container are applied at once; on a stopped one they wait for its start', async () => {
+      await engine.configure('web', undefined, undefined, {}, { mask: ['limits.pids'], config: { limits: { pids: 50 } } });
+      assert.ok(!host.calls.some((c) => c.startsWith('limits ')), 'stopped: nothing to apply');
+      await engine.start({ names: ['web'], all: false });
+      await engine.configure('web', undefined, undefined, {}, { mask: ['limits.pids'], config: { limits: { pids: 64 } } });
+      assert.ok(host.calls.includes('limits web pids=64'));
+      assert.equal((await store.read('web'))!.config.limits.pids, 64);
+      const before = host.calls.length;
+      await engine.configure('web', undefined, undefined, {}, { mask: ['env'], config: { env: { A: '1' } } });
+      assert.ok(!host.calls.slice(before).some((c) => c.startsWith('limits ')), 'only a change of limits is applied');
+    });
+
     it('validate-only answers the config it would set and writes nothing', async () => {
       const before = readFileSync(store.fileOf('web'), 'utf8');
       const v = await engine.configure('web', undefined, undefined, { validateOnly: true }, { mask: ['hostname'], config: { hostname: 'www' } });

@@ -63,4 +63,20 @@ describe('LinuxDriver limits on a namespaces container, for real @root', functio
     assert.equal((await driver.runtime(box)).up, false);
     assert.deepEqual(cgroups.procsFiles('bomb'), [], 'its cgroups are removed');
   });
+
+  it('a container started without limits gets them while it runs: the kernel enforces the new --pids at once', async () => {
+    const free = ref('bomb', { isolation: 'namespaces' });
+    await driver.up(free);
+    assert.ok(cgroups.procsFiles('bomb').length > 0, 'its cgroups exist from the start, without a limit');
+    const limited = ref('bomb', { isolation: 'namespaces', limits: { memoryBytes: 0, cpus: 0, pids: 16 } });
+    await driver.applyLimits(limited);
+    const bomb = await runner.run({
+      ...driver.execSpec(limited, { argv: ['/bin/sh', '-c', 'i=0; while [ $i -lt 100 ]; do sleep 60 </dev/null >/dev/null 2>&1 & i=$((i + 1)); done'], tty: false, console: false, env: {} }),
+      timeoutMs: 30_000,
+      okExitCodes: [2],
+    });
+    assert.match(bomb.stderr, /can't fork/i);
+    assert.ok(tasksIn(cgroups, 'bomb').length <= 16, `${tasksIn(cgroups, 'bomb').length} tasks`);
+    await driver.down(limited, 1000, realClock);
+  });
 });
