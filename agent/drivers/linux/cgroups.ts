@@ -202,6 +202,11 @@ export class LinuxCgroups implements ContainerCgroups {
    * that limits set later, while the container runs, reach every process already in it.
    */
   async prepare(name: string, limits: Limits, opts: { readonly always?: boolean } = {}): Promise<string[]> {
+    // One at a time with a parent's removal (remove): a new container's directory never lands in a parent being removed.
+    return this.exclusive(async () => this.prepareNow(name, limits, opts));
+  }
+
+  private prepareNow(name: string, limits: Limits, opts: { readonly always?: boolean }): string[] {
     checkName(name, 'name');
     const layout = this.layout();
     const asked = CGROUP_CONTROLLERS.filter((c) => limitOf(limits, c) > 0);
@@ -235,9 +240,14 @@ export class LinuxCgroups implements ContainerCgroups {
     let left = uniqueMounts(CGROUP_CONTROLLERS.map((c) => hierarchies[c]));
     const deadline = this.clock.now().getTime() + this.removeDeadlineMs;
     // Bounded by the deadline: tasks that are exiting leave their cgroup on their own, soon.
+    const all = left;
     for (;;) {
       left = left.filter((h) => !this.tryRmdir(h, name));
-      if (left.length === 0) return;
+      if (left.length === 0) {
+        // The agent's own directory goes with its last container (it is made again at the next start).
+        await this.exclusive(async () => { for (const h of all) this.tryRemoveParent(h); });
+        return;
+      }
       if (this.clock.now().getTime() >= deadline) break;
       await this.clock.sleep(REMOVE_RETRY_MS);
     }
@@ -247,6 +257,29 @@ export class LinuxCgroups implements ContainerCgroups {
 
   private dirOf(h: CgroupHierarchy, name: string): string {
     return `${h.mount}/${this.parent}/${name}`;
+  }
+
+  private queue: Promise<unknown> = Promise.resolve();
+
+  /** Runs `fn` after every earlier exclusive call has ended (a promise chain: prepare and a parent's removal never interleave). */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Removes this agent's parent directory in a hierarchy if nothing is left in it; otherwise leaves it. */
+  private tryRemoveParent(h: CgroupHierarchy): void {
+    const root = openIfThere(h.mount, []);
+    if (root === undefined) return;
+    try {
+      const st = lstatAt(root, this.parent);
+      if (st?.isDirectory()) rmdirSync(fdPath(root, this.parent));
+    } catch {
+      // Another container's cgroup is still in it (EBUSY, ENOTEMPTY), or it went already.
+    } finally {
+      closeSync(root);
+    }
   }
 
   /** True when the directory is gone (or never was); false while tasks keep it. */

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import type { DriverClock } from '../../../../agent/drivers/host-driver.js';
 import { LinuxCgroups } from '../../../../agent/drivers/linux/cgroups.js';
 import { LinuxDriver } from '../../../../agent/drivers/linux/linux-driver.js';
@@ -62,6 +62,8 @@ describe('LinuxDriver limits on a namespaces container, for real @root', functio
     await driver.down(box, 1000, realClock);
     assert.equal((await driver.runtime(box)).up, false);
     assert.deepEqual(cgroups.procsFiles('bomb'), [], 'its cgroups are removed');
+    const pidsMount = cgroups.layout().hierarchies.pids!.mount;
+    assert.ok(!existsSync(`${pidsMount}/${parent}`), 'and the agent\'s own directory with its last container');
   });
 
   it('a container started without limits gets them while it runs: the kernel enforces the new --pids at once', async () => {
