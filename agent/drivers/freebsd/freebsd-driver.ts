@@ -51,6 +51,9 @@ interface RacctState {
 const REAL_CLOCK: DriverClock = { now: () => new Date(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) };
 const LIMIT_NAMES = ['memory', 'cpu', 'pids'] as const;
 
+/** How long runtime() answers from one jls and mount table read: about one List. */
+const RUNTIME_SNAPSHOT_MS = 1000;
+
 /** PATH inside a container (the agent's own environment is never passed on). */
 const CONTAINER_PATH = '/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin';
 const RC_DIRS = ['etc/rc.d', 'usr/local/etc/rc.d'] as const;
@@ -238,6 +241,15 @@ export class FreeBSDDriver implements HostDriver {
   }
 
   async mountContainer(name: string): Promise<void> {
+    this.snapshot = undefined;
+    try {
+      return await this.mountContainerNow(name);
+    } finally {
+      this.snapshot = undefined;
+    }
+  }
+
+  private async mountContainerNow(name: string): Promise<void> {
     const root = this.root(name);
     if (!(await this.host.test('-d', root))) throw new NotFoundError(`container ${name} does not exist`);
     const [sharedTarget, devTarget] = this.expectedMounts(name) as [string, string];
@@ -303,6 +315,15 @@ export class FreeBSDDriver implements HostDriver {
   }
 
   async unmountContainer(name: string): Promise<void> {
+    this.snapshot = undefined;
+    try {
+      return await this.unmountContainerNow(name);
+    } finally {
+      this.snapshot = undefined;
+    }
+  }
+
+  private async unmountContainerNow(name: string): Promise<void> {
     const root = this.root(name);
     const table = await this.host.mountTable();
     const unclear = table.unparsable.filter((l) => l.includes(root));
@@ -393,6 +414,15 @@ export class FreeBSDDriver implements HostDriver {
    * rctl rules. A jail of this name already there at this root is left as it is.
    */
   async up(ref: ContainerRef): Promise<void> {
+    this.snapshot = undefined;
+    try {
+      return await this.upNow(ref);
+    } finally {
+      this.snapshot = undefined;
+    }
+  }
+
+  private async upNow(ref: ContainerRef): Promise<void> {
     await this.checkConfig(ref);
     if (ref.config.isolation !== 'jail') {
       await this.mountContainer(ref.name);
@@ -527,6 +557,15 @@ export class FreeBSDDriver implements HostDriver {
    * under the root is unmounted. A jail already gone is fine.
    */
   async down(ref: ContainerRef, graceMs: number, clock: DriverClock): Promise<void> {
+    this.snapshot = undefined;
+    try {
+      return await this.downNow(ref, graceMs, clock);
+    } finally {
+      this.snapshot = undefined;
+    }
+  }
+
+  private async downNow(ref: ContainerRef, graceMs: number, clock: DriverClock): Promise<void> {
     if (ref.config.isolation !== 'jail') throw new InternalError(`down() is for isolated containers; ${ref.name} is ${ref.config.isolation}`);
     const name = ref.name;
     const mine = await this.ourJail(name);
@@ -549,15 +588,32 @@ export class FreeBSDDriver implements HostDriver {
     await this.unmountContainer(name);
   }
 
-  /** jail: whether its jail runs (one jls) and which of its mounts are missing (one mount table read); no process scan. */
+  /**
+   * jls and the mount table as one List sees them: read once and shared by every
+   * runtime() within RUNTIME_SNAPSHOT_MS (a List of a thousand jails runs one jls,
+   * not a thousand); any change this driver makes drops it.
+   */
+  private snapshot: { readonly at: number; readonly value: Promise<{ jails: JailInfo[]; table: MountTable }> } | undefined;
+
+  private runtimeSnapshot(): Promise<{ jails: JailInfo[]; table: MountTable }> {
+    const now = Date.now();
+    if (this.snapshot && now - this.snapshot.at < RUNTIME_SNAPSHOT_MS) return this.snapshot.value;
+    const value = Promise.all([this.jails(), this.host.mountTable()]).then(([jails, table]) => ({ jails, table }));
+    const snap = { at: now, value };
+    this.snapshot = snap;
+    value.catch(() => { if (this.snapshot === snap) this.snapshot = undefined; });
+    return value;
+  }
+
+  /** jail: whether its jail runs and which of its mounts are missing, from one jls and one mount table read per List; no process scan. */
   async runtime(ref: ContainerRef): Promise<RuntimeView> {
     if (ref.config.isolation !== 'jail') throw new InternalError(`runtime() is for isolated containers; ${ref.name} is ${ref.config.isolation}`);
     const root = this.root(ref.name);
     const jname = jailName(ref.name);
-    const found = (await this.jails()).find((j) => j.name === jname);
+    const { jails, table } = await this.runtimeSnapshot();
+    const found = jails.find((j) => j.name === jname);
     if (!found) return { up: false, problems: [] };
     if (found.path !== root) return { up: false, problems: [`a jail named ${jname} (jid ${found.jid}) runs at ${found.path || '?'}, not at ${root}`] };
-    const table = await this.host.mountTable();
     const want = [...this.expectedMounts(ref.name), ...ref.config.mounts.map((m) => `${root}${m.target}`)];
     const problems = want.filter((t) => !table.entries.some((e) => e.target === t)).map((t) => `${t} is not mounted`);
     return { up: true, problems, jid: found.jid };
