@@ -241,12 +241,7 @@ export class FreeBSDDriver implements HostDriver {
   }
 
   async mountContainer(name: string): Promise<void> {
-    this.snapshot = undefined;
-    try {
-      return await this.mountContainerNow(name);
-    } finally {
-      this.snapshot = undefined;
-    }
+    return this.changing(() => this.mountContainerNow(name));
   }
 
   private async mountContainerNow(name: string): Promise<void> {
@@ -315,12 +310,7 @@ export class FreeBSDDriver implements HostDriver {
   }
 
   async unmountContainer(name: string): Promise<void> {
-    this.snapshot = undefined;
-    try {
-      return await this.unmountContainerNow(name);
-    } finally {
-      this.snapshot = undefined;
-    }
+    return this.changing(() => this.unmountContainerNow(name));
   }
 
   private async unmountContainerNow(name: string): Promise<void> {
@@ -414,12 +404,7 @@ export class FreeBSDDriver implements HostDriver {
    * rctl rules. A jail of this name already there at this root is left as it is.
    */
   async up(ref: ContainerRef): Promise<void> {
-    this.snapshot = undefined;
-    try {
-      return await this.upNow(ref);
-    } finally {
-      this.snapshot = undefined;
-    }
+    return this.changing(() => this.upNow(ref));
   }
 
   private async upNow(ref: ContainerRef): Promise<void> {
@@ -557,12 +542,7 @@ export class FreeBSDDriver implements HostDriver {
    * under the root is unmounted. A jail already gone is fine.
    */
   async down(ref: ContainerRef, graceMs: number, clock: DriverClock): Promise<void> {
-    this.snapshot = undefined;
-    try {
-      return await this.downNow(ref, graceMs, clock);
-    } finally {
-      this.snapshot = undefined;
-    }
+    return this.changing(() => this.downNow(ref, graceMs, clock));
   }
 
   private async downNow(ref: ContainerRef, graceMs: number, clock: DriverClock): Promise<void> {
@@ -594,6 +574,16 @@ export class FreeBSDDriver implements HostDriver {
    * not a thousand); any change this driver makes drops it.
    */
   private snapshot: { readonly at: number; readonly value: Promise<{ jails: JailInfo[]; table: MountTable }> } | undefined;
+
+  /** A change to the host (mounts, jails): the snapshot runtime() reads is dropped before and after it. */
+  private async changing(fn: () => Promise<void>): Promise<void> {
+    this.snapshot = undefined;
+    try {
+      await fn();
+    } finally {
+      this.snapshot = undefined;
+    }
+  }
 
   private runtimeSnapshot(): Promise<{ jails: JailInfo[]; table: MountTable }> {
     const now = Date.now();
