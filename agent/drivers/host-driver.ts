@@ -44,6 +44,9 @@ export interface DriverClock {
   sleep(ms: number): Promise<void>;
 }
 
+/** The real one, for a driver's waits that no caller hands a clock to. */
+export const SYSTEM_DRIVER_CLOCK: DriverClock = { now: () => new Date(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) };
+
 export type InstallMethodName = 'directory' | 'tarball' | 'download' | 'debootstrap';
 
 export interface InstallSpec {

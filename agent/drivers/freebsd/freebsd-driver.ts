@@ -1,7 +1,7 @@
 import { AlreadyExistsError, CommandFailedError, FailedPreconditionError, InternalError, InvalidArgumentError, NotFoundError } from '../../errors.js';
 import type { CommandRunner, CommandSpec } from '../../runner/command-runner.js';
 import {
-  Layout, ProcessTable, checkWindowSize, deepestFirst, isUnder,
+  Layout, ProcessTable, SYSTEM_DRIVER_CLOCK, checkWindowSize, deepestFirst, isUnder,
   type DriverCapabilities, type DriverClock, type ExecOptions, type HostDriver, type HostFacts, type InstallSpec,
   type MountEntry, type PreparedBase, type ProgressSink, type ServiceProbe,
 } from '../host-driver.js';
@@ -48,7 +48,6 @@ interface RacctState {
   readonly why: string;
 }
 
-const REAL_CLOCK: DriverClock = { now: () => new Date(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) };
 const LIMIT_NAMES = ['memory', 'cpu', 'pids'] as const;
 
 /** How long runtime() answers from one jls and mount table read: about one List. */
@@ -87,7 +86,7 @@ export class FreeBSDDriver implements HostDriver {
       throw new InvalidArgumentError(`invalid devfs ruleset ${this.devfsRuleset}`);
     }
     this.serviceGraceMs = opts.serviceGraceMs ?? 90_000;
-    this.clock = opts.clock ?? REAL_CLOCK;
+    this.clock = opts.clock ?? SYSTEM_DRIVER_CLOCK;
     this.warn = opts.warn ?? (() => undefined);
     this.host = new HostCommands(opts.runner);
     this.installer = new BaseInstaller(this.host, this.layout, assertUrl(opts.fetchBaseUrl ?? DEFAULT_FETCH_BASE_URL), opts.pinnedManifests);

@@ -2,7 +2,7 @@ import { closeSync, constants, existsSync, openSync, readFileSync, rmdirSync, wr
 import { resolve } from 'node:path';
 import type { LimitCapabilities, Limits } from '../container-config.js';
 import { FailedPreconditionError, InvalidArgumentError } from '../../errors.js';
-import type { DriverClock } from '../host-driver.js';
+import { SYSTEM_DRIVER_CLOCK, type DriverClock } from '../host-driver.js';
 import { parseMountinfo } from './mountinfo.js';
 import { errno, fdPath, lstatAt, openBeneath } from './safe-path.js';
 
@@ -152,7 +152,6 @@ const CPU_PERIOD_US = 100_000;
 const CPU_MIN_QUOTA_US = 1_000;
 const REMOVE_RETRY_MS = 50;
 
-const realClock: DriverClock = { now: () => new Date(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) };
 
 /**
  * Limits with cgroups: v2 where the host's unified hierarchy has the
@@ -177,7 +176,7 @@ export class LinuxCgroups implements ContainerCgroups {
     this.root = resolve(opts.root ?? '/sys/fs/cgroup');
     this.parent = checkName(opts.parent, 'parent');
     this.mountinfo = opts.mountinfo ?? (() => readFileSync('/proc/self/mountinfo', 'utf8'));
-    this.clock = opts.clock ?? realClock;
+    this.clock = opts.clock ?? SYSTEM_DRIVER_CLOCK;
     this.removeDeadlineMs = opts.removeDeadlineMs ?? 2_000;
   }
 

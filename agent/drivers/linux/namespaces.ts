@@ -4,12 +4,13 @@ import type { CommandResult, CommandRunner } from '../../runner/command-runner.j
 import { DEFAULT_ENV } from '../../runner/execa-runner.js';
 import { NS_EVAL, NS_INIT_SCRIPT } from '../../runner/ns-scripts.js';
 import { hostnameOf, type ContainerRef, type IdMapping, type RuntimeView } from '../container-config.js';
-import { isUnder, Layout, type DriverClock } from '../host-driver.js';
+import { isUnder, Layout, SYSTEM_DRIVER_CLOCK, type DriverClock } from '../host-driver.js';
 import type { ContainerCgroups } from './cgroups.js';
 import { resolveRunAs } from './container-ids.js';
 import { DEV_MOUNTPOINT } from './mounts.js';
 import { checkMap, DEFAULT_NS_MAP, IDENTITY, mapText, shiftTree, toHost, type Ownership } from './id-shift.js';
 import type { NsTools } from './ns-probe.js';
+import { statFields } from './processes.js';
 import { openBeneath, splitRelative } from './safe-path.js';
 
 /** Starting the init: making mounts, copying two binaries, waiting for it (the script bounds each wait itself). */
@@ -17,7 +18,6 @@ const LAUNCH_TIMEOUT_MS = 60_000;
 /** How long down waits for a SIGKILLed init (and with it its pid namespace) to be gone. */
 const INIT_GONE_MS = 10_000;
 const POLL_MS = 100;
-const realClock: DriverClock = { now: () => new Date(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) };
 /** Bounds on the walk over the init's descendants (not a host-wide scan). */
 const MAX_DESCENDANTS = 4096;
 const MAX_TREE_DEPTH = 64;
@@ -171,7 +171,7 @@ export class LinuxNamespaces {
     const tools = this.d.tools();
     if (!tools) throw new InternalError('namespaces are not available on this host');
     if (this.liveInit(ref.name)) return;
-    await this.reapLauncher(ref.name, realClock);
+    await this.reapLauncher(ref.name, SYSTEM_DRIVER_CLOCK);
     this.check(ref);
     const root = this.d.rootOf(ref.name);
     // Nothing of a namespaces container is mounted on the host; clear what an older agent left.
@@ -264,8 +264,7 @@ export class LinuxNamespaces {
   /** /proc/PID/stat's start time, or undefined when the process is gone or a zombie. */
   private startOf(pid: number): string | undefined {
     try {
-      const stat = readFileSync(`${this.d.procDir}/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const fields = statFields(readFileSync(`${this.d.procDir}/${pid}/stat`, 'utf8'));
       if (fields[0] === 'Z' || fields[0] === 'X') return undefined;
       return fields[19];
     } catch {

@@ -3,6 +3,15 @@ import { InvalidArgumentError } from '../../errors.js';
 import { eachLimited } from '../../worker-pool.js';
 import { ProcessTable, type Layout, type RootedProcess } from '../host-driver.js';
 
+/**
+ * The fields of a /proc/PID/stat line after "(comm) ", from field 3 (state) on:
+ * [1] is the parent pid (field 4), [19] the start time in clock ticks (field 22).
+ * comm may hold spaces and parentheses, hence the last ')'.
+ */
+export function statFields(stat: string): string[] {
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 /** /proc reads one process-table scan has outstanding at once. */
 const PROC_IN_FLIGHT = 32;
 
@@ -33,7 +42,7 @@ export class LinuxProcesses {
       let start = '';
       try {
         const stat = await readFile(`${this.procDir}/${entry}/stat`, 'utf8');
-        start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
+        start = statFields(stat)[19] ?? '';
       } catch { /* gone since: still listed, as the root link said */ }
       rooted.push({ pid: Number(entry), root, start });
     });
@@ -58,7 +67,7 @@ export class LinuxProcesses {
     await eachLimited(pids, PROC_IN_FLIGHT, async (e) => {
       try {
         const stat = await readFile(`${this.procDir}/${e}/stat`, 'utf8');
-        parentOf.set(Number(e), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+        parentOf.set(Number(e), Number(statFields(stat)[1]));
       } catch { /* gone */ }
     });
     let frontier = [sessionPid];
