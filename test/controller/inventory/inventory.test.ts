@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { InventoryError, parseInventory } from '../../../controller/inventory/inventory.js';
+import { INVENTORY_LIMITS, InventoryError, parseInventory } from '../../../controller/inventory/inventory.js';
 import { DEFAULT_AGENT_PORT } from '../../../controller/fleet/host-target.js';
 
 /** The examples below are Ansible's own, from "How to build your inventory" and the yaml inventory plugin's documentation. */
@@ -286,6 +286,9 @@ webservers:
     ['a range with unequal widths', 'web:\n  hosts:\n    w[01:100]:\n', /equal-length/],
     ['a range backwards', 'web:\n  hosts:\n    w[9:1]:\n', /begin <= end/],
     ['a group that is its own ancestor', 'a:\n  children:\n    b:\n      children:\n        a:\n', /ancestors/],
+    ['a group containing itself through an alias', 'a: &g\n  children:\n    b: *g\n', /contains itself/],
+    ['two YAML documents', 'web:\n  hosts:\n    w1:\n---\ndb:\n', /one YAML document, this file has 2/],
+    ['an alias to no anchor', 'web: *nothing\n', /not valid YAML/],
   ] as const) {
     it(`refuses ${what}, saying where`, () => {
       assert.throws(() => parseInventory(text, 'hosts.yml'), (e: unknown) => e instanceof InventoryError && re.test(e.message) && e.message.includes('hosts.yml'));
@@ -302,5 +305,42 @@ describe('inventory: YAML 1.1 scalars as PyYAML reads them', () => {
   it('takes yes/no/on/off as booleans but keeps y and n as text', () => {
     const v = parseInventory('all:\n  vars:\n    a: yes\n    b: off\n    c: y\n    n: N\n  hosts:\n    h:\n').varsOf('h');
     assert.deepEqual([v.a, v.b, v.c, v.n], [true, false, 'y', 'N']);
+  });
+});
+
+describe('inventory: YAML 1.1 numbers, merges and repeats as PyYAML reads them', () => {
+  it('reads YAML 1.1 octal, binary, underscores and base-60 integers, and keeps 1e3 (no dot) as text, as PyYAML does', () => {
+    const v = parseInventory('all:\n  vars:\n    oct: 0755\n    bin: 0b101\n    big: 1_000\n    sexa: 1:30\n    e: 1e3\n    f: 1.5e+3\n  hosts:\n    h:\n').varsOf('h');
+    assert.deepEqual([v.oct, v.bin, v.big, v.sexa, v.f], [0o755, 5, 1000, 90, 1500]);
+    assert.notEqual(typeof v.e, 'number', 'PyYAML resolves a float only with a dot');
+  });
+
+  it('merges << keys and lets a repeated key keep its last value (no error), as PyYAML does', () => {
+    const v = parseInventory('all:\n  vars:\n    base: &b {x: 1, y: 2}\n    merged:\n      <<: *b\n      y: 3\n    k: first\n    k: last\n  hosts:\n    h:\n').varsOf('h');
+    assert.deepEqual(v.merged, { x: 1, y: 3 });
+    assert.equal(v.k, 'last');
+  });
+
+  it('treats a file of comments alone as an empty inventory', () => {
+    assert.deepEqual(parseInventory('# nothing here yet\n').hostNames, []);
+  });
+});
+
+describe('inventory: bounded reading', () => {
+  it('refuses a file larger than its limit before parsing it', () => {
+    const text = `# ${'x'.repeat(INVENTORY_LIMITS.bytes)}\n`;
+    assert.throws(() => parseInventory(text, 'huge.yml'), /huge\.yml: larger than 16 MiB/);
+  });
+
+  it('refuses more aliases than its limit (a billion-laughs document)', () => {
+    const refs = Array.from({ length: INVENTORY_LIMITS.aliases + 1 }, (_, i) => `    v${i}: *a`).join('\n');
+    assert.throws(() => parseInventory(`all:\n  vars:\n    a: &a 1\n${refs}\n`, 'laughs.yml'), /laughs\.yml: not valid YAML/);
+  });
+
+  it('refuses groups repeated through aliases beyond its bound of group definitions', () => {
+    // Each level names the level below twice: 2^20 group visits from a few lines.
+    const lines = ['l0: &l0 {hosts: {h: null}}'];
+    for (let i = 1; i <= 20; i++) lines.push(`l${i}: &l${i}\n  children: {a${i}: *l${i - 1}, b${i}: *l${i - 1}}`);
+    assert.throws(() => parseInventory(`${lines.join('\n')}\n`, 'wide.yml'), /wide\.yml: more than 100000 group definitions/);
   });
 });
