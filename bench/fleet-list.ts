@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: how long an aggregated `qfleet list` takes over N agents,
- * cold (a new process of the one-file CLI each run: start-up, TLS handshakes,
+ * cold (a new process of the bundled CLI each run: start-up, TLS handshakes,
  * every host's List), beside bench/tls-floor.ts (a new node process that only
  * makes the same N mutual-TLS handshakes: the floor under any Node.js client
  * here) and `pdsh -R ssh` and `ansible -m command` running `ls` over N sshd
@@ -141,7 +141,7 @@ async function main(): Promise<void> {
   const pkiDir = join(home, 'pki');
   mkdirSync(home, { recursive: true });
   await initPki(pkiDir);
-  // The one-file CLI an operator runs (dist/bundle/qfleet.js), outside the repository so no package.json applies.
+  // The bundled CLI an operator runs (dist/bundle/qfleet.js; list needs none of its side files), outside the repository so no package.json applies.
   const cli = join(work, 'qfleet.js');
   copyFileSync(join(DIST, 'bundle/qfleet.js'), cli);
   // Every build measured runs the same bundle the same way (on Node 20 without a compile cache:

@@ -282,8 +282,20 @@ export function reportError(ctx: Pick<CliContext, 'err' | 'socket'>, e: unknown,
     ctx.err(`qfleet: ${e.details}`);
     return usage;
   }
-  ctx.err(`qfleet: ${e instanceof Error ? e.message : String(e)}`);
+  ctx.err(`qfleet: ${missingSideFile(e) ?? (e instanceof Error ? e.message : String(e))}`);
   return EXIT.failed;
+}
+
+/**
+ * The bundled CLI keeps ssh2 and the X.509 code in files beside qfleet.js
+ * (deploy/bundle/build.ts): a copy of qfleet.js alone still lists, starts and
+ * stops, and says which file a command needs that is not there.
+ */
+export function missingSideFile(e: unknown, self = process.argv[1]): string | undefined {
+  if (!(e instanceof Error) || (e as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') return undefined;
+  const file = /'\.\/(qfleet-[a-z0-9]+\.js)'/.exec(e.message)?.[1];
+  if (!file) return undefined;
+  return `this command needs ${file}, which is not beside ${self ?? 'qfleet.js'}: copy every file of dist/bundle/ together`;
 }
 
 /**

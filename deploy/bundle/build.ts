@@ -17,8 +17,16 @@
  *
  * The output is CommonJS so that a lone qfleetd.js runs with no package.json
  * beside it.
+ *
+ * The CLI keeps two big libraries that only a few commands use in files of
+ * their own beside qfleet.js (CLI_SIDE_BUNDLES): ssh2 (bootstrap) and
+ * @peculiar/x509 (pki). Every CLI start parses the whole of qfleet.js, and
+ * those two were half of it: ~1 MB less JavaScript, ~25 ms less CPU at every
+ * start (V8's pre-parse of 1.9 MB against 0.9 MB, measured on the build
+ * machine). Node loads a side file, relative to qfleet.js, the first time a
+ * command needs it; a command that does not never touches it.
  */
-import { build, type Plugin } from 'esbuild';
+import { build, type BuildOptions, type Plugin } from 'esbuild';
 import protobuf from 'protobufjs';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -152,29 +160,71 @@ export interface BundleResult {
   readonly bytes: number;
 }
 
-async function bundleOne(root: string, entry: string, outfile: string, builtIn: readonly string[], what: string, opts: { compileCache?: boolean } = {}): Promise<BundleResult> {
-  mkdirSync(dirname(outfile), { recursive: true });
-  const result = await build({
+/**
+ * The CLI's side files: each library's import becomes a require of its file
+ * beside qfleet.js. reflect-metadata goes with @peculiar/x509, which needs it
+ * loaded first (see common/x509.ts).
+ */
+export const CLI_SIDE_BUNDLES: readonly { readonly file: string; readonly modules: readonly string[]; readonly source: string }[] = [
+  { file: 'qfleet-ssh2.js', modules: ['ssh2'], source: "module.exports = require('ssh2');\n" },
+  { file: 'qfleet-x509.js', modules: ['reflect-metadata', '@peculiar/x509'], source: "require('reflect-metadata');\nmodule.exports = require('@peculiar/x509');\n" },
+];
+
+function sideBundlePlugin(): Plugin {
+  const fileOf = new Map(CLI_SIDE_BUNDLES.flatMap((b) => b.modules.map((m) => [m, b.file] as const)));
+  const filter = new RegExp(`^(${[...fileOf.keys()].map((m) => m.replace(/[/.]/g, '\\$&')).join('|')})$`);
+  return {
+    name: 'qfleet-side-bundles',
+    setup(b) {
+      b.onResolve({ filter }, (args) => ({ path: `./${fileOf.get(args.path)!}`, external: true }));
+    },
+  };
+}
+
+/** The common esbuild options of every bundle here. */
+function nodeBundleOptions(root: string): BuildOptions {
+  return {
     absWorkingDir: root,
-    entryPoints: [join(root, entry)],
-    outfile,
     bundle: true,
     platform: 'node',
     target: 'node20',
     format: 'cjs',
-    // The CLI is parsed at every start: no whitespace or comments (names are kept, for stack traces).
-    ...(opts.compileCache ? { minifyWhitespace: true, minifySyntax: true } : {}),
     sourcemap: false,
     legalComments: 'eof',
     logLevel: 'warning',
+    // ssh2's optional native helpers (cpu-features, its sshcrypto addon) are loaded in try/catch: left out.
+    external: ['cpu-features', '*.node'],
+  };
+}
+
+async function bundleSide(root: string, dir: string, side: (typeof CLI_SIDE_BUNDLES)[number]): Promise<void> {
+  const outfile = join(dir, side.file);
+  const result = await build({
+    ...nodeBundleOptions(root),
+    stdin: { contents: side.source, resolveDir: root, loader: 'js', sourcefile: side.file },
+    outfile,
+    minifyWhitespace: true,
+    minifySyntax: true,
+    banner: { js: `/* qfleet: ${side.modules.join(' and ')}, for the commands that need it (deploy/bundle/build.ts). */` },
+  });
+  if (result.errors.length) throw new Error(`bundle failed: ${result.errors.map((e) => e.text).join('; ')}`);
+}
+
+async function bundleOne(root: string, entry: string, outfile: string, builtIn: readonly string[], what: string, opts: { compileCache?: boolean; sideBundles?: boolean } = {}): Promise<BundleResult> {
+  mkdirSync(dirname(outfile), { recursive: true });
+  const result = await build({
+    ...nodeBundleOptions(root),
+    entryPoints: [join(root, entry)],
+    outfile,
+    // The CLI is parsed at every start: no whitespace or comments (names are kept, for stack traces).
+    ...(opts.compileCache ? { minifyWhitespace: true, minifySyntax: true } : {}),
     banner: { js: banner(what, opts.compileCache ?? false) },
     // Any other module asking where it lives is told: the bundle.
     define: { 'import.meta.url': '__qfleetSelf' },
-    // ssh2's optional native helpers (cpu-features, its sshcrypto addon) are loaded in try/catch: left out.
-    external: ['cpu-features', '*.node'],
-    plugins: [builtInPlugin(root, builtIn)],
+    plugins: [builtInPlugin(root, builtIn), ...(opts.sideBundles ? [sideBundlePlugin()] : [])],
   });
   if (result.errors.length) throw new Error(`bundle failed: ${result.errors.map((e) => e.text).join('; ')}`);
+  if (opts.sideBundles) await Promise.all(CLI_SIDE_BUNDLES.map((side) => bundleSide(root, dirname(outfile), side)));
   chmodSync(outfile, 0o755);
   // The bundles are CommonJS; inside the repository the root package.json says "module", so say otherwise here.
   writeFileSync(join(dirname(outfile), 'package.json'), '{ "type": "commonjs" }\n');
@@ -187,11 +237,14 @@ export async function buildBundle(opts: { root?: string; outfile?: string } = {}
   return bundleOne(root, 'agent/main.ts', opts.outfile ?? join(root, 'dist/bundle/qfleetd.js'), AGENT_BUILT_IN, 'qfleetd: the qfleet agent');
 }
 
-/** The controller CLI, dist/bundle/qfleet.js: uploaded too, for boot-time start (`qfleet start -A` on the local socket). */
+/**
+ * The controller CLI, dist/bundle/qfleet.js, with its side files beside it (CLI_SIDE_BUNDLES):
+ * uploaded too, for boot-time start (`qfleet start -A` on the local socket).
+ */
 export async function buildCliBundle(opts: { root?: string; outfile?: string } = {}): Promise<BundleResult> {
   const root = opts.root ?? repoRoot();
   // A CLI starts many times and briefly, so it uses Node's compile cache where there is one; the agent starts once.
-  return bundleOne(root, 'controller/main.ts', opts.outfile ?? join(root, 'dist/bundle/qfleet.js'), CLI_BUILT_IN, 'qfleet: the controller CLI', { compileCache: true });
+  return bundleOne(root, 'controller/main.ts', opts.outfile ?? join(root, 'dist/bundle/qfleet.js'), CLI_BUILT_IN, 'qfleet: the controller CLI', { compileCache: true, sideBundles: true });
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

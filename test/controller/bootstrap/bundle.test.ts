@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { execa } from 'execa';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildBundle, buildCliBundle } from '../../../deploy/bundle/build.js';
@@ -89,7 +89,7 @@ describe('agent bundle (deploy/bundle): one self-contained file', function () {
   });
 });
 
-describe('controller bundle (deploy/bundle): one self-contained qfleet.js', function () {
+describe('controller bundle (deploy/bundle): qfleet.js, with ssh2 and the X.509 code in files beside it', function () {
   this.timeout(120_000);
   let dir: string;
   let lone: string;
@@ -130,6 +130,25 @@ m.enableCompileCache = () => { fs.appendFileSync(${JSON.stringify(calls)}, 'enab
     const r = await execa('node', ['--require', hook, lone, '--version'], { cwd: join(dir, 'alone') });
     assert.match(r.stdout, /^\d+\.\d+\.\d+$/, 'the version, printed once');
     assert.equal(readFileSync(calls, 'utf8'), 'enabled\n');
+  });
+
+  it('parses no ssh2 and no X.509 code at start: those are in their side files, which the build writes beside it', () => {
+    const text = readFileSync(lone, 'utf8');
+    assert.doesNotMatch(text, /SSH-2\.0-/, 'ssh2 speaks SSH-2.0: not in qfleet.js');
+    assert.doesNotMatch(text, /PemConverter/, "@peculiar/x509's PEM code: not in qfleet.js");
+    assert.match(readFileSync(join(dir, 'build/qfleet-ssh2.js'), 'utf8'), /SSH-2\.0-/);
+    assert.match(readFileSync(join(dir, 'build/qfleet-x509.js'), 'utf8'), /PemConverter/);
+  });
+
+  it('alone, says which file a command needs (pki init: qfleet-x509.js) and changes nothing; beside its side files, runs it', async () => {
+    const home = join(dir, 'home-pki');
+    const alone = await execa('node', [lone, 'pki', 'init'], { cwd: join(dir, 'alone'), env: { ...process.env, QFLEET_HOME: home }, reject: false });
+    assert.equal(alone.exitCode, 1);
+    assert.match(alone.stderr, /this command needs qfleet-x509\.js, which is not beside .*alone\/qfleet\.js: copy every file of dist\/bundle\/ together/);
+    assert.ok(!existsSync(join(home, 'pki/ca.key')), 'no half-made PKI');
+    const together = await execa('node', [join(dir, 'build/qfleet.js'), 'pki', 'init'], { env: { ...process.env, QFLEET_HOME: home } });
+    assert.match(together.stdout, /CA .*ca\.crt/);
+    assert.ok(existsSync(join(home, 'pki/ca.key')));
   });
 
   it('carries no home-made code cache (vm.Script with cached data)', () => {
