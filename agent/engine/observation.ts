@@ -40,6 +40,12 @@ export interface ContainerView {
 /** What containers/ holds under each name: a real directory, or something else (a symlink, a file). */
 type DirEntries = Map<string, 'dir' | 'other'>;
 
+/** What a List read of the host once for all its containers: containers/ (for a stat each), and the runtimes the driver could tell at once. */
+interface ListLook {
+  readonly entries: DirEntries;
+  readonly runtimes?: ReadonlyMap<string, RuntimeView>;
+}
+
 /** What the agent knows of one container: its record, or why it has none it can use. */
 export type Known =
   | { readonly kind: 'ok'; readonly record: ContainerRecord }
@@ -91,8 +97,13 @@ export class Observation {
     const states = await this.store.inspectAll(scan.names);
     const known = scan.names.map((n) => this.knownFrom(n, states.get(n)!));
     const needsScan = known.some((k) => k.kind !== 'ok' || k.record.config.isolation === 'chroot');
-    const procs = needsScan ? await this.driver.processTable() : this.noScan();
-    return mapLimit(known, this.ctx.parallelism, async (k) => this.view(k, mountsOf.get(k.kind === 'ok' ? k.record.name : k.name) ?? [], procs, scan.entries));
+    const isolated = known.flatMap((k) => (k.kind === 'ok' && k.record.config.isolation !== 'chroot' ? [{ name: k.record.name, config: k.record.config }] : []));
+    const [procs, runtimes] = await Promise.all([
+      needsScan ? this.driver.processTable() : this.noScan(),
+      isolated.length && this.driver.runtimesOf ? this.driver.runtimesOf(isolated) : undefined,
+    ]);
+    const look: ListLook = { entries: scan.entries, ...(runtimes ? { runtimes } : {}) };
+    return mapLimit(known, this.ctx.parallelism, async (k) => this.view(k, mountsOf.get(k.kind === 'ok' ? k.record.name : k.name) ?? [], procs, look));
   }
 
   async get(rawName: unknown): Promise<ContainerView> {
@@ -149,7 +160,7 @@ export class Observation {
   }
 
   /** What list and get show: a transient state while an operation holds it, else what observe finds. */
-  async view(known: Known, mounts: readonly MountEntry[], procs?: ProcessTable, entries?: DirEntries): Promise<ContainerView> {
+  async view(known: Known, mounts: readonly MountEntry[], procs?: ProcessTable, look?: ListLook): Promise<ContainerView> {
     const name = known.kind === 'ok' ? known.record.name : known.name;
     const root = this.driver.layout.containerRoot(name);
     const held = this.ctx.locks.holder(name);
@@ -182,19 +193,20 @@ export class Observation {
         mounts: mounts.filter((m) => isUnder(m.target, root)),
         baseRelease: '',
         createdAt: undefined,
-        diskUsageBytes: this.rootExists(name, entries) ? await this.diskUsage(name) : 0,
+        diskUsageBytes: this.rootExists(name, look?.entries) ? await this.diskUsage(name) : 0,
         path: root,
       };
     }
-    return this.observe(known.record, mounts, procs, entries);
+    return this.observe(known.record, mounts, procs, look);
   }
 
   /**
    * Compares the state file with the mount and process tables (the process
-   * table is read if not given; `entries`, a scan of containers/ made with the
-   * tables, stands for a stat of the container's directory).
+   * table is read if not given; `look`, what a List read with the tables,
+   * stands for a stat of the container's directory and, where it has one,
+   * for asking the driver for its runtime).
    */
-  async observe(rec: ContainerRecord, table: readonly MountEntry[], procs?: ProcessTable, entries?: DirEntries): Promise<ContainerView> {
+  async observe(rec: ContainerRecord, table: readonly MountEntry[], procs?: ProcessTable, look?: ListLook): Promise<ContainerView> {
     const isolatedMode = rec.config.isolation !== 'chroot';
     // A table, even an empty one, lets the driver answer a service's status from its memo (ProbeMemo):
     // an isolated container's driver fingerprints its processes itself, without the host-wide scan.
@@ -205,7 +217,7 @@ export class Observation {
     const probeNames = rec.desired === 'running' ? rec.startedServices : rec.services;
     const services: ServiceView[] = [];
     const problems: string[] = [];
-    const exists = this.rootExists(rec.name, entries);
+    const exists = this.rootExists(rec.name, look?.entries);
     if (!exists) problems.push(`its directory ${root} is missing`);
 
     const ref = { name: rec.name, config: rec.config };
@@ -213,7 +225,8 @@ export class Observation {
     // An isolated container is judged by its driver (the init holding its namespaces, the jail), never by a host-wide scan.
     let runtime: RuntimeView | undefined;
     if (isolated && exists) {
-      runtime = await this.driver.runtime(ref).catch((e: Error) => ({ up: false, problems: [`its isolation cannot be read: ${e.message}`] }));
+      runtime = look?.runtimes?.get(rec.name)
+        ?? await this.driver.runtime(ref).catch((e: Error) => ({ up: false, problems: [`its isolation cannot be read: ${e.message}`] }));
     }
     if (rec.desired === 'running' && exists) {
       if (runtime) {

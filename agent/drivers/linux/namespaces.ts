@@ -1,4 +1,6 @@
 import { closeSync, existsSync, fchownSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, realpathSync, writeFileSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { CommandFailedError, FailedPreconditionError, InternalError, InvalidArgumentError } from '../../errors.js';
 import type { CommandResult, CommandRunner } from '../../runner/command-runner.js';
 import { DEFAULT_ENV } from '../../runner/execa-runner.js';
@@ -283,6 +285,21 @@ export class LinuxNamespaces {
     const init = this.liveInit(name);
     if (init === undefined) return undefined;
     return [init, ...this.descendants(init)].map((pid) => `${pid}@${this.startOf(pid) ?? ''}`).join(' ');
+  }
+
+  /** What the run directory holds now (none yet: nothing was ever started). */
+  async runFiles(): Promise<ReadonlySet<string>> {
+    try {
+      return new Set(await readdir(this.d.runDir));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return new Set();
+      throw e;
+    }
+  }
+
+  /** Whether `files` (runFiles) has the container's pidfile or launcher's file: without either, runtime() finds nothing up and nothing left. */
+  hasRunFiles(name: string, files: ReadonlySet<string>): boolean {
+    return files.has(basename(this.pidfile(name))) || files.has(basename(this.launcherFile(name)));
   }
 
   runtime(ref: ContainerRef): RuntimeView {

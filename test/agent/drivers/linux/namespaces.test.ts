@@ -76,6 +76,26 @@ describe('LinuxDriver namespaces plans (fake runner, made-up /proc)', () => {
     }
   });
 
+  describe('runtimesOf (a List: one look at the run directory for all)', () => {
+    it('answers down, with nothing wrong, for every container with neither a pidfile nor a launcher\'s file', async () => {
+      assert.deepEqual(await driver.runtimesOf([ns(), ref('db', { isolation: 'namespaces' })]), new Map([
+        ['web', { up: false, problems: [] }], ['db', { up: false, problems: [] }],
+      ]));
+    });
+
+    it('leaves to runtime() each container that has either, and chroot containers', async () => {
+      writeFileSync(`${tmp}/run/web.pid`, '4242 777\n');
+      writeFileSync(`${tmp}/run/db.launcher`, '4243 778\n');
+      const got = await driver.runtimesOf([ns(), ref('db', { isolation: 'namespaces' }), ref('old', { isolation: 'namespaces' }), ref('chr')]);
+      assert.deepEqual([...got.keys()], ['old']);
+    });
+
+    it('answers down for all when the run directory was never made (nothing ever started)', async () => {
+      rmSync(`${tmp}/run`, { recursive: true });
+      assert.deepEqual([...(await driver.runtimesOf([ns()])).keys()], ['web']);
+    });
+  });
+
   describe('entering a running container', () => {
     beforeEach(() => {
       writeFileSync(`${tmp}/run/web.pid`, '4242 777\n');
