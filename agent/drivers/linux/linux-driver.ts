@@ -252,9 +252,9 @@ export class LinuxDriver implements HostDriver {
   /** The namespaces containers with neither a pidfile nor a launcher's file: nothing of them runs (one readdir, not two lookups each). */
   async runtimesOf(refs: readonly ContainerRef[]): Promise<Map<string, RuntimeView>> {
     const out = new Map<string, RuntimeView>();
-    const files = await this.ns.runFiles();
+    const busy = await this.ns.withRunFiles();
     for (const ref of refs) {
-      if (ref.config.isolation === 'namespaces' && !this.ns.hasRunFiles(ref.name, files)) out.set(ref.name, { up: false, problems: [] });
+      if (ref.config.isolation === 'namespaces' && !busy.has(ref.name)) out.set(ref.name, { up: false, problems: [] });
     }
     return out;
   }

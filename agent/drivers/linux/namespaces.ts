@@ -1,6 +1,5 @@
 import { closeSync, existsSync, fchownSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, realpathSync, writeFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
-import { basename } from 'node:path';
 import { CommandFailedError, FailedPreconditionError, InternalError, InvalidArgumentError } from '../../errors.js';
 import type { CommandResult, CommandRunner } from '../../runner/command-runner.js';
 import { DEFAULT_ENV } from '../../runner/execa-runner.js';
@@ -25,6 +24,9 @@ const MAX_DESCENDANTS = 4096;
 const MAX_TREE_DEPTH = 64;
 /** Paths inside a namespaces container the driver mounts itself; an fstab mount may not go there. */
 const RESERVED_TARGETS = ['/dev', '/proc', `/${Layout.SHAREDFS_MOUNTPOINT}`];
+/** A container's files in the run directory: NAME.pid (its init), NAME.launcher (a start under way). */
+const PIDFILE_SUFFIX = '.pid';
+const LAUNCHER_SUFFIX = '.launcher';
 /** Where the init's static busybox is inside a running container. */
 export const INNER_BUSYBOX = '/dev/.qfleet/busybox';
 /** The init's child (tini ends when it does), as /proc/PID/cmdline shows it; it ignores SIGTERM. */
@@ -75,7 +77,7 @@ export class LinuxNamespaces {
   constructor(private readonly d: NamespacesDeps) {}
 
   pidfile(name: string): string {
-    return `${this.d.runDir}/${name}.pid`;
+    return `${this.d.runDir}/${name}${PIDFILE_SUFFIX}`;
   }
 
   /**
@@ -86,7 +88,7 @@ export class LinuxNamespaces {
    * of leaving an init nobody knows of.
    */
   launcherFile(name: string): string {
-    return `${this.d.runDir}/${name}.launcher`;
+    return `${this.d.runDir}/${name}${LAUNCHER_SUFFIX}`;
   }
 
   /** The launcher an interrupted start left, if it still runs. */
@@ -287,19 +289,24 @@ export class LinuxNamespaces {
     return [init, ...this.descendants(init)].map((pid) => `${pid}@${this.startOf(pid) ?? ''}`).join(' ');
   }
 
-  /** What the run directory holds now (none yet: nothing was ever started). */
-  async runFiles(): Promise<ReadonlySet<string>> {
+  /**
+   * The containers that have a pidfile or a launcher's file in the run directory now (none yet:
+   * nothing was ever started). Without either, runtime() finds nothing up and nothing left.
+   */
+  async withRunFiles(): Promise<ReadonlySet<string>> {
+    let files: string[];
     try {
-      return new Set(await readdir(this.d.runDir));
+      files = await readdir(this.d.runDir);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return new Set();
       throw e;
     }
-  }
-
-  /** Whether `files` (runFiles) has the container's pidfile or launcher's file: without either, runtime() finds nothing up and nothing left. */
-  hasRunFiles(name: string, files: ReadonlySet<string>): boolean {
-    return files.has(basename(this.pidfile(name))) || files.has(basename(this.launcherFile(name)));
+    const names = new Set<string>();
+    for (const f of files) {
+      const name = f.endsWith(PIDFILE_SUFFIX) ? f.slice(0, -PIDFILE_SUFFIX.length) : f.endsWith(LAUNCHER_SUFFIX) ? f.slice(0, -LAUNCHER_SUFFIX.length) : undefined;
+      if (name) names.add(name);
+    }
+    return names;
   }
 
   runtime(ref: ContainerRef): RuntimeView {
