@@ -265,15 +265,18 @@ export class LinuxNamespaces {
     return readPidRecord(this.pidfile(name));
   }
 
-  /** /proc/PID/stat's start time, or undefined when the process is gone or a zombie. */
-  private startOf(pid: number): string | undefined {
+  /** /proc/PID/stat's fields from the state on (statFields), or undefined when the process is gone. */
+  private fieldsOf(pid: number): string[] | undefined {
     try {
-      const fields = statFields(readFileSync(`${this.d.procDir}/${pid}/stat`, 'utf8'));
-      if (fields[0] === 'Z' || fields[0] === 'X') return undefined;
-      return fields[19];
+      return statFields(readFileSync(`${this.d.procDir}/${pid}/stat`, 'utf8'));
     } catch {
       return undefined;
     }
+  }
+
+  /** /proc/PID/stat's start time, or undefined when the process is gone or a zombie. */
+  private startOf(pid: number): string | undefined {
+    return startIn(this.fieldsOf(pid));
   }
 
   /** The container's init when the pidfile names a live process with its start time. */
@@ -284,9 +287,16 @@ export class LinuxNamespaces {
 
   /** The container's processes as one string (its init and its descendants, pid@start: equal strings, the very same processes), or undefined when it is not up. */
   fingerprint(name: string): string | undefined {
-    const init = this.liveInit(name);
-    if (init === undefined) return undefined;
-    return [init, ...this.descendants(init)].map((pid) => `${pid}@${this.startOf(pid) ?? ''}`).join(' ');
+    const rec = this.record(name);
+    if (!rec) return undefined;
+    // Each process's stat read once: its start time, and its thread count for descendants().
+    const read = new Map<number, string[] | undefined>();
+    const fieldsOf = (pid: number) => {
+      if (!read.has(pid)) read.set(pid, this.fieldsOf(pid));
+      return read.get(pid);
+    };
+    if (startIn(fieldsOf(rec.pid)) !== rec.start) return undefined;
+    return [rec.pid, ...this.descendants(rec.pid, fieldsOf)].map((pid) => `${pid}@${startIn(fieldsOf(pid)) ?? ''}`).join(' ');
   }
 
   /**
@@ -343,15 +353,23 @@ export class LinuxNamespaces {
 
   // --- down ------------------------------------------------------------------
 
-  /** Host pids of the init's descendants, from /proc/PID/task/TID/children (bounded); the init itself left out. */
-  private descendants(init: number): number[] {
+  /**
+   * Host pids of the init's descendants, from /proc/PID/task/TID/children (bounded); the init itself left out.
+   * Given `fieldsOf` (a process's stat fields), a process with one thread (field 20) has its one children
+   * file read without listing its tasks (List fingerprints every running container's processes).
+   */
+  private descendants(init: number, fieldsOf?: (pid: number) => string[] | undefined): number[] {
     const out: number[] = [];
     let frontier = [init];
     for (let depth = 0; depth < MAX_TREE_DEPTH && frontier.length && out.length < MAX_DESCENDANTS; depth++) {
       const next: number[] = [];
       for (const pid of frontier) {
         let tasks: string[] = [];
-        try { tasks = readdirSync(`${this.d.procDir}/${pid}/task`); } catch { continue; }
+        if (fieldsOf?.(pid)?.[17] === '1') {
+          tasks = [String(pid)];
+        } else {
+          try { tasks = readdirSync(`${this.d.procDir}/${pid}/task`); } catch { continue; }
+        }
         for (const t of tasks) {
           try {
             for (const c of readFileSync(`${this.d.procDir}/${pid}/task/${t}/children`, 'utf8').trim().split(/\s+/)) {
@@ -398,6 +416,12 @@ export class LinuxNamespaces {
     rmSync(this.pidfile(ref.name), { force: true });
     await this.d.cgroups.remove(ref.name);
   }
+}
+
+/** The start time in a process's stat fields (statFields: [19] is field 22), or undefined when it is gone or a zombie. */
+function startIn(fields: readonly string[] | undefined): string | undefined {
+  if (!fields || fields[0] === 'Z' || fields[0] === 'X') return undefined;
+  return fields[19];
 }
 
 /** A pidfile's "PID START" line (start: /proc/PID/stat field 22, which tells a reused pid apart), if the file holds one. */
