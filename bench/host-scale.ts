@@ -138,7 +138,11 @@ async function main(): Promise<void> {
       creates.push(ms);
       if (sample && i % (2 * FLOOR_EVERY) !== 0) await copyFloor(i);
       if (sample) pairRatios.push(ms / floors.at(-1)!);
-      if ((i + 1) % 100 === 0) process.stderr.write(`created ${i + 1}/${CONTAINERS}\n`);
+      if ((i + 1) % 100 === 0) {
+        // The last hundred's medians, to see whether either side drifts as the host fills up.
+        const recent = (xs: number[], n: number) => summarize(xs.slice(-n)).p50.toFixed(1);
+        process.stderr.write(`created ${i + 1}/${CONTAINERS} (last 100: create p50 ${recent(creates, 100)} ms, cp -a p50 ${recent(floors, 100 / FLOOR_EVERY)} ms)\n`);
+      }
     }
     const create = summarize(creates);
     const floor = summarize(floors);

@@ -228,6 +228,12 @@ export interface HostDriver {
   /** What the host shows of an isolated container's isolation (not for chroot). Reads only, never a host-wide process scan. */
   runtime(ref: ContainerRef): Promise<RuntimeView>;
   /**
+   * What runtime() answers now, for those of `refs` the driver can tell from one
+   * look at the host (List: a thousand containers, most of them stopped); the
+   * others are left out, and asked one by one. Optional.
+   */
+  runtimesOf?(refs: readonly ContainerRef[]): Promise<Map<string, RuntimeView>>;
+  /**
    * Sets a running container's limits to ref.config.limits now (qfleet config
    * --memory ... on a started container). Refuses (typed error, saying that a
    * restart applies them) what cannot change while it runs.

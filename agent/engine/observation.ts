@@ -1,6 +1,6 @@
 import { isUnder, mountsByContainer, ProcessTable, type HostDriver, type MountEntry } from '../drivers/host-driver.js';
 import { NotFoundError } from '../errors.js';
-import { mapLimit } from '../worker-pool.js';
+import { eachLimited } from '../worker-pool.js';
 import type { Clock } from './clock.js';
 import { describeBusy, type Busy, type ContainerLocks } from './keyed-lock.js';
 import { isValidContainerName, validateContainerName } from './names.js';
@@ -39,6 +39,12 @@ export interface ContainerView {
 
 /** What containers/ holds under each name: a real directory, or something else (a symlink, a file). */
 type DirEntries = Map<string, 'dir' | 'other'>;
+
+/** What a List read of the host once for all its containers: containers/ (for a stat each), and the runtimes the driver could tell at once. */
+interface ListLook {
+  readonly entries: DirEntries;
+  readonly runtimes?: ReadonlyMap<string, RuntimeView>;
+}
 
 /** What the agent knows of one container: its record, or why it has none it can use. */
 export type Known =
@@ -91,8 +97,19 @@ export class Observation {
     const states = await this.store.inspectAll(scan.names);
     const known = scan.names.map((n) => this.knownFrom(n, states.get(n)!));
     const needsScan = known.some((k) => k.kind !== 'ok' || k.record.config.isolation === 'chroot');
-    const procs = needsScan ? await this.driver.processTable() : this.noScan();
-    return mapLimit(known, this.ctx.parallelism, async (k) => this.view(k, mountsOf.get(k.kind === 'ok' ? k.record.name : k.name) ?? [], procs, scan.entries));
+    const isolated = known.flatMap((k) => (k.kind === 'ok' && k.record.config.isolation !== 'chroot' ? [{ name: k.record.name, config: k.record.config }] : []));
+    const [procs, runtimes] = await Promise.all([
+      needsScan ? this.driver.processTable() : this.noScan(),
+      isolated.length && this.driver.runtimesOf ? this.driver.runtimesOf(isolated) : undefined,
+    ]);
+    const look: ListLook = { entries: scan.entries, ...(runtimes ? { runtimes } : {}) };
+    const mountsFor = (k: Known) => mountsOf.get(k.kind === 'ok' ? k.record.name : k.name) ?? [];
+    // Most views need nothing asked of the host (stopped, runtime read above, disk use known): made at
+    // once; the rest (started ones, first measurements) asked at most `parallelism` at a time.
+    const views = known.map((k) => this.viewNow(k, mountsFor(k), procs, look));
+    const rest = views.flatMap((v, i) => (v ? [] : [i]));
+    await eachLimited(rest, this.ctx.parallelism, async (i) => { views[i] = await this.view(known[i]!, mountsFor(known[i]!), procs, look); });
+    return views as ContainerView[];
   }
 
   async get(rawName: unknown): Promise<ContainerView> {
@@ -149,9 +166,22 @@ export class Observation {
   }
 
   /** What list and get show: a transient state while an operation holds it, else what observe finds. */
-  async view(known: Known, mounts: readonly MountEntry[], procs?: ProcessTable, entries?: DirEntries): Promise<ContainerView> {
+  async view(known: Known, mounts: readonly MountEntry[], procs?: ProcessTable, look?: ListLook): Promise<ContainerView> {
+    const now = this.viewNow(known, mounts, procs, look);
+    if (now) return now;
+    if (known.kind === 'ok') return this.observe(known.record, mounts, procs, look);
+    const name = known.name;
+    return this.unusableView(known, mounts, this.rootExists(name, look?.entries) ? await this.diskUsage(name) : 0);
+  }
+
+  /**
+   * view(), when it needs nothing asked of the host: a held container, an
+   * unusable one or a stopped one whose runtime the List read and whose disk
+   * use is known. Undefined otherwise (view() asks). List builds most of a
+   * thousand views this way, without a promise each.
+   */
+  private viewNow(known: Known, mounts: readonly MountEntry[], procs?: ProcessTable, look?: ListLook): ContainerView | undefined {
     const name = known.kind === 'ok' ? known.record.name : known.name;
-    const root = this.driver.layout.containerRoot(name);
     const held = this.ctx.locks.holder(name);
     const queued = !held && this.ctx.isRecovering() && known.kind === 'ok' && known.record.pending
       ? { op: 'recovering' as const, since: new Date(known.record.pending.since) }
@@ -159,6 +189,7 @@ export class Observation {
     const busy = held ?? queued;
     if (busy && busy.op !== 'configuring' && busy.op !== 'console') {
       const rec = known.kind === 'ok' ? known.record : undefined;
+      const root = this.driver.layout.containerRoot(name);
       return {
         name,
         state: busy.op,
@@ -174,62 +205,102 @@ export class Observation {
       };
     }
     if (known.kind === 'unusable') {
-      return {
-        name,
-        state: 'broken',
-        reason: known.reason,
-        services: [],
-        mounts: mounts.filter((m) => isUnder(m.target, root)),
-        baseRelease: '',
-        createdAt: undefined,
-        diskUsageBytes: this.rootExists(name, entries) ? await this.diskUsage(name) : 0,
-        path: root,
-      };
+      const bytes = this.rootExists(name, look?.entries) ? this.diskUsageNow(name) : 0;
+      return bytes === undefined ? undefined : this.unusableView(known, mounts, bytes);
     }
-    return this.observe(known.record, mounts, procs, entries);
+    const rec = known.record;
+    // A started container's services are asked of the host (or its memo); a stopped one's never are.
+    if (rec.desired !== 'stopped' || !procs) return undefined;
+    const exists = this.rootExists(rec.name, look?.entries);
+    const isolated = rec.config.isolation !== 'chroot';
+    const runtime = isolated && exists ? look?.runtimes?.get(rec.name) : undefined;
+    if (isolated && exists && !runtime) return undefined;
+    const bytes = exists ? this.diskUsageNow(rec.name) : 0;
+    return bytes === undefined ? undefined : this.judge(rec, mounts, procs, exists, runtime, [], bytes);
+  }
+
+  private unusableView(known: Known & { kind: 'unusable' }, mounts: readonly MountEntry[], diskUsageBytes: number): ContainerView {
+    const root = this.driver.layout.containerRoot(known.name);
+    return {
+      name: known.name,
+      state: 'broken',
+      reason: known.reason,
+      services: [],
+      mounts: mounts.filter((m) => isUnder(m.target, root)),
+      baseRelease: '',
+      createdAt: undefined,
+      diskUsageBytes,
+      path: root,
+    };
   }
 
   /**
    * Compares the state file with the mount and process tables (the process
-   * table is read if not given; `entries`, a scan of containers/ made with the
-   * tables, stands for a stat of the container's directory).
+   * table is read if not given; `look`, what a List read with the tables,
+   * stands for a stat of the container's directory and, where it has one,
+   * for asking the driver for its runtime). The host is asked here (runtime,
+   * services, disk use); judge() decides from the answers.
    */
-  async observe(rec: ContainerRecord, table: readonly MountEntry[], procs?: ProcessTable, entries?: DirEntries): Promise<ContainerView> {
-    const isolatedMode = rec.config.isolation !== 'chroot';
+  async observe(rec: ContainerRecord, table: readonly MountEntry[], procs?: ProcessTable, look?: ListLook): Promise<ContainerView> {
+    const isolated = rec.config.isolation !== 'chroot';
     // A table, even an empty one, lets the driver answer a service's status from its memo (ProbeMemo):
     // an isolated container's driver fingerprints its processes itself, without the host-wide scan.
-    procs ??= isolatedMode ? this.noScan() : await this.driver.processTable();
-    const root = this.driver.layout.containerRoot(rec.name);
-    const mounts = table.filter((m) => isUnder(m.target, root));
-    const mounted = new Set(mounts.map((m) => m.target));
-    const probeNames = rec.desired === 'running' ? rec.startedServices : rec.services;
-    const services: ServiceView[] = [];
-    const problems: string[] = [];
-    const exists = this.rootExists(rec.name, entries);
-    if (!exists) problems.push(`its directory ${root} is missing`);
-
+    procs ??= isolated ? this.noScan() : await this.driver.processTable();
+    const exists = this.rootExists(rec.name, look?.entries);
     const ref = { name: rec.name, config: rec.config };
-    const isolated = rec.config.isolation !== 'chroot';
     // An isolated container is judged by its driver (the init holding its namespaces, the jail), never by a host-wide scan.
     let runtime: RuntimeView | undefined;
     if (isolated && exists) {
-      runtime = await this.driver.runtime(ref).catch((e: Error) => ({ up: false, problems: [`its isolation cannot be read: ${e.message}`] }));
+      runtime = look?.runtimes?.get(rec.name)
+        ?? await this.driver.runtime(ref).catch((e: Error) => ({ up: false, problems: [`its isolation cannot be read: ${e.message}`] }));
     }
-    if (rec.desired === 'running' && exists) {
-      if (runtime) {
-        problems.push(...runtime.problems);
-        if (!runtime.up && runtime.problems.length === 0) problems.push(`its ${rec.config.isolation === 'jail' ? 'jail' : 'init'} is not running`);
-      } else {
-        const missing = this.driver.expectedMounts(rec.name).filter((t) => !mounted.has(t));
-        if (missing.length) problems.push(`not mounted: ${missing.join(', ')}`);
+    // Services are probed in order while nothing is wrong: the first that is not running is the reason.
+    const running: boolean[] = [];
+    if (rec.desired === 'running' && exists && this.problemsBefore(rec, table, runtime).length === 0) {
+      for (const s of rec.startedServices) {
+        const up = await this.driver.probeService(ref, s, procs).then((p) => p.running, () => false);
+        running.push(up);
+        if (!up) break;
       }
     }
-    for (const s of probeNames) {
-      const running = rec.desired === 'running' && exists && problems.length === 0
-        ? await this.driver.probeService(ref, s, procs).then((p) => p.running, () => false)
-        : false;
-      services.push({ name: s, running });
-      if (rec.desired === 'running' && problems.length === 0 && !running) problems.push(`service ${s} is not running`);
+    const bytes = exists ? await this.diskUsage(rec.name) : 0;
+    return this.judge(rec, table, procs, exists, runtime, running, bytes);
+  }
+
+  /** What is wrong with a started container before its services are asked: its isolation, or its mounts (chroot). */
+  private problemsBefore(rec: ContainerRecord, table: readonly MountEntry[], runtime: RuntimeView | undefined): string[] {
+    if (rec.desired !== 'running') return [];
+    if (runtime) {
+      const problems = [...runtime.problems];
+      if (!runtime.up && runtime.problems.length === 0) problems.push(`its ${rec.config.isolation === 'jail' ? 'jail' : 'init'} is not running`);
+      return problems;
+    }
+    const root = this.driver.layout.containerRoot(rec.name);
+    const mounted = new Set(table.filter((m) => isUnder(m.target, root)).map((m) => m.target));
+    const missing = this.driver.expectedMounts(rec.name).filter((t) => !mounted.has(t));
+    return missing.length ? [`not mounted: ${missing.join(', ')}`] : [];
+  }
+
+  /**
+   * The view from what observe (or viewNow) found: `running[i]`, whether the
+   * i-th started service answered that it runs (asked in order, only while
+   * nothing was wrong, so it may be shorter than the list).
+   */
+  private judge(
+    rec: ContainerRecord, table: readonly MountEntry[], procs: ProcessTable, exists: boolean,
+    runtime: RuntimeView | undefined, running: readonly boolean[], diskUsageBytes: number,
+  ): ContainerView {
+    const root = this.driver.layout.containerRoot(rec.name);
+    const mounts = table.filter((m) => isUnder(m.target, root));
+    const probeNames = rec.desired === 'running' ? rec.startedServices : rec.services;
+    const services: ServiceView[] = [];
+    const problems: string[] = [];
+    if (!exists) problems.push(`its directory ${root} is missing`);
+    else problems.push(...this.problemsBefore(rec, table, runtime));
+    for (const [i, s] of probeNames.entries()) {
+      const up = rec.desired === 'running' && exists && problems.length === 0 ? running[i] ?? false : false;
+      services.push({ name: s, running: up });
+      if (rec.desired === 'running' && problems.length === 0 && !up) problems.push(`service ${s} is not running`);
     }
     for (const s of rec.services) if (!probeNames.includes(s)) services.push({ name: s, running: false });
 
@@ -244,7 +315,6 @@ export class Observation {
     }
 
     const state: ContainerState = problems.length ? 'broken' : rec.desired;
-    const diskUsageBytes = exists ? await this.diskUsage(rec.name) : 0;
     return {
       name: rec.name,
       state,
@@ -272,18 +342,23 @@ export class Observation {
    * at once while a fresh one is measured in the background.
    */
   private async diskUsage(name: string): Promise<number> {
-    const now = this.clock.now().getTime();
+    return this.diskUsageNow(name) ?? this.measure(name, undefined);
+  }
+
+  /** diskUsage() when a figure is known (a stale one starts a refresh); undefined when it never was measured. */
+  private diskUsageNow(name: string): number | undefined {
     const cached = this.usage.get(name);
-    const measure = () => {
-      const p = this.driver.diskUsage(name).catch(() => cached?.bytes ?? 0);
-      this.usage.set(name, { bytes: cached?.bytes ?? 0, at: now, pending: p });
-      return p.then((bytes) => {
-        this.usage.set(name, { bytes, at: this.clock.now().getTime() });
-        return bytes;
-      });
-    };
-    if (!cached) return measure();
-    if (now - cached.at > DISK_USAGE_TTL_MS && !cached.pending) void measure();
+    if (!cached) return undefined;
+    if (this.clock.now().getTime() - cached.at > DISK_USAGE_TTL_MS && !cached.pending) void this.measure(name, cached.bytes);
     return cached.bytes;
+  }
+
+  private measure(name: string, previous: number | undefined): Promise<number> {
+    const p = this.driver.diskUsage(name).catch(() => previous ?? 0);
+    this.usage.set(name, { bytes: previous ?? 0, at: this.clock.now().getTime(), pending: p });
+    return p.then((bytes) => {
+      this.usage.set(name, { bytes, at: this.clock.now().getTime() });
+      return bytes;
+    });
   }
 }

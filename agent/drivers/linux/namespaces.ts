@@ -1,4 +1,5 @@
 import { closeSync, existsSync, fchownSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, realpathSync, writeFileSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { CommandFailedError, FailedPreconditionError, InternalError, InvalidArgumentError } from '../../errors.js';
 import type { CommandResult, CommandRunner } from '../../runner/command-runner.js';
 import { DEFAULT_ENV } from '../../runner/execa-runner.js';
@@ -23,6 +24,9 @@ const MAX_DESCENDANTS = 4096;
 const MAX_TREE_DEPTH = 64;
 /** Paths inside a namespaces container the driver mounts itself; an fstab mount may not go there. */
 const RESERVED_TARGETS = ['/dev', '/proc', `/${Layout.SHAREDFS_MOUNTPOINT}`];
+/** A container's files in the run directory: NAME.pid (its init), NAME.launcher (a start under way). */
+const PIDFILE_SUFFIX = '.pid';
+const LAUNCHER_SUFFIX = '.launcher';
 /** Where the init's static busybox is inside a running container. */
 export const INNER_BUSYBOX = '/dev/.qfleet/busybox';
 /** The init's child (tini ends when it does), as /proc/PID/cmdline shows it; it ignores SIGTERM. */
@@ -73,7 +77,7 @@ export class LinuxNamespaces {
   constructor(private readonly d: NamespacesDeps) {}
 
   pidfile(name: string): string {
-    return `${this.d.runDir}/${name}.pid`;
+    return `${this.d.runDir}/${name}${PIDFILE_SUFFIX}`;
   }
 
   /**
@@ -84,7 +88,7 @@ export class LinuxNamespaces {
    * of leaving an init nobody knows of.
    */
   launcherFile(name: string): string {
-    return `${this.d.runDir}/${name}.launcher`;
+    return `${this.d.runDir}/${name}${LAUNCHER_SUFFIX}`;
   }
 
   /** The launcher an interrupted start left, if it still runs. */
@@ -261,15 +265,18 @@ export class LinuxNamespaces {
     return readPidRecord(this.pidfile(name));
   }
 
-  /** /proc/PID/stat's start time, or undefined when the process is gone or a zombie. */
-  private startOf(pid: number): string | undefined {
+  /** /proc/PID/stat's fields from the state on (statFields), or undefined when the process is gone. */
+  private fieldsOf(pid: number): string[] | undefined {
     try {
-      const fields = statFields(readFileSync(`${this.d.procDir}/${pid}/stat`, 'utf8'));
-      if (fields[0] === 'Z' || fields[0] === 'X') return undefined;
-      return fields[19];
+      return statFields(readFileSync(`${this.d.procDir}/${pid}/stat`, 'utf8'));
     } catch {
       return undefined;
     }
+  }
+
+  /** /proc/PID/stat's start time, or undefined when the process is gone or a zombie. */
+  private startOf(pid: number): string | undefined {
+    return startIn(this.fieldsOf(pid));
   }
 
   /** The container's init when the pidfile names a live process with its start time. */
@@ -280,9 +287,36 @@ export class LinuxNamespaces {
 
   /** The container's processes as one string (its init and its descendants, pid@start: equal strings, the very same processes), or undefined when it is not up. */
   fingerprint(name: string): string | undefined {
-    const init = this.liveInit(name);
-    if (init === undefined) return undefined;
-    return [init, ...this.descendants(init)].map((pid) => `${pid}@${this.startOf(pid) ?? ''}`).join(' ');
+    const rec = this.record(name);
+    if (!rec) return undefined;
+    // Each process's stat read once: its start time, and its thread count for descendants().
+    const read = new Map<number, string[] | undefined>();
+    const fieldsOf = (pid: number) => {
+      if (!read.has(pid)) read.set(pid, this.fieldsOf(pid));
+      return read.get(pid);
+    };
+    if (startIn(fieldsOf(rec.pid)) !== rec.start) return undefined;
+    return [rec.pid, ...this.descendants(rec.pid, fieldsOf)].map((pid) => `${pid}@${startIn(fieldsOf(pid)) ?? ''}`).join(' ');
+  }
+
+  /**
+   * The containers that have a pidfile or a launcher's file in the run directory now (none yet:
+   * nothing was ever started). Without either, runtime() finds nothing up and nothing left.
+   */
+  async withRunFiles(): Promise<ReadonlySet<string>> {
+    let files: string[];
+    try {
+      files = await readdir(this.d.runDir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return new Set();
+      throw e;
+    }
+    const names = new Set<string>();
+    for (const f of files) {
+      const name = f.endsWith(PIDFILE_SUFFIX) ? f.slice(0, -PIDFILE_SUFFIX.length) : f.endsWith(LAUNCHER_SUFFIX) ? f.slice(0, -LAUNCHER_SUFFIX.length) : undefined;
+      if (name) names.add(name);
+    }
+    return names;
   }
 
   runtime(ref: ContainerRef): RuntimeView {
@@ -319,15 +353,23 @@ export class LinuxNamespaces {
 
   // --- down ------------------------------------------------------------------
 
-  /** Host pids of the init's descendants, from /proc/PID/task/TID/children (bounded); the init itself left out. */
-  private descendants(init: number): number[] {
+  /**
+   * Host pids of the init's descendants, from /proc/PID/task/TID/children (bounded); the init itself left out.
+   * Given `fieldsOf` (a process's stat fields), a process with one thread (field 20) has its one children
+   * file read without listing its tasks (List fingerprints every running container's processes).
+   */
+  private descendants(init: number, fieldsOf?: (pid: number) => string[] | undefined): number[] {
     const out: number[] = [];
     let frontier = [init];
     for (let depth = 0; depth < MAX_TREE_DEPTH && frontier.length && out.length < MAX_DESCENDANTS; depth++) {
       const next: number[] = [];
       for (const pid of frontier) {
         let tasks: string[] = [];
-        try { tasks = readdirSync(`${this.d.procDir}/${pid}/task`); } catch { continue; }
+        if (fieldsOf?.(pid)?.[17] === '1') {
+          tasks = [String(pid)];
+        } else {
+          try { tasks = readdirSync(`${this.d.procDir}/${pid}/task`); } catch { continue; }
+        }
         for (const t of tasks) {
           try {
             for (const c of readFileSync(`${this.d.procDir}/${pid}/task/${t}/children`, 'utf8').trim().split(/\s+/)) {
@@ -374,6 +416,12 @@ export class LinuxNamespaces {
     rmSync(this.pidfile(ref.name), { force: true });
     await this.d.cgroups.remove(ref.name);
   }
+}
+
+/** The start time in a process's stat fields (statFields: [19] is field 22), or undefined when it is gone or a zombie. */
+function startIn(fields: readonly string[] | undefined): string | undefined {
+  if (!fields || fields[0] === 'Z' || fields[0] === 'X') return undefined;
+  return fields[19];
 }
 
 /** A pidfile's "PID START" line (start: /proc/PID/stat field 22, which tells a reused pid apart), if the file holds one. */

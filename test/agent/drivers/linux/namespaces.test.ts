@@ -76,6 +76,26 @@ describe('LinuxDriver namespaces plans (fake runner, made-up /proc)', () => {
     }
   });
 
+  describe('runtimesOf (a List: one look at the run directory for all)', () => {
+    it('answers down, with nothing wrong, for every container with neither a pidfile nor a launcher\'s file', async () => {
+      assert.deepEqual(await driver.runtimesOf([ns(), ref('db', { isolation: 'namespaces' })]), new Map([
+        ['web', { up: false, problems: [] }], ['db', { up: false, problems: [] }],
+      ]));
+    });
+
+    it('leaves to runtime() each container that has either, and chroot containers', async () => {
+      writeFileSync(`${tmp}/run/web.pid`, '4242 777\n');
+      writeFileSync(`${tmp}/run/db.launcher`, '4243 778\n');
+      const got = await driver.runtimesOf([ns(), ref('db', { isolation: 'namespaces' }), ref('old', { isolation: 'namespaces' }), ref('chr')]);
+      assert.deepEqual([...got.keys()], ['old']);
+    });
+
+    it('answers down for all when the run directory was never made (nothing ever started)', async () => {
+      rmSync(`${tmp}/run`, { recursive: true });
+      assert.deepEqual([...(await driver.runtimesOf([ns()])).keys()], ['web']);
+    });
+  });
+
   describe('entering a running container', () => {
     beforeEach(() => {
       writeFileSync(`${tmp}/run/web.pid`, '4242 777\n');
@@ -105,6 +125,40 @@ describe('LinuxDriver namespaces plans (fake runner, made-up /proc)', () => {
       assert.deepEqual(runner.calls[0]!.argv, [...NSENTER, '--root', '--wd', '--', '/etc/init.d/httpd', 'start']);
       assert.equal(runner.calls[0]!.logFile, `${tmp}/log/web.log`);
       assert.deepEqual(runner.calls[0]!.env, { PATH, HOME: '/root', LANG: 'C', LC_ALL: 'C' });
+    });
+
+    it('asks the status script again only when the init\'s tree changed (a pid or its start time), a thread\'s children included', async () => {
+      const proc = `${tmp}/proc`;
+      /** /proc/PID/stat with `threads` (field 20) and start time (field 22), and each thread's children file. */
+      const setProc = (pid: number, start: number, children: Record<number, number[]> = { [pid]: [] }) => {
+        rmSync(`${proc}/${pid}/task`, { recursive: true, force: true });
+        for (const [tid, kids] of Object.entries(children)) {
+          mkdirSync(`${proc}/${pid}/task/${tid}`, { recursive: true });
+          writeFileSync(`${proc}/${pid}/task/${tid}/children`, kids.map((k) => `${k} `).join(''));
+        }
+        const threads = Object.keys(children).length;
+        writeFileSync(`${proc}/${pid}/stat`, `${pid} (x y) S 1 ${pid} ${pid} 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 ${threads} 0 ${start} 1000 10\n`);
+      };
+      runner.on(['/usr/bin/nsenter'], { exitCode: 0 });
+      const asked = () => runner.transcript.filter((t) => t.endsWith('/etc/init.d/httpd status')).length;
+      const probe = async () => (await driver.probeService(ns(), 'httpd', await driver.processTable())).running;
+      setProc(4242, 777, { 4242: [4300] });
+      setProc(4300, 800, { 4300: [], 4301: [4400] });
+      setProc(4400, 900);
+
+      assert.equal(await probe(), true);
+      assert.equal(await probe(), true);
+      assert.equal(asked(), 1, 'the same processes: the answer holds');
+      setProc(4400, 901);
+      assert.equal(await probe(), true);
+      assert.equal(asked(), 2, 'pid 4400 (a child of a second thread) was reused by another process');
+      setProc(4242, 777, { 4242: [4300, 4500] });
+      setProc(4500, 950);
+      assert.equal(await probe(), true);
+      assert.equal(asked(), 3, 'a process started');
+      setProc(4242, 777, { 4242: [4300] });
+      assert.equal(await probe(), true);
+      assert.equal(asked(), 4, 'a process exited');
     });
 
     it('refuses a container whose init is gone, and probes its services as not running', async () => {
