@@ -25,7 +25,8 @@ export interface ContainerJson {
   created: string | null;
   /** While an operation holds it (transient states): since when. */
   busySince: string | null;
-  diskUsageBytes: number;
+  /** null while the agent has not measured it yet (List does not wait for a first walk of the tree). */
+  diskUsageBytes: number | null;
   path: string;
   /** How it is contained (config.isolation, here for tables and jq); null when the agent does not say (an unusable state file, an agent before API 3: chroot). */
   isolation: IsolationWord | null;
@@ -159,7 +160,7 @@ export function containerJson(c: Container__Output): ContainerJson {
     baseBehind: c.baseBehind || null,
     created: rfc3339(c.createTime),
     busySince: rfc3339(c.busySince),
-    diskUsageBytes: num(c.diskUsageBytes),
+    diskUsageBytes: c.diskUsageBytes === undefined || c.diskUsageBytes === null ? null : num(c.diskUsageBytes),
     path: c.path,
     isolation: c.config ? isolationWord(c.config.isolation) : null,
     config: c.config ? configJson(c.config) : null,

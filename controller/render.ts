@@ -29,6 +29,11 @@ export function humanBytes(bytes: number): string {
   return i === 0 ? `${v}B` : `${v < 10 ? v.toFixed(1) : Math.round(v)}${units[i]}`;
 }
 
+/** A container's disk use, or '-' while the agent has not measured it yet. */
+function disk(c: Container__Output): string {
+  return c.diskUsageBytes === undefined || c.diskUsageBytes === null ? '-' : humanBytes(Number(c.diskUsageBytes));
+}
+
 function created(c: Container__Output): string {
   const secs = Number(c.createTime?.seconds ?? 0);
   return secs ? new Date(secs * 1000).toISOString().slice(0, 16).replace('T', ' ') : '-';
@@ -63,7 +68,7 @@ export function renderContainers(rows: readonly ContainerRow[]): string {
   const head = [...(fleet ? ['HOST'] : []), 'NAME', 'STATE', 'ISOLATION', 'SERVICES', 'RELEASE', 'CREATED', 'DISK', 'PATH'];
   const body = shown.map(({ host, container: c }) => [
     ...(fleet ? [host ?? '-'] : []),
-    c.name, stateWord(c.state), c.config ? isolationWord(c.config.isolation) : '-', services(c), release(c), created(c), humanBytes(Number(c.diskUsageBytes)), c.path,
+    c.name, stateWord(c.state), c.config ? isolationWord(c.config.isolation) : '-', services(c), release(c), created(c), disk(c), c.path,
   ]);
   const notes = shown
     .filter((r) => r.container.state === 'STATE_BROKEN')
@@ -116,7 +121,7 @@ export function renderContainer(c: Container__Output): string {
     ['services', services(c)],
     ['release', release(c)],
     ['created', created(c)],
-    ['disk', humanBytes(Number(c.diskUsageBytes))],
+    ['disk', c.diskUsageBytes === undefined || c.diskUsageBytes === null ? 'not measured yet' : disk(c)],
     ['path', c.path],
   );
   const width = Math.max(...lines.map(([k]) => k.length)) + 2;

@@ -352,7 +352,7 @@ export class Engine {
   /** The container a create would make, as create would show it. */
   private plannedView(name: string, baseRelease: string, config: ContainerConfig): ContainerView {
     return {
-      name, state: 'stopped', reason: '', services: [], mounts: [], baseRelease, createdAt: undefined, diskUsageBytes: 0, path: this.driver.layout.containerRoot(name), config,
+      name, state: 'stopped', reason: '', services: [], mounts: [], baseRelease, createdAt: undefined, diskUsageBytes: undefined, path: this.driver.layout.containerRoot(name), config,
     };
   }
 

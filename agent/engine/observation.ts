@@ -25,7 +25,8 @@ export interface ContainerView {
   readonly baseRelease: string;
   /** Unknown when the state file is missing or unusable. */
   readonly createdAt: Date | undefined;
-  readonly diskUsageBytes: number;
+  /** Undefined while it has not been measured yet (List never waits for a first walk of a tree). */
+  readonly diskUsageBytes: number | undefined;
   readonly path: string;
   /** While an operation holds the container: what, since when, for which request. */
   readonly busy?: Busy;
@@ -64,6 +65,8 @@ export interface ObservationContext {
 }
 
 const DISK_USAGE_TTL_MS = 60_000;
+/** How soon a measurement that failed is tried again. */
+const DISK_USAGE_RETRY_MS = 10_000;
 
 /** The one answer for names that are no container (get here, and the engine's verbs). */
 export function notFound(names: readonly string[]): NotFoundError {
@@ -76,8 +79,8 @@ export function notFound(names: readonly string[]): NotFoundError {
  * disagrees with its file is `broken`, with the reason.
  */
 export class Observation {
-  /** Disk use per container, measured in the background once older than DISK_USAGE_TTL_MS. */
-  readonly usage = new Map<string, { bytes: number; at: number; pending?: Promise<number> }>();
+  /** Disk use per container (bytes undefined: never measured), measured in the background once older than DISK_USAGE_TTL_MS. */
+  readonly usage = new Map<string, { bytes: number | undefined; at: number; pending?: Promise<number | undefined> }>();
   private readonly driver: HostDriver;
   private readonly store: StateStore;
   private readonly clock: Clock;
@@ -171,7 +174,7 @@ export class Observation {
     if (now) return now;
     if (known.kind === 'ok') return this.observe(known.record, mounts, procs, look);
     const name = known.name;
-    return this.unusableView(known, mounts, this.rootExists(name, look?.entries) ? await this.diskUsage(name) : 0);
+    return this.unusableView(known, mounts, this.rootExists(name, look?.entries) ? await this.diskUsage(name, look) : 0);
   }
 
   /**
@@ -198,7 +201,7 @@ export class Observation {
         mounts: mounts.filter((m) => isUnder(m.target, root)),
         baseRelease: rec?.baseRelease ?? '',
         createdAt: rec ? new Date(rec.createdAt) : undefined,
-        diskUsageBytes: this.usage.get(name)?.bytes ?? 0,
+        diskUsageBytes: this.usage.get(name)?.bytes,
         path: root,
         busy,
         ...(rec ? { config: rec.config } : {}),
@@ -206,7 +209,7 @@ export class Observation {
     }
     if (known.kind === 'unusable') {
       const bytes = this.rootExists(name, look?.entries) ? this.diskUsageNow(name) : 0;
-      return bytes === undefined ? undefined : this.unusableView(known, mounts, bytes);
+      return bytes === undefined && !look ? undefined : this.unusableView(known, mounts, bytes);
     }
     const rec = known.record;
     // A started container's services are asked of the host (or its memo); a stopped one's never are.
@@ -216,10 +219,11 @@ export class Observation {
     const runtime = isolated && exists ? look?.runtimes?.get(rec.name) : undefined;
     if (isolated && exists && !runtime) return undefined;
     const bytes = exists ? this.diskUsageNow(rec.name) : 0;
-    return bytes === undefined ? undefined : this.judge(rec, mounts, procs, exists, runtime, [], bytes);
+    // A List answers a figure not measured yet as such; a get waits for it (view()).
+    return bytes === undefined && !look ? undefined : this.judge(rec, mounts, procs, exists, runtime, [], bytes);
   }
 
-  private unusableView(known: Known & { kind: 'unusable' }, mounts: readonly MountEntry[], diskUsageBytes: number): ContainerView {
+  private unusableView(known: Known & { kind: 'unusable' }, mounts: readonly MountEntry[], diskUsageBytes: number | undefined): ContainerView {
     const root = this.driver.layout.containerRoot(known.name);
     return {
       name: known.name,
@@ -263,7 +267,7 @@ export class Observation {
         if (!up) break;
       }
     }
-    const bytes = exists ? await this.diskUsage(rec.name) : 0;
+    const bytes = exists ? await this.diskUsage(rec.name, look) : 0;
     return this.judge(rec, table, procs, exists, runtime, running, bytes);
   }
 
@@ -288,7 +292,7 @@ export class Observation {
    */
   private judge(
     rec: ContainerRecord, table: readonly MountEntry[], procs: ProcessTable, exists: boolean,
-    runtime: RuntimeView | undefined, running: readonly boolean[], diskUsageBytes: number,
+    runtime: RuntimeView | undefined, running: readonly boolean[], diskUsageBytes: number | undefined,
   ): ContainerView {
     const root = this.driver.layout.containerRoot(rec.name);
     const mounts = table.filter((m) => isUnder(m.target, root));
@@ -339,25 +343,41 @@ export class Observation {
   /**
    * Disk use changes slowly and measuring it walks the whole tree, so List and
    * Get reuse a figure younger than DISK_USAGE_TTL_MS; a stale one is returned
-   * at once while a fresh one is measured in the background.
+   * at once while a fresh one is measured in the background. A first
+   * measurement is waited for by a get (one container) but never by a List
+   * (`look` given): at a thousand containers after an agent start, the first
+   * walks take tens of seconds, and List answers meanwhile, the figures it has
+   * not got yet as not measured.
    */
-  private async diskUsage(name: string): Promise<number> {
-    return this.diskUsageNow(name) ?? this.measure(name, undefined);
+  private async diskUsage(name: string, look?: ListLook): Promise<number | undefined> {
+    const now = this.diskUsageNow(name);
+    if (now !== undefined || look) return now;
+    // diskUsageNow started the first measurement if there was none; one that failed lately is not hurried.
+    return this.usage.get(name)?.pending;
   }
 
-  /** diskUsage() when a figure is known (a stale one starts a refresh); undefined when it never was measured. */
+  /**
+   * The figure known now, never waiting: a stale one starts a refresh, a
+   * missing one its first measurement (undefined until it ends; a failed one is
+   * tried again after DISK_USAGE_RETRY_MS).
+   */
   private diskUsageNow(name: string): number | undefined {
     const cached = this.usage.get(name);
-    if (!cached) return undefined;
-    if (this.clock.now().getTime() - cached.at > DISK_USAGE_TTL_MS && !cached.pending) void this.measure(name, cached.bytes);
+    if (!cached) {
+      void this.measure(name, undefined);
+      return undefined;
+    }
+    const age = this.clock.now().getTime() - cached.at;
+    if (!cached.pending && age > (cached.bytes === undefined ? DISK_USAGE_RETRY_MS : DISK_USAGE_TTL_MS)) void this.measure(name, cached.bytes);
     return cached.bytes;
   }
 
-  private measure(name: string, previous: number | undefined): Promise<number> {
-    const p = this.driver.diskUsage(name).catch(() => previous ?? 0);
-    this.usage.set(name, { bytes: previous ?? 0, at: this.clock.now().getTime(), pending: p });
+  private measure(name: string, previous: number | undefined): Promise<number | undefined> {
+    const p = this.driver.diskUsage(name).then((bytes): number | undefined => bytes, () => previous);
+    this.usage.set(name, { bytes: previous, at: this.clock.now().getTime(), pending: p });
     return p.then((bytes) => {
-      this.usage.set(name, { bytes, at: this.clock.now().getTime() });
+      // Unless the container went (delete drops its entry) or another measurement took over.
+      if (this.usage.get(name)?.pending === p) this.usage.set(name, { bytes, at: this.clock.now().getTime() });
       return bytes;
     });
   }

@@ -39,7 +39,7 @@ export function containerToProto(v: ContainerView): Container {
     mounts: v.mounts.map((m) => ({ source: m.source, target: m.target, fstype: m.fstype, options: [...m.options] })),
     baseRelease: v.baseRelease,
     ...(v.createdAt ? { createTime: timestamp(v.createdAt) } : {}),
-    diskUsageBytes: String(Math.max(0, Math.round(v.diskUsageBytes))),
+    ...(v.diskUsageBytes !== undefined ? { diskUsageBytes: String(Math.max(0, Math.round(v.diskUsageBytes))) } : {}),
     path: v.path,
     ...(v.busy ? { busySince: timestamp(v.busy.since) } : {}),
     ...(v.config ? { config: configToProto(v.config) } : {}),

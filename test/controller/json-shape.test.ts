@@ -40,6 +40,12 @@ describe('qfleet --json: its own stable shape (docs/json.md)', () => {
     });
   });
 
+  it('a disk use the agent has not measured yet is null, not 0', () => {
+    const { diskUsageBytes: _omitted, ...unmeasured } = running;
+    assert.equal(containerJson(unmeasured as Container__Output).diskUsageBytes, null);
+    assert.equal(containerJson({ ...running, diskUsageBytes: '0' }).diskUsageBytes, 0, 'an empty tree is 0');
+  });
+
   it('a broken container carries its reason; one without a usable state file has no creation time or release', () => {
     const j = containerJson({ ...running, state: 'STATE_BROKEN', reason: 'its state file is unusable: it is empty', createTime: null, baseRelease: '', services: [] });
     assert.equal(j.state, 'broken');

@@ -56,6 +56,12 @@ describe('render', () => {
     ]);
   });
 
+  it('a disk use the agent has not measured yet is "-" in a list and says so in get, never 0B', () => {
+    const { diskUsageBytes: _omitted, ...unmeasured } = c('new');
+    assert.match(renderContainers([{ container: unmeasured as unknown as Container__Output }]), /^new\s+stopped\s+.*\s-\s+\/var\/lib\/qfleet/m);
+    assert.match(renderContainer(unmeasured as unknown as Container__Output), /^disk:\s+not measured yet$/m);
+  });
+
   it('get: a container whose config the agent does not give says so', () => {
     assert.match(renderContainer({ ...c('old'), config: null } as unknown as Container__Output), /^isolation:\s+unknown \(the agent did not say\)$/m);
   });

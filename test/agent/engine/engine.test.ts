@@ -269,6 +269,43 @@ describe('Engine (qchroot semantics, on an in-memory host)', () => {
       assert.equal((await e.get('du1')).diskUsageBytes, 2000, '…while a new one is measured');
       assert.equal(measured, 2);
     });
+
+    it('List never waits for a first measurement (an agent just started): it answers "not measured yet" and the next List has the figure; get waits for it', async () => {
+      host.diskUsage = async () => 4096;
+      await make().create('du2');
+      // A new agent over the same host: nothing measured yet, and the walk is held until the test opens it.
+      const walk = gate();
+      let walks = 0;
+      host.diskUsage = async () => { walks++; await walk.pass(); return 8192; };
+      const e = make();
+      const first = (await e.list()).find((v) => v.name === 'du2')!;
+      assert.equal(first.diskUsageBytes, undefined, 'answered while the walk is held');
+      assert.equal(first.state, 'stopped', 'the rest of the view is all there');
+      await walk.reached;
+      assert.equal((await e.list()).find((v) => v.name === 'du2')!.diskUsageBytes, undefined, 'still measuring: not a second walk');
+      assert.equal(walks, 1);
+      const got = e.get('du2');
+      walk.open();
+      assert.equal((await got).diskUsageBytes, 8192, 'get waited for the walk');
+      assert.equal((await e.list()).find((v) => v.name === 'du2')!.diskUsageBytes, 8192);
+    });
+
+    it('a measurement that fails leaves the figure unknown (not 0) and is tried again later', async () => {
+      let t = Date.parse('2026-11-23T12:00:00Z');
+      const clock: Clock = { now: () => new Date(t), sleep: async () => undefined };
+      host.diskUsage = async () => 4096;
+      await make().create('du3');
+      let fail = true;
+      host.diskUsage = async () => { if (fail) throw new Error('EIO'); return 512; };
+      const e = new Engine({ driver: host, store, clock, log: silentLogger, runner: new FakeRunner() });
+      assert.equal((await e.get('du3')).diskUsageBytes, undefined);
+      fail = false;
+      assert.equal((await e.get('du3')).diskUsageBytes, undefined, 'not retried at once');
+      t += 11_000;
+      await e.list();
+      await new Promise((r) => setImmediate(r));
+      assert.equal((await e.get('du3')).diskUsageBytes, 512, 'retried after a while');
+    });
   });
 
   describe('a name that is no container', () => {
