@@ -128,9 +128,32 @@ export async function timeAnsible(farm: SshFarm, workDir: string): Promise<numbe
     env, reject: false, timeout: 900_000,
   });
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  await endPersistedConnections(cp);
   const ok = r.stdout.split('\n').filter((l) => / \| CHANGED \| rc=0 /.test(l)).length;
   if (r.exitCode !== 0 || ok !== farm.hosts.length) {
     throw new Error(`ansible: exit ${r.exitCode}, ${ok}/${farm.hosts.length} hosts ok: ${(r.stdout + r.stderr).slice(0, 600)}`);
   }
   return secs;
+}
+
+/**
+ * Ends what an Ansible run leaves behind once it is timed: its ControlPersist
+ * ssh masters (60 s) and their sshd sessions, a few hundred processes. Left
+ * alive, they shared the machine with the next tools timed (qfleet and the
+ * TLS floor ran up to twice as slow in the iterations after Ansible's): each
+ * run is meant to start cold, Ansible's own included (a fresh control path
+ * directory). Bounded: 5 s for each wait, then SIGKILL.
+ */
+async function endPersistedConnections(controlDir: string): Promise<void> {
+  const gone = async (args: string[]) => {
+    for (let i = 0; i < 50; i++) {
+      if ((await execa('pgrep', args, { reject: false })).exitCode !== 0) return true;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    return false;
+  };
+  await execa('pkill', ['-f', controlDir], { reject: false });
+  if (!(await gone(['-f', controlDir]))) await execa('pkill', ['-KILL', '-f', controlDir], { reject: false });
+  // The sshd sessions run as the bench user; the listeners run as root and stay.
+  if (!(await gone(['-u', BENCH_USER]))) await execa('pkill', ['-KILL', '-u', BENCH_USER], { reject: false });
 }

@@ -325,7 +325,7 @@ export class Engine {
         return name;
       }),
     );
-    return this.get(created);
+    return this.current(created);
   }
 
   /** Why `name` cannot be created now, thrown; else the base release it would be created from. */
@@ -367,7 +367,7 @@ export class Engine {
     if (opts.validateOnly) {
       this.refuseIfHeld(name);
       const next = await this.configureChecks(name, services, patch);
-      const view = await this.get(name);
+      const view = await this.current(name);
       const running = new Set(view.services.filter((s) => s.running).map((s) => s.name));
       return { ...view, services: next.services.map((s) => ({ name: s, running: running.has(s) })), config: next.config };
     }
@@ -381,7 +381,7 @@ export class Engine {
       await this.save(next);
       this.log.info('configured container', { container: name, services: next.services, ...(patch ? { fields: patch.mask } : {}), requestId });
     });
-    return this.get(name);
+    return this.current(name);
   }
 
   /** The container's record as the change would leave it, if it may be changed so. */
@@ -422,8 +422,14 @@ export class Engine {
     return this.observation.list();
   }
 
+  /** The Get RPC: waits for a first disk-use measurement. */
   get(rawName: unknown): Promise<ContainerView> {
     return this.observation.get(rawName);
+  }
+
+  /** A container as a verb answers it (create, configure, exec's check): no wait for a walk of its tree. */
+  private current(rawName: unknown): Promise<ContainerView> {
+    return this.observation.get(rawName, { waitForDisk: false });
   }
 
   /** Every container the agent knows of (state files and directories under containers/), in qchroot's order. */
@@ -700,7 +706,7 @@ export class Engine {
   private async execChecks(rawName: unknown, argv: readonly string[]): Promise<ContainerView> {
     const name = validateContainerName(rawName);
     if (argv.length === 0) throw new InvalidArgumentError('Error; exec needs a command to run.');
-    const view = await this.get(name);
+    const view = await this.current(name);
     if (view.state !== 'running') {
       throw new FailedPreconditionError(
         `Error; ${name} is ${view.state}${view.reason ? ` (${view.reason})` : ''}; exec needs a started chroot.`,

@@ -115,11 +115,12 @@ export class Observation {
     return views as ContainerView[];
   }
 
-  async get(rawName: unknown): Promise<ContainerView> {
+  /** One container; `waitForDisk`: wait for its first disk-use measurement (the Get RPC does; create's answer does not). */
+  async get(rawName: unknown, opts: { waitForDisk: boolean } = { waitForDisk: true }): Promise<ContainerView> {
     const name = validateContainerName(rawName);
     const known = await this.know(name);
     if (known.kind === 'unusable' && !(await this.exists(name))) throw notFound([name]);
-    return this.view(known, await this.driver.mounts());
+    return this.view(known, await this.driver.mounts(), undefined, undefined, opts.waitForDisk);
   }
 
   /**
@@ -169,12 +170,12 @@ export class Observation {
   }
 
   /** What list and get show: a transient state while an operation holds it, else what observe finds. */
-  async view(known: Known, mounts: readonly MountEntry[], procs?: ProcessTable, look?: ListLook): Promise<ContainerView> {
-    const now = this.viewNow(known, mounts, procs, look);
+  async view(known: Known, mounts: readonly MountEntry[], procs?: ProcessTable, look?: ListLook, waitForDisk = false): Promise<ContainerView> {
+    const now = this.viewNow(known, mounts, procs, look, waitForDisk);
     if (now) return now;
-    if (known.kind === 'ok') return this.observe(known.record, mounts, procs, look);
+    if (known.kind === 'ok') return this.observe(known.record, mounts, procs, look, waitForDisk);
     const name = known.name;
-    return this.unusableView(known, mounts, this.rootExists(name, look?.entries) ? await this.diskUsage(name, look) : 0);
+    return this.unusableView(known, mounts, this.rootExists(name, look?.entries) ? await this.diskUsage(name, waitForDisk) : 0);
   }
 
   /**
@@ -183,7 +184,7 @@ export class Observation {
    * use is known. Undefined otherwise (view() asks). List builds most of a
    * thousand views this way, without a promise each.
    */
-  private viewNow(known: Known, mounts: readonly MountEntry[], procs?: ProcessTable, look?: ListLook): ContainerView | undefined {
+  private viewNow(known: Known, mounts: readonly MountEntry[], procs?: ProcessTable, look?: ListLook, waitForDisk = false): ContainerView | undefined {
     const name = known.kind === 'ok' ? known.record.name : known.name;
     const held = this.ctx.locks.holder(name);
     const queued = !held && this.ctx.isRecovering() && known.kind === 'ok' && known.record.pending
@@ -209,7 +210,7 @@ export class Observation {
     }
     if (known.kind === 'unusable') {
       const bytes = this.rootExists(name, look?.entries) ? this.diskUsageNow(name) : 0;
-      return bytes === undefined && !look ? undefined : this.unusableView(known, mounts, bytes);
+      return bytes === undefined && waitForDisk ? undefined : this.unusableView(known, mounts, bytes);
     }
     const rec = known.record;
     // A started container's services are asked of the host (or its memo); a stopped one's never are.
@@ -219,8 +220,8 @@ export class Observation {
     const runtime = isolated && exists ? look?.runtimes?.get(rec.name) : undefined;
     if (isolated && exists && !runtime) return undefined;
     const bytes = exists ? this.diskUsageNow(rec.name) : 0;
-    // A List answers a figure not measured yet as such; a get waits for it (view()).
-    return bytes === undefined && !look ? undefined : this.judge(rec, mounts, procs, exists, runtime, [], bytes);
+    // A figure not measured yet is answered as such, unless the caller waits for it (view()).
+    return bytes === undefined && waitForDisk ? undefined : this.judge(rec, mounts, procs, exists, runtime, [], bytes);
   }
 
   private unusableView(known: Known & { kind: 'unusable' }, mounts: readonly MountEntry[], diskUsageBytes: number | undefined): ContainerView {
@@ -245,7 +246,7 @@ export class Observation {
    * for asking the driver for its runtime). The host is asked here (runtime,
    * services, disk use); judge() decides from the answers.
    */
-  async observe(rec: ContainerRecord, table: readonly MountEntry[], procs?: ProcessTable, look?: ListLook): Promise<ContainerView> {
+  async observe(rec: ContainerRecord, table: readonly MountEntry[], procs?: ProcessTable, look?: ListLook, waitForDisk = false): Promise<ContainerView> {
     const isolated = rec.config.isolation !== 'chroot';
     // A table, even an empty one, lets the driver answer a service's status from its memo (ProbeMemo):
     // an isolated container's driver fingerprints its processes itself, without the host-wide scan.
@@ -267,7 +268,7 @@ export class Observation {
         if (!up) break;
       }
     }
-    const bytes = exists ? await this.diskUsage(rec.name, look) : 0;
+    const bytes = exists ? await this.diskUsage(rec.name, waitForDisk) : 0;
     return this.judge(rec, table, procs, exists, runtime, running, bytes);
   }
 
@@ -344,14 +345,15 @@ export class Observation {
    * Disk use changes slowly and measuring it walks the whole tree, so List and
    * Get reuse a figure younger than DISK_USAGE_TTL_MS; a stale one is returned
    * at once while a fresh one is measured in the background. A first
-   * measurement is waited for by a get (one container) but never by a List
-   * (`look` given): at a thousand containers after an agent start, the first
-   * walks take tens of seconds, and List answers meanwhile, the figures it has
-   * not got yet as not measured.
+   * measurement is waited for by the Get RPC (one container) and by nothing
+   * else: List (at a thousand containers after an agent start, the first
+   * walks take tens of seconds), create (its answer came after a walk of the
+   * tree it had just copied), start, stop and configure answer the figures
+   * they have not got yet as not measured.
    */
-  private async diskUsage(name: string, look?: ListLook): Promise<number | undefined> {
+  private async diskUsage(name: string, wait: boolean): Promise<number | undefined> {
     const now = this.diskUsageNow(name);
-    if (now !== undefined || look) return now;
+    if (now !== undefined || !wait) return now;
     // diskUsageNow started the first measurement if there was none; one that failed lately is not hurried.
     return this.usage.get(name)?.pending;
   }

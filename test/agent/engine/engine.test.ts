@@ -259,7 +259,8 @@ describe('Engine (qchroot semantics, on an in-memory host)', () => {
       let measured = 0;
       let bytes = 1000;
       host.diskUsage = async () => { measured++; return bytes; };
-      assert.equal((await e.create('du1')).diskUsageBytes, 1000);
+      await e.create('du1');
+      assert.equal((await e.get('du1')).diskUsageBytes, 1000);
       bytes = 2000;
       assert.equal((await e.get('du1')).diskUsageBytes, 1000, 'a fresh figure is reused');
       assert.equal(measured, 1);
@@ -288,6 +289,17 @@ describe('Engine (qchroot semantics, on an in-memory host)', () => {
       walk.open();
       assert.equal((await got).diskUsageBytes, 8192, 'get waited for the walk');
       assert.equal((await e.list()).find((v) => v.name === 'du2')!.diskUsageBytes, 8192);
+    });
+
+    it("create answers without waiting for a walk of the tree it copied; the walk it started gives the next List its figure", async () => {
+      const walk = gate();
+      host.diskUsage = async () => { await walk.pass(); return 2048; };
+      const e = make();
+      assert.equal((await e.create('du4')).diskUsageBytes, undefined, 'answered while the walk is held');
+      await walk.reached;
+      walk.open();
+      await new Promise((r) => setImmediate(r));
+      assert.equal((await e.list()).find((v) => v.name === 'du4')!.diskUsageBytes, 2048);
     });
 
     it('a measurement that fails leaves the figure unknown (not 0) and is tried again later', async () => {
