@@ -29,9 +29,9 @@ export function humanBytes(bytes: number): string {
   return i === 0 ? `${v}B` : `${v < 10 ? v.toFixed(1) : Math.round(v)}${units[i]}`;
 }
 
-/** A container's disk use, or '-' while the agent has not measured it yet. */
-function disk(c: Container__Output): string {
-  return c.diskUsageBytes === undefined || c.diskUsageBytes === null ? '-' : humanBytes(Number(c.diskUsageBytes));
+/** A container's disk use, or `unmeasured` while the agent has not measured it yet. */
+function disk(c: Container__Output, unmeasured = '-'): string {
+  return c.diskUsageBytes === undefined || c.diskUsageBytes === null ? unmeasured : humanBytes(Number(c.diskUsageBytes));
 }
 
 function created(c: Container__Output): string {
@@ -121,7 +121,7 @@ export function renderContainer(c: Container__Output): string {
     ['services', services(c)],
     ['release', release(c)],
     ['created', created(c)],
-    ['disk', c.diskUsageBytes === undefined || c.diskUsageBytes === null ? 'not measured yet' : disk(c)],
+    ['disk', disk(c, 'not measured yet')],
     ['path', c.path],
   );
   const width = Math.max(...lines.map(([k]) => k.length)) + 2;
