@@ -270,9 +270,13 @@ const PYYAML_SCHEMA = YAML11_SCHEMA.withTags(pyYamlBool);
  */
 export const INVENTORY_LIMITS = { bytes: 16 * 1024 * 1024, aliases: 1000, depth: 100, groupVisits: 100_000 } as const;
 
+export function inventoryTooLarge(source: string): InventoryError {
+  return new InventoryError(`${source}: larger than ${INVENTORY_LIMITS.bytes / 1024 / 1024} MiB; an inventory that size is not one qfleet reads`);
+}
+
 /** Parses an Ansible YAML (or JSON) inventory. */
 export function parseInventory(text: string, source = 'inventory'): Inventory {
-  if (text.length > INVENTORY_LIMITS.bytes) throw new InventoryError(`${source}: larger than ${INVENTORY_LIMITS.bytes / 1024 / 1024} MiB; an inventory that size is not one qfleet reads`);
+  if (text.length > INVENTORY_LIMITS.bytes) throw inventoryTooLarge(source);
   let docs: unknown[];
   try {
     // json: a repeated key keeps its last value, as PyYAML does, instead of failing.
