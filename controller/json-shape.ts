@@ -143,6 +143,11 @@ export function configJson(c: ContainerConfig__Output): ConfigJson {
   };
 }
 
+/** A container's disk use in bytes; null while the agent has not measured it (the table and --json say the same). */
+export function diskUsageOf(c: Pick<Container__Output, 'diskUsageBytes'>): number | null {
+  return c.diskUsageBytes === undefined || c.diskUsageBytes === null ? null : num(c.diskUsageBytes);
+}
+
 /** The word for a container's state (the table and --json say the same). */
 export function stateWord(s: string): ContainerStateWord {
   return STATES[s] ?? 'unknown';
@@ -160,7 +165,7 @@ export function containerJson(c: Container__Output): ContainerJson {
     baseBehind: c.baseBehind || null,
     created: rfc3339(c.createTime),
     busySince: rfc3339(c.busySince),
-    diskUsageBytes: c.diskUsageBytes === undefined || c.diskUsageBytes === null ? null : num(c.diskUsageBytes),
+    diskUsageBytes: diskUsageOf(c),
     path: c.path,
     isolation: c.config ? isolationWord(c.config.isolation) : null,
     config: c.config ? configJson(c.config) : null,

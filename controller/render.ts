@@ -1,7 +1,7 @@
 import Table from 'cli-table3';
 import type { Container__Output } from '../proto/gen/qfleet/agent/v1/Container.js';
 import type { ContainerResult__Output } from '../proto/gen/qfleet/agent/v1/ContainerResult.js';
-import { configJson, isolationWord, stateWord } from './json-shape.js';
+import { configJson, diskUsageOf, isolationWord, stateWord } from './json-shape.js';
 import { mapWord, mountWord, sizeWord } from './container-options.js';
 import { byCodePoint } from './fleet/selection.js';
 
@@ -31,7 +31,8 @@ export function humanBytes(bytes: number): string {
 
 /** A container's disk use, or `unmeasured` while the agent has not measured it yet. */
 function disk(c: Container__Output, unmeasured = '-'): string {
-  return c.diskUsageBytes === undefined || c.diskUsageBytes === null ? unmeasured : humanBytes(Number(c.diskUsageBytes));
+  const bytes = diskUsageOf(c);
+  return bytes === null ? unmeasured : humanBytes(bytes);
 }
 
 function created(c: Container__Output): string {
