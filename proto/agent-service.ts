@@ -3,6 +3,7 @@ import protobuf from 'protobufjs';
 import type { AgentServiceClient, AgentServiceDefinition } from './gen/qfleet/agent/v1/AgentService.js';
 import { AGENT_ROOT_JSON } from './gen/agent-root.js';
 import { AGENT_SERVICE_NAME, LOADER_OPTIONS } from './agent-proto.js';
+import { isWireReady } from './wire-ready.js';
 
 /**
  * The agent service for clients: its method definitions and a grpc-js client
@@ -57,7 +58,8 @@ export function agentService(): AgentService {
 function serializer(type: protobuf.Type): (o: object) => Buffer {
   return (o) => {
     if (Array.isArray(o)) throw new Error(`Failed to serialize message: expected object with ${type.name} structure, got array instead`);
-    const bytes = type.encode(type.fromObject(o)).finish();
+    // A wire-ready answer (wire-ready.ts) is encoded as it is; anything else is copied into messages first.
+    const bytes = type.encode(isWireReady(o) ? o : type.fromObject(o)).finish();
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   };
 }

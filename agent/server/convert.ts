@@ -1,4 +1,13 @@
-import type { Container } from '../../proto/gen/qfleet/agent/v1/Container.js';
+import { _qfleet_agent_v1_Container_State as ContainerStateNames, type Container } from '../../proto/gen/qfleet/agent/v1/Container.js';
+import { _qfleet_agent_v1_Service_State as ServiceStateNames } from '../../proto/gen/qfleet/agent/v1/Service.js';
+import { _qfleet_agent_v1_ExtraMount_Kind as KindNames, type ExtraMount } from '../../proto/gen/qfleet/agent/v1/ExtraMount.js';
+import { Isolation as IsolationNames } from '../../proto/gen/qfleet/agent/v1/Isolation.js';
+import { Network as NetworkNames } from '../../proto/gen/qfleet/agent/v1/Network.js';
+import type { IdMapping } from '../../proto/gen/qfleet/agent/v1/IdMapping.js';
+import type { Limits } from '../../proto/gen/qfleet/agent/v1/Limits.js';
+import type { ListResponse } from '../../proto/gen/qfleet/agent/v1/ListResponse.js';
+import type { Timestamp } from '../../proto/gen/google/protobuf/Timestamp.js';
+import { enumNumbers, wireReady } from '../../proto/wire-ready.js';
 import type { ContainerResult } from '../../proto/gen/qfleet/agent/v1/ContainerResult.js';
 import type { InstallProgress } from '../../proto/gen/qfleet/agent/v1/InstallProgress.js';
 import type { InstallMethod } from '../../proto/gen/qfleet/agent/v1/InstallMethod.js';
@@ -14,7 +23,7 @@ import type { ConfigInput } from '../engine/container-config-check.js';
 
 // Engine values ↔ proto messages. Pure functions, so the wire format is tested without a server.
 
-const STATE: Record<ContainerState, NonNullable<Container['state']>> = {
+const STATE: Record<ContainerState, keyof typeof ContainerStateNames> = {
   stopped: 'STATE_STOPPED',
   running: 'STATE_RUNNING',
   broken: 'STATE_BROKEN',
@@ -25,27 +34,60 @@ const STATE: Record<ContainerState, NonNullable<Container['state']>> = {
   recovering: 'STATE_RECOVERING',
 };
 
-function timestamp(d: Date): { seconds: string; nanos: number } {
+// A container goes out wire-ready (proto/wire-ready.ts): List sends a thousand of them.
+const STATE_NUMBER = enumNumbers<typeof ContainerStateNames, ContainerStateNames>('qfleet.agent.v1.Container.State', ContainerStateNames);
+const SERVICE_STATE = enumNumbers<typeof ServiceStateNames, ServiceStateNames>('qfleet.agent.v1.Service.State', ServiceStateNames);
+const ISOLATION_NUMBER = enumNumbers<typeof IsolationNames, IsolationNames>('qfleet.agent.v1.Isolation', IsolationNames);
+const NETWORK_NUMBER = enumNumbers<typeof NetworkNames, NetworkNames>('qfleet.agent.v1.Network', NetworkNames);
+const KIND_NUMBER = enumNumbers<typeof KindNames, KindNames>('qfleet.agent.v1.ExtraMount.Kind', KindNames);
+
+/** A google.protobuf.Timestamp, wire-ready (nanos left out when 0). */
+function timestamp(d: Date): Timestamp {
   const ms = d.getTime();
-  return { seconds: String(Math.floor(ms / 1000)), nanos: (((ms % 1000) + 1000) % 1000) * 1_000_000 };
+  const nanos = (((ms % 1000) + 1000) % 1000) * 1_000_000;
+  return nanos ? { seconds: Math.floor(ms / 1000), nanos } : { seconds: Math.floor(ms / 1000) };
 }
 
+/**
+ * A container as the API shows it, wire-ready: numeric enums and only the
+ * fields that differ from proto3's defaults (a client reads both alike).
+ * Message fields (create time, config and its limits) and `optional` ones
+ * (disk use) keep their presence.
+ */
 export function containerToProto(v: ContainerView): Container {
-  return {
-    name: v.name,
-    state: STATE[v.state],
-    reason: v.reason,
-    services: v.services.map((s) => ({ name: s.name, state: s.running ? 'STATE_RUNNING' : 'STATE_STOPPED' })),
-    mounts: v.mounts.map((m) => ({ source: m.source, target: m.target, fstype: m.fstype, options: [...m.options] })),
-    baseRelease: v.baseRelease,
-    ...(v.createdAt ? { createTime: timestamp(v.createdAt) } : {}),
-    ...(v.diskUsageBytes !== undefined ? { diskUsageBytes: String(Math.max(0, Math.round(v.diskUsageBytes))) } : {}),
-    path: v.path,
-    ...(v.busy ? { busySince: timestamp(v.busy.since) } : {}),
-    ...(v.config ? { config: configToProto(v.config) } : {}),
-    initPid: v.initPid ?? 0,
-    jid: v.jid ?? 0,
-  };
+  const c: Container = { name: v.name, state: STATE_NUMBER[STATE[v.state]] };
+  if (v.reason) c.reason = v.reason;
+  if (v.services.length) c.services = v.services.map((s) => ({ name: s.name, state: s.running ? SERVICE_STATE.STATE_RUNNING : SERVICE_STATE.STATE_STOPPED }));
+  if (v.mounts.length) c.mounts = v.mounts.map((m) => ({ source: m.source, target: m.target, fstype: m.fstype, options: [...m.options] }));
+  if (v.baseRelease) c.baseRelease = v.baseRelease;
+  if (v.createdAt) c.createTime = timestamp(v.createdAt);
+  if (v.diskUsageBytes !== undefined) c.diskUsageBytes = Math.max(0, Math.round(v.diskUsageBytes));
+  if (v.path) c.path = v.path;
+  if (v.busy) c.busySince = timestamp(v.busy.since);
+  if (v.config) c.config = configToProto(v.config);
+  if (v.initPid) c.initPid = v.initPid;
+  if (v.jid) c.jid = v.jid;
+  return c;
+}
+
+/** The answer of Get, Create and Configure (one container), wire-ready. */
+export function oneContainerToProto(v: ContainerView): { container: Container } {
+  return wireReady({ container: containerToProto(v) });
+}
+
+/**
+ * A List answer, wire-ready (encoded without a copy); `baseBehind`: why a
+ * base release is behind the host's kernel, for those that are.
+ */
+export function listToProto(views: readonly ContainerView[], baseBehind: ReadonlyMap<string, string>): ListResponse {
+  return wireReady({
+    containers: views.map((v) => {
+      const c = containerToProto(v);
+      const behind = baseBehind.get(v.baseRelease);
+      if (behind) c.baseBehind = behind;
+      return c;
+    }),
+  });
 }
 
 const OUTCOME: Record<Outcome, NonNullable<ContainerResult['outcome']>> = {
@@ -124,7 +166,7 @@ export function methodToProto(m: InstallMethodName): InstallMethod {
 
 // --- container config ---------------------------------------------------------
 
-const ISOLATION: Record<IsolationMode, Isolation> = { chroot: 'ISOLATION_CHROOT', namespaces: 'ISOLATION_NAMESPACES', jail: 'ISOLATION_JAIL' };
+const ISOLATION: Record<IsolationMode, keyof typeof IsolationNames> = { chroot: 'ISOLATION_CHROOT', namespaces: 'ISOLATION_NAMESPACES', jail: 'ISOLATION_JAIL' };
 
 export function isolationToProto(m: IsolationMode): Isolation {
   return ISOLATION[m];
@@ -156,23 +198,40 @@ export function configFromProto(c: ContainerConfig__Output | null | undefined): 
   };
 }
 
+/** A container's config, wire-ready like containerToProto (its limits always present, as the engine always has them). */
 export function configToProto(c: EngineConfig): ContainerConfig {
-  return {
-    isolation: ISOLATION[c.isolation],
-    hostname: c.hostname,
-    network: c.network === 'none' ? 'NETWORK_NONE' : 'NETWORK_HOST',
-    uidMap: c.uidMap.map((m) => ({ ...m })),
-    gidMap: c.gidMap.map((m) => ({ ...m })),
-    mounts: c.mounts.map((m) => ({
-      kind: m.kind === 'bind' ? 'KIND_BIND' : 'KIND_TMPFS', source: m.source, target: m.target, readOnly: m.readOnly, sizeBytes: String(m.sizeBytes),
-    })),
-    user: c.user,
-    group: c.group,
-    env: { ...c.env },
-    workdir: c.workdir,
-    limits: { memoryBytes: String(c.limits.memoryBytes), cpus: c.limits.cpus, pids: c.limits.pids },
-    securelevel: c.securelevel,
-  };
+  const out: ContainerConfig = { isolation: ISOLATION_NUMBER[ISOLATION[c.isolation]], network: NETWORK_NUMBER[c.network === 'none' ? 'NETWORK_NONE' : 'NETWORK_HOST'] };
+  if (c.hostname) out.hostname = c.hostname;
+  if (c.uidMap.length) out.uidMap = c.uidMap.map(idMapping);
+  if (c.gidMap.length) out.gidMap = c.gidMap.map(idMapping);
+  if (c.mounts.length) {
+    out.mounts = c.mounts.map((m) => {
+      const x: ExtraMount = { kind: KIND_NUMBER[m.kind === 'bind' ? 'KIND_BIND' : 'KIND_TMPFS'], target: m.target };
+      if (m.source) x.source = m.source;
+      if (m.readOnly) x.readOnly = true;
+      if (m.sizeBytes) x.sizeBytes = m.sizeBytes;
+      return x;
+    });
+  }
+  if (c.user) out.user = c.user;
+  if (c.group) out.group = c.group;
+  if (Object.keys(c.env).length) out.env = { ...c.env };
+  if (c.workdir) out.workdir = c.workdir;
+  const limits: Limits = {};
+  if (c.limits.memoryBytes) limits.memoryBytes = c.limits.memoryBytes;
+  if (c.limits.cpus) limits.cpus = c.limits.cpus;
+  if (c.limits.pids) limits.pids = c.limits.pids;
+  out.limits = limits;
+  out.securelevel = c.securelevel;
+  return out;
+}
+
+function idMapping(m: { inside: number; outside: number; count: number }): IdMapping {
+  const x: IdMapping = {};
+  if (m.inside) x.inside = m.inside;
+  if (m.outside) x.outside = m.outside;
+  if (m.count) x.count = m.count;
+  return x;
 }
 
 export function capabilitiesToProto(c: DriverCapabilities): Capabilities {

@@ -2,14 +2,13 @@ import type * as grpc from '@grpc/grpc-js';
 import { AsyncResource } from 'node:async_hooks';
 import type { AgentServiceHandlers } from '../../proto/gen/qfleet/agent/v1/AgentService.js';
 import type { ExecRequest__Output } from '../../proto/gen/qfleet/agent/v1/ExecRequest.js';
-import type { Container } from '../../proto/gen/qfleet/agent/v1/Container.js';
 import type { ExecResponse } from '../../proto/gen/qfleet/agent/v1/ExecResponse.js';
 import type { Engine } from '../engine/engine.js';
 import type { Session } from '../engine/sessions.js';
 import { InvalidArgumentError } from '../errors.js';
 import { inRequest, type Logger } from '../log.js';
 import type { ConfigureRequest__Output } from '../../proto/gen/qfleet/agent/v1/ConfigureRequest.js';
-import { capabilitiesToProto, configFromProto, containerToProto, methodFromProto, progressToProto, resultToProto } from './convert.js';
+import { capabilitiesToProto, configFromProto, containerToProto, listToProto, oneContainerToProto, methodFromProto, progressToProto, resultToProto } from './convert.js';
 import { Admission, type Admitted, type CallInfo } from './admission.js';
 import { toServiceError } from './status.js';
 
@@ -131,11 +130,13 @@ export function makeHandlers(deps: HandlerDeps): AgentServiceHandlers {
     },
 
     Capabilities: unary(async () => ({ capabilities: capabilitiesToProto(await engine.capabilities()) })),
-    Create: mutating('Create', async (req) => ({
-      container: containerToProto(await engine.create(req.name, req.requestId, { validateOnly: req.validateOnly }, configFromProto(req.config))),
-    })),
-    List: unary(async () => ({ containers: await withBaseBehind(engine, (await engine.list()).map(containerToProto)) })),
-    Get: unary(async (req) => ({ container: containerToProto(await engine.get(req.name)) })),
+    Create: mutating('Create', async (req) =>
+      oneContainerToProto(await engine.create(req.name, req.requestId, { validateOnly: req.validateOnly }, configFromProto(req.config)))),
+    List: unary(async () => {
+      const views = await engine.list();
+      return listToProto(views, await engine.basesBehind(views.map((v) => v.baseRelease)));
+    }),
+    Get: unary(async (req) => oneContainerToProto(await engine.get(req.name))),
     Start: mutating('Start', async (req) => ({
       results: (await engine.start({ names: req.names, all: req.all }, req.requestId, { validateOnly: req.validateOnly })).map(resultToProto),
     })),
@@ -147,9 +148,7 @@ export function makeHandlers(deps: HandlerDeps): AgentServiceHandlers {
     Delete: mutating('Delete', async (req) => ({
       results: (await engine.delete({ names: req.names, all: req.all }, req.requestId, { validateOnly: req.validateOnly })).map(resultToProto),
     })),
-    Configure: mutating('Configure', async (req) => ({
-      container: containerToProto(await configure(engine, req)),
-    })),
+    Configure: mutating('Configure', async (req) => oneContainerToProto(await configure(engine, req))),
 
     Exec: (call) => runExec(call, deps, admission),
   };
@@ -290,8 +289,3 @@ function runExec(call: grpc.ServerDuplexStream<ExecRequest__Output, ExecResponse
   call.on('cancelled', () => session?.signal('SIGHUP'));
 }
 
-/** Marks containers whose base is behind the host's kernel (the engine asks the driver once per distinct release). */
-async function withBaseBehind(engine: Engine, containers: Container[]): Promise<Container[]> {
-  const behind = await engine.basesBehind(containers.map((c) => c.baseRelease ?? ''));
-  return behind.size ? containers.map((c) => ({ ...c, baseBehind: behind.get(c.baseRelease ?? '') ?? '' })) : containers;
-}

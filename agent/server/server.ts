@@ -4,6 +4,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, renameSync, rmSync, unlinkSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
+import { agentService } from '../../proto/agent-service.js';
 import { AGENT_SERVICE_NAME, loadAgentProto, loadHealthDefinition as healthDefinition } from '../../proto/loader.js';
 import { FailedPreconditionError, InvalidArgumentError } from '../errors.js';
 import { makeHandlers, type HandlerDeps } from './handlers.js';
@@ -24,9 +25,10 @@ export interface AgentServerOptions {
 
 /** The agent service plus grpc.health.v1 and reflection, on one grpc-js server. */
 export function createAgentServer(deps: HandlerDeps, opts: AgentServerOptions = {}): AgentServer {
-  const { definition, proto } = loadAgentProto();
+  const { definition } = loadAgentProto();
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, interceptors: [...(opts.interceptors ?? [])] });
-  server.addService(proto.qfleet.agent.v1.AgentService.service, makeHandlers(deps));
+  // protobufjs's (de)serializers, as clients use them (proto/agent-service.ts): they encode wire-ready answers without a copy.
+  server.addService(agentService().definition as unknown as grpc.ServiceDefinition, makeHandlers(deps));
   const health = new HealthImplementation({ '': 'SERVING', [AGENT_SERVICE_NAME]: 'SERVING' });
   health.addToServer(server);
   // Reflection describes every service served here, health included, so grpcurl and friends see them all.
