@@ -12,9 +12,10 @@ import { DEFAULT_FETCH_BASE_URL } from './base-split.js';
 import { HostCommands } from './host-commands.js';
 import { jailCreateArgv, jailName, parseJls, rctlFilter, rctlRules, saysJailNotFound, type JailInfo } from './jail.js';
 import type { MountTable } from './mount-table.js';
-import { parseDevfsShowsets, parseDuK, parseOnestatus, parseSysctlInt } from './outputs.js';
+import { parseDevfsShowsets, parseOnestatus, parseSysctlInt } from './outputs.js';
 import { ProbeMemo } from '../probe-memo.js';
 import { WorkQueue } from '../work-queue.js';
+import { DiskUsageBatches, DU_BATCH_TIMEOUT_MS, duAnswers } from '../du-batches.js';
 import { parseProcstatFiles, rootedProcesses } from './procstat.js';
 import { baseBehindKernel, firstLine, parseRelease, stripPatchLevel } from './release.js';
 import { assertContainerName, assertEnv, assertHostPath, assertPids, assertServiceName, assertUrl, signalName } from './validate.js';
@@ -71,8 +72,8 @@ export class FreeBSDDriver implements HostDriver {
   private readonly devfsRuleset: number;
   private readonly serviceGraceMs: number;
   private readonly probes = new ProbeMemo();
-  /** du runs: one at a time, refreshes resting three times as long as they ran (a quarter of the time at most). */
-  private readonly walks = new WorkQueue(1, 3);
+  /** du runs, a batch of containers each (du-batches.ts): one at a time, refreshes resting three times as long as they ran (a quarter of the time at most). */
+  private readonly usage = new DiskUsageBatches(new WorkQueue(1, 3), (roots) => this.measureTrees(roots));
   /** Containers whose disk use was measured (their next measurement is a refresh, not urgent). */
   private readonly measured = new Set<string>();
   private readonly clock: DriverClock;
@@ -746,17 +747,22 @@ export class FreeBSDDriver implements HostDriver {
     await this.host.removeTree(root, `container ${name} at`);
   }
 
-  /** One du at a time; a container's first measurement goes before refreshes. */
+  /** Measured with others in one du; a container's first measurement goes before refreshes. */
   async diskUsage(name: string): Promise<number> {
-    const root = this.root(name);
-    return this.walks.run(async () => {
-      if (!(await this.host.test('-d', root))) throw new NotFoundError(`container ${name} does not exist`);
-      // -x: sharedfs and devfs are mounts, so they are not counted.
-      const kib = parseDuK((await this.host.run(['du', '-sxk', root])).stdout);
-      if (kib === undefined) throw new FailedPreconditionError(`cannot read du output for ${root}`);
-      this.measured.add(name);
-      return kib * 1024;
-    }, !this.measured.has(name));
+    const bytes = await this.usage.measure(this.root(name), !this.measured.has(name));
+    this.measured.add(name);
+    return bytes;
+  }
+
+  /**
+   * One `du -sxk` for a batch of containers: -x keeps it out of sharedfs
+   * (nullfs) and devfs, which are mounts. It follows no symlink, and counts a
+   * file of several hard links once in the whole batch.
+   */
+  private async measureTrees(roots: readonly string[]): Promise<Map<string, number | Error>> {
+    // Exit 1: some tree could not be read (one deleted meanwhile); the others' lines are there.
+    const r = await this.host.run(['du', '-sxk', '--', ...roots], { okExitCodes: [1], timeoutMs: DU_BATCH_TIMEOUT_MS });
+    return duAnswers(r, roots, 1024, '\n');
   }
 
   async resizeTerminal(sessionPid: number, rows: number, cols: number): Promise<void> {

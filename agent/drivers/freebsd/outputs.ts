@@ -15,12 +15,6 @@ export function parseSha256q(output: string): string | undefined {
   return /^[0-9a-f]{64}$/i.test(tok) ? tok.toLowerCase() : undefined;
 }
 
-/** `du -sxk PATH` -> "<KiB>\t<PATH>". */
-export function parseDuK(output: string): number | undefined {
-  const m = /^\s*(\d+)\s/.exec(output);
-  return m ? Number(m[1]) : undefined;
-}
-
 /** `devfs rule showsets`: one ruleset number per line (from sbin/devfs/rule.c; no capture found). */
 export function parseDevfsShowsets(output: string): number[] {
   return output.split('\n').map((l) => l.trim()).filter((l) => /^\d+$/.test(l)).map(Number);

@@ -17,13 +17,15 @@ import { LinuxNamespaces } from './namespaces.js';
 import { probeNamespaces, type NsProbe, type ProbeHost } from './ns-probe.js';
 import { ProbeMemo } from '../probe-memo.js';
 import { WorkQueue } from '../work-queue.js';
+import { DiskUsageBatches } from '../du-batches.js';
 import { INSTALL_TIMEOUT_MS, LinuxBaseInstaller } from './base-install.js';
 import { LinuxExec } from './exec.js';
 import { canonicalRoot, isSymlink, mustExist, rootOf } from './host-paths.js';
 import { LinuxMounts } from './mounts.js';
 import { parseOsRelease, releaseFromOsRelease } from './os-release.js';
 import { LinuxProcesses } from './processes.js';
-import { measureTree, removeTree } from './safe-remove.js';
+import { removeTree } from './safe-remove.js';
+import { measureContainerTrees } from './disk-usage.js';
 import { LinuxServices } from './services.js';
 
 export { baseRelease } from './base-install.js';
@@ -70,8 +72,8 @@ export class LinuxDriver implements HostDriver {
   private readonly probeHost: ProbeHost | undefined;
   private nsProbe: NsProbe | undefined;
   private readonly probes = new ProbeMemo();
-  /** Disk-usage walks: one at a time, refreshes resting three times as long as they walked (a quarter of the time at most). */
-  private readonly walks = new WorkQueue(1, 3);
+  /** Disk use: one batch at a time (du-batches.ts), refreshes resting three times as long as they took (a quarter of the time at most). */
+  private readonly usage: DiskUsageBatches;
   /** Containers whose disk use was measured (their next measurement is a refresh, not urgent). */
   private readonly measured = new Set<string>();
 
@@ -92,6 +94,7 @@ export class LinuxDriver implements HostDriver {
     });
     this.services = new LinuxServices(this.runner, (n) => this.rootOf(n), opts.logDir, this.probes, (r) => this.entry(r), (n) => this.ns.fingerprint(n));
     this.exec = new LinuxExec(this.runner, this.procs);
+    this.usage = new DiskUsageBatches(new WorkQueue(1, 3), (roots) => measureContainerTrees(this.runner, this.mountsOf, roots));
   }
 
   /** The namespaces probe, read once (files only) and kept: tools do not come and go under a running agent. */
@@ -321,16 +324,13 @@ export class LinuxDriver implements HostDriver {
     await removeTree(root);
   }
 
-  /** One tree walk at a time; a container's first measurement goes before refreshes. */
+  /** Measured with others in one du (disk-usage.ts); a container's first measurement goes before refreshes. */
   async diskUsage(name: string): Promise<number> {
     const root = this.rootOf(name);
-    return this.walks.run(async () => {
-      mustExist(name, root);
-      const mountPoints = await this.mountsOf.pointsUnder(root);
-      const bytes = await measureTree(root, mountPoints);
-      this.measured.add(name);
-      return bytes;
-    }, !this.measured.has(name));
+    mustExist(name, root);
+    const bytes = await this.usage.measure(root, !this.measured.has(name));
+    this.measured.add(name);
+    return bytes;
   }
 
   // --- exec (exec.ts) --------------------------------------------------------

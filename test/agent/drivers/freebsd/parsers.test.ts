@@ -2,7 +2,8 @@ import { strict as assert } from 'node:assert';
 import { parseManifest } from '../../../../agent/drivers/freebsd/manifest.js';
 import { parseMdconfigList } from '../../../../agent/drivers/freebsd/mdconfig.js';
 import { parseMountLibxo, parseMountP } from '../../../../agent/drivers/freebsd/mount-table.js';
-import { parseDevfsShowsets, parseDuK, parseOnestatus, parseSha256q, parseSysctlInt } from '../../../../agent/drivers/freebsd/outputs.js';
+import { parseDevfsShowsets, parseOnestatus, parseSha256q, parseSysctlInt } from '../../../../agent/drivers/freebsd/outputs.js';
+import { parseDuLines } from '../../../../agent/drivers/du-batches.js';
 import { parseProcstatFiles, pidsRootedAt } from '../../../../agent/drivers/freebsd/procstat.js';
 import { baseBehindKernel, parseFreebsdVersionKru, parseRelease, parseUnameA, stripPatchLevel } from '../../../../agent/drivers/freebsd/release.js';
 import { putfsent } from './putfsent.js';
@@ -260,9 +261,11 @@ describe('FreeBSD output parsers (real captures)', () => {
       assert.deepEqual(parseDevfsShowsets('1\n2\n3\n4\n5\n'), [1, 2, 3, 4, 5]);
     });
 
-    it('du -sxk: KiB then the path', () => {
-      assert.equal(parseDuK('155648\t/usr/qfleet/containers/web\n'), 155648);
-      assert.equal(parseDuK(''), undefined);
+    it('du -sxk of several trees: KiB then the path, a line each', () => {
+      const out = '155648\t/usr/qfleet/containers/web\n2048\t/usr/qfleet/containers/db\n';
+      assert.deepEqual([...parseDuLines(out, ['/usr/qfleet/containers/web', '/usr/qfleet/containers/db'], 1024, '\n')],
+        [['/usr/qfleet/containers/web', 155648 * 1024], ['/usr/qfleet/containers/db', 2048 * 1024]]);
+      assert.deepEqual([...parseDuLines('', ['/usr/qfleet/containers/web'], 1024, '\n')], []);
     });
   });
 });

@@ -805,10 +805,17 @@ export class SimulatedFreeBSD {
     return ok();
   }
 
+  /** `du -sxk [--] PATH...`: a line per tree it found (4 KiB a node), a complaint and exit 1 for each it did not, as du(1) goes on. */
   private du(a: string[]): FakeReply {
-    const path = a[1];
-    const r = path ? this.resolve(path) : undefined;
-    if (a[0] !== '-sxk' || !r?.node) return fail(`du: ${path}: No such file or directory`);
-    return ok(`${this.keysUnder(r.store).length * 4}\t${path}\n`);
+    if (a[0] !== '-sxk') return fail(`du: unexpected options: ${a.join(' ')}`);
+    const paths = a[1] === '--' ? a.slice(2) : a.slice(1);
+    let stdout = '';
+    const complaints: string[] = [];
+    for (const path of paths) {
+      const r = this.resolve(path);
+      if (r?.node) stdout += `${this.keysUnder(r.store).length * 4}\t${path}\n`;
+      else complaints.push(`du: ${path}: No such file or directory\n`);
+    }
+    return complaints.length ? fail(complaints.join(''), 1, stdout) : ok(stdout);
   }
 }

@@ -1,0 +1,115 @@
+import type { CommandResult } from '../runner/command-runner.js';
+import type { WorkQueue } from './work-queue.js';
+
+/** One du of a batch of trees: a thousand containers of a few hundred files take seconds, a huge tree may take minutes. */
+export const DU_BATCH_TIMEOUT_MS = 300_000;
+
+/**
+ * Measures many trees per task of a WorkQueue: the callers of a moment
+ * (a List that finds a thousand figures stale asks for them all at once) are
+ * answered by one `measureMany` of up to `maxBatch` trees, which the drivers
+ * make one du(1) where they can. A tree walk in the agent cost ~20 µs of its
+ * event loop per file; du does the same in its own process, and one process
+ * per batch keeps the spawns few.
+ *
+ * First measurements (`urgent`: the Get RPC waits for them) are batched apart
+ * from refreshes and go first, as the queue orders them.
+ */
+export class DiskUsageBatches {
+  private readonly waiting = { urgent: new Map<string, Waiter[]>(), normal: new Map<string, Waiter[]>() };
+  private readonly queued = { urgent: false, normal: false };
+
+  /**
+   * `measureMany` answers each tree's bytes, or why it could not measure it
+   * (that tree fails alone; one it leaves out too); a throw fails its whole batch.
+   */
+  constructor(
+    private readonly queue: WorkQueue,
+    private readonly measureMany: (roots: readonly string[]) => Promise<ReadonlyMap<string, number | Error>>,
+    private readonly maxBatch = 64,
+  ) {}
+
+  measure(root: string, urgent: boolean): Promise<number> {
+    const kind = urgent ? 'urgent' : 'normal';
+    return new Promise<number>((resolve, reject) => {
+      const waiting = this.waiting[kind];
+      const waiters = waiting.get(root);
+      if (waiters) waiters.push({ resolve, reject });
+      else waiting.set(root, [{ resolve, reject }]);
+      this.enqueue(kind);
+    });
+  }
+
+  /** One task in the queue per kind at a time: it takes what waits when it starts. */
+  private enqueue(kind: 'urgent' | 'normal'): void {
+    if (this.queued[kind]) return;
+    this.queued[kind] = true;
+    void this.queue.run(() => this.batch(kind), kind === 'urgent');
+  }
+
+  private async batch(kind: 'urgent' | 'normal'): Promise<void> {
+    // The rest of this turn's callers join (a List asks for its stale figures in one loop).
+    await new Promise((r) => setImmediate(r));
+    this.queued[kind] = false;
+    const waiting = this.waiting[kind];
+    const taken: [string, Waiter[]][] = [];
+    for (const entry of waiting) {
+      if (taken.length >= this.maxBatch) break;
+      taken.push(entry);
+    }
+    for (const [root] of taken) waiting.delete(root);
+    if (waiting.size) this.enqueue(kind);
+    if (!taken.length) return;
+    let sizes: ReadonlyMap<string, number | Error>;
+    try {
+      sizes = await this.measureMany(taken.map(([root]) => root));
+    } catch (e) {
+      for (const [, waiters] of taken) for (const w of waiters) w.reject(e);
+      return;
+    }
+    for (const [root, waiters] of taken) {
+      const bytes = sizes.get(root) ?? new Error(`the disk use of ${root} could not be measured`);
+      for (const w of waiters) {
+        if (typeof bytes === 'number') w.resolve(bytes);
+        else w.reject(bytes);
+      }
+    }
+  }
+}
+
+interface Waiter {
+  resolve(bytes: number): void;
+  reject(e: unknown): void;
+}
+
+/**
+ * du's answer for the trees it was given, by path: lines of "SIZE<TAB>PATH",
+ * each ended by `end` (NUL with GNU du's -0, so any path reads back whole).
+ * Only paths that were asked are taken; `unit` is the bytes of one SIZE.
+ */
+export function parseDuLines(out: string, asked: readonly string[], unit: number, end = '\0'): Map<string, number> {
+  const wanted = new Set(asked);
+  const sizes = new Map<string, number>();
+  for (const line of out.split(end)) {
+    const tab = line.indexOf('\t');
+    if (tab <= 0) continue;
+    const size = line.slice(0, tab);
+    const path = line.slice(tab + 1);
+    if (/^\d+$/.test(size) && wanted.has(path)) sizes.set(path, Number(size) * unit);
+  }
+  return sizes;
+}
+
+/**
+ * Each asked tree's bytes from a du run, or why du gave none: its complaint
+ * naming the tree (a tree deleted meanwhile), else its first.
+ */
+export function duAnswers(r: CommandResult, roots: readonly string[], unit: number, end = '\0'): Map<string, number | Error> {
+  const got = parseDuLines(r.stdout, roots, unit, end);
+  const complaints = r.stderr.split('\n').filter(Boolean);
+  const out = new Map<string, number | Error>();
+  for (const root of roots) {
+    out.set(root, got.get(root) ?? new Error(`du did not measure ${root}: ${complaints.find((l) => l.includes(root)) ?? complaints[0] ?? 'no line for it'}`));
+  }
+  return out;
+}

@@ -1,0 +1,37 @@
+import { isUnder } from '../host-driver.js';
+import { DU_BATCH_TIMEOUT_MS, duAnswers } from '../du-batches.js';
+import type { CommandRunner } from '../../runner/command-runner.js';
+import type { LinuxMounts } from './mounts.js';
+import { measureTree } from './safe-remove.js';
+
+/**
+ * The disk use of container trees, for DiskUsageBatches: one
+ * `du -s -x -B1 -0` for every tree with nothing mounted under it (stopped
+ * containers, isolated ones, whose mounts live in their own namespace). A tree
+ * with a mount under it (a running chroot container, a console) is walked
+ * here instead, leaving out what the mount table lists: -x alone would count
+ * a bind mount of the same filesystem.
+ *
+ * du follows no symlink and stays on the tree's filesystem; it counts a file
+ * with several hard links once in the whole batch, where a walk counted it
+ * once per tree (links across containers are not made by qfleet).
+ */
+export async function measureContainerTrees(runner: CommandRunner, mounts: LinuxMounts, roots: readonly string[]): Promise<Map<string, number | Error>> {
+  const points = (await mounts.table()).map((e) => e.mountPoint);
+  const sizes = new Map<string, number | Error>();
+  const plain: string[] = [];
+  for (const root of roots) {
+    const under = points.filter((p) => p !== root && isUnder(p, root));
+    if (!under.length) {
+      plain.push(root);
+      continue;
+    }
+    sizes.set(root, await measureTree(root, under).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e)))));
+  }
+  if (plain.length) {
+    // Exit 1: some tree could not be read (one deleted meanwhile); the others' lines are there.
+    const r = await runner.run({ argv: ['du', '-s', '-x', '-B1', '-0', '--', ...plain], okExitCodes: [1], timeoutMs: DU_BATCH_TIMEOUT_MS });
+    for (const [root, bytes] of duAnswers(r, plain, 1)) sizes.set(root, bytes);
+  }
+  return sizes;
+}
