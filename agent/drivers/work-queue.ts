@@ -1,10 +1,10 @@
 /**
  * Runs tasks at most `limit` at a time, urgent ones before the rest, each kind
- * first come, first served. The drivers measure disk use through one: the
- * engine refreshes every container's figure in the background, and a
- * thousand tree walks at once would flood libuv's thread pool (and memory),
- * holding up every other file access of the agent; a container's first
- * measurement (a create waits for it) is urgent.
+ * first come, first served. The drivers measure disk use through one (a du
+ * of a batch of containers per task, du-batches.ts): the engine refreshes
+ * every container's figure in the background, and a thousand measurements at
+ * once would flood the host's disks and the agent's memory; a container's
+ * first measurement (the Get RPC waits for it) is urgent.
  *
  * With `restRatio` r, after a task that is not urgent took t ms the next one
  * that is not urgent waits r·t ms: background work then takes at most
