@@ -3,7 +3,7 @@ import protobuf from 'protobufjs';
 import type { AgentServiceClient, AgentServiceDefinition } from './gen/qfleet/agent/v1/AgentService.js';
 import { AGENT_ROOT_JSON } from './gen/agent-root.js';
 import { AGENT_SERVICE_NAME, LOADER_OPTIONS } from './agent-proto.js';
-import { isWireReady } from './wire-ready.js';
+import { carrierOf, isWireReady } from './wire-ready.js';
 
 /**
  * The agent service for clients: its method definitions and a grpc-js client
@@ -19,6 +19,8 @@ import { isWireReady } from './wire-ready.js';
  */
 export interface AgentService {
   readonly definition: AgentServiceDefinition;
+  /** The API's messages, as the (de)serializers here use them. */
+  readonly root: protobuf.Root;
   readonly Client: new (address: string, credentials: grpc.ChannelCredentials, options?: grpc.ChannelOptions) => AgentServiceClient;
 }
 
@@ -33,7 +35,8 @@ export function loadAgentRoot(): protobuf.Root {
 
 export function agentService(): AgentService {
   if (cached) return cached;
-  const service = loadAgentRoot().lookupService(AGENT_SERVICE_NAME);
+  const root = loadAgentRoot();
+  const service = root.lookupService(AGENT_SERVICE_NAME);
   const toObject = { ...LOADER_OPTIONS } as protobuf.IConversionOptions;
   const definition: Record<string, grpc.MethodDefinition<object, object>> = {};
   for (const m of service.methodsArray) {
@@ -51,15 +54,16 @@ export function agentService(): AgentService {
     };
   }
   const Client = grpc.makeClientConstructor(definition, AGENT_SERVICE_NAME) as unknown as AgentService['Client'];
-  cached = { definition: definition as unknown as AgentServiceDefinition, Client };
+  cached = { definition: definition as unknown as AgentServiceDefinition, root, Client };
   return cached;
 }
 
 function serializer(type: protobuf.Type): (o: object) => Buffer {
   return (o) => {
     if (Array.isArray(o)) throw new Error(`Failed to serialize message: expected object with ${type.name} structure, got array instead`);
-    // A wire-ready answer (wire-ready.ts) is encoded as it is; anything else is copied into messages first.
-    const bytes = type.encode(isWireReady(o) ? o : type.fromObject(o)).finish();
+    // A carried answer goes through its carrier, a wire-ready one (wire-ready.ts) as it is; anything else is copied into messages first.
+    const carrier = carrierOf(o);
+    const bytes = carrier ? carrier.encode(o).finish() : type.encode(isWireReady(o) ? o : type.fromObject(o)).finish();
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   };
 }

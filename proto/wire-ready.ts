@@ -1,3 +1,4 @@
+import protobuf from 'protobufjs';
 import { AGENT_ROOT_JSON } from './gen/agent-root.js';
 
 /**
@@ -21,6 +22,43 @@ export function wireReady<T extends object>(message: T): T {
 
 export function isWireReady(message: object): boolean {
   return ready.has(message);
+}
+
+/**
+ * Answers whose repeated message fields carry each message already encoded
+ * (Uint8Array), with the carrier type to encode them through: the same message
+ * with those fields as `bytes`. On the wire an embedded message is a
+ * length-delimited field, the same as bytes holding its encoding, so a client
+ * reads the answer as it reads any other (protobufjs writes both, and the tag
+ * and length of each). The agent keeps each quiet container's encoding
+ * (agent/server/convert.ts) and so encodes a thousand-container List mostly
+ * by copying.
+ */
+const carried = new WeakMap<object, protobuf.Type>();
+
+/** Marks `message` as carried by `carrier` (see above); returns it. */
+export function encodedThrough<T extends object>(message: T, carrier: protobuf.Type): T {
+  carried.set(message, carrier);
+  return message;
+}
+
+export function carrierOf(message: object): protobuf.Type | undefined {
+  return carried.get(message);
+}
+
+/**
+ * The carrier of a message whose fields are all repeated messages: each as
+ * repeated `bytes` of the same number. Any other kind of field is refused
+ * here, when the module loads: the carrier would drop it.
+ */
+export function carrierType(type: protobuf.Type): protobuf.Type {
+  const carrier = new protobuf.Type(`${type.name}Carrier`);
+  for (const f of type.fieldsArray) {
+    if (!f.repeated || !(f.resolve().resolvedType instanceof protobuf.Type)) throw new Error(`${type.fullName}.${f.name} is not a repeated message: no carrier for it`);
+    carrier.add(new protobuf.Field(f.name, f.id, 'bytes', 'repeated'));
+  }
+  new protobuf.Root().add(carrier).resolveAll();
+  return carrier;
 }
 
 interface EnumJson { readonly values: Readonly<Record<string, number>> }

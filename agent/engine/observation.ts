@@ -79,6 +79,17 @@ export function notFound(names: readonly string[]): NotFoundError {
  * disagrees with its file is `broken`, with the reason.
  */
 export class Observation {
+  /**
+   * The views of quiet stopped containers: nothing mounted, no process, no
+   * runtime, no console, no interrupted work, so the view is its state
+   * record's (the store's cached read: the same object until the file
+   * changes), existence and disk figure alone. List gives such a container
+   * the same view object while those three are the same, and the server keeps
+   * each view's encoding (agent/server/convert.ts): at a thousand stopped
+   * containers, most of a List is then reused. Rebuilt by each List, so a
+   * container gone leaves it.
+   */
+  private readonly quiet = new Map<string, { readonly rec: ContainerRecord; readonly exists: boolean; readonly bytes: number | undefined; readonly view: ContainerView }>();
   /** Disk use per container (bytes undefined: never measured), measured in the background once older than DISK_USAGE_TTL_MS. */
   readonly usage = new Map<string, { bytes: number | undefined; at: number; pending?: Promise<number | undefined> }>();
   private readonly driver: HostDriver;
@@ -110,6 +121,9 @@ export class Observation {
     // Most views need nothing asked of the host (stopped, runtime read above, disk use known): made at
     // once; the rest (started ones, first measurements) asked at most `parallelism` at a time.
     const views = known.map((k) => this.viewNow(k, mountsFor(k), procs, look));
+    // Only the containers listed now keep their quiet views.
+    const names = new Set(scan.names);
+    for (const name of this.quiet.keys()) if (!names.has(name)) this.quiet.delete(name);
     const rest = views.flatMap((v, i) => (v ? [] : [i]));
     await eachLimited(rest, this.ctx.parallelism, async (i) => { views[i] = await this.view(known[i]!, mountsFor(known[i]!), procs, look); });
     return views as ContainerView[];
@@ -221,7 +235,15 @@ export class Observation {
     if (isolated && exists && !runtime) return undefined;
     const bytes = exists ? this.diskUsageNow(rec.name) : 0;
     // A figure not measured yet is answered as such, unless the caller waits for it (view()).
-    return bytes === undefined && waitForDisk ? undefined : this.judge(rec, mounts, procs, exists, runtime, [], bytes);
+    if (bytes === undefined && waitForDisk) return undefined;
+    const quiet = mounts.length === 0 && (!runtime || (!runtime.up && runtime.problems.length === 0))
+      && !rec.pending && !this.ctx.consoles.has(rec.name) && (!exists || procs.pidsIn(rec.name).length === 0);
+    if (!quiet) return this.judge(rec, mounts, procs, exists, runtime, [], bytes);
+    const kept = this.quiet.get(rec.name);
+    if (kept && kept.rec === rec && kept.exists === exists && kept.bytes === bytes) return kept.view;
+    const view = this.judge(rec, mounts, procs, exists, runtime, [], bytes);
+    this.quiet.set(rec.name, { rec, exists, bytes, view });
+    return view;
   }
 
   private unusableView(known: Known & { kind: 'unusable' }, mounts: readonly MountEntry[], diskUsageBytes: number | undefined): ContainerView {

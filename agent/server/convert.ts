@@ -7,7 +7,8 @@ import type { IdMapping } from '../../proto/gen/qfleet/agent/v1/IdMapping.js';
 import type { Limits } from '../../proto/gen/qfleet/agent/v1/Limits.js';
 import type { ListResponse } from '../../proto/gen/qfleet/agent/v1/ListResponse.js';
 import type { Timestamp } from '../../proto/gen/google/protobuf/Timestamp.js';
-import { enumNumbers, wireReady } from '../../proto/wire-ready.js';
+import { carrierType, encodedThrough, enumNumbers, wireReady } from '../../proto/wire-ready.js';
+import { agentService } from '../../proto/agent-service.js';
 import type { ContainerResult } from '../../proto/gen/qfleet/agent/v1/ContainerResult.js';
 import type { InstallProgress } from '../../proto/gen/qfleet/agent/v1/InstallProgress.js';
 import type { InstallMethod } from '../../proto/gen/qfleet/agent/v1/InstallMethod.js';
@@ -75,19 +76,29 @@ export function oneContainerToProto(v: ContainerView): { container: Container } 
   return wireReady({ container: containerToProto(v) });
 }
 
+const CONTAINER = agentService().root.lookupType('qfleet.agent.v1.Container');
+const LIST_CARRIER = carrierType(agentService().root.lookupType('qfleet.agent.v1.ListResponse'));
+/** Each view's encoding: Observation gives a quiet container the same view while nothing about it changed. */
+const encodedViews = new WeakMap<ContainerView, Uint8Array>();
+
 /**
- * A List answer, wire-ready (encoded without a copy); `baseBehind`: why a
- * base release is behind the host's kernel, for those that are.
+ * A List answer, each container carried as its encoding (proto/wire-ready.ts:
+ * the same bytes on the wire), kept per view; `baseBehind`: why a base
+ * release is behind the host's kernel, for those that are.
  */
 export function listToProto(views: readonly ContainerView[], baseBehind: ReadonlyMap<string, string>): ListResponse {
-  return wireReady({
-    containers: views.map((v) => {
-      const c = containerToProto(v);
-      const behind = baseBehind.get(v.baseRelease);
-      if (behind) c.baseBehind = behind;
-      return c;
-    }),
+  const containers = views.map((v) => {
+    const behind = baseBehind.get(v.baseRelease);
+    if (behind) return CONTAINER.encode({ ...containerToProto(v), baseBehind: behind }).finish();
+    let bytes = encodedViews.get(v);
+    if (!bytes) {
+      bytes = CONTAINER.encode(containerToProto(v)).finish();
+      encodedViews.set(v, bytes);
+    }
+    return bytes;
   });
+  // Typed as what a client reads: the carrier writes each encoding as the message it is.
+  return encodedThrough({ containers }, LIST_CARRIER) as unknown as ListResponse;
 }
 
 const OUTCOME: Record<Outcome, NonNullable<ContainerResult['outcome']>> = {

@@ -352,6 +352,33 @@ describe('Engine (qchroot semantics, on an in-memory host)', () => {
       assert.deepEqual(views.map((v) => v.state), ['stopped', 'running', 'broken']);
       assert.match(views[2]!.reason, new RegExp(`processes still run in it: ${stray}`));
     });
+
+    it('gives a quiet stopped container the same view while nothing about it changed, and a new one when anything does', async () => {
+      // A store that keeps what it read (its files count as settled): a record is the same object until its file changes.
+      store = new StateStore(join(dir, 'state-kept'), () => Date.now() + 60_000);
+      const e = make();
+      for (const n of ['a1', 'a2', 'a3']) await e.create(n);
+      const byName = async () => new Map((await e.list()).map((v) => [v.name, v]));
+      await byName(); // the first disk-use figures are measured in the background
+      await new Promise((r) => setImmediate(r));
+      const before = await byName();
+      const again = await byName();
+      for (const n of ['a1', 'a2', 'a3']) assert.equal(again.get(n), before.get(n), `${n}: the same view`);
+
+      await e.configure('a1', ['httpd']); // its state file rewritten
+      const stray = host.spawnStray('a2'); // a process in it: not quiet, and broken
+      const after = await byName();
+      assert.notEqual(after.get('a1'), before.get('a1'));
+      assert.deepEqual(after.get('a1')!.services, [{ name: 'httpd', running: false }]);
+      assert.equal(after.get('a2')!.state, 'broken');
+      assert.match(after.get('a2')!.reason, new RegExp(`processes still run in it: ${stray}`));
+      assert.equal(after.get('a3'), before.get('a3'), 'a3 untouched: still the same view');
+
+      await host.signalProcesses([stray], 'SIGKILL');
+      const quietAgain = await byName();
+      assert.equal(quietAgain.get('a2')!.state, 'stopped');
+      assert.equal(quietAgain.get('a2')!.reason, '');
+    });
   });
 
   describe('console', () => {

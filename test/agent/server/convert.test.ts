@@ -1,10 +1,10 @@
 import { strict as assert } from 'node:assert';
-import { listToProto, oneContainerToProto } from '../../../agent/server/convert.js';
+import { containerToProto, listToProto, oneContainerToProto } from '../../../agent/server/convert.js';
 import type { ContainerView } from '../../../agent/engine/engine.js';
 import { LEGACY_CONFIG } from '../../../agent/drivers/container-config.js';
 import { loadAgentProto } from '../../../proto/loader.js';
 import { agentService } from '../../../proto/agent-service.js';
-import { enumNumbers, isWireReady } from '../../../proto/wire-ready.js';
+import { carrierOf, carrierType, enumNumbers, isWireReady } from '../../../proto/wire-ready.js';
 import { _qfleet_agent_v1_Container_State as StateNames } from '../../../proto/gen/qfleet/agent/v1/Container.js';
 
 const view: ContainerView = {
@@ -88,7 +88,7 @@ describe('agent/server/convert: a container on the wire', () => {
   });
 
   it('marks only the answers it builds as wire-ready; anything else is still copied through fromObject', () => {
-    assert.ok(isWireReady(listToProto([view], new Map())));
+    assert.ok(carrierOf(listToProto([view], new Map())));
     assert.ok(isWireReady(oneContainerToProto(view)));
     // An answer built the usual way (enum names) is never encoded as if it were wire-ready.
     const { Get } = agentService().definition;
@@ -96,11 +96,22 @@ describe('agent/server/convert: a container on the wire', () => {
     assert.equal(named.container!.state, 'STATE_RUNNING');
   });
 
-  it('encodes as proto-loader (which the agent keeps for reflection) does, byte for byte', () => {
+  it('sends each container as its encoding, the very bytes proto-loader (kept for reflection) writes for the messages', () => {
     const { definition } = loadAgentProto();
     const list = (definition['qfleet.agent.v1.AgentService'] as Record<string, { responseSerialize: (o: object) => Buffer }>).List!;
-    const answer = listToProto(views, new Map());
-    assert.deepEqual(agentService().definition.List.responseSerialize(answer), list.responseSerialize(answer));
+    const behind = new Map([['debian 12', 'the kernel is newer']]);
+    const asMessages = { containers: views.map((v) => ({ ...containerToProto(v), ...(behind.get(v.baseRelease) ? { baseBehind: behind.get(v.baseRelease) } : {}) })) };
+    assert.deepEqual(agentService().definition.List.responseSerialize(listToProto(views, behind)), list.responseSerialize(asMessages));
+  });
+
+  it("keeps a view's encoding while the engine gives the same view, and encodes another view afresh", () => {
+    const carried = (vs: ContainerView[]) => (listToProto(vs, new Map()) as unknown as { containers: Uint8Array[] }).containers;
+    const [first] = carried([view]);
+    const [again] = carried([view]);
+    const [other] = carried([{ ...view }]);
+    assert.equal(again, first, 'the same view: the same bytes, not encoded again');
+    assert.notEqual(other, first);
+    assert.deepEqual(other, first, 'an equal view encodes alike');
   });
 });
 
@@ -113,5 +124,14 @@ describe('proto/wire-ready: enum numbers', () => {
   it('refuse, at load, an enum the API lacks or a name it does not have', () => {
     assert.throws(() => enumNumbers('qfleet.agent.v1.NoSuchEnum', StateNames), /qfleet.agent.v1.NoSuchEnum is no enum of the agent API/);
     assert.throws(() => enumNumbers('qfleet.agent.v1.Isolation', StateNames), /qfleet.agent.v1.Isolation has no value STATE_UNSPECIFIED/);
+  });
+});
+
+describe('proto/wire-ready: carriers', () => {
+  it('are made only for messages of repeated message fields (a carrier would drop any other field)', () => {
+    const root = agentService().root;
+    assert.deepEqual(carrierType(root.lookupType('qfleet.agent.v1.ListResponse')).fieldsArray.map((f) => [f.name, f.id, f.type, f.repeated]), [['containers', 1, 'bytes', true]]);
+    assert.throws(() => carrierType(root.lookupType('qfleet.agent.v1.GetResponse')), /GetResponse.container is not a repeated message/);
+    assert.throws(() => carrierType(root.lookupType('qfleet.agent.v1.Mount')), /Mount.source is not a repeated message/);
   });
 });
