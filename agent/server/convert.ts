@@ -78,8 +78,11 @@ export function oneContainerToProto(v: ContainerView): { container: Container } 
 
 const CONTAINER = agentService().root.lookupType('qfleet.agent.v1.Container');
 const LIST_CARRIER = carrierType(agentService().root.lookupType('qfleet.agent.v1.ListResponse'));
-/** Each view's encoding: Observation gives a quiet container the same view while nothing about it changed. */
-const encodedViews = new WeakMap<ContainerView, Uint8Array>();
+/**
+ * Each view's encoding, with the base-behind mark it was made with:
+ * Observation gives a quiet container the same view while nothing about it changed.
+ */
+const encodedViews = new WeakMap<ContainerView, { readonly behind: string; readonly bytes: Uint8Array }>();
 
 /**
  * A List answer, each container carried as its encoding (proto/wire-ready.ts:
@@ -88,13 +91,13 @@ const encodedViews = new WeakMap<ContainerView, Uint8Array>();
  */
 export function listToProto(views: readonly ContainerView[], baseBehind: ReadonlyMap<string, string>): ListResponse {
   const containers = views.map((v) => {
-    const behind = baseBehind.get(v.baseRelease);
-    if (behind) return CONTAINER.encode({ ...containerToProto(v), baseBehind: behind }).finish();
-    let bytes = encodedViews.get(v);
-    if (!bytes) {
-      bytes = CONTAINER.encode(containerToProto(v)).finish();
-      encodedViews.set(v, bytes);
-    }
+    const behind = baseBehind.get(v.baseRelease) ?? '';
+    const kept = encodedViews.get(v);
+    if (kept && kept.behind === behind) return kept.bytes;
+    const c = containerToProto(v);
+    if (behind) c.baseBehind = behind;
+    const bytes = CONTAINER.encode(c).finish();
+    encodedViews.set(v, { behind, bytes });
     return bytes;
   });
   // Typed as what a client reads: the carrier writes each encoding as the message it is.

@@ -112,6 +112,12 @@ describe('agent/server/convert: a container on the wire', () => {
     assert.equal(again, first, 'the same view: the same bytes, not encoded again');
     assert.notEqual(other, first);
     assert.deepEqual(other, first, 'an equal view encodes alike');
+    // A base found behind the kernel (or caught up) is a new encoding of the same view.
+    const behind = (vs: ContainerView[]) => (listToProto(vs, new Map([['debian 12', 'the kernel is newer']])) as unknown as { containers: Uint8Array[] }).containers;
+    const [marked] = behind([view]);
+    assert.notDeepEqual(marked, first);
+    assert.equal(behind([view])[0], marked, 'kept with its mark');
+    assert.deepEqual(carried([view])[0], first, 'and without it once the base caught up');
   });
 });
 
