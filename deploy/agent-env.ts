@@ -3,8 +3,10 @@
  * deploy/linux/qfleetd-supervise, deploy/freebsd/rc.d/qfleetd; a test keeps them in step),
  * and bench/host-scale.ts runs the agent with, so its memory figure is the hosts' one.
  *
- * Why: at 1,000 containers a List makes about 11 MB of short-lived objects,
- * alive until its answer is sent. V8's default 16 MB semi-spaces keep the
+ * Why: at 1,000 containers a List made about 11 MB of short-lived objects,
+ * alive until its answer is sent (7 MB once answers went out wire-ready, less
+ * again now that List reuses the views and encodings of quiet containers; the
+ * figures below are from the 11 MB days). V8's default 16 MB semi-spaces keep the
  * young generation at 32 MB resident; 2 MB ones made it scavenge a List's
  * objects six times over and promote them. 4 MB ones are the middle: about
  * three scavenges a List for 8 MB resident (8 MB ones cost some 9 MB more
