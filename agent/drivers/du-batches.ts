@@ -1,8 +1,19 @@
 import type { CommandResult } from '../runner/command-runner.js';
-import type { WorkQueue } from './work-queue.js';
+import { WorkQueue } from './work-queue.js';
 
 /** One du of a batch of trees: a thousand containers of a few hundred files take seconds, a huge tree may take minutes. */
 export const DU_BATCH_TIMEOUT_MS = 300_000;
+
+/**
+ * The drivers' queue of du batches: one at a time, refreshes resting three
+ * times their time (a quarter of the machine at most). A batch still running
+ * after 10 s (a batch of ordinary trees takes well under a second) holds a
+ * huge tree: it is set aside so the other containers' measurements go on, up
+ * to three aside at once (then at most four du at a time).
+ */
+export function duQueue(): WorkQueue {
+  return new WorkQueue(1, 3, { afterMs: 10_000, max: 3 });
+}
 
 /**
  * Measures many trees per task of a WorkQueue: the callers of a moment

@@ -9,27 +9,51 @@
  * With `restRatio` r, after a task that is not urgent took t ms the next one
  * that is not urgent waits r·t ms: background work then takes at most
  * 1/(1+r) of the time, leaving the rest to what callers wait for.
+ *
+ * A task still running after `aside.afterMs` (a du of a tree of millions of
+ * files may take minutes) is set aside: it no longer holds its place, so the
+ * tasks behind it start (a Get waits on a first measurement). At most
+ * `aside.max` tasks are aside at once; one more long task keeps its place. Its
+ * rest is counted from the time it held its place.
  */
 export class WorkQueue {
   private running = 0;
+  private asideNow = 0;
   private readonly urgent: (() => void)[] = [];
   private readonly normal: (() => void)[] = [];
   /** When the next task that is not urgent may start (performance.now() ms). */
   private normalNotBefore = 0;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly limit: number, private readonly restRatio = 0) {}
+  constructor(
+    private readonly limit: number,
+    private readonly restRatio = 0,
+    private readonly aside: { readonly afterMs: number; readonly max: number } = { afterMs: Infinity, max: 0 },
+  ) {}
 
   run<T>(task: () => Promise<T>, urgent = false): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const start = () => {
         this.running++;
         const t0 = performance.now();
+        let setAside = false;
+        const long = Number.isFinite(this.aside.afterMs)
+          ? setTimeout(() => {
+              if (this.asideNow >= this.aside.max) return;
+              setAside = true;
+              this.asideNow++;
+              this.running--;
+              this.next();
+            }, this.aside.afterMs)
+          : undefined;
         let p: Promise<T>;
         try { p = task(); } catch (e) { p = Promise.reject(e); }
         p.then(resolve, reject).finally(() => {
-          this.running--;
-          if (!urgent) this.normalNotBefore = performance.now() + (performance.now() - t0) * this.restRatio;
+          clearTimeout(long);
+          if (setAside) this.asideNow--;
+          else this.running--;
+          const held = setAside ? this.aside.afterMs : performance.now() - t0;
+          if (!urgent) this.normalNotBefore = performance.now() + held * this.restRatio;
           this.next();
         });
       };

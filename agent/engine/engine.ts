@@ -21,7 +21,7 @@ import { validateContainerName, validateNameList, validateServiceName } from './
 import { CorruptStateError, StateStore, type ContainerRecord, type PendingOp } from './state-store.js';
 import { mapLimit } from '../worker-pool.js';
 import { resolveInstallSpec } from './install-spec.js';
-import { notFound, Observation, type ContainerState, type ContainerView, type Known } from './observation.js';
+import { FIRST_DISK_WAIT_MS, notFound, Observation, type ContainerState, type ContainerView, type Known } from './observation.js';
 import { Recovery } from './recovery.js';
 import { Sessions, type ExecSession } from './sessions.js';
 import { LEGACY_CONFIG, type ContainerConfig, type ContainerRef, type IsolationMode } from '../drivers/container-config.js';
@@ -76,6 +76,8 @@ export interface EngineOptions {
   readonly parallelism?: number;
   /** The isolation create uses when asked for none; default: the driver's (namespaces on Linux, jail on FreeBSD). */
   readonly defaultIsolation?: IsolationMode;
+  /** Get's wait for a first disk-use measurement, at most; default FIRST_DISK_WAIT_MS. */
+  readonly firstDiskWaitMs?: number;
 }
 
 /** A change `qfleet config` asks for: the fields named in `mask` (ConfigureRequest.update_mask), from `config`. */
@@ -160,6 +162,7 @@ export class Engine {
       store: this.store,
       clock: this.clock,
       parallelism: this.parallelism,
+      firstDiskWaitMs: opts.firstDiskWaitMs ?? FIRST_DISK_WAIT_MS,
       locks: this.locks,
       consoles: this.consoles,
       isRecovering: () => this.recovering,
@@ -296,7 +299,7 @@ export class Engine {
       this.refuseIfHeld(name);
       return this.plannedView(name, await this.createChecks(name, config), config);
     }
-    const created = await this.base.tryShared(() =>
+    return this.base.tryShared(() =>
       this.locks.tryRun(name, this.busy('creating', requestId), async () => {
         const baseRelease = await this.createChecks(name, config);
         const rec: ContainerRecord = {
@@ -320,12 +323,12 @@ export class Engine {
           await this.store.remove(name);
           throw e;
         }
-        await this.save({ ...rec, pending: undefined });
+        const { pending: _, ...done } = rec;
+        await this.save(done);
         this.log.info('created container', { container: name, requestId });
-        return name;
+        return this.observation.created(done);
       }),
     );
-    return this.current(created);
   }
 
   /** Why `name` cannot be created now, thrown; else the base release it would be created from. */

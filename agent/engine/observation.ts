@@ -58,6 +58,8 @@ export interface ObservationContext {
   readonly store: StateStore;
   readonly clock: Clock;
   readonly parallelism: number;
+  /** How long Get waits for a container's first disk-use measurement before it answers without one. */
+  readonly firstDiskWaitMs: number;
   readonly locks: ContainerLocks;
   /** Containers with an open console session (mounted while stopped, and that is fine). */
   readonly consoles: ReadonlySet<string>;
@@ -67,6 +69,13 @@ export interface ObservationContext {
 const DISK_USAGE_TTL_MS = 60_000;
 /** How soon a measurement that failed is tried again. */
 const DISK_USAGE_RETRY_MS = 10_000;
+/**
+ * Get's wait for a first measurement, at most: a tree of a few thousand files
+ * is measured well within it; a huge one (or one queued behind another's
+ * long du) must not hold the container's state from its caller until the
+ * call's deadline. Its figure follows in a later Get or List.
+ */
+export const FIRST_DISK_WAIT_MS = 5_000;
 
 /** The one answer for names that are no container (get here, and the engine's verbs). */
 export function notFound(names: readonly string[]): NotFoundError {
@@ -135,6 +144,19 @@ export class Observation {
     const known = await this.know(name);
     if (known.kind === 'unusable' && !(await this.exists(name))) throw notFound([name]);
     return this.view(known, await this.driver.mounts(), undefined, undefined, opts.waitForDisk);
+  }
+
+  /**
+   * The view create answers with, from what it has just done under the
+   * container's lock: a stopped container with nothing mounted, no process in
+   * it and (isolated) no init or jail yet. Not asking the host again spares
+   * every create a host-wide process scan and a read of the mount table; its
+   * disk use is left to the first List or Get, which measure in batches (a
+   * du of each new tree raced the next create for the disk and the cores).
+   */
+  created(rec: ContainerRecord): ContainerView {
+    const runtime = rec.config.isolation === 'chroot' ? undefined : { up: false, problems: [] };
+    return this.judge(rec, [], this.noScan(), true, runtime, [], undefined);
   }
 
   /**
@@ -367,17 +389,25 @@ export class Observation {
    * Disk use changes slowly and measuring it walks the whole tree, so List and
    * Get reuse a figure younger than DISK_USAGE_TTL_MS; a stale one is returned
    * at once while a fresh one is measured in the background. A first
-   * measurement is waited for by the Get RPC (one container) and by nothing
-   * else: List (at a thousand containers after an agent start, the first
-   * walks take tens of seconds), create (its answer came after a walk of the
-   * tree it had just copied), start, stop and configure answer the figures
-   * they have not got yet as not measured.
+   * measurement is waited for by the Get RPC (one container, at most
+   * FIRST_DISK_WAIT_MS) and by nothing else: List (at a thousand containers
+   * after an agent start, the first walks take tens of seconds), create (its
+   * answer came after a walk of the tree it had just copied), start, stop and
+   * configure answer the figures they have not got yet as not measured.
    */
   private async diskUsage(name: string, wait: boolean): Promise<number | undefined> {
     const now = this.diskUsageNow(name);
     if (now !== undefined || !wait) return now;
     // diskUsageNow started the first measurement if there was none; one that failed lately is not hurried.
-    return this.usage.get(name)?.pending;
+    const pending = this.usage.get(name)?.pending;
+    if (!pending) return undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<undefined>((resolve) => { timer = setTimeout(resolve, this.ctx.firstDiskWaitMs, undefined); });
+    try {
+      return await Promise.race([pending, bound]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**

@@ -14,8 +14,7 @@ import { jailCreateArgv, jailName, parseJls, rctlFilter, rctlRules, saysJailNotF
 import type { MountTable } from './mount-table.js';
 import { parseDevfsShowsets, parseOnestatus, parseSysctlInt } from './outputs.js';
 import { ProbeMemo } from '../probe-memo.js';
-import { WorkQueue } from '../work-queue.js';
-import { DiskUsageBatches, DU_BATCH_TIMEOUT_MS, duAnswers } from '../du-batches.js';
+import { DiskUsageBatches, DU_BATCH_TIMEOUT_MS, duAnswers, duQueue } from '../du-batches.js';
 import { parseProcstatFiles, rootedProcesses } from './procstat.js';
 import { baseBehindKernel, firstLine, parseRelease, stripPatchLevel } from './release.js';
 import { assertContainerName, assertEnv, assertHostPath, assertPids, assertServiceName, assertUrl, signalName } from './validate.js';
@@ -73,7 +72,7 @@ export class FreeBSDDriver implements HostDriver {
   private readonly serviceGraceMs: number;
   private readonly probes = new ProbeMemo();
   /** du runs, a batch of containers each (du-batches.ts): one at a time, refreshes resting three times as long as they ran (a quarter of the time at most). */
-  private readonly usage = new DiskUsageBatches(new WorkQueue(1, 3), (roots) => this.measureTrees(roots));
+  private readonly usage = new DiskUsageBatches(duQueue(), (roots) => this.measureTrees(roots));
   /** Containers whose disk use was measured (their next measurement is a refresh, not urgent). */
   private readonly measured = new Set<string>();
   private readonly clock: DriverClock;

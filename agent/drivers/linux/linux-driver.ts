@@ -16,8 +16,7 @@ import { IDENTITY } from './id-shift.js';
 import { LinuxNamespaces } from './namespaces.js';
 import { probeNamespaces, type NsProbe, type ProbeHost } from './ns-probe.js';
 import { ProbeMemo } from '../probe-memo.js';
-import { WorkQueue } from '../work-queue.js';
-import { DiskUsageBatches } from '../du-batches.js';
+import { DiskUsageBatches, duQueue } from '../du-batches.js';
 import { INSTALL_TIMEOUT_MS, LinuxBaseInstaller } from './base-install.js';
 import { LinuxExec } from './exec.js';
 import { canonicalRoot, isSymlink, mustExist, rootOf } from './host-paths.js';
@@ -94,7 +93,7 @@ export class LinuxDriver implements HostDriver {
     });
     this.services = new LinuxServices(this.runner, (n) => this.rootOf(n), opts.logDir, this.probes, (r) => this.entry(r), (n) => this.ns.fingerprint(n));
     this.exec = new LinuxExec(this.runner, this.procs);
-    this.usage = new DiskUsageBatches(new WorkQueue(1, 3), (roots) => measureContainerTrees(this.runner, this.mountsOf, roots));
+    this.usage = new DiskUsageBatches(duQueue(), (roots) => measureContainerTrees(this.runner, this.mountsOf, roots));
   }
 
   /** The namespaces probe, read once (files only) and kept: tools do not come and go under a running agent. */

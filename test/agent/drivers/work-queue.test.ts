@@ -43,4 +43,26 @@ describe('WorkQueue (the drivers\' disk-usage walks)', () => {
     await later;
     assert.deepEqual(log, ['refresh 1', 'urgent', 'refresh 2']);
   });
+
+  it('sets a task that runs long aside, so those behind it start; at most `aside.max` at once', async () => {
+    const q = new WorkQueue(1, 0, { afterMs: 10, max: 1 });
+    const log: string[] = [];
+    const huge = gate(log, 'huge'); const huger = gate(log, 'huger'); const small = gate(log, 'small');
+    const results = [q.run(huge.task), q.run(huger.task), q.run(small.task, true)];
+    assert.deepEqual(log, ['huge']);
+    while (log.length < 2) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(log, ['huge', 'small'], 'the urgent task started while the long one runs');
+    small.release();
+    await results[2];
+    while (log.length < 3) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(log, ['huge', 'small', 'huger']);
+    await new Promise((r) => setTimeout(r, 30));
+    const after = q.run(async () => { log.push('after'); return 'after'; });
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(log, ['huge', 'small', 'huger'], 'a second long task keeps its place: one is aside already');
+    huger.release();
+    assert.equal(await after, 'after');
+    huge.release();
+    assert.deepEqual(await Promise.all(results), ['huge', 'huger', 'small']);
+  });
 });

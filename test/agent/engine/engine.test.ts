@@ -291,15 +291,46 @@ describe('Engine (qchroot semantics, on an in-memory host)', () => {
       assert.equal((await e.list()).find((v) => v.name === 'du2')!.diskUsageBytes, 8192);
     });
 
-    it("create answers without waiting for a walk of the tree it copied; the walk it started gives the next List its figure", async () => {
-      const walk = gate();
-      host.diskUsage = async () => { await walk.pass(); return 2048; };
+    it('create answers from what it did, asking the host nothing more: no walk of the tree it copied, no process scan; the first List measures it', async () => {
+      let walks = 0;
+      host.diskUsage = async () => { walks++; return 2048; };
       const e = make();
-      assert.equal((await e.create('du4')).diskUsageBytes, undefined, 'answered while the walk is held');
+      host.processTableReads = 0;
+      const view = await e.create('du4');
+      assert.equal(view.state, 'stopped');
+      assert.equal(view.reason, '');
+      assert.deepEqual(view.mounts, []);
+      assert.equal(view.diskUsageBytes, undefined, 'not measured yet');
+      await new Promise((r) => setImmediate(r));
+      assert.equal(walks, 0, 'create started no walk');
+      assert.equal(host.processTableReads, 0, 'create read no process table');
+      assert.equal((await e.list()).find((v) => v.name === 'du4')!.diskUsageBytes, undefined, 'the first List answers at once');
+      await new Promise((r) => setImmediate(r));
+      assert.equal(walks, 1);
+      assert.equal((await e.list()).find((v) => v.name === 'du4')!.diskUsageBytes, 2048, 'and the next has the figure');
+    });
+
+    for (const isolation of ['chroot', 'namespaces'] as const) {
+      it(`the view create answers (${isolation}) is the one Get then finds by asking the host`, async () => {
+        host.diskUsage = async () => 2048;
+        const e = make();
+        const made = await e.create(`du5-${isolation}`, undefined, {}, { isolation });
+        assert.deepEqual({ ...made, diskUsageBytes: 2048 }, await e.get(`du5-${isolation}`));
+      });
+    }
+
+    it('Get waits for a first measurement only so long: past the bound it answers the container without the figure, which follows', async () => {
+      const walk = gate();
+      host.diskUsage = async () => { await walk.pass(); return 4096; };
+      const e = new Engine({ driver: host, store, clock: instantClock(), log: silentLogger, runner: new FakeRunner(), firstDiskWaitMs: 20 });
+      await e.create('du6');
+      const got = await e.get('du6');
+      assert.equal(got.state, 'stopped');
+      assert.equal(got.diskUsageBytes, undefined, 'answered while the walk is still held');
       await walk.reached;
       walk.open();
       await new Promise((r) => setImmediate(r));
-      assert.equal((await e.list()).find((v) => v.name === 'du4')!.diskUsageBytes, 2048);
+      assert.equal((await e.get('du6')).diskUsageBytes, 4096);
     });
 
     it('a measurement that fails leaves the figure unknown (not 0) and is tried again later', async () => {
