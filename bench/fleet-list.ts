@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initPki } from '../controller/pki/ca.js';
 import { loopbackAddress, startSshFarm, timeAnsible, timePdsh } from './ssh-peers.js';
+import { CLI_PROGRAM_FILE } from '../controller/bundle-files.js';
 
 const DIST = fileURLToPath(new URL('../', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -141,11 +142,12 @@ async function main(): Promise<void> {
   const pkiDir = join(home, 'pki');
   mkdirSync(home, { recursive: true });
   await initPki(pkiDir);
-  // The bundled CLI an operator runs (dist/bundle/qfleet.js; list needs none of its side files), outside the repository so no package.json applies.
+  // The bundled CLI an operator runs (dist/bundle/qfleet.js and its program; list needs none of its side files),
+  // outside the repository; CommonJS, as the package.json beside the bundles says.
   const cli = join(work, 'qfleet.js');
-  copyFileSync(join(DIST, 'bundle/qfleet.js'), cli);
-  // Every build measured runs the same bundle the same way (on Node 20 without a compile cache:
-  // it has no module.enableCompileCache).
+  for (const f of ['qfleet.js', CLI_PROGRAM_FILE, 'package.json']) copyFileSync(join(DIST, 'bundle', f), join(work, f));
+  // Every build measured runs the same bundle the same way, on the `node` first in PATH (Node 20 has no
+  // compile cache; on 22.1 and later the launcher turns Node's on: put such a node first in PATH to measure it).
   const variants = TRANSPORTS.map((t) => ({ ...t, env: { QFLEET_HOME: home, ...t.env } }));
   const qf: Record<string, Figure[]> = Object.fromEntries(variants.map((v) => [v.key, []]));
   const results: Record<string, Figure[]> = { tlsFloor: [], pdsh: [], ansible: [] };

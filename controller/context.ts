@@ -287,9 +287,10 @@ export function reportError(ctx: Pick<CliContext, 'err' | 'socket'>, e: unknown,
 }
 
 /**
- * The bundled CLI keeps ssh2 and the X.509 code in files beside qfleet.js
- * (deploy/bundle/build.ts): a copy of qfleet.js alone still lists, starts and
- * stops, and says which file a command needs that is not there.
+ * The bundled CLI keeps ssh2 and the X.509 code in files beside its program
+ * (deploy/bundle/build.ts): a copy of the program without them (as bootstrap
+ * puts on hosts) still lists, starts and stops, and says which file a command
+ * needs that is not there.
  */
 export function missingSideFile(e: unknown, self = process.argv[1]): string | undefined {
   if (!(e instanceof Error) || (e as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') return undefined;

@@ -69,7 +69,12 @@ function flushed(s: NodeJS.WriteStream): Promise<void> {
   });
 }
 
-if (isEntryPoint()) {
+/**
+ * Runs the CLI as the process's program and exits when its answer is out:
+ * when this module is the entry point, or from the bundle's launcher
+ * (dist/bundle/qfleet.js, deploy/bundle/build.ts).
+ */
+export function runAsProgram(): void {
   dropOutputWhenReaderGoes(process.stdout);
   main()
     .catch((e: unknown) => {
@@ -83,3 +88,5 @@ if (isEntryPoint()) {
     .then(() => Promise.all([flushed(process.stdout), flushed(process.stderr)]))
     .then(() => process.exit());
 }
+
+if (isEntryPoint()) runAsProgram();

@@ -27,6 +27,7 @@ import {
 import { certificateVerdict } from './certificate.js';
 import type { HostChanges } from './changes.js';
 import { RemoteTimeoutError, type ExecResult, type RemoteSession, type SshTarget } from './ssh.js';
+import { CLI_PROGRAM_FILE } from '../bundle-files.js';
 
 /** What one host's bootstrap found and did; a host that failed has what it got to (BootstrapFailure). */
 export interface HostResult {
@@ -85,7 +86,8 @@ export function projectRoot(): string {
 export function loadArtifacts(opts: { bundle?: string; cli?: string; root?: string } = {}): BootstrapArtifacts {
   const root = opts.root ?? projectRoot();
   const bundle = opts.bundle ?? join(root, 'dist/bundle/qfleetd.js');
-  const cli = opts.cli ?? join(dirname(bundle), 'qfleet.js');
+  // The CLI's program: it runs as it is, and a host needs no compile cache for one start per boot.
+  const cli = opts.cli ?? join(dirname(bundle), CLI_PROGRAM_FILE);
   for (const f of [bundle, cli]) if (!existsSync(f)) throw new Error(`${f} is missing: run npm run bundle`);
   const read = (rel: string) => readFileSync(join(root, rel), 'utf8');
   return {

@@ -18,6 +18,12 @@
  * The output is CommonJS so that a lone qfleetd.js runs with no package.json
  * beside it.
  *
+ * The CLI's program is qfleet-main.js; qfleet.js is a launcher of a few
+ * lines (cliLauncher) that turns on Node's compile cache where the runtime
+ * has one (module.enableCompileCache, Node >= 22.1) and then loads the
+ * program, so the cache serves it: a file is compiled before any of its code
+ * runs, so a program cannot turn the cache on for itself.
+ *
  * The CLI keeps two big libraries that only a few commands use in files of
  * their own beside qfleet.js (CLI_SIDE_BUNDLES): ssh2 (bootstrap) and
  * @peculiar/x509 (pki). Every CLI start parses the whole of qfleet.js, and
@@ -31,6 +37,7 @@ import protobuf from 'protobufjs';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CLI_PROGRAM_FILE } from '../../controller/bundle-files.js';
 
 /** The repository root, from this module (deploy/bundle/build.ts or dist/deploy/bundle/build.js). */
 export function repoRoot(): string {
@@ -129,30 +136,38 @@ const AGENT_BUILT_IN = [
 // The CLI checks agent health after bootstrap, so it carries grpc-health-check too.
 const CLI_BUILT_IN = ['controller/version.ts', 'node_modules/grpc-health-check/build/src/health.js', 'node_modules/@grpc/grpc-js/build/src/transport.js'];
 
-/**
- * Runs before every module. Where the runtime has module.enableCompileCache
- * (Node >= 22.1), a CLI bundle turns it on and loads itself once more, so that
- * the program is compiled through Node's own on-disk cache (a file is compiled
- * before any of its code runs, so the cache can only serve a second load);
- * elsewhere (Node 20) it simply runs.
- */
-function banner(what: string, compileCache: boolean): string {
-  const head = `/* ${what}, bundled (deploy/bundle/build.ts). */
+/** Runs before every module: where the bundle lives, for the modules that ask (import.meta.url). */
+function banner(what: string): string {
+  return `/* ${what}, bundled (deploy/bundle/build.ts). */
 var __qfleetSelf = require('node:url').pathToFileURL(__filename).href;`;
-  if (!compileCache) return head;
-  return `${head}
-if (!globalThis.__qfleetCompileCached) {
-  var __qfleetModule = require('node:module');
-  if (typeof __qfleetModule.enableCompileCache === 'function') {
-    var __qfleetCache = __qfleetModule.enableCompileCache(), __qfleetStatus = (__qfleetModule.constants || {}).compileCacheStatus || {};
-    if (__qfleetCache && (__qfleetCache.status === __qfleetStatus.ENABLED || __qfleetCache.status === __qfleetStatus.ALREADY_ENABLED)) {
-      globalThis.__qfleetCompileCached = true;
-      delete require.cache[__filename];
-      module.exports = require(__filename);
-      return;
-    }
+}
+
+/**
+ * dist/bundle/qfleet.js: turns on Node's compile cache where there is one
+ * (in Node's default place, or $NODE_COMPILE_CACHE; a cache that cannot be
+ * made is passed over), then runs the program beside it. Measured on Node 22
+ * against the program turning the cache on and loading itself once more (as
+ * it did before): a list of one host 0.19 -> 0.16-0.17 s of CPU, 20-80 ms
+ * less at 100 hosts.
+ */
+export function cliLauncher(): string {
+  return `#!/usr/bin/env node
+/* qfleet: the controller CLI. Its program is ${CLI_PROGRAM_FILE}, beside this file (deploy/bundle/build.ts). */
+'use strict';
+const m = require('node:module');
+if (typeof m.enableCompileCache === 'function') m.enableCompileCache();
+let program;
+try {
+  program = require('./${CLI_PROGRAM_FILE}');
+} catch (e) {
+  if (e && e.code === 'MODULE_NOT_FOUND' && String(e.message).split('\\n')[0].includes('${CLI_PROGRAM_FILE}')) {
+    process.stderr.write('qfleet: ${CLI_PROGRAM_FILE}, the program, is not beside ' + __filename + ': copy every file of dist/bundle/ together\\n');
+    process.exit(1);
   }
-}`;
+  throw e;
+}
+program.runAsProgram();
+`;
 }
 
 export interface BundleResult {
@@ -210,21 +225,21 @@ async function bundleSide(root: string, dir: string, side: (typeof CLI_SIDE_BUND
   if (result.errors.length) throw new Error(`bundle failed: ${result.errors.map((e) => e.text).join('; ')}`);
 }
 
-async function bundleOne(root: string, entry: string, outfile: string, builtIn: readonly string[], what: string, opts: { compileCache?: boolean; sideBundles?: boolean } = {}): Promise<BundleResult> {
+async function bundleOne(root: string, entry: string, outfile: string, builtIn: readonly string[], what: string, opts: { cli?: boolean } = {}): Promise<BundleResult> {
   mkdirSync(dirname(outfile), { recursive: true });
   const result = await build({
     ...nodeBundleOptions(root),
     entryPoints: [join(root, entry)],
     outfile,
     // The CLI is parsed at every start: no whitespace or comments (names are kept, for stack traces).
-    ...(opts.compileCache ? { minifyWhitespace: true, minifySyntax: true } : {}),
-    banner: { js: banner(what, opts.compileCache ?? false) },
+    ...(opts.cli ? { minifyWhitespace: true, minifySyntax: true } : {}),
+    banner: { js: banner(what) },
     // Any other module asking where it lives is told: the bundle.
     define: { 'import.meta.url': '__qfleetSelf' },
-    plugins: [builtInPlugin(root, builtIn), ...(opts.sideBundles ? [sideBundlePlugin()] : [])],
+    plugins: [builtInPlugin(root, builtIn), ...(opts.cli ? [sideBundlePlugin()] : [])],
   });
   if (result.errors.length) throw new Error(`bundle failed: ${result.errors.map((e) => e.text).join('; ')}`);
-  if (opts.sideBundles) await Promise.all(CLI_SIDE_BUNDLES.map((side) => bundleSide(root, dirname(outfile), side)));
+  if (opts.cli) await Promise.all(CLI_SIDE_BUNDLES.map((side) => bundleSide(root, dirname(outfile), side)));
   chmodSync(outfile, 0o755);
   // The bundles are CommonJS; inside the repository the root package.json says "module", so say otherwise here.
   writeFileSync(join(dirname(outfile), 'package.json'), '{ "type": "commonjs" }\n');
@@ -238,13 +253,19 @@ export async function buildBundle(opts: { root?: string; outfile?: string } = {}
 }
 
 /**
- * The controller CLI, dist/bundle/qfleet.js, with its side files beside it (CLI_SIDE_BUNDLES):
- * uploaded too, for boot-time start (`qfleet start -A` on the local socket).
+ * The controller CLI: its launcher dist/bundle/qfleet.js (the outfile), the
+ * program beside it (CLI_PROGRAM_FILE: uploaded too, for boot-time start,
+ * `qfleet start -A` on the local socket) and its side files (CLI_SIDE_BUNDLES).
+ * The result names the program. A CLI starts many times and briefly, so it
+ * goes through Node's compile cache where there is one; the agent starts once.
  */
 export async function buildCliBundle(opts: { root?: string; outfile?: string } = {}): Promise<BundleResult> {
   const root = opts.root ?? repoRoot();
-  // A CLI starts many times and briefly, so it uses Node's compile cache where there is one; the agent starts once.
-  return bundleOne(root, 'controller/main.ts', opts.outfile ?? join(root, 'dist/bundle/qfleet.js'), CLI_BUILT_IN, 'qfleet: the controller CLI', { compileCache: true, sideBundles: true });
+  const launcher = opts.outfile ?? join(root, 'dist/bundle/qfleet.js');
+  const program = await bundleOne(root, 'controller/main.ts', join(dirname(launcher), CLI_PROGRAM_FILE), CLI_BUILT_IN, 'qfleet: the controller CLI', { cli: true });
+  writeFileSync(launcher, cliLauncher(), { mode: 0o755 });
+  chmodSync(launcher, 0o755);
+  return program;
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

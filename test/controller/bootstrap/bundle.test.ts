@@ -4,6 +4,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildBundle, buildCliBundle } from '../../../deploy/bundle/build.js';
+import { CLI_PROGRAM_FILE } from '../../../controller/bundle-files.js';
 import { initPki } from '../../../controller/pki/index.js';
 import { healthCheck, unixHealthClient, waitServing } from '../../../controller/transport/health.js';
 import { agentClient, listServicesByReflection, unary } from '../../support/grpc.js';
@@ -89,17 +90,25 @@ describe('agent bundle (deploy/bundle): one self-contained file', function () {
   });
 });
 
-describe('controller bundle (deploy/bundle): qfleet.js, with ssh2 and the X.509 code in files beside it', function () {
+describe('controller bundle (deploy/bundle): the qfleet.js launcher and its program, with ssh2 and the X.509 code in files beside them', function () {
   this.timeout(120_000);
   let dir: string;
+  /** The launcher, copied with the program alone (no side files). */
   let lone: string;
+  /** The program, copied alone. */
+  let program: string;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'qf-clibundle-'));
     const built = await buildCliBundle({ outfile: join(dir, 'build/qfleet.js') });
+    assert.equal(built.outfile, join(dir, 'build', CLI_PROGRAM_FILE));
     mkdirSync(join(dir, 'alone'));
     lone = join(dir, 'alone/qfleet.js');
-    copyFileSync(built.outfile, lone);
+    copyFileSync(join(dir, 'build/qfleet.js'), lone);
+    copyFileSync(built.outfile, join(dir, 'alone', CLI_PROGRAM_FILE));
+    mkdirSync(join(dir, 'program'));
+    program = join(dir, 'program/qfleet.js');
+    copyFileSync(built.outfile, program);
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -120,22 +129,38 @@ describe('controller bundle (deploy/bundle): qfleet.js, with ssh2 and the X.509 
     assert.deepEqual(JSON.parse(r.stdout).map((h: { host: string; status: string }) => [h.host, h.status]), [['nowhere', 'unreachable']]);
   });
 
-  it("turns on Node's compile cache where the runtime has module.enableCompileCache, and runs the program once", async () => {
-    // This machine's Node 20 has none: a preload gives it one that only records the call, as Node 22 would answer it.
+  it("turns on Node's compile cache where the runtime has module.enableCompileCache before the program loads, and runs it once", async () => {
+    // This machine's Node 20 has none: a preload gives it one that only records the call and whether the program was loaded yet.
     const hook = join(dir, 'fake-compile-cache.cjs');
     const calls = join(dir, 'compile-cache-calls');
     writeFileSync(hook, `const m = require('node:module'); const fs = require('node:fs');
-m.constants = { ...(m.constants || {}), compileCacheStatus: { FAILED: 0, ENABLED: 1, ALREADY_ENABLED: 2, DISABLED: 3 } };
-m.enableCompileCache = () => { fs.appendFileSync(${JSON.stringify(calls)}, 'enabled\\n'); return { status: 1, directory: '/nowhere' }; };\n`);
+m.enableCompileCache = () => {
+  const loaded = Object.keys(require.cache).some((f) => f.endsWith(${JSON.stringify(CLI_PROGRAM_FILE)}));
+  fs.appendFileSync(${JSON.stringify(calls)}, loaded ? 'enabled after the program loaded\\n' : 'enabled\\n');
+  return { status: 1, directory: '/nowhere' };
+};\n`);
     const r = await execa('node', ['--require', hook, lone, '--version'], { cwd: join(dir, 'alone') });
     assert.match(r.stdout, /^\d+\.\d+\.\d+$/, 'the version, printed once');
     assert.equal(readFileSync(calls, 'utf8'), 'enabled\n');
   });
 
+  it('the launcher without its program says which file is missing', async () => {
+    mkdirSync(join(dir, 'launcher-only'));
+    copyFileSync(lone, join(dir, 'launcher-only/qfleet.js'));
+    const r = await execa('node', [join(dir, 'launcher-only/qfleet.js'), '--version'], { reject: false });
+    assert.equal(r.exitCode, 1);
+    assert.equal(r.stderr, `qfleet: ${CLI_PROGRAM_FILE}, the program, is not beside ${join(dir, 'launcher-only/qfleet.js')}: copy every file of dist/bundle/ together`);
+  });
+
+  it('the program runs as it is, under any name (bootstrap puts it on hosts as qfleet.js, for the boot-time start -A)', async () => {
+    const v = await execa('node', [program, '--version'], { cwd: join(dir, 'program') });
+    assert.match(v.stdout, /^\d+\.\d+\.\d+$/, 'the version, printed once');
+  });
+
   it('parses no ssh2 and no X.509 code at start: those are in their side files, which the build writes beside it', () => {
-    const text = readFileSync(lone, 'utf8');
-    assert.doesNotMatch(text, /SSH-2\.0-/, 'ssh2 speaks SSH-2.0: not in qfleet.js');
-    assert.doesNotMatch(text, /PemConverter/, "@peculiar/x509's PEM code: not in qfleet.js");
+    const text = readFileSync(program, 'utf8');
+    assert.doesNotMatch(text, /SSH-2\.0-/, 'ssh2 speaks SSH-2.0: not in the program');
+    assert.doesNotMatch(text, /PemConverter/, "@peculiar/x509's PEM code: not in the program");
     assert.match(readFileSync(join(dir, 'build/qfleet-ssh2.js'), 'utf8'), /SSH-2\.0-/);
     assert.match(readFileSync(join(dir, 'build/qfleet-x509.js'), 'utf8'), /PemConverter/);
   });
@@ -152,12 +177,12 @@ m.enableCompileCache = () => { fs.appendFileSync(${JSON.stringify(calls)}, 'enab
   });
 
   it('carries no home-made code cache (vm.Script with cached data)', () => {
-    const text = readFileSync(lone, 'utf8');
+    const text = readFileSync(program, 'utf8') + readFileSync(lone, 'utf8');
     assert.doesNotMatch(text, /cachedData|createCachedData/);
   });
 
   it("copies an agent's certificate into grpc-js's auth context only when asked, not at every connection", () => {
-    const text = readFileSync(lone, 'utf8');
+    const text = readFileSync(program, 'utf8');
     assert.match(text, /get sslPeerCertificate\(\)/);
     assert.doesNotMatch(text, /sslPeerCertificate:\s*session\.socket\.getPeerCertificate\(\)/);
   });
