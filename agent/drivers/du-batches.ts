@@ -23,8 +23,10 @@ export function duQueue(): WorkQueue {
  * event loop per file; du does the same in its own process, and one process
  * per batch keeps the spawns few.
  *
- * First measurements (`urgent`: the Get RPC waits for them) are batched apart
- * from refreshes and go first, as the queue orders them.
+ * Urgent measurements (the Get RPC waits for them) are batched apart from the
+ * rest (List's first measurements, refreshes) and go first, as the queue
+ * orders them; a tree already waiting among the rest when it is asked for
+ * urgently moves over, with its callers.
  */
 export class DiskUsageBatches {
   private readonly waiting = { urgent: new Map<string, Waiter[]>(), normal: new Map<string, Waiter[]>() };
@@ -44,9 +46,11 @@ export class DiskUsageBatches {
     const kind = urgent ? 'urgent' : 'normal';
     return new Promise<number>((resolve, reject) => {
       const waiting = this.waiting[kind];
-      const waiters = waiting.get(root);
-      if (waiters) waiters.push({ resolve, reject });
-      else waiting.set(root, [{ resolve, reject }]);
+      const moved = urgent ? this.waiting.normal.get(root) : undefined;
+      if (moved) this.waiting.normal.delete(root);
+      const waiters = waiting.get(root) ?? [];
+      waiters.push(...(moved ?? []), { resolve, reject });
+      waiting.set(root, waiters);
       this.enqueue(kind);
     });
   }

@@ -265,8 +265,11 @@ export interface HostDriver {
    * follows a symlink out of the container.
    */
   removeContainer(name: string): Promise<void>;
-  /** Bytes used by the container's own tree (not sharedfs). */
-  diskUsage(name: string): Promise<number>;
+  /**
+   * Bytes used by the container's own tree (not sharedfs). `urgent`: a caller
+   * waits for it (the Get RPC), so it goes before the background measurements.
+   */
+  diskUsage(name: string, opts?: { readonly urgent?: boolean }): Promise<number>;
 
   /**
    * The command that runs `opts` inside a started container (for Exec / console).

@@ -100,7 +100,7 @@ export class Observation {
    */
   private readonly quiet = new Map<string, { readonly rec: ContainerRecord; readonly exists: boolean; readonly bytes: number | undefined; readonly view: ContainerView }>();
   /** Disk use per container (bytes undefined: never measured), measured in the background once older than DISK_USAGE_TTL_MS. */
-  readonly usage = new Map<string, { bytes: number | undefined; at: number; pending?: Promise<number | undefined> }>();
+  readonly usage = new Map<string, { bytes: number | undefined; at: number; pending?: Promise<number | undefined>; urgent?: boolean }>();
   private readonly driver: HostDriver;
   private readonly store: StateStore;
   private readonly clock: Clock;
@@ -394,12 +394,17 @@ export class Observation {
    * after an agent start, the first walks take tens of seconds), create (its
    * answer came after a walk of the tree it had just copied), start, stop and
    * configure answer the figures they have not got yet as not measured.
+   * Only a measurement a caller waits for is urgent for the driver: the
+   * first measurements a List starts (a thousand after an agent start) go
+   * at the pace of background work, leaving the cores to the callers.
    */
   private async diskUsage(name: string, wait: boolean): Promise<number | undefined> {
-    const now = this.diskUsageNow(name);
+    const now = this.diskUsageNow(name, wait);
     if (now !== undefined || !wait) return now;
-    // diskUsageNow started the first measurement if there was none; one that failed lately is not hurried.
-    const pending = this.usage.get(name)?.pending;
+    // diskUsageNow started the first measurement if there was none; one a List started is hurried
+    // (the driver moves it ahead); one that failed lately is not.
+    const cached = this.usage.get(name);
+    const pending = cached?.pending && !cached.urgent ? this.measure(name, undefined, true) : cached?.pending;
     if (!pending) return undefined;
     let timer: NodeJS.Timeout | undefined;
     const bound = new Promise<undefined>((resolve) => { timer = setTimeout(resolve, this.ctx.firstDiskWaitMs, undefined); });
@@ -415,10 +420,10 @@ export class Observation {
    * missing one its first measurement (undefined until it ends; a failed one is
    * tried again after DISK_USAGE_RETRY_MS).
    */
-  private diskUsageNow(name: string): number | undefined {
+  private diskUsageNow(name: string, urgent = false): number | undefined {
     const cached = this.usage.get(name);
     if (!cached) {
-      void this.measure(name, undefined);
+      void this.measure(name, undefined, urgent);
       return undefined;
     }
     const age = this.clock.now().getTime() - cached.at;
@@ -426,9 +431,9 @@ export class Observation {
     return cached.bytes;
   }
 
-  private measure(name: string, previous: number | undefined): Promise<number | undefined> {
-    const p = this.driver.diskUsage(name).then((bytes): number | undefined => bytes, () => previous);
-    this.usage.set(name, { bytes: previous, at: this.clock.now().getTime(), pending: p });
+  private measure(name: string, previous: number | undefined, urgent = false): Promise<number | undefined> {
+    const p = this.driver.diskUsage(name, { urgent }).then((bytes): number | undefined => bytes, () => previous);
+    this.usage.set(name, { bytes: previous, at: this.clock.now().getTime(), pending: p, urgent });
     return p.then((bytes) => {
       // Unless the container went (delete drops its entry) or another measurement took over.
       if (this.usage.get(name)?.pending === p) this.usage.set(name, { bytes, at: this.clock.now().getTime() });

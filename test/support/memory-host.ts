@@ -173,7 +173,7 @@ export class MemoryHost implements HostDriver {
     this.calls.push(`remove ${name}`);
     rmSync(root, { recursive: true, force: true });
   }
-  async diskUsage(): Promise<number> {
+  async diskUsage(_name: string, _opts?: { readonly urgent?: boolean }): Promise<number> {
     return 4096;
   }
   execSpec(ref: ContainerRef, opts: ExecOptions): CommandSpec {

@@ -73,8 +73,6 @@ export class FreeBSDDriver implements HostDriver {
   private readonly probes = new ProbeMemo();
   /** du runs, a batch of containers each (du-batches.ts): one at a time, refreshes resting three times as long as they ran (a quarter of the time at most). */
   private readonly usage = new DiskUsageBatches(duQueue(), (roots) => this.measureTrees(roots));
-  /** Containers whose disk use was measured (their next measurement is a refresh, not urgent). */
-  private readonly measured = new Set<string>();
   private readonly clock: DriverClock;
   private readonly warn: (message: string, fields: Record<string, unknown>) => void;
 
@@ -742,15 +740,12 @@ export class FreeBSDDriver implements HostDriver {
   async removeContainer(name: string): Promise<void> {
     const root = this.root(name);
     this.probes.forget(name);
-    this.measured.delete(name);
     await this.host.removeTree(root, `container ${name} at`);
   }
 
-  /** Measured with others in one du; a container's first measurement goes before refreshes. */
-  async diskUsage(name: string): Promise<number> {
-    const bytes = await this.usage.measure(this.root(name), !this.measured.has(name));
-    this.measured.add(name);
-    return bytes;
+  /** Measured with others in one du; an urgent measurement goes before the rest. */
+  async diskUsage(name: string, opts: { readonly urgent?: boolean } = {}): Promise<number> {
+    return this.usage.measure(this.root(name), opts.urgent ?? false);
   }
 
   /**

@@ -73,8 +73,6 @@ export class LinuxDriver implements HostDriver {
   private readonly probes = new ProbeMemo();
   /** Disk use: one batch at a time (du-batches.ts), refreshes resting three times as long as they took (a quarter of the time at most). */
   private readonly usage: DiskUsageBatches;
-  /** Containers whose disk use was measured (their next measurement is a refresh, not urgent). */
-  private readonly measured = new Set<string>();
 
   constructor(opts: LinuxDriverOptions) {
     this.runner = opts.runner;
@@ -317,19 +315,16 @@ export class LinuxDriver implements HostDriver {
       throw new FailedPreconditionError(`container ${name} still has mounts: ${[...new Set(mounted)].join(', ')}; unmount first`);
     }
     this.probes.forget(name);
-    this.measured.delete(name);
     this.ns.forget(name);
     if (!existsSync(root) && !isSymlink(root)) return;
     await removeTree(root);
   }
 
-  /** Measured with others in one du (disk-usage.ts); a container's first measurement goes before refreshes. */
-  async diskUsage(name: string): Promise<number> {
+  /** Measured with others in one du (disk-usage.ts); an urgent measurement goes before the rest. */
+  async diskUsage(name: string, opts: { readonly urgent?: boolean } = {}): Promise<number> {
     const root = this.rootOf(name);
     mustExist(name, root);
-    const bytes = await this.usage.measure(root, !this.measured.has(name));
-    this.measured.add(name);
-    return bytes;
+    return this.usage.measure(root, opts.urgent ?? false);
   }
 
   // --- exec (exec.ts) --------------------------------------------------------

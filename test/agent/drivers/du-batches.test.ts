@@ -41,7 +41,7 @@ describe('DiskUsageBatches (many trees per du)', () => {
     assert.deepEqual(await Promise.all([...first, later]), [2, 2, 2, 2]);
   });
 
-  it('measures first measurements (urgent) apart from refreshes, and before those waiting', async () => {
+  it('measures urgent ones (a caller waits) apart from the rest, and before those waiting', async () => {
     const r = recorder();
     const b = new DiskUsageBatches(new WorkQueue(1), r.measureMany);
     const running = b.measure('/busy', false);
@@ -51,6 +51,19 @@ describe('DiskUsageBatches (many trees per du)', () => {
     await r.releaseAll();
     assert.deepEqual(r.batches, [['/busy'], ['/new'], ['/old']]);
     await Promise.all([running, refresh, first]);
+  });
+
+  it('moves a tree waiting among the rest over when it is asked for urgently: one measurement answers every caller', async () => {
+    const r = recorder();
+    const b = new DiskUsageBatches(new WorkQueue(1), r.measureMany);
+    const running = b.measure('/busy', false);
+    await turn();
+    const listed = b.measure('/new', false);
+    const other = b.measure('/other', false);
+    const waited = b.measure('/new', true);
+    await r.releaseAll();
+    assert.deepEqual(r.batches, [['/busy'], ['/new'], ['/other']]);
+    assert.deepEqual(await Promise.all([running, listed, other, waited]), [5, 4, 6, 4]);
   });
 
   it('fails only the tree that could not be measured, with its reason; a batch that throws fails its trees', async () => {

@@ -291,6 +291,26 @@ describe('Engine (qchroot semantics, on an in-memory host)', () => {
       assert.equal((await e.list()).find((v) => v.name === 'du2')!.diskUsageBytes, 8192);
     });
 
+    it("the first measurements a List starts go at the pace of background work; a Get waiting for one asks the driver to hurry it", async () => {
+      await make().create('du7');
+      await make().create('du8');
+      const walk = gate();
+      const asked: string[] = [];
+      host.diskUsage = async (name: string, opts?: { urgent?: boolean }) => { asked.push(`${name}${opts?.urgent ? ' urgent' : ''}`); await walk.pass(); return 1024; };
+      const e = make();
+      await e.list();
+      assert.deepEqual(asked, ['du7', 'du8']);
+      const got = e.get('du7');
+      // Get reads the state file and the tables first (a bounded number of turns).
+      for (let i = 0; i < 100 && asked.length < 3; i++) await new Promise((r) => setImmediate(r));
+      assert.deepEqual(asked, ['du7', 'du8', 'du7 urgent']);
+      walk.open();
+      assert.equal((await got).diskUsageBytes, 1024);
+      const fresh = make();
+      assert.equal((await fresh.get('du8')).diskUsageBytes, 1024);
+      assert.deepEqual(asked.slice(3), ['du8 urgent'], 'a Get that finds nothing started asks urgently at once');
+    });
+
     it('create answers from what it did, asking the host nothing more: no walk of the tree it copied, no process scan; the first List measures it', async () => {
       let walks = 0;
       host.diskUsage = async () => { walks++; return 2048; };
