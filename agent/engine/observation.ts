@@ -390,13 +390,12 @@ export class Observation {
    * Get reuse a figure younger than DISK_USAGE_TTL_MS; a stale one is returned
    * at once while a fresh one is measured in the background. A first
    * measurement is waited for by the Get RPC (one container, at most
-   * FIRST_DISK_WAIT_MS) and by nothing else: List (at a thousand containers
-   * after an agent start, the first walks take tens of seconds), create (its
-   * answer came after a walk of the tree it had just copied), start, stop and
-   * configure answer the figures they have not got yet as not measured.
-   * Only a measurement a caller waits for is urgent for the driver: the
-   * first measurements a List starts (a thousand after an agent start) go
-   * at the pace of background work, leaving the cores to the callers.
+   * FIRST_DISK_WAIT_MS) and by nothing else: List, start, stop and configure
+   * answer the figures they have not got yet as not measured (create does
+   * not even start one: created()). Only a measurement a caller waits for is
+   * urgent for the driver: the first measurements a List starts (a thousand
+   * after an agent start) go at the pace of background work, leaving the
+   * cores to the callers.
    */
   private async diskUsage(name: string, wait: boolean): Promise<number | undefined> {
     const now = this.diskUsageNow(name, wait);

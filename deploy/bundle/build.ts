@@ -1,7 +1,8 @@
 /**
  * Builds the agent into ONE file, dist/bundle/qfleetd.js, that bootstrap
  * uploads to hosts: node + this file is all a host needs. The controller CLI
- * is bundled the same way (dist/bundle/qfleet.js) for boot-time start on hosts.
+ * is bundled the same way (dist/bundle/qfleet-main.js, with its launcher qfleet.js);
+ * bootstrap puts the program on hosts for the boot-time start.
  *
  * Nothing is written to disk at start. Our own API is built in
  * (proto/gen/agent-root.ts, generated from agent.proto). Three modules read
@@ -25,11 +26,11 @@
  * runs, so a program cannot turn the cache on for itself.
  *
  * The CLI keeps two big libraries that only a few commands use in files of
- * their own beside qfleet.js (CLI_SIDE_BUNDLES): ssh2 (bootstrap) and
- * @peculiar/x509 (pki). Every CLI start parses the whole of qfleet.js, and
+ * their own beside the program (CLI_SIDE_BUNDLES): ssh2 (bootstrap) and
+ * @peculiar/x509 (pki). Every CLI start parses the whole program, and
  * those two were half of it: ~1 MB less JavaScript, ~25 ms less CPU at every
  * start (V8's pre-parse of 1.9 MB against 0.9 MB, measured on the build
- * machine). Node loads a side file, relative to qfleet.js, the first time a
+ * machine). Node loads a side file, relative to the program, the first time a
  * command needs it; a command that does not never touches it.
  */
 import { build, type BuildOptions, type Plugin } from 'esbuild';
