@@ -50,11 +50,11 @@ describe('WorkQueue (the drivers\' disk-usage walks)', () => {
     const huge = gate(log, 'huge'); const huger = gate(log, 'huger'); const small = gate(log, 'small');
     const results = [q.run(huge.task), q.run(huger.task), q.run(small.task, true)];
     assert.deepEqual(log, ['huge']);
-    while (log.length < 2) await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 400 && log.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
     assert.deepEqual(log, ['huge', 'small'], 'the urgent task started while the long one runs');
     small.release();
     await results[2];
-    while (log.length < 3) await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 400 && log.length < 3; i++) await new Promise((r) => setTimeout(r, 5));
     assert.deepEqual(log, ['huge', 'small', 'huger']);
     await new Promise((r) => setTimeout(r, 30));
     const after = q.run(async () => { log.push('after'); return 'after'; });

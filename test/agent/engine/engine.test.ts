@@ -296,13 +296,19 @@ describe('Engine (qchroot semantics, on an in-memory host)', () => {
       await make().create('du8');
       const walk = gate();
       const asked: string[] = [];
-      host.diskUsage = async (name: string, opts?: { urgent?: boolean }) => { asked.push(`${name}${opts?.urgent ? ' urgent' : ''}`); await walk.pass(); return 1024; };
+      let urgentAsked!: () => void;
+      const urgent = new Promise<void>((r) => { urgentAsked = r; });
+      host.diskUsage = async (name: string, opts?: { urgent?: boolean }) => {
+        asked.push(`${name}${opts?.urgent ? ' urgent' : ''}`);
+        if (opts?.urgent) urgentAsked();
+        await walk.pass();
+        return 1024;
+      };
       const e = make();
       await e.list();
       assert.deepEqual(asked, ['du7', 'du8']);
       const got = e.get('du7');
-      // Get reads the state file and the tables first (a bounded number of turns).
-      for (let i = 0; i < 100 && asked.length < 3; i++) await new Promise((r) => setImmediate(r));
+      await urgent;
       assert.deepEqual(asked, ['du7', 'du8', 'du7 urgent']);
       walk.open();
       assert.equal((await got).diskUsageBytes, 1024);

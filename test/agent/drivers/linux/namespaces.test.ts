@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { checkMap, mapText, toHost, toInside } from '../../../../agent/drivers/linux/id-shift.js';
 import { LinuxDriver } from '../../../../agent/drivers/linux/linux-driver.js';
@@ -60,6 +60,25 @@ describe('LinuxDriver namespaces plans (fake runner, made-up /proc)', () => {
       writeFileSync(`${tmp}/run/web.pid`, '4242 777\n');
       initStat();
       assert.deepEqual(await driver.runtime(ns()), { up: true, problems: [], initPid: 4242 });
+    });
+
+    it('reads the pidfile again only when its stat changes: a file replaced (the agent writes by rename) or removed is seen', async () => {
+      const file = `${tmp}/run/web.pid`;
+      writeFileSync(file, '4242 777\n');
+      utimesSync(file, 1000, 1000);
+      initStat();
+      assert.equal((await driver.runtime(ns())).initPid, 4242);
+      // The same inode, size and mtime with other bytes: taken as the file read before, unread.
+      writeFileSync(file, '4243 778\n');
+      utimesSync(file, 1000, 1000);
+      assert.equal((await driver.runtime(ns())).initPid, 4242);
+      mkdirSync(`${tmp}/proc/4243`);
+      writeFileSync(`${tmp}/proc/4243/stat`, '4243 (tini) S 1 4243 4243 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 778 1000 10\n');
+      writeFileSync(`${file}.new`, '4243 778\n');
+      renameSync(`${file}.new`, file);
+      assert.equal((await driver.runtime(ns())).initPid, 4243, 'a new file is read');
+      rmSync(file);
+      assert.deepEqual(await driver.runtime(ns()), { up: false, problems: [] });
     });
 
     for (const [what, make] of [
