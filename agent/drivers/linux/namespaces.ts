@@ -79,7 +79,11 @@ export class LinuxNamespaces {
    * running container's record twice (runtime, fingerprint), and a stat that
    * shows the same file (inode, size, mtime: the agent writes by rename)
    * spares the open and read (50 running: about 3 ms of each List). A file
-   * changed or removed by anyone shows as a different stat or none.
+   * changed or removed by anyone shows as a different stat or none. (Two
+   * in-place writes of the same size within one tick of the kernel's file
+   * clock, with a read between them, would look alike, as in any stamp cache
+   * without StateStore's settling time; only root writes the run directory,
+   * and the agent writes it by rename.)
    */
   private readonly initRecords = new Map<string, { readonly ino: number; readonly size: number; readonly mtimeMs: number; readonly rec: InitRecord | undefined }>();
 
