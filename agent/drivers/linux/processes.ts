@@ -4,12 +4,14 @@ import { eachLimited } from '../../worker-pool.js';
 import { ProcessTable, type Layout, type RootedProcess } from '../host-driver.js';
 
 /**
- * The fields of a /proc/PID/stat line after "(comm) ", from field 3 (state) on:
- * [1] is the parent pid (field 4), [19] the start time in clock ticks (field 22).
+ * The fields of a /proc/PID/stat line after "(comm) ", from field 3 (state) to
+ * field 22: [0] is the state, [1] the parent pid (field 4), [17] the thread
+ * count (field 20), [19] the start time in clock ticks (field 22). The thirty
+ * fields after it are not split off: a List reads a few hundred of these lines.
  * comm may hold spaces and parentheses, hence the last ')'.
  */
 export function statFields(stat: string): string[] {
-  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ', 20);
 }
 
 /** /proc reads one process-table scan has outstanding at once. */
