@@ -5,6 +5,21 @@ import { WorkQueue } from './work-queue.js';
 export const DU_BATCH_TIMEOUT_MS = 300_000;
 
 /**
+ * nice(1)'s increment for the du batches nobody waits for: the lowest CPU
+ * priority, so a background measurement (a List's first figures after a burst
+ * of creates, a refresh) never takes a core from the agent's answers on a
+ * small host. Linux's CFQ and BFQ take a process's I/O priority from its nice
+ * value unless one is set. nice is in the base of both systems (coreutils,
+ * like GNU du; FreeBSD's /usr/bin/nice).
+ */
+export const BACKGROUND_NICE = 19;
+
+/** du with `args`, as a batch runs it: at once for a caller who waits (urgent), else at BACKGROUND_NICE. */
+export function duArgv(args: readonly string[], urgent: boolean): string[] {
+  return urgent ? ['du', ...args] : ['nice', '-n', String(BACKGROUND_NICE), 'du', ...args];
+}
+
+/**
  * The drivers' queue of du batches: one at a time, refreshes resting three
  * times their time (a quarter of the machine at most). A batch still running
  * after 10 s (a batch of ordinary trees takes well under a second) holds a
@@ -26,7 +41,8 @@ export function duQueue(): WorkQueue {
  * Urgent measurements (the Get RPC waits for them) are batched apart from the
  * rest (List's first measurements, refreshes) and go first, as the queue
  * orders them; a tree already waiting among the rest when it is asked for
- * urgently moves over, with its callers.
+ * urgently moves over, with its callers. `measureMany` is told which kind of
+ * batch it measures (the rest run at a low priority: duArgv).
  */
 export class DiskUsageBatches {
   private readonly waiting = { urgent: new Map<string, Waiter[]>(), normal: new Map<string, Waiter[]>() };
@@ -38,7 +54,7 @@ export class DiskUsageBatches {
    */
   constructor(
     private readonly queue: WorkQueue,
-    private readonly measureMany: (roots: readonly string[]) => Promise<ReadonlyMap<string, number | Error>>,
+    private readonly measureMany: (roots: readonly string[], urgent: boolean) => Promise<ReadonlyMap<string, number | Error>>,
     private readonly maxBatch = 64,
   ) {}
 
@@ -77,7 +93,7 @@ export class DiskUsageBatches {
     if (!taken.length) return;
     let sizes: ReadonlyMap<string, number | Error>;
     try {
-      sizes = await this.measureMany(taken.map(([root]) => root));
+      sizes = await this.measureMany(taken.map(([root]) => root), kind === 'urgent');
     } catch (e) {
       for (const [, waiters] of taken) for (const w of waiters) w.reject(e);
       return;

@@ -14,7 +14,7 @@ import { jailCreateArgv, jailName, parseJls, rctlFilter, rctlRules, saysJailNotF
 import type { MountTable } from './mount-table.js';
 import { parseDevfsShowsets, parseOnestatus, parseSysctlInt } from './outputs.js';
 import { ProbeMemo } from '../probe-memo.js';
-import { DiskUsageBatches, DU_BATCH_TIMEOUT_MS, duAnswers, duQueue } from '../du-batches.js';
+import { DiskUsageBatches, DU_BATCH_TIMEOUT_MS, duAnswers, duArgv, duQueue } from '../du-batches.js';
 import { parseProcstatFiles, rootedProcesses } from './procstat.js';
 import { baseBehindKernel, firstLine, parseRelease, stripPatchLevel } from './release.js';
 import { assertContainerName, assertEnv, assertHostPath, assertPids, assertServiceName, assertUrl, signalName } from './validate.js';
@@ -72,7 +72,7 @@ export class FreeBSDDriver implements HostDriver {
   private readonly serviceGraceMs: number;
   private readonly probes = new ProbeMemo();
   /** du runs, a batch of containers each (du-batches.ts): one at a time, refreshes resting three times as long as they ran (a quarter of the time at most). */
-  private readonly usage = new DiskUsageBatches(duQueue(), (roots) => this.measureTrees(roots));
+  private readonly usage = new DiskUsageBatches(duQueue(), (roots, urgent) => this.measureTrees(roots, urgent));
   private readonly clock: DriverClock;
   private readonly warn: (message: string, fields: Record<string, unknown>) => void;
 
@@ -751,11 +751,12 @@ export class FreeBSDDriver implements HostDriver {
   /**
    * One `du -sxk` for a batch of containers: -x keeps it out of sharedfs
    * (nullfs) and devfs, which are mounts. It follows no symlink, and counts a
-   * file of several hard links once in the whole batch.
+   * file of several hard links once in the whole batch. A batch nobody waits
+   * for runs under nice(1) (duArgv).
    */
-  private async measureTrees(roots: readonly string[]): Promise<Map<string, number | Error>> {
+  private async measureTrees(roots: readonly string[], urgent: boolean): Promise<Map<string, number | Error>> {
     // Exit 1: some tree could not be read (one deleted meanwhile); the others' lines are there.
-    const r = await this.host.run(['du', '-sxk', '--', ...roots], { okExitCodes: [1], timeoutMs: DU_BATCH_TIMEOUT_MS });
+    const r = await this.host.run(duArgv(['-sxk', '--', ...roots], urgent), { okExitCodes: [1], timeoutMs: DU_BATCH_TIMEOUT_MS });
     return duAnswers(r, roots, 1024, '\n');
   }
 

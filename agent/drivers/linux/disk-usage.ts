@@ -1,6 +1,6 @@
 import { CommandFailedError } from '../../errors.js';
 import { isUnder } from '../host-driver.js';
-import { DU_BATCH_TIMEOUT_MS, duAnswers } from '../du-batches.js';
+import { DU_BATCH_TIMEOUT_MS, duAnswers, duArgv } from '../du-batches.js';
 import type { CommandRunner } from '../../runner/command-runner.js';
 import type { LinuxMounts } from './mounts.js';
 import { measureTree } from './safe-remove.js';
@@ -17,8 +17,9 @@ import { measureTree } from './safe-remove.js';
  * with several hard links once in the whole batch, where a walk counted it
  * once per tree (links across containers are not made by qfleet). A tree du
  * leaves unmeasured, or every tree when du cannot run as asked, is walked here.
+ * A batch nobody waits for (not `urgent`) runs du at the lowest priority (duArgv).
  */
-export async function measureContainerTrees(runner: CommandRunner, mounts: LinuxMounts, roots: readonly string[]): Promise<Map<string, number | Error>> {
+export async function measureContainerTrees(runner: CommandRunner, mounts: LinuxMounts, roots: readonly string[], urgent: boolean): Promise<Map<string, number | Error>> {
   const points = (await mounts.table()).map((e) => e.mountPoint);
   const sizes = new Map<string, number | Error>();
   const plain: string[] = [];
@@ -34,7 +35,7 @@ export async function measureContainerTrees(runner: CommandRunner, mounts: Linux
   let answers: Map<string, number | Error>;
   try {
     // Exit 1: some tree could not be read (one deleted meanwhile); the others' lines are there.
-    const r = await runner.run({ argv: ['du', '-s', '-x', '-B1', '-0', '--', ...plain], okExitCodes: [1], timeoutMs: DU_BATCH_TIMEOUT_MS });
+    const r = await runner.run({ argv: duArgv(['-s', '-x', '-B1', '-0', '--', ...plain], urgent), okExitCodes: [1], timeoutMs: DU_BATCH_TIMEOUT_MS });
     answers = duAnswers(r, plain, 1);
   } catch (e) {
     // A du that ran out of time would be no quicker walked here: its trees wait for the next round.

@@ -91,7 +91,7 @@ export class LinuxDriver implements HostDriver {
     });
     this.services = new LinuxServices(this.runner, (n) => this.rootOf(n), opts.logDir, this.probes, (r) => this.entry(r), (n) => this.ns.fingerprint(n));
     this.exec = new LinuxExec(this.runner, this.procs);
-    this.usage = new DiskUsageBatches(duQueue(), (roots) => measureContainerTrees(this.runner, this.mountsOf, roots));
+    this.usage = new DiskUsageBatches(duQueue(), (roots, urgent) => measureContainerTrees(this.runner, this.mountsOf, roots, urgent));
   }
 
   /** The namespaces probe, read once (files only) and kept: tools do not come and go under a running agent. */

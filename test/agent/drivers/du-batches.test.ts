@@ -8,15 +8,18 @@ describe('DiskUsageBatches (many trees per du)', () => {
   /** measureMany that records each batch and answers when released (`sizes` by root; an Error fails that root). */
   function recorder(answer: (root: string) => number | Error = (r) => r.length) {
     const batches: string[][] = [];
+    /** Each batch's urgency, as measureMany was told it. */
+    const urgency: boolean[] = [];
     const releases: (() => void)[] = [];
-    const measureMany = async (roots: readonly string[]) => {
+    const measureMany = async (roots: readonly string[], urgent: boolean) => {
       batches.push([...roots]);
+      urgency.push(urgent);
       await new Promise<void>((r) => releases.push(r));
       return new Map(roots.map((r) => [r, answer(r)]));
     };
     /** Lets every batch there is and will be start and end (a bounded number of turns). */
     const releaseAll = async () => { for (let i = 0; i < 20; i++) { await turn(); releases.splice(0).forEach((r) => r()); } };
-    return { batches, measureMany, releaseAll };
+    return { batches, urgency, measureMany, releaseAll };
   }
 
   it('answers the callers of a moment with one batch, each tree once however often it was asked', async () => {
@@ -41,7 +44,7 @@ describe('DiskUsageBatches (many trees per du)', () => {
     assert.deepEqual(await Promise.all([...first, later]), [2, 2, 2, 2]);
   });
 
-  it('measures urgent ones (a caller waits) apart from the rest, and before those waiting', async () => {
+  it('measures urgent ones (a caller waits) apart from the rest, and before those waiting; each batch told which it is', async () => {
     const r = recorder();
     const b = new DiskUsageBatches(new WorkQueue(1), r.measureMany);
     const running = b.measure('/busy', false);
@@ -50,6 +53,7 @@ describe('DiskUsageBatches (many trees per du)', () => {
     const first = b.measure('/new', true);
     await r.releaseAll();
     assert.deepEqual(r.batches, [['/busy'], ['/new'], ['/old']]);
+    assert.deepEqual(r.urgency, [false, true, false]);
     await Promise.all([running, refresh, first]);
   });
 

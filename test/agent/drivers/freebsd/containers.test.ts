@@ -381,11 +381,13 @@ describe('FreeBSDDriver containers (golden transcripts)', () => {
       assert.deepEqual(r.take(), ['mount -p']);
     });
 
-    it('measures with du -sxk (not crossing into sharedfs or devfs), in bytes', async () => {
+    it('measures with du -sxk (not crossing into sharedfs or devfs), in bytes; under nice -n 19 unless a caller waits', async () => {
       const r = await new Rig().mounted();
       const bytes = await r.driver.diskUsage('web');
-      assert.deepEqual(r.take(), [`du -sxk -- ${C}`]);
+      assert.deepEqual(r.take(), [`nice -n 19 du -sxk -- ${C}`]);
       assert.ok(bytes > 0 && bytes % 1024 === 0);
+      assert.equal(await r.driver.diskUsage('web', { urgent: true }), bytes);
+      assert.deepEqual(r.take(), [`du -sxk -- ${C}`]);
     });
 
     it('measures the containers asked for at once with one du, and fails only one that is gone', async () => {
@@ -395,7 +397,7 @@ describe('FreeBSDDriver containers (golden transcripts)', () => {
       const D = C.replace(/web$/, 'db');
       const G = C.replace(/web$/, 'gone');
       const [web, db, gone] = await Promise.allSettled([r.driver.diskUsage('web'), r.driver.diskUsage('db'), r.driver.diskUsage('gone')]);
-      assert.deepEqual(r.take(), [`du -sxk -- ${C} ${D} ${G}`]);
+      assert.deepEqual(r.take(), [`nice -n 19 du -sxk -- ${C} ${D} ${G}`]);
       assert.ok(web.status === 'fulfilled' && web.value > 0 && db.status === 'fulfilled' && db.value > 0);
       assert.ok(gone.status === 'rejected' && String(gone.reason).includes(`du: ${G}: No such file or directory`), String(gone.status === 'rejected' && gone.reason));
     });

@@ -331,8 +331,15 @@ export class SimulatedFreeBSD {
       case 'chflags': return this.chflags(a);
       case 'rm': return this.rm(a);
       case 'du': return this.du(a);
+      case 'nice': return this.nice(a, spec);
       default: return this.unknown(spec);
     }
+  }
+
+  /** `nice -n N UTILITY ARGS...`: the utility's own answer (the model has no scheduler to slow). */
+  private nice(a: string[], spec: CommandSpec): FakeReply | undefined {
+    if (a[0] !== '-n' || !/^-?\d+$/.test(a[1] ?? '') || !a[2]) return this.unknown(spec);
+    return this.exec({ ...spec, argv: a.slice(2) });
   }
 
   /** A command the model does not know: no answer, so the FakeRunner fails the test naming it. */

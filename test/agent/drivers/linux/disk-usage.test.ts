@@ -8,6 +8,7 @@ import { measureTree } from '../../../../agent/drivers/linux/safe-remove.js';
 import { Layout } from '../../../../agent/drivers/host-driver.js';
 import { CommandFailedError } from '../../../../agent/errors.js';
 import type { CommandRunner } from '../../../../agent/runner/command-runner.js';
+import { ExecaRunner } from '../../../../agent/runner/execa-runner.js';
 import { FakeRunner } from '../../../support/fake-runner.js';
 
 describe('linux/disk-usage: the disk use of a batch of container trees', () => {
@@ -37,17 +38,32 @@ describe('linux/disk-usage: the disk use of a batch of container trees', () => {
 
   it('asks one du for every tree with nothing mounted under it, and walks the one with a mount, leaving the mount out', async () => {
     const runner = new FakeRunner().on(DU, (spec) => ({ stdout: spec.argv.slice(DU.length).map((r, i) => `${(i + 1) * 4096}\t${r}\0`).join('') }));
-    const sizes = await measureContainerTrees(runner, mounts, [root('a'), root('mounted'), root('b')]);
+    const sizes = await measureContainerTrees(runner, mounts, [root('a'), root('mounted'), root('b')], true);
     assert.deepEqual(runner.transcript, [[...DU, root('a'), root('b')].join(' ')]);
     assert.equal(sizes.get(root('a')), 4096);
     assert.equal(sizes.get(root('b')), 8192);
     assert.equal(sizes.get(root('mounted')), await measureTree(root('mounted'), [join(root('mounted'), 'data')]));
   });
 
+  it('runs a batch nobody waits for under nice -n 19, so it never takes a core from the agent', async () => {
+    const NICE_DU = ['nice', '-n', '19', ...DU];
+    const runner = new FakeRunner().on(NICE_DU, (spec) => ({ stdout: spec.argv.slice(NICE_DU.length).map((r) => `4096\t${r}\0`).join('') }));
+    const sizes = await measureContainerTrees(runner, mounts, [root('a'), root('b')], false);
+    assert.deepEqual(runner.transcript, [[...NICE_DU, root('a'), root('b')].join(' ')]);
+    assert.deepEqual([sizes.get(root('a')), sizes.get(root('b'))], [4096, 4096]);
+  });
+
+  it('runs the real nice and du here: a background batch measures what an urgent one does', async () => {
+    const runner = new ExecaRunner();
+    const [urgent, background] = [await measureContainerTrees(runner, mounts, [root('a'), root('b')], true), await measureContainerTrees(runner, mounts, [root('a'), root('b')], false)];
+    assert.equal(typeof urgent.get(root('a')), 'number');
+    assert.deepEqual(background, urgent);
+  });
+
   it('walks a tree du did not measure; one that is gone fails alone, with why', async () => {
     const gone = root('gone');
     const runner = new FakeRunner().on(DU, { stdout: `4096\t${root('a')}\0`, stderr: `du: cannot access '${gone}': No such file or directory\n`, exitCode: 1 });
-    const sizes = await measureContainerTrees(runner, mounts, [root('a'), root('b'), gone]);
+    const sizes = await measureContainerTrees(runner, mounts, [root('a'), root('b'), gone], true);
     assert.equal(sizes.get(root('a')), 4096);
     assert.equal(sizes.get(root('b')), await measureTree(root('b')), 'left out by du: walked');
     assert.ok(sizes.get(gone) instanceof Error && /ENOENT|no such file/i.test((sizes.get(gone) as Error).message), String(sizes.get(gone)));
@@ -55,7 +71,7 @@ describe('linux/disk-usage: the disk use of a batch of container trees', () => {
 
   it('walks every tree when du cannot run as asked (no du, or a du without -0 or -B1)', async () => {
     const runner = new FakeRunner().on(DU, { stderr: "du: unrecognized option: 0\nBusyBox v1.36.1 multi-call binary.\n", exitCode: 2 });
-    const sizes = await measureContainerTrees(runner, mounts, [root('a'), root('b')]);
+    const sizes = await measureContainerTrees(runner, mounts, [root('a'), root('b')], true);
     assert.equal(sizes.get(root('a')), await measureTree(root('a')));
     assert.equal(sizes.get(root('b')), await measureTree(root('b')));
   });
@@ -65,7 +81,7 @@ describe('linux/disk-usage: the disk use of a batch of container trees', () => {
       run: async (spec) => { throw new CommandFailedError(spec.argv, undefined, '', { timedOut: true }); },
       spawn: () => { throw new Error('not used'); },
     };
-    const sizes = await measureContainerTrees(runner, mounts, [root('a'), root('mounted')]);
+    const sizes = await measureContainerTrees(runner, mounts, [root('a'), root('mounted')], false);
     assert.ok(sizes.get(root('a')) instanceof Error && /timed out/.test((sizes.get(root('a')) as Error).message));
     assert.equal(typeof sizes.get(root('mounted')), 'number', 'the walked tree keeps its figure');
   });
