@@ -12,6 +12,7 @@ import { DEV_MOUNTPOINT } from './mounts.js';
 import { checkMap, DEFAULT_NS_MAP, IDENTITY, mapText, shiftTree, toHost, type Ownership } from './id-shift.js';
 import type { NsTools } from './ns-probe.js';
 import { statFields } from './processes.js';
+import { ProcFiles } from './proc-files.js';
 import { openBeneath, splitRelative } from './safe-path.js';
 
 /** Starting the init: making mounts, copying two binaries, waiting for it (the script bounds each wait itself). */
@@ -87,7 +88,12 @@ export class LinuxNamespaces {
    */
   private readonly initRecords = new Map<string, { readonly ino: number; readonly size: number; readonly mtimeMs: number; readonly rec: InitRecord | undefined }>();
 
-  constructor(private readonly d: NamespacesDeps) {}
+  /** Each running container's /proc files, kept open between Lists. */
+  private readonly proc: ProcFiles;
+
+  constructor(private readonly d: NamespacesDeps) {
+    this.proc = new ProcFiles(d.procDir);
+  }
 
   pidfile(name: string): string {
     return `${this.d.runDir}/${name}${PIDFILE_SUFFIX}`;
@@ -291,11 +297,8 @@ export class LinuxNamespaces {
 
   /** /proc/PID/stat's fields from the state on (statFields), or undefined when the process is gone. */
   private fieldsOf(pid: number): string[] | undefined {
-    try {
-      return statFields(readFileSync(`${this.d.procDir}/${pid}/stat`, 'utf8'));
-    } catch {
-      return undefined;
-    }
+    const text = this.proc.stat(pid);
+    return text === undefined ? undefined : statFields(text);
   }
 
   /** /proc/PID/stat's start time, or undefined when the process is gone or a zombie. */
@@ -389,17 +392,19 @@ export class LinuxNamespaces {
       const next: number[] = [];
       for (const pid of frontier) {
         let tasks: string[] = [];
-        if (fieldsOf?.(pid)?.[17] === '1') {
+        // A process of one thread: its one children file, kept open for this very process (ProcFiles).
+        const fields = fieldsOf?.(pid);
+        const single = fields?.[17] === '1' ? startIn(fields) : undefined;
+        if (single !== undefined) {
           tasks = [String(pid)];
         } else {
           try { tasks = readdirSync(`${this.d.procDir}/${pid}/task`); } catch { continue; }
         }
         for (const t of tasks) {
-          try {
-            for (const c of readFileSync(`${this.d.procDir}/${pid}/task/${t}/children`, 'utf8').trim().split(/\s+/)) {
-              if (/^\d+$/.test(c) && out.length < MAX_DESCENDANTS) { out.push(Number(c)); next.push(Number(c)); }
-            }
-          } catch { /* gone */ }
+          const children = this.proc.children(pid, t, single);
+          for (const c of children?.trim().split(/\s+/) ?? []) {
+            if (/^\d+$/.test(c) && out.length < MAX_DESCENDANTS) { out.push(Number(c)); next.push(Number(c)); }
+          }
         }
       }
       frontier = next;
