@@ -88,6 +88,7 @@ async function serve(cfg: AgentConfig): Promise<void> {
   if (process.getuid?.() !== 0) log.warn('qfleetd is not running as root; mounts and chroot will fail');
   for (const d of [cfg.rootDir, cfg.logDir]) mkdirSync(d, { recursive: true, mode: 0o755 });
   const store = new StateStore(cfg.stateDir);
+  store.watch();
   const releasePidfile = claimPidfile(join(cfg.stateDir, 'qfleetd.pid'));
   const runner = new ExecaRunner({ wrapper: dieWithAgentWrapper() });
   const driver = makeDriver(cfg, runner, (message, fields) => log.warn(message, fields));

@@ -1,4 +1,4 @@
-import { constants, lstatSync, mkdirSync, type Stats } from 'node:fs';
+import { constants, lstatSync, mkdirSync, watch, type FSWatcher, type Stats } from 'node:fs';
 import { lstat, open, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
@@ -73,6 +73,13 @@ interface FileStamp {
  */
 export const STATE_CACHE_SETTLE_MS = 2000;
 
+/**
+ * With a watch on the directory (watch()), how long List trusts it alone to
+ * say which files changed; then it stats every file again, which bounds what
+ * an event lost (inotify drops them when its queue overflows) can hide.
+ */
+export const STATE_WATCH_RECHECK_MS = 10_000;
+
 /** inspectAll: kept reads checked per event-loop turn (an lstat of a cached inode is a few microseconds). */
 const STAT_SLICE = 64;
 /** inspectAll: files read at once (open, stat, read, close each) when their stamp changed. */
@@ -90,9 +97,17 @@ const READS_IN_FLIGHT = 8;
  * every file, and open+read+parse of a thousand of them was most of its time.
  * A file changed, replaced or removed behind the agent's back shows as a
  * different stamp and is read again; the agent's own writes drop the entry.
+ * With a watch on the directory (watch(), the agent's), a List stats only the
+ * files the watch heard of, and every file every STATE_WATCH_RECHECK_MS.
  */
 export class StateStore {
   private readonly cache = new Map<string, { readonly stamp: FileStamp; readonly read: StateRead }>();
+  private watcher: FSWatcher | undefined;
+  /** Containers whose file the watch saw change since inspectAll last looked. */
+  private readonly touched = new Set<string>();
+  /** The watch could not say which file changed (or has just started): the next inspectAll stats them all. */
+  private touchedAll = true;
+  private lastFullCheck = 0;
   /** The directory with one trailing slash: fileOf is a concatenation (List asks it for every container, path.join cost more than the lstat). */
   private readonly prefix: string;
 
@@ -144,6 +159,39 @@ export class StateStore {
   }
 
   /**
+   * Watches the directory (inotify), so that inspectAll stats only the files
+   * it heard of since its last call, instead of every file (a thousand
+   * lstats were some 3 ms of each List): the agent's own writes, and anyone
+   * else's, in place or by rename. Every STATE_WATCH_RECHECK_MS it stats them
+   * all anyway. Linux only: a kqueue watch of a directory (FreeBSD) does not
+   * report a file written in place. Without a watch (it could not be made:
+   * out of inotify instances, say), every List stats every file.
+   */
+  watch(): void {
+    if (this.watcher || process.platform !== 'linux') return;
+    try {
+      this.watcher = watch(this.dir, { persistent: false }, (_event, file) => this.heard(file));
+    } catch {
+      return;
+    }
+    this.watcher.on('error', () => this.unwatch());
+    this.touchedAll = true;
+  }
+
+  /** Ends the watch (the agent's shutdown; a watch that failed): every List stats every file again. */
+  unwatch(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
+  }
+
+  private heard(file: string | Buffer | null): void {
+    const f = file === null ? '' : String(file);
+    // A temporary file's rename over NAME.json is an event of NAME.json; events of other files say nothing.
+    if (f.endsWith('.json') && !f.startsWith('.')) this.touched.add(f.slice(0, -'.json'.length));
+    else if (!f) this.touchedAll = true;
+  }
+
+  /**
    * inspect() of many files, for List. The kept reads are checked with
    * lstatSync, STAT_SLICE files per event-loop turn: a thousand asynchronous
    * lstats cost 15-50 ms of thread-pool round trips on a busy 2-core host,
@@ -154,11 +202,24 @@ export class StateStore {
   async inspectAll(names: readonly string[]): Promise<Map<string, StateRead>> {
     const out = new Map<string, StateRead>();
     const toRead: string[] = [];
-    for (let i = 0; i < names.length; i++) {
-      if (i > 0 && i % STAT_SLICE === 0) await nextTurn();
-      const name = names[i]!;
+    // What the watch heard is taken now: a change heard during this call is looked at by the next one.
+    const now = this.now();
+    const trusted = this.watcher !== undefined && !this.touchedAll && now - this.lastFullCheck < STATE_WATCH_RECHECK_MS;
+    const touched = new Set(this.touched);
+    this.touched.clear();
+    if (!trusted) {
+      this.touchedAll = false;
+      this.lastFullCheck = now;
+    }
+    let statted = 0;
+    for (const name of names) {
       const hit = this.cache.get(name);
+      if (hit && trusted && !touched.has(name)) {
+        out.set(name, hit.read);
+        continue;
+      }
       if (hit) {
+        if (++statted % STAT_SLICE === 0) await nextTurn();
         let st: Stats | undefined;
         try {
           st = lstatSync(this.fileOf(name), { throwIfNoEntry: false });

@@ -1,8 +1,8 @@
 import { strict as assert } from 'node:assert';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MAX_STATE_FILE_BYTES, parseRecord, STATE_CACHE_SETTLE_MS, StateStore, type ContainerRecord } from '../../../agent/engine/state-store.js';
+import { MAX_STATE_FILE_BYTES, parseRecord, STATE_CACHE_SETTLE_MS, STATE_WATCH_RECHECK_MS, StateStore, type ContainerRecord } from '../../../agent/engine/state-store.js';
 
 /** A record as the engine writes one mid-start: every field, the optional ones included. */
 const REAL: ContainerRecord = {
@@ -197,6 +197,44 @@ describe('StateStore: one JSON file per container', () => {
     assert.deepEqual(after.get('c1'), { kind: 'corrupt', reason: 'it is empty' });
     assert.deepEqual(after.get('c2'), { kind: 'missing' });
     assert.equal((after.get('c3') as { record: ContainerRecord }).record.desired, 'stopped');
+  });
+
+  it("with a watch (the agent's), inspectAll stats only the files it heard of, and every file every STATE_WATCH_RECHECK_MS", async () => {
+    let now = Date.now() + 10 * STATE_CACHE_SETTLE_MS;
+    const watched = new StateStore(store.dir, () => now);
+    watched.watch();
+    try {
+      const file = store.fileOf('web1');
+      /** One turn of the event loop that polls: inotify's events are queued before a write returns, and read by then. */
+      const heard = () => new Promise((r) => setTimeout(r, 1));
+      const desired = async () => ((await watched.inspectAll(['web1'])).get('web1') as { record: ContainerRecord }).record.desired;
+      assert.equal(await desired(), 'running', 'the first call stats (and reads) every file');
+      // Written through a hard link in another directory: the file changes, but no event reaches a watch
+      // of the state directory. So what inspectAll answers now shows whether it stat'ed the file.
+      const alias = join(dir, 'alias');
+      linkSync(file, alias);
+      const stopped = realText.replace('"running"', '"stopped"');
+      writeFileSync(alias, stopped);
+      await heard();
+      assert.equal(await desired(), 'running', 'nothing heard of web1: its kept read, no stat');
+      // In place through the state directory: heard, and read again.
+      writeFileSync(file, realText);
+      writeFileSync(file, stopped);
+      await heard();
+      assert.equal(await desired(), 'stopped');
+      // Unheard again, until the interval is up: then every file is stat'ed.
+      writeFileSync(alias, realText);
+      await heard();
+      assert.equal(await desired(), 'stopped');
+      now += STATE_WATCH_RECHECK_MS + 1;
+      assert.equal(await desired(), 'running');
+      // Without the watch, every call stats every file.
+      watched.unwatch();
+      writeFileSync(alias, stopped);
+      assert.equal(await desired(), 'stopped');
+    } finally {
+      watched.unwatch();
+    }
   });
 
   it('lists names in ascending order, leaving out temporary files and names no container can have', async () => {
