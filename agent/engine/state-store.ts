@@ -75,10 +75,13 @@ export const STATE_CACHE_SETTLE_MS = 2000;
 
 /**
  * With a watch on the directory (watch()), how long List trusts it alone to
- * say which files changed; then it stats every file again, which bounds what
- * an event lost (inotify drops them when its queue overflows) can hide.
+ * say which files changed; then it stats every file again. That bounds what
+ * the watch cannot tell: an event lost when inotify's queue overflows (libuv
+ * drops the overflow notice), a state directory replaced under the watch.
  */
 export const STATE_WATCH_RECHECK_MS = 10_000;
+/** Names heard of between two Lists, at most; beyond, the next List stats every file. */
+const MAX_TOUCHED = 10_000;
 
 /** inspectAll: kept reads checked per event-loop turn (an lstat of a cached inode is a few microseconds). */
 const STAT_SLICE = 64;
@@ -111,7 +114,11 @@ export class StateStore {
   /** The directory with one trailing slash: fileOf is a concatenation (List asks it for every container, path.join cost more than the lstat). */
   private readonly prefix: string;
 
-  constructor(readonly dir: string, private readonly now: () => number = Date.now) {
+  /**
+   * `now`: the wall clock, which file times are compared with; `monotonic`:
+   * for STATE_WATCH_RECHECK_MS, which a clock stepped back must not stretch.
+   */
+  constructor(readonly dir: string, private readonly now: () => number = Date.now, private readonly monotonic: () => number = () => performance.now()) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.prefix = join(dir, 'x').slice(0, -1);
   }
@@ -154,7 +161,12 @@ export class StateStore {
     }
     const parsed = parseRecord(text, name);
     const read: StateRead = typeof parsed === 'string' ? { kind: 'corrupt', reason: parsed } : { kind: 'ok', record: parsed };
-    if (readAt - STATE_CACHE_SETTLE_MS > stamp.ctimeMs) this.cache.set(name, { stamp, read });
+    if (readAt - STATE_CACHE_SETTLE_MS > stamp.ctimeMs) {
+      this.cache.set(name, { stamp, read });
+      // A change heard while this read was under way may already have been taken by an inspectAll that
+      // found nothing kept yet: the next one stats this file, so an older read is never trusted on.
+      if (this.watcher) this.heard(`${name}.json`);
+    }
     return read;
   }
 
@@ -189,6 +201,10 @@ export class StateStore {
     // A temporary file's rename over NAME.json is an event of NAME.json; events of other files say nothing.
     if (f.endsWith('.json') && !f.startsWith('.')) this.touched.add(f.slice(0, -'.json'.length));
     else if (!f) this.touchedAll = true;
+    if (this.touched.size > MAX_TOUCHED) {
+      this.touched.clear();
+      this.touchedAll = true;
+    }
   }
 
   /**
@@ -203,7 +219,7 @@ export class StateStore {
     const out = new Map<string, StateRead>();
     const toRead: string[] = [];
     // What the watch heard is taken now: a change heard during this call is looked at by the next one.
-    const now = this.now();
+    const now = this.monotonic();
     const trusted = this.watcher !== undefined && !this.touchedAll && now - this.lastFullCheck < STATE_WATCH_RECHECK_MS;
     const touched = new Set(this.touched);
     this.touched.clear();

@@ -1,11 +1,18 @@
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 
-/** Files kept open at most: a few per running container's process; the rest are read as before. */
+/**
+ * Files kept open at most: a few per running container's process; the rest
+ * are read as before. A quarter of the process's open-file limit, so the
+ * kept files never starve the agent of descriptors (a host without systemd
+ * may give it 1,024).
+ */
 export const MAX_KEPT_PROC_FILES = 1024;
 /** A kept file not read for this long is closed (its process left the container, or the container stopped). */
 export const PROC_FILE_IDLE_MS = 30_000;
-/** /proc/PID/stat is under 1 KB; a children list longer than this is read whole, the usual way. */
+/** /proc/PID/stat is under 1 KB: one read. A children list is read on until a read returns nothing. */
 const READ_BYTES = 4096;
+/** Reads of one file at most (a children list of 4,096 processes is some 32 KB). */
+const MAX_READS = 64;
 
 /**
  * The /proc files a List reads for every running namespaces container (each
@@ -33,15 +40,17 @@ export class ProcFiles {
   constructor(
     private readonly procDir: string,
     private readonly now: () => number = Date.now,
-    private readonly max = MAX_KEPT_PROC_FILES,
+    private readonly max = keptFilesBound(),
   ) {
     this.keep = procDir === '/proc';
     this.lastSweep = now();
+    // Files are swept as they are read; with nothing read any more (every container stopped), by the clock.
+    if (this.keep) setInterval(() => this.sweep(this.now()), PROC_FILE_IDLE_MS).unref();
   }
 
   /** /proc/PID/stat, or undefined when the process is gone. */
   stat(pid: number): string | undefined {
-    return this.read(`${this.procDir}/${pid}/stat`, pid);
+    return this.read(`${this.procDir}/${pid}/stat`, pid, undefined, true);
   }
 
   /**
@@ -51,7 +60,7 @@ export class ProcFiles {
    */
   children(pid: number, tid: number | string, start?: string): string | undefined {
     const path = `${this.procDir}/${pid}/task/${tid}/children`;
-    return start === undefined ? readWhole(path) : this.read(path, pid, start);
+    return start === undefined ? readWhole(path) : this.read(path, pid, start, false);
   }
 
   /** How many files are kept open now. */
@@ -65,13 +74,14 @@ export class ProcFiles {
     this.kept.clear();
   }
 
-  private read(path: string, pid: number, start?: string): string | undefined {
+  /** `oneRecord`: the file is one line (stat), which a single read returns whole; a list (children) may take several. */
+  private read(path: string, pid: number, start: string | undefined, oneRecord: boolean): string | undefined {
     const now = this.now();
     if (now - this.lastSweep > PROC_FILE_IDLE_MS) this.sweep(now);
     const hit = this.kept.get(path);
     if (hit && hit.start === start) {
       hit.usedAt = now;
-      const text = this.pread(hit.fd);
+      const text = this.pread(hit.fd, oneRecord);
       if (text !== undefined) return text;
     }
     // Gone, or another process under the same pid: whatever was kept for the pid is of no use now.
@@ -80,10 +90,14 @@ export class ProcFiles {
     let fd: number;
     try {
       fd = openSync(path, 'r');
-    } catch {
-      return undefined;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EMFILE' && code !== 'ENFILE') return undefined;
+      // Out of descriptors (the agent's or the system's): give back the kept ones, read the usual way.
+      this.closeAll();
+      return readWhole(path);
     }
-    const text = this.pread(fd);
+    const text = this.pread(fd, oneRecord);
     if (text === undefined) {
       closeQuietly(fd);
       return undefined;
@@ -92,31 +106,34 @@ export class ProcFiles {
     return text;
   }
 
-  /** The file's whole text from offset 0, or undefined when it cannot be read (its process is gone). */
-  private pread(fd: number): string | undefined {
+  /**
+   * The file's whole text from offset 0, or undefined when it cannot be read (its process is gone).
+   * A /proc list is a seq_file: a read returns at most about a page and stops before a record that
+   * does not fit (4,092 bytes of a 7,200-byte children list), so a list is read on until a read
+   * returns nothing; a one-line file is whole after one read shorter than the buffer.
+   */
+  private pread(fd: number, oneRecord: boolean): string | undefined {
     let n: number;
     try {
       n = readSync(fd, this.buf, 0, READ_BYTES, 0);
     } catch {
       return undefined;
     }
-    if (n < READ_BYTES) return this.buf.toString('utf8', 0, n);
-    // Longer than the buffer (a process with hundreds of children): read on to the end.
-    const parts = [Buffer.from(this.buf)];
+    if (n === 0 || (oneRecord && n < READ_BYTES)) return this.buf.toString('utf8', 0, n);
+    const parts = [Buffer.from(this.buf.subarray(0, n))];
     let at = n;
-    for (let i = 0; i < 1024; i++) {
-      const chunk = Buffer.allocUnsafe(READ_BYTES);
+    for (let i = 1; i < MAX_READS; i++) {
       let got: number;
       try {
-        got = readSync(fd, chunk, 0, READ_BYTES, at);
+        got = readSync(fd, this.buf, 0, READ_BYTES, at);
       } catch {
         return undefined;
       }
       if (got === 0) break;
-      parts.push(chunk.subarray(0, got));
+      parts.push(Buffer.from(this.buf.subarray(0, got)));
       at += got;
     }
-    return Buffer.concat(parts).toString('utf8');
+    return parts.length === 1 ? parts[0]!.toString('utf8') : Buffer.concat(parts).toString('utf8');
   }
 
   private forgetPid(pid: number): void {
@@ -135,6 +152,15 @@ export class ProcFiles {
       this.kept.delete(path);
     }
   }
+}
+
+/** MAX_KEPT_PROC_FILES, or a quarter of this process's soft limit on open files if that is less. */
+function keptFilesBound(): number {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    if (m) return Math.min(MAX_KEPT_PROC_FILES, Math.floor(Number(m[1]) / 4));
+  } catch { /* not Linux's /proc: the fixed bound */ }
+  return MAX_KEPT_PROC_FILES;
 }
 
 function readWhole(path: string): string | undefined {

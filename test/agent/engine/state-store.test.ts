@@ -200,8 +200,9 @@ describe('StateStore: one JSON file per container', () => {
   });
 
   it("with a watch (the agent's), inspectAll stats only the files it heard of, and every file every STATE_WATCH_RECHECK_MS", async () => {
-    let now = Date.now() + 10 * STATE_CACHE_SETTLE_MS;
-    const watched = new StateStore(store.dir, () => now);
+    // The wall clock past the settling time (what is read is kept); a monotonic one the test moves.
+    let mono = 0;
+    const watched = new StateStore(store.dir, () => Date.now() + 10 * STATE_CACHE_SETTLE_MS, () => mono);
     watched.watch();
     try {
       const file = store.fileOf('web1');
@@ -209,6 +210,7 @@ describe('StateStore: one JSON file per container', () => {
       const heard = () => new Promise((r) => setTimeout(r, 1));
       const desired = async () => ((await watched.inspectAll(['web1'])).get('web1') as { record: ContainerRecord }).record.desired;
       assert.equal(await desired(), 'running', 'the first call stats (and reads) every file');
+      assert.equal(await desired(), 'running', "the next stats what was read meanwhile (the first call's reads), once");
       // Written through a hard link in another directory: the file changes, but no event reaches a watch
       // of the state directory. So what inspectAll answers now shows whether it stat'ed the file.
       const alias = join(dir, 'alias');
@@ -222,12 +224,26 @@ describe('StateStore: one JSON file per container', () => {
       writeFileSync(file, stopped);
       await heard();
       assert.equal(await desired(), 'stopped');
+      await desired(); // stats what that call read again, once
       // Unheard again, until the interval is up: then every file is stat'ed.
       writeFileSync(alias, realText);
       await heard();
       assert.equal(await desired(), 'stopped');
-      now += STATE_WATCH_RECHECK_MS + 1;
+      mono += STATE_WATCH_RECHECK_MS + 1;
       assert.equal(await desired(), 'running');
+      // A read inspect() kept (perhaps begun before a change whose event a List has already taken)
+      // is stat'ed by the next inspectAll: here an unheard change is seen at once.
+      await desired();
+      writeFileSync(alias, stopped);
+      await heard();
+      assert.equal((await watched.read('web1'))?.desired, 'stopped', 'inspect stats its kept read');
+      writeFileSync(alias, realText);
+      await heard();
+      const kept = await watched.inspect('web1');
+      assert.equal((kept as { record: ContainerRecord }).record.desired, 'running');
+      writeFileSync(alias, stopped);
+      await heard();
+      assert.equal(await desired(), 'stopped', 'the read inspect() kept is stat-checked by the next List');
       // Without the watch, every call stats every file.
       watched.unwatch();
       writeFileSync(alias, stopped);

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROC_FILE_IDLE_MS, ProcFiles } from '../../../../agent/drivers/linux/proc-files.js';
@@ -11,8 +11,8 @@ function parentWithChild(): ChildProcess {
   return spawn('sh', ['-c', 'sleep 30 & wait; exec sleep 30'], { stdio: 'ignore' });
 }
 
-async function until(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
+async function until(check: () => boolean, what: string, tries = 200): Promise<void> {
+  for (let i = 0; i < tries; i++) {
     if (check()) return;
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -66,6 +66,24 @@ describe('ProcFiles: /proc files kept open between Lists', () => {
     // The same path asked for another process (another start time) is opened afresh.
     assert.equal(files.children(pid, pid, `${start}0`)!.trim(), '');
     assert.equal(files.size, 1, "the pid's files went with the mismatch; the fresh one is kept");
+  });
+
+  it('reads a children list longer than a page whole, every time (a /proc read stops at about a page)', async function () {
+    this.timeout(30_000);
+    const files = new ProcFiles('/proc');
+    // More children than one page of "PID " records holds, whatever the pids' width.
+    const count = 1100;
+    const sh = spawn('sh', ['-c', `i=0; while [ $i -lt ${count} ]; do sleep 60 & i=$((i+1)); done; wait`], { stdio: 'ignore' });
+    children.push(sh);
+    const pid = sh.pid!;
+    const start = statFields(files.stat(pid)!)[19]!;
+    const listed = () => (files.children(pid, pid, start) ?? '').trim().split(/\s+/).filter(Boolean);
+    await until(() => listed().length === count, `the shell to start ${count} sleeps`, 2500);
+    const whole = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8');
+    assert.ok(whole.length > 4096, `${whole.length} bytes`);
+    assert.deepEqual(listed(), whole.trim().split(/\s+/), 'the kept file, read again, gives the whole list');
+    // The shell's children are killed with it (afterEach kills the shell only).
+    for (const c of listed()) process.kill(Number(c), 'SIGKILL');
   });
 
   it('never keeps more than its bound; the rest are read whole each time', async () => {
