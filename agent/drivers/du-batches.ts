@@ -21,10 +21,12 @@ export function duArgv(args: readonly string[], urgent: boolean): string[] {
 
 /**
  * The drivers' queue of du batches: one at a time, refreshes resting three
- * times their time (a quarter of the machine at most). A batch still running
- * after 10 s (a batch of ordinary trees takes well under a second) holds a
- * huge tree: it is set aside so the other containers' measurements go on, up
- * to three aside at once (then at most four du at a time).
+ * times their time (a quarter of the machine at most); a batch a Get waits
+ * for goes beside a running refresh rather than behind it (WorkQueue). A
+ * batch still running after 10 s (a batch of ordinary trees takes well under
+ * a second) holds a huge tree: it is set aside so the other containers'
+ * measurements go on, up to three aside at once (then at most five du at a
+ * time: three aside, an urgent one and a refresh).
  */
 export function duQueue(): WorkQueue {
   return new WorkQueue(1, 3, { afterMs: 10_000, max: 3 });

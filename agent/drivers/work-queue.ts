@@ -6,6 +6,11 @@
  * once would flood the host's disks and the agent's memory; a container's
  * first measurement (the Get RPC waits for it) is urgent.
  *
+ * An urgent task never waits behind background work: it starts while fewer
+ * than `limit` urgent tasks run, whatever else runs (background tasks run at
+ * a low priority, and a busy host could hold one for long); a background task
+ * starts only while fewer than `limit` tasks of either kind run.
+ *
  * With `restRatio` r, after a task that is not urgent took t ms the next one
  * that is not urgent waits r·t ms: background work then takes at most
  * 1/(1+r) of the time, leaving the rest to what callers wait for.
@@ -17,7 +22,9 @@
  * rest is counted from the time it held its place.
  */
 export class WorkQueue {
+  /** Tasks holding their place, of either kind; `runningUrgent` of them urgent. */
   private running = 0;
+  private runningUrgent = 0;
   private asideNow = 0;
   private readonly urgent: (() => void)[] = [];
   private readonly normal: (() => void)[] = [];
@@ -35,6 +42,7 @@ export class WorkQueue {
     return new Promise<T>((resolve, reject) => {
       const start = () => {
         this.running++;
+        if (urgent) this.runningUrgent++;
         const t0 = performance.now();
         let setAside = false;
         const long = Number.isFinite(this.aside.afterMs)
@@ -43,6 +51,7 @@ export class WorkQueue {
               setAside = true;
               this.asideNow++;
               this.running--;
+              if (urgent) this.runningUrgent--;
               this.next();
             }, this.aside.afterMs)
           : undefined;
@@ -50,8 +59,12 @@ export class WorkQueue {
         try { p = task(); } catch (e) { p = Promise.reject(e); }
         p.then(resolve, reject).finally(() => {
           clearTimeout(long);
-          if (setAside) this.asideNow--;
-          else this.running--;
+          if (setAside) {
+            this.asideNow--;
+          } else {
+            this.running--;
+            if (urgent) this.runningUrgent--;
+          }
           const held = setAside ? this.aside.afterMs : performance.now() - t0;
           if (!urgent) this.normalNotBefore = performance.now() + held * this.restRatio;
           this.next();
@@ -68,19 +81,16 @@ export class WorkQueue {
   }
 
   private next(): void {
-    while (this.running < this.limit) {
-      let start = this.urgent.shift();
-      if (!start && this.normal.length) {
-        const wait = this.normalNotBefore - performance.now();
-        if (wait > 0) {
-          // One timer at a time; its wait is bounded by restRatio times the last task's own time.
-          this.timer ??= setTimeout(() => { this.timer = undefined; this.next(); }, Math.ceil(wait));
-          return;
-        }
-        start = this.normal.shift();
+    while (this.urgent.length && this.runningUrgent < this.limit) this.urgent.shift()!();
+    // Background work waits for the urgent work queued too (it could not start just now only for its own limit).
+    while (this.normal.length && !this.urgent.length && this.running < this.limit) {
+      const wait = this.normalNotBefore - performance.now();
+      if (wait > 0) {
+        // One timer at a time; its wait is bounded by restRatio times the last task's own time.
+        this.timer ??= setTimeout(() => { this.timer = undefined; this.next(); }, Math.ceil(wait));
+        return;
       }
-      if (!start) return;
-      start();
+      this.normal.shift()!();
     }
   }
 }

@@ -13,12 +13,31 @@ describe('WorkQueue (the drivers\' disk-usage walks)', () => {
     const q = new WorkQueue(1);
     const log: string[] = [];
     const a = gate(log, 'a'); const b = gate(log, 'b'); const c = gate(log, 'c'); const d = gate(log, 'd');
-    const results = [q.run(a.task), q.run(b.task), q.run(c.task, true), q.run(d.task, true)];
-    assert.deepEqual(log, ['a']);
+    const results = [q.run(c.task, true), q.run(a.task), q.run(b.task), q.run(d.task, true)];
+    assert.deepEqual(log, ['c']);
     assert.equal(q.waiting, 3);
-    for (const g of [a, c, d, b]) { g.release(); await new Promise((r) => setImmediate(r)); }
-    assert.deepEqual(await Promise.all(results), ['a', 'b', 'c', 'd']);
-    assert.deepEqual(log, ['a', 'c', 'd', 'b']);
+    for (const g of [c, d, a, b]) { g.release(); await new Promise((r) => setImmediate(r)); }
+    assert.deepEqual(await Promise.all(results), ['c', 'a', 'b', 'd']);
+    assert.deepEqual(log, ['c', 'd', 'a', 'b']);
+  });
+
+  it('starts an urgent task while background work runs (never behind it), and the background waits for both', async () => {
+    const q = new WorkQueue(1);
+    const log: string[] = [];
+    const refresh = gate(log, 'refresh'); const first = gate(log, 'first'); const second = gate(log, 'second'); const later = gate(log, 'later');
+    const results = [q.run(refresh.task), q.run(first.task, true), q.run(later.task), q.run(second.task, true)];
+    assert.deepEqual(log, ['refresh', 'first'], 'the urgent task went beside the running refresh');
+    refresh.release();
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(log, ['refresh', 'first'], 'one urgent task at a time; the background waits for the urgent ones queued');
+    first.release();
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(log, ['refresh', 'first', 'second']);
+    second.release();
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(log, ['refresh', 'first', 'second', 'later']);
+    later.release();
+    assert.deepEqual(await Promise.all(results), ['refresh', 'first', 'later', 'second']);
   });
 
   it('passes a failure to its caller and goes on with the next task', async () => {
@@ -48,12 +67,12 @@ describe('WorkQueue (the drivers\' disk-usage walks)', () => {
     const q = new WorkQueue(1, 0, { afterMs: 10, max: 1 });
     const log: string[] = [];
     const huge = gate(log, 'huge'); const huger = gate(log, 'huger'); const small = gate(log, 'small');
-    const results = [q.run(huge.task), q.run(huger.task), q.run(small.task, true)];
+    const results = [q.run(huge.task), q.run(small.task), q.run(huger.task)];
     assert.deepEqual(log, ['huge']);
     for (let i = 0; i < 400 && log.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
-    assert.deepEqual(log, ['huge', 'small'], 'the urgent task started while the long one runs');
+    assert.deepEqual(log, ['huge', 'small'], 'the next task started while the long one runs');
     small.release();
-    await results[2];
+    await results[1];
     for (let i = 0; i < 400 && log.length < 3; i++) await new Promise((r) => setTimeout(r, 5));
     assert.deepEqual(log, ['huge', 'small', 'huger']);
     await new Promise((r) => setTimeout(r, 30));
@@ -63,6 +82,6 @@ describe('WorkQueue (the drivers\' disk-usage walks)', () => {
     huger.release();
     assert.equal(await after, 'after');
     huge.release();
-    assert.deepEqual(await Promise.all(results), ['huge', 'huger', 'small']);
+    assert.deepEqual(await Promise.all(results), ['huge', 'small', 'huger']);
   });
 });
