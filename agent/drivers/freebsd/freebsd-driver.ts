@@ -71,7 +71,7 @@ export class FreeBSDDriver implements HostDriver {
   private readonly devfsRuleset: number;
   private readonly serviceGraceMs: number;
   private readonly probes = new ProbeMemo();
-  /** du runs, a batch of containers each (du-batches.ts): one at a time, refreshes resting three times as long as they ran (a quarter of the time at most). */
+  /** du runs, a batch of containers each, queued as duQueue() says (du-batches.ts). */
   private readonly usage = new DiskUsageBatches(duQueue(), (roots, urgent) => this.measureTrees(roots, urgent));
   private readonly clock: DriverClock;
   private readonly warn: (message: string, fields: Record<string, unknown>) => void;
