@@ -34,7 +34,10 @@ async function startOne(pkiDir: string, work: string, port: number, addr: string
   const tls = loadServerTls({ cert: join(tlsDir, AGENT_TLS_FILES.cert), key: join(tlsDir, AGENT_TLS_FILES.key), ca: join(tlsDir, AGENT_TLS_FILES.ca) });
 
   const host = new MemoryHost(join(dir, 'root'));
-  const engine = new Engine({ driver: host, store: new StateStore(join(dir, 'state')), clock: systemClock, log: silentLogger, runner: new ExecaRunner() });
+  const store = new StateStore(join(dir, 'state'));
+  // As agent/main.ts does: List trusts the watch for what changed in the state directory.
+  store.watch();
+  const engine = new Engine({ driver: host, store, clock: systemClock, log: silentLogger, runner: new ExecaRunner() });
   await engine.install({ method: 'directory', source: dir, mirror: '' }, false, () => undefined);
   for (let i = 0; i < CONTAINERS_PER_HOST; i++) await engine.create(`web${i}`);
   await engine.configure('web0', ['httpd']);

@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import type { CommandSpec } from '../runner/command-runner.js';
 import type { ContainerRef, IsolationMode, LimitCapabilities, RuntimeView } from './container-config.js';
@@ -116,11 +116,18 @@ export class Layout {
   // What is on disk under the layout. The engine reads the host only through
   // its driver, and these reads are the same for every driver, hence here.
 
-  /** What containers/ holds under each name: a real directory, or something else (a symlink, a file); empty before any create. */
+  /**
+   * What containers/ holds under each name: a real directory, or something
+   * else (a symlink, a file); empty before any create. Read synchronously:
+   * List asks at every call, an asynchronous readdir's thread-pool round trip
+   * cost ten times the read itself at a few containers (55 against 5 us of
+   * CPU), and at a thousand both spend the same 0.7 ms in the event loop
+   * making the entries.
+   */
   async containerDirs(): Promise<Map<string, 'dir' | 'other'>> {
     const entries = new Map<string, 'dir' | 'other'>();
     try {
-      for (const d of await readdir(this.containersDir, { withFileTypes: true })) entries.set(d.name, d.isDirectory() ? 'dir' : 'other');
+      for (const d of readdirSync(this.containersDir, { withFileTypes: true })) entries.set(d.name, d.isDirectory() ? 'dir' : 'other');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }

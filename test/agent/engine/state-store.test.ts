@@ -253,6 +253,41 @@ describe('StateStore: one JSON file per container', () => {
     }
   });
 
+  it("with a watch, names() keeps its listing until a state file is heard of, the store writes or removes one, or STATE_WATCH_RECHECK_MS pass", async () => {
+    let mono = 0;
+    const watched = new StateStore(store.dir, Date.now, () => mono);
+    watched.watch();
+    try {
+      const heard = () => new Promise((r) => setTimeout(r, 1));
+      assert.deepEqual(await watched.names(), ['web1']);
+      // Its own writes and removals show at once, whenever the watch's event comes.
+      await watched.write({ ...REAL, name: 'app2' });
+      assert.deepEqual(await watched.names(), ['app2', 'web1']);
+      await watched.remove('app2');
+      assert.deepEqual(await watched.names(), ['web1']);
+      // Anyone else's, once heard; a temporary file is no container.
+      writeFileSync(join(store.dir, 'db1.json'), realText.replace('"web1"', '"db1"'));
+      writeFileSync(join(store.dir, '.web1.json.1.0.tmp'), '{');
+      await heard();
+      assert.deepEqual(await watched.names(), ['db1', 'web1']);
+      // The state directory replaced under the watch (it hears the old one): the kept listing answers,
+      // which shows that no readdir was made, until the interval is up.
+      renameSync(store.dir, `${store.dir}.old`);
+      mkdirSync(store.dir);
+      writeFileSync(join(store.dir, 'new1.json'), realText);
+      await heard();
+      assert.deepEqual(await watched.names(), ['db1', 'web1']);
+      mono += STATE_WATCH_RECHECK_MS + 1;
+      assert.deepEqual(await watched.names(), ['new1']);
+      // Without the watch, every call reads the directory.
+      watched.unwatch();
+      writeFileSync(join(store.dir, 'new2.json'), realText);
+      assert.deepEqual(await watched.names(), ['new1', 'new2']);
+    } finally {
+      watched.unwatch();
+    }
+  });
+
   it('lists names in ascending order, leaving out temporary files and names no container can have', async () => {
     await store.write({ ...REAL, name: 'app2' });
     writeFileSync(join(store.dir, '.web1.json.123.0.tmp'), '{');
