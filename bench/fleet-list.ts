@@ -3,7 +3,9 @@
  * cold (a new process of the bundled CLI each run: start-up, TLS handshakes,
  * every host's List), beside bench/tls-floor.ts (a new node process that only
  * makes the same N mutual-TLS handshakes: the floor under any Node.js client
- * here) and `pdsh -R ssh` and `ansible -m command` running `ls` over N sshd
+ * here), bench/grpc-floor.ts (one bare grpc-js call per host, bundled as the
+ * CLI is: the floor under any grpc-js client here) and `pdsh -R ssh` and
+ * `ansible -m command` running `ls` over N sshd
  * hosts, measured in the same run on the same machine, taking turns run by
  * run. Each node process's CPU seconds are recorded too (/usr/bin/time): on a
  * machine others share, wall-clock time measures their load as much as ours.
@@ -13,6 +15,7 @@
  * Everything listens on loopback addresses only (127.1.x.y for sshd, 127.2.x.y
  * for agents) and every child is ended at the end.
  */
+import { build } from 'esbuild';
 import { execa, type ResultPromise } from 'execa';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { initPki } from '../controller/pki/ca.js';
 import { loopbackAddress, startSshFarm, timeAnsible, timePdsh } from './ssh-peers.js';
 import { CLI_PROGRAM_FILE } from '../controller/bundle-files.js';
+import { cliGrpcJsPlugin } from '../deploy/bundle/build.js';
 
 const DIST = fileURLToPath(new URL('../', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -122,6 +126,31 @@ async function cpuProbeMs(): Promise<number> {
   return Math.round(Number(r.stdout.trim()));
 }
 
+/**
+ * bench/grpc-floor.ts as the CLI is shipped: one CommonJS bundle, with the
+ * CLI's change to grpc-js, loaded by a launcher that turns on Node's compile
+ * cache where there is one (as dist/bundle/qfleet.js does), so start-up and
+ * each connection compare like with like.
+ */
+async function bundleGrpcFloor(work: string): Promise<string> {
+  const program = join(work, 'grpc-floor-main.js');
+  const result = await build({
+    entryPoints: [join(DIST, 'bench/grpc-floor.js')], outfile: program, bundle: true, platform: 'node', target: 'node20', format: 'cjs',
+    minifyWhitespace: true, minifySyntax: true, logLevel: 'warning', plugins: [cliGrpcJsPlugin()],
+  });
+  if (result.errors.length) throw new Error(`grpc floor: bundle failed: ${result.errors.map((e) => e.text).join('; ')}`);
+  const launcher = join(work, 'grpc-floor.js');
+  writeFileSync(launcher, "'use strict';\nconst m = require('node:module');\nif (typeof m.enableCompileCache === 'function') m.enableCompileCache();\nrequire('./grpc-floor-main.js');\n");
+  return launcher;
+}
+
+/** One cold run of the grpc-js floor (bench/grpc-floor.ts, bundled) over the first n hosts. */
+async function timeGrpcFloor(floor: string, pkiDir: string, hosts: readonly { name: string; addr: string }[], key = 'warm-up'): Promise<number> {
+  const { r, secs } = await timedNode(key, [floor, pkiDir, String(AGENT_PORT), ...hosts.map((h) => `${h.name}=${h.addr}`)], {});
+  if (r.exitCode !== 0) throw new Error(`grpc floor: exit ${r.exitCode}: ${r.stderr.slice(0, 300)}`);
+  return secs;
+}
+
 /** One cold run of the TLS floor (bench/tls-floor.ts) over the first n hosts. */
 async function timeTlsFloor(pkiDir: string, hosts: readonly { name: string; addr: string }[], key = 'warm-up'): Promise<number> {
   const { r, secs } = await timedNode(key, [join(DIST, 'bench/tls-floor.js'), pkiDir, String(AGENT_PORT), ...hosts.map((h) => `${h.name}=${h.addr}`)], {});
@@ -146,11 +175,12 @@ async function main(): Promise<void> {
   // outside the repository; CommonJS, as the package.json beside the bundles says.
   const cli = join(work, 'qfleet.js');
   for (const f of ['qfleet.js', CLI_PROGRAM_FILE, 'package.json']) copyFileSync(join(DIST, 'bundle', f), join(work, f));
+  const grpcFloor = await bundleGrpcFloor(work);
   // Every build measured runs the same bundle the same way, on the `node` first in PATH (Node 20 has no
   // compile cache; on 22.1 and later the launcher turns Node's on: put such a node first in PATH to measure it).
   const variants = TRANSPORTS.map((t) => ({ ...t, env: { QFLEET_HOME: home, ...t.env } }));
   const qf: Record<string, Figure[]> = Object.fromEntries(variants.map((v) => [v.key, []]));
-  const results: Record<string, Figure[]> = { tlsFloor: [], pdsh: [], ansible: [] };
+  const results: Record<string, Figure[]> = { tlsFloor: [], grpcFloor: [], pdsh: [], ansible: [] };
   // Both farms up for the whole run, and for each N the tools take turns, run by run: the machine's
   // speed drifts by tens of percent over minutes (others share its cores), and interleaving keeps
   // that out of the ratios.
@@ -166,8 +196,10 @@ async function main(): Promise<void> {
       // Warm-up (page cache); every measured run is still a new process with new handshakes.
       for (const v of variants) await timeQfleetList(cli, v.env, inv, n);
       await timeTlsFloor(pkiDir, farm.hosts.slice(0, n));
+      await timeGrpcFloor(grpcFloor, pkiDir, farm.hosts.slice(0, n));
       const runs: Record<string, number[]> = Object.fromEntries(variants.map((v) => [v.key, []]));
       const runsFloor: number[] = [];
+      const runsGrpcFloor: number[] = [];
       const runsPdsh: number[] = [];
       const runsAnsible: number[] = [];
       for (let i = 0; i < RUNS; i++) {
@@ -177,6 +209,7 @@ async function main(): Promise<void> {
           runs[v.key]!.push(await timeQfleetList(cli, v.env, inv, n, `${v.key}@${n}`));
         }
         runsFloor.push(await timeTlsFloor(pkiDir, farm.hosts.slice(0, n), `tlsFloor@${n}`));
+        runsGrpcFloor.push(await timeGrpcFloor(grpcFloor, pkiDir, farm.hosts.slice(0, n), `grpcFloor@${n}`));
         if (peers && i < PEER_RUNS) {
           runsPdsh.push(await timePdsh(peers));
           runsAnsible.push(await timeAnsible(peers, work));
@@ -184,8 +217,10 @@ async function main(): Promise<void> {
       }
       for (const v of variants) qf[v.key]!.push(summarize(n, runs[v.key]!));
       results.tlsFloor!.push(summarize(n, runsFloor));
+      results.grpcFloor!.push(summarize(n, runsGrpcFloor));
       for (const v of variants) process.stderr.write(`qfleet list (${v.key}) N=${n}: median ${qf[v.key]!.at(-1)!.median.toFixed(3)} s\n`);
       process.stderr.write(`TLS handshakes alone N=${n}: median ${results.tlsFloor!.at(-1)!.median.toFixed(3)} s\n`);
+      process.stderr.write(`bare grpc-js calls N=${n}: median ${results.grpcFloor!.at(-1)!.median.toFixed(3)} s\n`);
       if (peers) {
         results.pdsh!.push(summarize(n, runsPdsh));
         results.ansible!.push(summarize(n, runsAnsible));
@@ -201,16 +236,19 @@ async function main(): Promise<void> {
   const at = (figs: Figure[], n: number) => figs.find((f) => f.n === n);
   const rows = AGENT_COUNTS.map((n) => {
     const floor = at(results.tlsFloor!, n)!.median;
+    const grpcFloor = at(results.grpcFloor!, n)!.median;
     const pd = at(results.pdsh!, n)?.median;
     const an = at(results.ansible!, n)?.median;
     return {
       n,
       tlsFloor: floor,
+      grpcFloor,
+      grpcFloorOverTlsFloor: grpcFloor / floor,
       pdsh: pd,
       ansible: an,
       qfleet: Object.fromEntries(variants.map((v) => {
         const q = at(qf[v.key]!, n)!.median;
-        return [v.key, { median: q, overTlsFloor: q / floor, pdshOver: pd !== undefined ? pd / q : undefined, ansibleOver: an !== undefined ? an / q : undefined }];
+        return [v.key, { median: q, overTlsFloor: q / floor, overGrpcFloor: q / grpcFloor, pdshOver: pd !== undefined ? pd / q : undefined, ansibleOver: an !== undefined ? an / q : undefined }];
       })),
     };
   });
@@ -225,26 +263,29 @@ async function main(): Promise<void> {
 
   const fmt = (x: number | undefined, d = 3) => (x === undefined ? '-' : x.toFixed(d));
   console.log(`\nAggregated list over N hosts, cold, median of ${RUNS} (qfleet, TLS floor) / ${PEER_RUNS} (pdsh, ansible) runs, seconds\n`);
-  console.log(`   N   ${variants.map((v) => `qfleet ${v.key}`.padStart(16)).join('   ')}   TLS floor   pdsh -R ssh ls   ansible -m command ls`);
+  console.log(`   N   ${variants.map((v) => `qfleet ${v.key}`.padStart(16)).join('   ')}   TLS floor   grpc-js floor   pdsh -R ssh ls   ansible -m command ls`);
   for (const r of rows) {
-    console.log(`${String(r.n).padStart(4)}   ${variants.map((v) => fmt(r.qfleet[v.key]!.median).padStart(16)).join('   ')}   ${fmt(r.tlsFloor).padStart(9)}   ${fmt(r.pdsh).padStart(14)}   ${fmt(r.ansible).padStart(21)}`);
+    console.log(`${String(r.n).padStart(4)}   ${variants.map((v) => fmt(r.qfleet[v.key]!.median).padStart(16)).join('   ')}   ${fmt(r.tlsFloor).padStart(9)}   ${fmt(r.grpcFloor).padStart(13)}   ${fmt(r.pdsh).padStart(14)}   ${fmt(r.ansible).padStart(21)}`);
   }
-  console.log('\nRatios: qfleet / TLS floor (lower is better), pdsh / qfleet and ansible / qfleet (higher is better)\n');
+  console.log('\nRatios: qfleet / TLS floor and qfleet / grpc-js floor (lower is better), pdsh / qfleet and ansible / qfleet (higher is better)\n');
   for (const r of rows) {
     for (const v of variants) {
       const q = r.qfleet[v.key]!;
-      console.log(`N=${String(r.n).padEnd(4)} ${v.key.padEnd(8)} ${fmt(q.overTlsFloor, 2)}x floor   pdsh ${fmt(q.pdshOver, 1)}x   ansible ${fmt(q.ansibleOver, 1)}x`);
+      console.log(`N=${String(r.n).padEnd(4)} ${v.key.padEnd(8)} ${fmt(q.overTlsFloor, 2)}x TLS floor   ${fmt(q.overGrpcFloor, 2)}x grpc-js floor   pdsh ${fmt(q.pdshOver, 1)}x   ansible ${fmt(q.ansibleOver, 1)}x`);
     }
+    console.log(`N=${String(r.n).padEnd(4)} the grpc-js floor alone: ${fmt(r.grpcFloorOverTlsFloor, 2)}x TLS floor`);
   }
   const cpu = (key: string) => summarize(0, cpuSeconds[key] ?? [0]).median;
   console.log('\nCPU seconds (user + system) of the process, median: less at the mercy of the machine\'s other load than wall-clock time\n');
-  console.log(`   N   ${variants.map((v) => `qfleet ${v.key}`.padStart(16)).join('   ')}   TLS floor   ${variants.map((v) => `${v.key} / floor`.padStart(16)).join('   ')}`);
+  console.log(`   N   ${variants.map((v) => `qfleet ${v.key}`.padStart(16)).join('   ')}   TLS floor   grpc-js floor   ${variants.map((v) => `${v.key} / floor`.padStart(16)).join('   ')}   grpc-js floor / floor`);
   for (const n of AGENT_COUNTS) {
     const floor = cpu(`tlsFloor@${n}`);
-    console.log(`${String(n).padStart(4)}   ${variants.map((v) => fmt(cpu(`${v.key}@${n}`)).padStart(16)).join('   ')}   ${fmt(floor).padStart(9)}   ${variants.map((v) => `${fmt(cpu(`${v.key}@${n}`) / floor, 2)}x`.padStart(16)).join('   ')}`);
+    const grpcFloorCpu = cpu(`grpcFloor@${n}`);
+    console.log(`${String(n).padStart(4)}   ${variants.map((v) => fmt(cpu(`${v.key}@${n}`)).padStart(16)).join('   ')}   ${fmt(floor).padStart(9)}   ${fmt(grpcFloorCpu).padStart(13)}   ${variants.map((v) => `${fmt(cpu(`${v.key}@${n}`) / floor, 2)}x`.padStart(16)).join('   ')}   ${`${fmt(grpcFloorCpu / floor, 2)}x`.padStart(21)}`);
   }
   console.log('\n(TLS floor: a new node process making the same N mutual-TLS handshakes to the same agents and closing them:');
-  console.log(' the floor under any Node.js client here; the agents share the same cores.)\n');
+  console.log(' the floor under any Node.js client here. grpc-js floor: one bare grpc-js call per host over the same TLS,');
+  console.log(' channels tuned as qfleet\'s, bundled as the CLI is: the floor under any grpc-js client. The agents share the same cores.)\n');
   for (const g of goals) console.log(`${g.met ? 'met    ' : 'NOT MET'}  ${g.transport}: ${g.goal} (${fmt(g.value, 2)})`);
 
   const out = join(ROOT, 'bench/results');

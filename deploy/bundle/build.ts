@@ -137,6 +137,15 @@ const AGENT_BUILT_IN = [
 // The CLI checks agent health after bootstrap, so it carries grpc-health-check too.
 const CLI_BUILT_IN = ['controller/version.ts', 'node_modules/grpc-health-check/build/src/health.js', 'node_modules/@grpc/grpc-js/build/src/transport.js'];
 
+/**
+ * The CLI's one change to grpc-js (the lazy auth context, see builtIns), for
+ * another bundle that should load grpc-js as the CLI does: the benchmark's
+ * grpc-js floor (bench/grpc-floor.ts).
+ */
+export function cliGrpcJsPlugin(root = repoRoot()): Plugin {
+  return builtInPlugin(root, ['node_modules/@grpc/grpc-js/build/src/transport.js']);
+}
+
 /** Runs before every module: where the bundle lives, for the modules that ask (import.meta.url). */
 function banner(what: string): string {
   return `/* ${what}, bundled (deploy/bundle/build.ts). */
