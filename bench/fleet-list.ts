@@ -90,9 +90,15 @@ function writeInventory(file: string, hosts: readonly { name: string; addr: stri
  */
 const cpuSeconds: Record<string, number[]> = {};
 
+/** The bench's scratch directory (PKI, farms, sshd, the bundles run): removed when the bench ends, however it ends. */
+let workDir: string | undefined;
+
+/** Where /usr/bin/time writes each run's CPU seconds; removed when the bench ends, however it ends. */
+const CPU_FILE = join(tmpdir(), `qfleet-bench-cpu-${process.pid}`);
+
 /** Runs node with args under /usr/bin/time, recording its CPU time under `key`; resolves with the result and the wall-clock seconds. */
 async function timedNode(key: string, args: string[], opts: { env?: NodeJS.ProcessEnv }) {
-  const cpuFile = join(tmpdir(), `qfleet-bench-cpu-${process.pid}`);
+  const cpuFile = CPU_FILE;
   const t0 = process.hrtime.bigint();
   const r = await execa('/usr/bin/time', ['-f', '%U %S', '-o', cpuFile, 'node', ...args], { env: { ...process.env, ...opts.env }, reject: false, timeout: 120_000 });
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -165,7 +171,7 @@ async function main(): Promise<void> {
       throw new Error(`${tool} is missing: apt-get install -y pdsh ansible openssh-server`);
     }
   }
-  const work = mkdtempSync(join(tmpdir(), 'qfleet-bench-'));
+  const work = (workDir = mkdtempSync(join(tmpdir(), 'qfleet-bench-')));
   chmodSync(work, 0o755); // the bench user's sshd reads its authorized_keys from under here
   const home = join(work, 'home');
   const pkiDir = join(home, 'pki');
@@ -296,10 +302,14 @@ async function main(): Promise<void> {
   writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`);
   writeFileSync(join(out, 'fleet-list-latest.json'), `${JSON.stringify(doc, null, 2)}\n`);
   console.log(`\nsaved ${file}`);
-  rmSync(work, { recursive: true, force: true });
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`bench: ${e instanceof Error ? e.message : String(e)}\n`);
-  process.exit(1);
-});
+main()
+  .catch((e: unknown) => {
+    process.stderr.write(`bench: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  })
+  .finally(() => {
+    rmSync(CPU_FILE, { force: true });
+    if (workDir) rmSync(workDir, { recursive: true, force: true });
+  });
