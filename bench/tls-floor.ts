@@ -7,24 +7,15 @@
  *
  *   node dist/bench/tls-floor.js PKI_DIR PORT NAME=ADDR [NAME=ADDR ...]
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { connect, createSecureContext } from 'node:tls';
+import { connect } from 'node:tls';
+import { floorArgs } from './floor-args.js';
 
-const [pkiDir, portText, ...hosts] = process.argv.slice(2);
-if (!pkiDir || !portText || !hosts.length) throw new Error('usage: tls-floor PKI_DIR PORT NAME=ADDR ...');
-const secureContext = createSecureContext({
-  ca: readFileSync(join(pkiDir, 'ca.crt')),
-  key: readFileSync(join(pkiDir, 'client.key')),
-  cert: readFileSync(join(pkiDir, 'client.crt')),
-});
-const port = Number(portText);
+const { secureContext, port, hosts } = floorArgs('tls-floor');
 let failed = 0;
 await Promise.all(
-  hosts.map((h) => {
-    const [name, host] = h.split('=') as [string, string];
+  hosts.map(({ name, addr }) => {
     return new Promise<void>((resolve) => {
-      const s = connect({ host, port, servername: name, secureContext, ALPNProtocols: ['h2'] }, () => {
+      const s = connect({ host: addr, port, servername: name, secureContext, ALPNProtocols: ['h2'] }, () => {
         s.destroy();
         resolve();
       });

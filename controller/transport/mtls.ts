@@ -8,6 +8,7 @@ import { PkiError } from '../pki/errors.js';
 import { pkiPath } from '../pki/paths.js';
 import { agentService } from '../../proto/agent-service.js';
 import { checkAgentIdentity } from './identity.js';
+import { FLEET_CHANNEL_OPTIONS } from './channel-options.js';
 
 /**
  * The gRPC target for a host. An IP address is given grpc-js's `ipv4:` or
@@ -89,20 +90,3 @@ export function mtlsClientFactory(pkiDir: string): ClientFactory {
     return new Service(ch.target, ch.credentials, ch.options);
   };
 }
-
-/**
- * grpc-js tuned for one short-lived channel per host: channelz bookkeeping is
- * pure cost for a CLI that talks to hundreds of hosts once and exits, and so
- * is the process-wide subchannel pool (shared only between channels to the
- * same address; grpc-js sweeps all of it as channels close).
- */
-const FLEET_CHANNEL_OPTIONS: grpc.ChannelOptions = {
-  'grpc.enable_channelz': 0,
-  'grpc.use_local_subchannel_pool': 1,
-  // One attempt per call (grpc-js keeps its retry layer, without retries or their buffering): the fan-out reports the failure.
-  'grpc.enable_retries': 0,
-  // No service config comes from DNS TXT records (an ipv4: target has none to look up anyway).
-  'grpc.service_config_disable_resolution': 1,
-  // Agents are dialled directly, never through $https_proxy: no per-channel look at the proxy variables.
-  'grpc.enable_http_proxy': 0,
-};
