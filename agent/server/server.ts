@@ -26,12 +26,7 @@ export interface AgentServerOptions {
 /** The agent service plus grpc.health.v1 and reflection, on one grpc-js server. */
 export function createAgentServer(deps: HandlerDeps, opts: AgentServerOptions = {}): AgentServer {
   const { definition } = loadAgentProto();
-  const server = new grpc.Server({
-    'grpc.max_receive_message_length': 16 * 1024 * 1024,
-    // Nothing here serves channelz, and its per-connection and per-call bookkeeping is pure cost.
-    'grpc.enable_channelz': 0,
-    interceptors: [...(opts.interceptors ?? [])],
-  });
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, interceptors: [...(opts.interceptors ?? [])] });
   // protobufjs's (de)serializers, as clients use them (proto/agent-service.ts): they encode wire-ready answers without a copy.
   server.addService(agentService().definition as unknown as grpc.ServiceDefinition, makeHandlers(deps));
   const health = new HealthImplementation({ '': 'SERVING', [AGENT_SERVICE_NAME]: 'SERVING' });
