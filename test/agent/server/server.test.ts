@@ -59,6 +59,29 @@ describe('agent gRPC server (in process, on a temporary unix socket)', () => {
     other.forceShutdown();
   });
 
+  it("a forced shutdown (the agent's SIGTERM path, 5 s on) ends the connections it has open", async () => {
+    // grpc-js's forceShutdown destroys only the sessions its channelz map holds: with channelz off
+    // (grpc.enable_channelz: 0) it left them up, and the agent would wait on its clients.
+    const engine = new Engine({ driver: host, store: new StateStore(join(dir, 'state')), clock: systemClock, log: silentLogger, runner: new FakeRunner() });
+    const { server: own } = createAgentServer({ engine, log: silentLogger, agentVersion: '9.9.9' });
+    const path = join(dir, 'forced/qfleetd.sock');
+    await listenOnUnixSocket(own, path);
+    const h = healthClient(`unix:${path}`);
+    try {
+      assert.equal((await unary<{ status: string }>(h, 'check', { service: '' })).status, 'SERVING');
+      const channel = h.getChannel();
+      assert.equal(channel.getConnectivityState(false), grpc.connectivityState.READY);
+      own.forceShutdown();
+      const left = await new Promise<boolean>((resolve) => {
+        channel.watchConnectivityState(grpc.connectivityState.READY, Date.now() + 5000, (err) => resolve(!err));
+      });
+      assert.ok(left, 'the client was still connected 5 s after the forced shutdown');
+    } finally {
+      h.close();
+      own.forceShutdown();
+    }
+  });
+
   it('answers health checks with SERVING, for the server and for the agent service', async () => {
     const h = healthClient(`unix:${socket}`);
     for (const service of ['', 'qfleet.agent.v1.AgentService']) {
