@@ -98,11 +98,10 @@ const CPU_FILE = join(tmpdir(), `qfleet-bench-cpu-${process.pid}`);
 
 /** Runs node with args under /usr/bin/time, recording its CPU time under `key`; resolves with the result and the wall-clock seconds. */
 async function timedNode(key: string, args: string[], opts: { env?: NodeJS.ProcessEnv }) {
-  const cpuFile = CPU_FILE;
   const t0 = process.hrtime.bigint();
-  const r = await execa('/usr/bin/time', ['-f', '%U %S', '-o', cpuFile, 'node', ...args], { env: { ...process.env, ...opts.env }, reject: false, timeout: 120_000 });
+  const r = await execa('/usr/bin/time', ['-f', '%U %S', '-o', CPU_FILE, 'node', ...args], { env: { ...process.env, ...opts.env }, reject: false, timeout: 120_000 });
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-  const [user, sys] = readFileSync(cpuFile, 'utf8').trim().split('\n').at(-1)!.split(' ').map(Number) as [number, number];
+  const [user, sys] = readFileSync(CPU_FILE, 'utf8').trim().split('\n').at(-1)!.split(' ').map(Number) as [number, number];
   (cpuSeconds[key] ??= []).push(user + sys);
   return { r, secs };
 }
@@ -312,4 +311,7 @@ main()
   .finally(() => {
     rmSync(CPU_FILE, { force: true });
     if (workDir) rmSync(workDir, { recursive: true, force: true });
+    // Out now, whatever is still running: a farm or sshd started before a failure is ended by
+    // execa's cleanup as the process exits, and nothing waits on it.
+    process.exit();
   });

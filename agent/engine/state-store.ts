@@ -306,7 +306,6 @@ export class StateStore {
 
   async write(rec: ContainerRecord): Promise<void> {
     this.cache.delete(rec.name);
-    this.dropListing();
     try {
       await writeFileAtomic(this.fileOf(rec.name), `${JSON.stringify(rec, null, 2)}\n`, { mode: 0o600 });
     } finally {
@@ -317,7 +316,6 @@ export class StateStore {
 
   async remove(name: string): Promise<void> {
     this.cache.delete(name);
-    this.dropListing();
     try {
       await unlink(this.fileOf(name));
     } catch (e) {

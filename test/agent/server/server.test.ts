@@ -61,7 +61,8 @@ describe('agent gRPC server (in process, on a temporary unix socket)', () => {
 
   it("a forced shutdown (the agent's SIGTERM path, 5 s on) ends the connections it has open", async () => {
     // grpc-js's forceShutdown destroys only the sessions its channelz map holds: with channelz off
-    // (grpc.enable_channelz: 0) it left them up, and the agent would wait on its clients.
+    // (grpc.enable_channelz: 0) it left them up, so clients stayed connected to a server that had
+    // shut down, and an in-process server (these tests') kept its process alive.
     const engine = new Engine({ driver: host, store: new StateStore(join(dir, 'state')), clock: systemClock, log: silentLogger, runner: new FakeRunner() });
     const { server: own } = createAgentServer({ engine, log: silentLogger, agentVersion: '9.9.9' });
     const path = join(dir, 'forced/qfleetd.sock');
