@@ -15,7 +15,6 @@
  * Everything listens on loopback addresses only (127.1.x.y for sshd, 127.2.x.y
  * for agents) and every child is ended at the end.
  */
-import { build } from 'esbuild';
 import { execa, type ResultPromise } from 'execa';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { initPki } from '../controller/pki/ca.js';
 import { loopbackAddress, startSshFarm, timeAnsible, timePdsh } from './ssh-peers.js';
 import { CLI_PROGRAM_FILE } from '../controller/bundle-files.js';
-import { cliGrpcJsPlugin } from '../deploy/bundle/build.js';
+import { bundleLikeCli } from '../deploy/bundle/build.js';
 
 const DIST = fileURLToPath(new URL('../', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -132,34 +131,22 @@ async function cpuProbeMs(): Promise<number> {
 }
 
 /**
- * bench/grpc-floor.ts as the CLI is shipped: one CommonJS bundle, with the
- * CLI's change to grpc-js, loaded by a launcher that turns on Node's compile
+ * bench/grpc-floor.ts as the CLI is shipped: one CommonJS bundle made as the
+ * CLI's is (bundleLikeCli), loaded by a launcher that turns on Node's compile
  * cache where there is one (as dist/bundle/qfleet.js does), so start-up and
  * each connection compare like with like.
  */
 async function bundleGrpcFloor(work: string): Promise<string> {
-  const program = join(work, 'grpc-floor-main.js');
-  const result = await build({
-    entryPoints: [join(DIST, 'bench/grpc-floor.js')], outfile: program, bundle: true, platform: 'node', target: 'node20', format: 'cjs',
-    minifyWhitespace: true, minifySyntax: true, logLevel: 'warning', plugins: [cliGrpcJsPlugin()],
-  });
-  if (result.errors.length) throw new Error(`grpc floor: bundle failed: ${result.errors.map((e) => e.text).join('; ')}`);
+  await bundleLikeCli(join(DIST, 'bench/grpc-floor.js'), join(work, 'grpc-floor-main.js'));
   const launcher = join(work, 'grpc-floor.js');
   writeFileSync(launcher, "'use strict';\nconst m = require('node:module');\nif (typeof m.enableCompileCache === 'function') m.enableCompileCache();\nrequire('./grpc-floor-main.js');\n");
   return launcher;
 }
 
-/** One cold run of the grpc-js floor (bench/grpc-floor.ts, bundled) over the first n hosts. */
-async function timeGrpcFloor(floor: string, pkiDir: string, hosts: readonly { name: string; addr: string }[], key = 'warm-up'): Promise<number> {
-  const { r, secs } = await timedNode(key, [floor, pkiDir, String(AGENT_PORT), ...hosts.map((h) => `${h.name}=${h.addr}`)], {});
-  if (r.exitCode !== 0) throw new Error(`grpc floor: exit ${r.exitCode}: ${r.stderr.slice(0, 300)}`);
-  return secs;
-}
-
-/** One cold run of the TLS floor (bench/tls-floor.ts) over the first n hosts. */
-async function timeTlsFloor(pkiDir: string, hosts: readonly { name: string; addr: string }[], key = 'warm-up'): Promise<number> {
-  const { r, secs } = await timedNode(key, [join(DIST, 'bench/tls-floor.js'), pkiDir, String(AGENT_PORT), ...hosts.map((h) => `${h.name}=${h.addr}`)], {});
-  if (r.exitCode !== 0) throw new Error(`tls floor: exit ${r.exitCode}: ${r.stderr.slice(0, 300)}`);
+/** One cold run of a floor (bench/tls-floor.ts, or the bundled grpc-floor.ts) over the first n hosts. */
+async function timeFloor(what: string, script: string, pkiDir: string, hosts: readonly { name: string; addr: string }[], key = 'warm-up'): Promise<number> {
+  const { r, secs } = await timedNode(key, [script, pkiDir, String(AGENT_PORT), ...hosts.map((h) => `${h.name}=${h.addr}`)], {});
+  if (r.exitCode !== 0) throw new Error(`${what}: exit ${r.exitCode}: ${r.stderr.slice(0, 300)}`);
   return secs;
 }
 
@@ -180,6 +167,7 @@ async function main(): Promise<void> {
   // outside the repository; CommonJS, as the package.json beside the bundles says.
   const cli = join(work, 'qfleet.js');
   for (const f of ['qfleet.js', CLI_PROGRAM_FILE, 'package.json']) copyFileSync(join(DIST, 'bundle', f), join(work, f));
+  const tlsFloor = join(DIST, 'bench/tls-floor.js');
   const grpcFloor = await bundleGrpcFloor(work);
   // Every build measured runs the same bundle the same way, on the `node` first in PATH (Node 20 has no
   // compile cache; on 22.1 and later the launcher turns Node's on: put such a node first in PATH to measure it).
@@ -200,8 +188,8 @@ async function main(): Promise<void> {
       const peers = PEER_COUNTS.includes(n) ? { ...ssh, hosts: ssh.hosts.slice(0, n) } : undefined;
       // Warm-up (page cache); every measured run is still a new process with new handshakes.
       for (const v of variants) await timeQfleetList(cli, v.env, inv, n);
-      await timeTlsFloor(pkiDir, farm.hosts.slice(0, n));
-      await timeGrpcFloor(grpcFloor, pkiDir, farm.hosts.slice(0, n));
+      await timeFloor('tls floor', tlsFloor, pkiDir, farm.hosts.slice(0, n));
+      await timeFloor('grpc floor', grpcFloor, pkiDir, farm.hosts.slice(0, n));
       const runs: Record<string, number[]> = Object.fromEntries(variants.map((v) => [v.key, []]));
       const runsFloor: number[] = [];
       const runsGrpcFloor: number[] = [];
@@ -213,8 +201,8 @@ async function main(): Promise<void> {
           const v = variants[(i + j) % variants.length]!;
           runs[v.key]!.push(await timeQfleetList(cli, v.env, inv, n, `${v.key}@${n}`));
         }
-        runsFloor.push(await timeTlsFloor(pkiDir, farm.hosts.slice(0, n), `tlsFloor@${n}`));
-        runsGrpcFloor.push(await timeGrpcFloor(grpcFloor, pkiDir, farm.hosts.slice(0, n), `grpcFloor@${n}`));
+        runsFloor.push(await timeFloor('tls floor', tlsFloor, pkiDir, farm.hosts.slice(0, n), `tlsFloor@${n}`));
+        runsGrpcFloor.push(await timeFloor('grpc floor', grpcFloor, pkiDir, farm.hosts.slice(0, n), `grpcFloor@${n}`));
         if (peers && i < PEER_RUNS) {
           runsPdsh.push(await timePdsh(peers));
           runsAnsible.push(await timeAnsible(peers, work));

@@ -8,8 +8,8 @@
  * bytes (no protobuf), and closes it. No inventory, no CLI, no decoding: what
  * is left is the transport itself. `npm run bench` times it beside qfleet list
  * and the TLS floor, so the figures say how much of a list is grpc-js and how
- * much is qfleet. Run bundled as the CLI is, with its one change to grpc-js
- * (fleet-list.ts).
+ * much is qfleet. Run bundled as the CLI is (bundleLikeCli in
+ * deploy/bundle/build.ts, called by fleet-list.ts).
  *
  *   node grpc-floor.js PKI_DIR PORT NAME=ADDR [NAME=ADDR ...]
  */

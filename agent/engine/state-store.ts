@@ -112,9 +112,10 @@ export class StateStore {
   private touchedAll = true;
   private lastFullCheck = 0;
   /**
-   * names() as last read, while the watch is on: any event of a state file
-   * (or one the watch could not name) and the agent's own writes drop it, and
-   * it is read again after STATE_WATCH_RECHECK_MS anyway.
+   * names() as last read, while the watch is on (kept only then; unwatch()
+   * drops it): any event of a state file (or one the watch could not name)
+   * and the agent's own writes drop it, and it is read again after
+   * STATE_WATCH_RECHECK_MS anyway.
    */
   private listing: { readonly names: readonly string[]; readonly at: number } | undefined;
   /** The directory with one trailing slash: fileOf is a concatenation (List asks it for every container, path.join cost more than the lstat). */
@@ -194,7 +195,6 @@ export class StateStore {
     }
     this.watcher.on('error', () => this.unwatch());
     this.touchedAll = true;
-    this.dropListing();
   }
 
   /** Ends the watch (the agent's shutdown; a watch that failed): every List stats every file again. */
@@ -294,7 +294,7 @@ export class StateStore {
   async names(): Promise<string[]> {
     const now = this.monotonic();
     const kept = this.listing;
-    if (kept && this.watcher && now - kept.at < STATE_WATCH_RECHECK_MS) return [...kept.names];
+    if (kept && now - kept.at < STATE_WATCH_RECHECK_MS) return [...kept.names];
     const names = readdirSync(this.dir)
       .filter((f) => f.endsWith('.json') && !f.startsWith('.'))
       .map((f) => f.slice(0, -'.json'.length))

@@ -86,7 +86,7 @@ function builtIns(root: string): Map<string, Replacement[]> {
     // Every client connection's auth context (what call.getAuthContext() answers) copies the
     // agent's certificate into a JS object as the connection comes up: ~0.2 ms a host that the
     // CLI never reads. The CLI's bundle copies it when first asked instead.
-    ['node_modules/@grpc/grpc-js/build/src/transport.js', [{
+    [GRPC_JS_TRANSPORT, [{
       find: `            this.authContext = {
                 transportSecurityType: 'ssl',
                 sslPeerCertificate: session.socket.getPeerCertificate()
@@ -128,6 +128,9 @@ function builtInPlugin(root: string, expected: readonly string[]): Plugin {
   };
 }
 
+/** The CLI's one change to grpc-js (the lazy auth context, see builtIns). */
+const GRPC_JS_TRANSPORT = 'node_modules/@grpc/grpc-js/build/src/transport.js';
+
 const AGENT_BUILT_IN = [
   'agent/version.ts',
   'node_modules/grpc-health-check/build/src/health.js',
@@ -135,15 +138,23 @@ const AGENT_BUILT_IN = [
   'node_modules/@grpc/reflection/build/src/implementations/reflection-v1alpha.js',
 ];
 // The CLI checks agent health after bootstrap, so it carries grpc-health-check too.
-const CLI_BUILT_IN = ['controller/version.ts', 'node_modules/grpc-health-check/build/src/health.js', 'node_modules/@grpc/grpc-js/build/src/transport.js'];
+const CLI_BUILT_IN = ['controller/version.ts', 'node_modules/grpc-health-check/build/src/health.js', GRPC_JS_TRANSPORT];
 
 /**
- * The CLI's one change to grpc-js (the lazy auth context, see builtIns), for
- * another bundle that should load grpc-js as the CLI does: the benchmark's
- * grpc-js floor (bench/grpc-floor.ts).
+ * Bundles another program as the CLI's is bundled (the same esbuild options,
+ * minified, with the CLI's change to grpc-js), so that it loads grpc-js as
+ * the CLI does: the benchmark's grpc-js floor (bench/grpc-floor.ts).
  */
-export function cliGrpcJsPlugin(root = repoRoot()): Plugin {
-  return builtInPlugin(root, ['node_modules/@grpc/grpc-js/build/src/transport.js']);
+export async function bundleLikeCli(entry: string, outfile: string, root = repoRoot()): Promise<void> {
+  const result = await build({
+    ...nodeBundleOptions(root),
+    entryPoints: [entry],
+    outfile,
+    minifyWhitespace: true,
+    minifySyntax: true,
+    plugins: [builtInPlugin(root, [GRPC_JS_TRANSPORT])],
+  });
+  if (result.errors.length) throw new Error(`bundle failed: ${result.errors.map((e) => e.text).join('; ')}`);
 }
 
 /** Runs before every module: where the bundle lives, for the modules that ask (import.meta.url). */
